@@ -1,0 +1,1 @@
+"""Controllers connect state, workers and widgets."""

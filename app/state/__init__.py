@@ -1,0 +1,1 @@
+"""Qt-free application state (what is open, what is selected, filters)."""

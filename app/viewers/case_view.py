@@ -1,0 +1,125 @@
+"""The 2-D case view: fundus + OCT side by side with the scan line, or a single image.
+
+A cursor on the B-scan marks the matching point on the fundus scan line. B-scan stacks get a
+page slider.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
+
+from app.viewers.image_panel import ImagePanel
+from core.domain import LoadedCase, Modality
+
+
+class CaseView(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.fundus = ImagePanel("Fundus")
+        self.oct = ImagePanel("OCT B-scan")
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(self.fundus)
+        self.splitter.addWidget(self.oct)
+        self.splitter.setChildrenCollapsible(False)
+
+        self.page_slider = QSlider(Qt.Horizontal)
+        self.page_slider.setMinimum(0)
+        self.page_label = QLabel("")
+        self.page_label.setObjectName("muted")
+        pages = QHBoxLayout()
+        pages.setContentsMargins(8, 0, 8, 0)
+        pages.addWidget(QLabel("B-scan"))
+        pages.addWidget(self.page_slider, 1)
+        pages.addWidget(self.page_label)
+        self.page_bar = QWidget()
+        self.page_bar.setLayout(pages)
+        self.page_bar.hide()
+        self.page_slider.valueChanged.connect(self._show_page)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.page_bar)
+
+        pen = pg.mkPen("#39d353", width=2)
+        self.scan_line = pg.PlotCurveItem(pen=pen)
+        self.scan_marker = pg.ScatterPlotItem(size=12, pen=pg.mkPen("#ffffff", width=1.5), brush=pg.mkBrush("#39d353"))
+        self.fundus.view.addItem(self.scan_line)
+        self.fundus.view.addItem(self.scan_marker)
+        self.scan_line.setZValue(10)
+        self.scan_marker.setZValue(11)
+        self.oct_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#39d353", width=1, style=Qt.DashLine))
+        self.oct_cursor.hide()
+        self.oct.view.addItem(self.oct_cursor)
+        self.oct.mouse_moved.connect(self._on_oct_mouse)
+
+        self.case: LoadedCase | None = None
+        self._stack: np.ndarray | None = None
+
+    # -- content ---------------------------------------------------------------------------
+    def show_case(self, case: LoadedCase) -> None:
+        self.case = case
+        fundus = case.first(Modality.FUNDUS)
+        oct_img = case.first(Modality.OCT)
+        self.fundus.setVisible(fundus is not None)
+        self.oct.setVisible(oct_img is not None)
+        self.scan_line.setData([], [])
+        self.scan_marker.setData([], [])
+        self.oct_cursor.hide()
+        if fundus is not None:
+            m = fundus.record.meta
+            lat = {"L": "left eye (OS)", "R": "right eye (OD)"}.get(m.laterality or "", "")
+            h, w = fundus.array.shape[:2]
+            self.fundus.set_title("Fundus", f"{lat}  {w}x{h}".strip(), "SYNTHETIC LESIONS" if m.synthetic else "")
+            self.fundus.set_image(fundus.array)
+        if oct_img is not None:
+            m = oct_img.record.meta
+            arr = oct_img.array
+            is_stack = oct_img.record.is_stack
+            self._stack = arr if is_stack else None
+            self.page_bar.setVisible(is_stack)
+            if is_stack:
+                self.page_slider.blockSignals(True)
+                self.page_slider.setMaximum(arr.shape[0] - 1)
+                self.page_slider.setValue(arr.shape[0] // 2)
+                self.page_slider.blockSignals(False)
+                self._show_page(arr.shape[0] // 2)
+            else:
+                self.oct.set_image(arr)
+            h, w = arr.shape[-2:] if arr.ndim in (2, 3) and not (arr.ndim == 3 and arr.shape[-1] == 3) else arr.shape[-3:-1]
+            self.oct.set_title("OCT B-scan", f"{w}x{h}", "SYNTHETIC" if m.synthetic else "")
+            if fundus is not None and m.scan_line is not None:
+                sl = m.scan_line
+                self.scan_line.setData([sl.start[0], sl.end[0]], [sl.start[1], sl.end[1]])
+        else:
+            self.page_bar.hide()
+            self._stack = None
+
+    def _show_page(self, page: int) -> None:
+        if self._stack is None:
+            return
+        self.oct.set_image(self._stack[page], keep_view=True)
+        self.page_label.setText(f"{page + 1} / {self._stack.shape[0]}")
+
+    def current_page(self) -> int | None:
+        return self.page_slider.value() if self._stack is not None else None
+
+    def _on_oct_mouse(self, x: float, y: float) -> None:
+        if self.case is None:
+            return
+        oct_img = self.case.first(Modality.OCT)
+        fundus = self.case.first(Modality.FUNDUS)
+        if oct_img is None or fundus is None or oct_img.record.meta.scan_line is None:
+            return
+        width = oct_img.array.shape[-1] if oct_img.array.ndim == 2 or self._stack is not None else oct_img.array.shape[1]
+        if not 0 <= x <= width:
+            self.oct_cursor.hide()
+            self.scan_marker.setData([], [])
+            return
+        self.oct_cursor.setPos(x)
+        self.oct_cursor.show()
+        px, py = oct_img.record.meta.scan_line.point_at(x / max(width - 1, 1))
+        self.scan_marker.setData([px], [py])

@@ -1,0 +1,1 @@
+"""Panels composed by the main window: worklist, case information."""

@@ -1,0 +1,1 @@
+"""Background workers: disk I/O pool and the single GPU/model worker."""

@@ -1,0 +1,165 @@
+"""The ``anomaly-studio`` command line. Headless commands run here; the GUI entry point
+(``app.main``) passes itself in as ``gui`` so this module never imports Qt or ``app``.
+
+Exit codes: 0 success, 2 bad input (one line on stderr), 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from core import __version__
+from core.errors import StudioError
+
+log = logging.getLogger("anomaly_studio.cli")
+GuiRunner = Callable[[argparse.Namespace], int]
+
+
+class UsageError(StudioError):
+    """Bad command-line input (exit code 2)."""
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _stderr_progress(done: int, total: int, message: str) -> None:
+    sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="anomaly-studio", description="Anomaly Studio: review and label fundus, OCT and brain MRI with anomaly models.")
+    p.add_argument("--version", action="version", version=f"anomaly-studio {__version__}")
+    sub = p.add_subparsers(dest="command")
+
+    g = sub.add_parser("gui", help="open the workstation window")
+    g.add_argument("--workspace", "-w", type=Path, help="workspace folder (default: the last one, else the demo)")
+    g.add_argument("--case", help="case id to open")
+    g.add_argument("--screenshot", type=Path, help="render the window offscreen, save this PNG and exit")
+    g.add_argument("--size", default="1600x1000", help="window size for --screenshot, WxH (default 1600x1000)")
+    g.add_argument("--view", choices=["auto", "review", "label"], default="auto", help="which view to show")
+
+    d = sub.add_parser("demo", help="build the demo workspace from bundled real images")
+    d.add_argument("--workspace", "-w", type=Path, required=True)
+    d.add_argument("--force", action="store_true", help="rebuild if the folder already holds a workspace")
+    d.add_argument("--small", action="store_true", help="a reduced demo (for tests)")
+    d.add_argument("--json", action="store_true")
+
+    i = sub.add_parser("import", help="import a folder of images, NIfTI files or DICOM series")
+    i.add_argument("src", type=Path)
+    i.add_argument("--workspace", "-w", type=Path, required=True)
+    i.add_argument("--json", action="store_true")
+
+    n = sub.add_parser("info", help="list the cases of a workspace")
+    n.add_argument("--workspace", "-w", type=Path, required=True)
+    n.add_argument("--json", action="store_true")
+    return p
+
+
+def _open_workspace(path: Path):
+    from core.workspace import Workspace
+
+    return Workspace.open(path)
+
+
+def cmd_demo(args) -> int:
+    from core.data.demo import DemoPlan, build_demo
+    from core.workspace.workspace import CATALOG_NAME
+
+    root: Path = args.workspace
+    if root.exists() and any(root.iterdir()):
+        if not (root / CATALOG_NAME).exists():
+            raise UsageError(f"{root}: folder is not empty and is not a workspace; choose an empty or new folder")
+        if not args.force:
+            raise UsageError(f"{root}: already holds a workspace; add --force to rebuild it")
+        shutil.rmtree(root)
+    t0 = time.monotonic()
+    ws = build_demo(root, DemoPlan.small() if args.small else DemoPlan(), progress=None if args.json else _stderr_progress)
+    seconds = time.monotonic() - t0
+    cases = ws.cases()
+    if args.json:
+        _print_json({"workspace": str(root.resolve()), "cases": len(cases), "seconds": round(seconds, 1)})
+    else:
+        print(f"Demo workspace with {len(cases)} cases written to {root.resolve()} in {seconds:.1f} s")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from core.workspace import Workspace
+    from core.workspace.importer import import_folder
+
+    if not args.src.exists():
+        raise UsageError(f"{args.src}: folder does not exist")
+    ws = Workspace.open(args.workspace, create=True)
+    report = import_folder(ws, args.src, progress=None if args.json else _stderr_progress)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(f"Imported {len(report.imported)} case(s), skipped {len(report.skipped)}:")
+        for e in report.imported:
+            print(f"  + {e['case']:<24} {e['kind']:<11} {', '.join(e['images'])}" + (f"  labels: {', '.join(e['labels'])}" if e.get("labels") else ""))
+        for s in report.skipped:
+            print(f"  - {s['path']}: {s['reason']}")
+        for w in report.warnings:
+            print(f"  ! {w}")
+    return 0 if report.imported or not report.skipped else 2
+
+
+def cmd_info(args) -> int:
+    ws = _open_workspace(args.workspace)
+    summary = ws.summary()
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"{summary['name']}  ({summary['workspace']})  {summary['counts']['cases']} cases")
+    for c in summary["cases"]:
+        print(f"  {c['id']:<14} {c['kind']:<11} {c['status']:<11} {c['decision'] or '-':<9} "
+              f"{c['split'] or '-':<6} {', '.join(im['name'] for im in c['images'])}")
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "import": cmd_import, "info": cmd_info}
+
+
+def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int:
+    from core.logs import setup_logging
+
+    setup_logging()
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if args.command in (None, "gui"):
+            if args.command is None:
+                args = parser.parse_args(["gui"])
+            if gui is None:
+                raise UsageError("the GUI is not available from this entry point; run the 'anomaly-studio' command")
+            return int(gui(args) or 0)
+        return COMMANDS[args.command](args)
+    except StudioError as exc:
+        log.info("exit 2: %s", exc)
+        sys.stderr.write(f"anomaly-studio: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("anomaly-studio: interrupted\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: a readable line, the traceback goes to the log
+        log.exception("unexpected failure")
+        from core.logs import log_dir
+
+        sys.stderr.write(f"anomaly-studio: unexpected error: {exc.__class__.__name__}: {exc} (details in {log_dir()})\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

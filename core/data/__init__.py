@@ -1,0 +1,1 @@
+"""Datasets, transforms, anomaly synthesis and the demo workspace builder."""

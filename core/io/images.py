@@ -1,0 +1,218 @@
+"""2-D image readers and writers: PNG, JPEG, TIFF (8/16-bit, grey/RGB) and multi-page TIFF stacks.
+
+Arrays come back as ``(H, W)`` for grey, ``(H, W, 3)`` for colour (alpha dropped) and
+``(N, H, W)`` / ``(N, H, W, 3)`` for stacks. 8-bit data stays ``uint8``, 16-bit stays ``uint16``.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import CorruptFileError, EmptyFileError, UnsupportedFormatError, WrongDimensionError
+from core.io.atomic import atomic_path
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
+TIFF_SUFFIXES = {".tif", ".tiff"}
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise CorruptFileError(path, "file does not exist")
+    if path.is_dir():
+        raise UnsupportedFormatError(path, "is a folder, expected an image file")
+    if path.stat().st_size == 0:
+        raise EmptyFileError(path, "file is empty (0 bytes)")
+
+
+def _normalise_channels(path: Path, array: np.ndarray) -> np.ndarray:
+    """Grey stays 2-D; RGBA loses alpha; single-channel 3-D becomes 2-D."""
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 3 and array.shape[-1] == 4:
+        array = array[..., :3]
+    if array.ndim == 3 and array.shape[-1] == 2:  # grey + alpha
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] != 3):
+        raise WrongDimensionError(path, f"unexpected image shape {array.shape}; expected grey (H, W) or RGB (H, W, 3)")
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    if array.dtype not in (np.uint8, np.uint16):
+        if np.issubdtype(array.dtype, np.integer) and array.min() >= 0 and array.max() <= 65535:
+            array = array.astype(np.uint16)
+        elif np.issubdtype(array.dtype, np.floating):
+            array = array.astype(np.float32)
+        else:
+            raise UnsupportedFormatError(path, f"pixel type {array.dtype} is not supported")
+    if min(array.shape[:2]) < 2:
+        raise WrongDimensionError(path, f"image is {array.shape[1]}x{array.shape[0]} pixels; too small to use")
+    return np.ascontiguousarray(array)
+
+
+def _png_is_16bit_colour(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(33)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return False
+    bit_depth, colour_type = struct.unpack(">BB", head[24:26])
+    return bit_depth == 16 and colour_type in (2, 6)
+
+
+def _read_with_pil(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()  # forces full decode: truncated data raises here
+                if im.mode == "P":
+                    im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+                elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+                    im = im.convert("RGB")
+                elif im.mode == "1":
+                    im = im.convert("L")
+                elif im.mode == "I":
+                    arr = np.asarray(im)
+                    return arr.astype(np.uint16) if arr.min() >= 0 and arr.max() <= 65535 else arr
+                return np.asarray(im)
+    except UnidentifiedImageError as exc:
+        raise CorruptFileError(path, "not a readable image (unknown or damaged format)") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+        msg = str(exc) or exc.__class__.__name__
+        if "truncated" in msg.lower():
+            msg = "image data is truncated"
+        raise CorruptFileError(path, f"cannot decode image: {msg}") from exc
+
+
+def _read_png16_colour(path: Path) -> np.ndarray:
+    import cv2
+
+    data = np.fromfile(path, dtype=np.uint8)
+    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise CorruptFileError(path, "cannot decode 16-bit colour PNG")
+    return arr[..., 2::-1] if arr.shape[-1] in (3, 4) else arr
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.series:
+                raise CorruptFileError(path, "TIFF holds no image data")
+            series = tif.series[0]
+            axes = series.axes
+            array = series.asarray()
+    except CorruptFileError:
+        raise
+    except (tifffile.TiffFileError, ValueError, OSError, IndexError, struct.error) as exc:
+        raise CorruptFileError(path, f"cannot decode TIFF: {exc}") from exc
+    return array, axes
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read one 2-D image. A multi-page TIFF is refused here: use :func:`read_stack`."""
+    path = Path(path)
+    _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise UnsupportedFormatError(path, f"'{suffix or 'no extension'}' is not an image type we read ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if suffix in TIFF_SUFFIXES:
+        array, axes = _read_tiff(path)
+        array = _squeeze_tiff(path, array, axes)
+        if array.ndim == 4 or (array.ndim == 3 and array.shape[-1] not in (1, 2, 3, 4)):
+            raise WrongDimensionError(path, f"TIFF holds {array.shape[0]} pages; open it as a B-scan stack")
+        return _normalise_channels(path, array)
+    array = _read_with_pil(path)
+    if suffix == ".png" and _png_is_16bit_colour(path):
+        array = _read_png16_colour(path)
+    return _normalise_channels(path, array)
+
+
+def _squeeze_tiff(path: Path, array: np.ndarray, axes: str) -> np.ndarray:
+    """Reduce tifffile's axes to (N?, H, W, S?)."""
+    keep = []
+    for i, ax in enumerate(axes):
+        if ax in "YXS":
+            keep.append(i)
+        elif array.shape[i] == 1:
+            continue
+        else:
+            keep.append(i)
+    array = array.reshape([array.shape[i] for i in keep]) if len(keep) != array.ndim else array
+    kept_axes = "".join(axes[i] for i in keep)
+    # Multiple non-spatial axes (e.g. time and depth) are flattened into one page axis.
+    spatial = sum(1 for a in kept_axes if a in "YXS")
+    if array.ndim - spatial > 1:
+        array = array.reshape((-1,) + array.shape[array.ndim - spatial:])
+    if "S" in kept_axes and kept_axes.index("S") != len(kept_axes) - 1:
+        raise WrongDimensionError(path, f"planar-configured TIFF with axes {axes} is not supported")
+    return array
+
+
+def read_stack(path: str | Path) -> np.ndarray:
+    """Read a B-scan stack: a multi-page TIFF (or a single image, returned as a 1-page stack)."""
+    path = Path(path)
+    _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix not in TIFF_SUFFIXES:
+        return read_image(path)[None]
+    array, axes = _read_tiff(path)
+    array = _squeeze_tiff(path, array, axes)
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 3 and "S" in axes):
+        array = array[None]
+    if array.ndim == 4 and array.shape[-1] == 4:
+        array = array[..., :3]
+    if array.ndim not in (3, 4):
+        raise WrongDimensionError(path, f"unexpected stack shape {array.shape}")
+    pages = [_normalise_channels(path, page) for page in array]
+    return np.stack(pages)
+
+
+def write_png(path: str | Path, array: np.ndarray, compress_level: int = 3) -> None:
+    """Write an 8/16-bit grey or 8-bit RGB PNG atomically."""
+    from PIL import Image
+
+    a = np.ascontiguousarray(array)
+    if a.ndim == 3 and a.shape[-1] == 3 and a.dtype == np.uint16:
+        import cv2
+
+        ok, buf = cv2.imencode(".png", a[..., ::-1])
+        if not ok:
+            raise OSError(f"{path}: PNG encoding failed")
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(buf.tobytes())
+        return
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    im = Image.fromarray(a)
+    with atomic_path(path) as tmp:
+        im.save(tmp, format="PNG", compress_level=compress_level)
+
+
+def write_tiff_stack(path: str | Path, stack: np.ndarray) -> None:
+    import tifffile
+
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, np.ascontiguousarray(stack), photometric="rgb" if stack.ndim == 4 else "minisblack")
+
+
+def to_display_rgb(array: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """Map any grey/RGB array to uint8 RGB for thumbnails and models that want 8-bit colour."""
+    a = np.asarray(array)
+    if a.dtype == np.uint8 and low is None and high is None:
+        out = a
+    else:
+        af = a.astype(np.float32)
+        lo = float(np.min(af)) if low is None else low
+        hi = float(np.max(af)) if high is None else high
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        out = np.clip((af - lo) * scale, 0, 255).astype(np.uint8)
+    if out.ndim == 2:
+        out = np.repeat(out[..., None], 3, axis=-1)
+    return out

@@ -1,0 +1,268 @@
+"""LabelMe JSON documents: read, validate, write atomically, rasterise.
+
+Keys we do not know (top level and per shape) are kept and written back unchanged. Mask shapes
+follow LabelMe 5: ``points`` hold the inclusive bounding box ``[[x1, y1], [x2, y2]]`` and ``mask``
+a base64 PNG of that crop.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import LabelFileError
+from core.io.atomic import atomic_write_json
+
+LABELME_VERSION = "5.5.0"
+SHAPE_TYPES = ("polygon", "rectangle", "point", "line", "linestrip", "circle", "mask")
+_TOP_KEYS = ("version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth")
+_SHAPE_KEYS = ("label", "points", "group_id", "description", "shape_type", "flags", "mask")
+
+
+def mask_to_b64(mask: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(mask, dtype=bool)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def b64_to_mask(text: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(text, validate=True))) as im:
+        arr = np.asarray(im)
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    return arr > 0
+
+
+@dataclass
+class Shape:
+    label: str
+    points: list[list[float]]
+    shape_type: str = "polygon"
+    group_id: int | None = None
+    description: str = ""
+    flags: dict = field(default_factory=dict)
+    mask: np.ndarray | None = None          # bool crop for shape_type "mask"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_mask(cls, label: str, full_mask: np.ndarray, **kwargs) -> "Shape":
+        """Make a mask shape from a full-image boolean mask (cropped to its bounding box)."""
+        ys, xs = np.nonzero(full_mask)
+        if ys.size == 0:
+            raise ValueError("empty mask")
+        y1, y2, x1, x2 = int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max())
+        crop = np.asarray(full_mask[y1:y2 + 1, x1:x2 + 1], dtype=bool).copy()
+        return cls(label=label, points=[[float(x1), float(y1)], [float(x2), float(y2)]], shape_type="mask", mask=crop, **kwargs)
+
+    def to_json(self) -> dict:
+        out = dict(self.extra)
+        out.update(
+            label=self.label,
+            points=[[float(x), float(y)] for x, y in self.points],
+            group_id=self.group_id,
+            description=self.description,
+            shape_type=self.shape_type,
+            flags=dict(self.flags),
+            mask=mask_to_b64(self.mask) if self.mask is not None else None,
+        )
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str) -> "Shape":
+        if not isinstance(obj, dict):
+            raise ValueError(f"{where} is not an object")
+        label = obj.get("label")
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"{where} has no label")
+        shape_type = obj.get("shape_type") or "polygon"
+        if shape_type not in SHAPE_TYPES:
+            raise ValueError(f"{where} has unknown shape_type '{shape_type}'")
+        pts = obj.get("points")
+        try:
+            points = [[float(p[0]), float(p[1])] for p in pts]
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise ValueError(f"{where} has malformed points") from None
+        if points and not np.all(np.isfinite(points)):
+            raise ValueError(f"{where} has non-finite points")
+        minimum = {"polygon": 3, "rectangle": 2, "circle": 2, "line": 2, "linestrip": 2, "point": 1, "mask": 2}[shape_type]
+        if len(points) < minimum:
+            raise ValueError(f"{where}: a {shape_type} needs at least {minimum} points, got {len(points)}")
+        mask = None
+        if shape_type == "mask":
+            if not isinstance(obj.get("mask"), str):
+                raise ValueError(f"{where}: mask shape without mask data")
+            try:
+                mask = b64_to_mask(obj["mask"])
+            except Exception as exc:  # noqa: BLE001 - base64/PNG decoding raises many types
+                raise ValueError(f"{where}: mask data is not a base64 PNG ({exc})") from None
+        gid = obj.get("group_id")
+        return cls(
+            label=label,
+            points=points,
+            shape_type=shape_type,
+            group_id=int(gid) if isinstance(gid, (int, float)) and not isinstance(gid, bool) else None,
+            description=obj.get("description") or "",
+            flags=dict(obj.get("flags") or {}),
+            mask=mask,
+            extra={k: v for k, v in obj.items() if k not in _SHAPE_KEYS},
+        )
+
+    def rasterize(self, height: int, width: int, line_width: int = 3, point_radius: int = 3) -> np.ndarray:
+        """Boolean mask of this shape on an image grid (LabelMe's conventions)."""
+        from PIL import Image, ImageDraw
+
+        if self.shape_type == "mask":
+            out = np.zeros((height, width), dtype=bool)
+            x1, y1 = (int(round(v)) for v in self.points[0])
+            crop = self.mask if self.mask is not None else np.zeros((0, 0), bool)
+            h, w = crop.shape
+            ys, xs = slice(max(y1, 0), min(y1 + h, height)), slice(max(x1, 0), min(x1 + w, width))
+            out[ys, xs] = crop[ys.start - y1:ys.stop - y1, xs.start - x1:xs.stop - x1]
+            return out
+        canvas = Image.new("1", (width, height), 0)
+        draw = ImageDraw.Draw(canvas)
+        pts = [tuple(p) for p in self.points]
+        if self.shape_type == "polygon":
+            draw.polygon(pts, outline=1, fill=1)
+        elif self.shape_type == "rectangle":
+            (x1, y1), (x2, y2) = pts[0], pts[1]
+            draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=1, fill=1)
+        elif self.shape_type == "circle":
+            (cx, cy), (px, py) = pts[0], pts[1]
+            r = float(np.hypot(cx - px, cy - py))
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=1, fill=1)
+        elif self.shape_type in ("line", "linestrip"):
+            draw.line(pts, fill=1, width=line_width)
+        elif self.shape_type == "point":
+            (cx, cy) = pts[0]
+            draw.ellipse([cx - point_radius, cy - point_radius, cx + point_radius, cy + point_radius], outline=1, fill=1)
+        return np.asarray(canvas, dtype=bool)
+
+
+@dataclass
+class LabelDocument:
+    image_path: str
+    image_height: int
+    image_width: int
+    shapes: list[Shape] = field(default_factory=list)
+    flags: dict = field(default_factory=dict)
+    version: str = LABELME_VERSION
+    image_data: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = dict(self.extra)
+        out.update(
+            version=self.version,
+            flags=dict(self.flags),
+            shapes=[s.to_json() for s in self.shapes],
+            imagePath=self.image_path,
+            imageData=self.image_data,
+            imageHeight=int(self.image_height),
+            imageWidth=int(self.image_width),
+        )
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Any, path: str | Path = "<memory>") -> "LabelDocument":
+        if not isinstance(obj, dict):
+            raise LabelFileError(path, "top level is not a JSON object")
+        for key in ("shapes", "imagePath"):
+            if key not in obj:
+                raise LabelFileError(path, f"missing key '{key}'")
+        if not isinstance(obj["shapes"], list):
+            raise LabelFileError(path, "'shapes' is not a list")
+        if not isinstance(obj["imagePath"], str):
+            raise LabelFileError(path, "'imagePath' is not a string")
+        shapes = []
+        for i, s in enumerate(obj["shapes"]):
+            try:
+                shapes.append(Shape.from_json(s, f"shape {i}"))
+            except ValueError as exc:
+                raise LabelFileError(path, str(exc)) from None
+        try:
+            height = int(obj.get("imageHeight") or 0)
+            width = int(obj.get("imageWidth") or 0)
+        except (TypeError, ValueError):
+            raise LabelFileError(path, "imageHeight/imageWidth are not integers") from None
+        flags = obj.get("flags") or {}
+        if not isinstance(flags, dict):
+            raise LabelFileError(path, "'flags' is not an object")
+        return cls(
+            image_path=obj["imagePath"],
+            image_height=height,
+            image_width=width,
+            shapes=shapes,
+            flags=dict(flags),
+            version=str(obj.get("version") or LABELME_VERSION),
+            image_data=obj.get("imageData"),
+            extra={k: v for k, v in obj.items() if k not in _TOP_KEYS},
+        )
+
+    def rasterize(self, class_ids: dict[str, int], dtype=np.uint8) -> np.ndarray:
+        """Index mask: each pixel holds the id of the last shape (in file order) covering it."""
+        out = np.zeros((self.image_height, self.image_width), dtype=dtype)
+        for shape in self.shapes:
+            if shape.label not in class_ids:
+                continue
+            out[shape.rasterize(self.image_height, self.image_width)] = class_ids[shape.label]
+        return out
+
+    def class_mask(self, label: str) -> np.ndarray:
+        out = np.zeros((self.image_height, self.image_width), dtype=bool)
+        for shape in self.shapes:
+            if shape.label == label:
+                out |= shape.rasterize(self.image_height, self.image_width)
+        return out
+
+    def union_mask(self) -> np.ndarray:
+        out = np.zeros((self.image_height, self.image_width), dtype=bool)
+        for shape in self.shapes:
+            out |= shape.rasterize(self.image_height, self.image_width)
+        return out
+
+
+def read_labelme(path: str | Path) -> LabelDocument:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LabelFileError(path, "file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelFileError(path, f"cannot read: {exc}") from None
+    if not text.strip():
+        raise LabelFileError(path, "file is empty")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LabelFileError(path, f"broken JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    return LabelDocument.from_json(obj, path)
+
+
+def write_labelme(path: str | Path, doc: LabelDocument) -> None:
+    atomic_write_json(path, doc.to_json())
+
+
+def resolve_image_path(label_path: str | Path, image_path: str, root: str | Path) -> Path:
+    """Resolve ``imagePath`` relative to the label file, refusing anything outside ``root``."""
+    label_path = Path(label_path)
+    if not image_path:
+        raise LabelFileError(label_path, "imagePath is empty")
+    candidate = Path(image_path)
+    if candidate.is_absolute():
+        raise LabelFileError(label_path, f"imagePath '{image_path}' is absolute; it must be relative to the label file")
+    resolved = (label_path.parent / candidate).resolve()
+    root_resolved = Path(root).resolve()
+    if resolved != root_resolved and root_resolved not in resolved.parents:
+        raise LabelFileError(label_path, f"imagePath '{image_path}' points outside the workspace")
+    return resolved

@@ -1,0 +1,32 @@
+"""Logging to a rotating file in the application-data folder (never inside the bundle)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+
+from core.settings import app_data_dir
+
+_configured = False
+
+
+def log_dir():
+    d = app_data_dir() / "logs"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    root = logging.getLogger()
+    root.setLevel(level)
+    try:
+        handler = logging.handlers.RotatingFileHandler(log_dir() / "anomaly-studio.log", maxBytes=2_000_000,
+                                                       backupCount=5, encoding="utf-8")
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
+    root.addHandler(handler)

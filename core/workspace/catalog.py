@@ -1,0 +1,182 @@
+"""SQLite catalog: cases, images, review decisions, audit log (and later model versions, results).
+
+One connection per thread, WAL journal, every write inside ``BEGIN IMMEDIATE`` ... ``COMMIT``. A
+process killed mid-transaction leaves nothing half-written: SQLite rolls the journal back when the
+workspace is next opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from core.errors import WorkspaceError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE workspace_info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE cases(
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    created TEXT NOT NULL,
+    source TEXT,
+    split TEXT,
+    truth TEXT,
+    status TEXT NOT NULL DEFAULT 'unreviewed',
+    decision TEXT,
+    comment TEXT NOT NULL DEFAULT '',
+    last_reviewer TEXT,
+    reviewed_at TEXT,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE images(
+    id TEXT PRIMARY KEY,
+    case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    modality TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}',
+    position INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(case_id, name)
+);
+CREATE INDEX images_sha ON images(sha256);
+CREATE TABLE reviews(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+    user TEXT NOT NULL,
+    time TEXT NOT NULL,
+    status TEXT,
+    decision TEXT,
+    comment TEXT
+);
+CREATE INDEX reviews_case ON reviews(case_id);
+CREATE TABLE audit(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,
+    case_id TEXT,
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_case ON audit(case_id);
+"""
+
+# Each entry upgrades the schema by one version; append, never edit.
+MIGRATIONS: list[str] = [_SCHEMA_V1]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Catalog:
+    def __init__(self, path: str | Path, *, create: bool = False):
+        self.path = Path(path)
+        if not self.path.exists() and not create:
+            raise WorkspaceError(f"{self.path}: workspace catalog not found")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"{self.path}: not a readable workspace catalog ({exc})") from None
+
+    # -- connections -------------------------------------------------------------------------
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            c.row_factory = sqlite3.Row
+            c.execute("PRAGMA foreign_keys=ON")
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=FULL")
+            self._local.conn = c
+            with self._lock:
+                self._all.append(c)
+        return c
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    c.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        c = self.conn()
+        if c.in_transaction:  # nested: join the outer transaction
+            yield c
+            return
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        else:
+            c.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        return self.conn().execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+        return self.conn().execute(sql, params).fetchone()
+
+    # -- schema ------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        c = self.conn()
+        version = c.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise WorkspaceError(
+                f"{self.path}: written by a newer Anomaly Studio (schema {version}, this version knows {len(MIGRATIONS)})")
+        for target in range(version + 1, len(MIGRATIONS) + 1):
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(MIGRATIONS[target - 1]):
+                    c.execute(statement)
+                c.execute(f"PRAGMA user_version={target}")
+                if target == 1:
+                    c.execute("INSERT OR REPLACE INTO workspace_info VALUES('created', ?)", (now_iso(),))
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+
+    def info(self, key: str) -> str | None:
+        row = self.query_one("SELECT value FROM workspace_info WHERE key=?", (key,))
+        return row["value"] if row else None
+
+    def set_info(self, key: str, value: str) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO workspace_info VALUES(?, ?)", (key, value))
+
+    # -- audit -------------------------------------------------------------------------------
+    def audit(self, user: str, action: str, case_id: str | None = None, details: dict | None = None) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO audit(time, user, action, case_id, details) VALUES(?,?,?,?,?)",
+                (now_iso(), user, action, case_id, json.dumps(details or {}, ensure_ascii=False)),
+            )
+
+    def audit_log(self, case_id: str | None = None, limit: int = 1000) -> list[dict]:
+        if case_id is None:
+            rows = self.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self.query("SELECT * FROM audit WHERE case_id=? ORDER BY id DESC LIMIT ?", (case_id, limit))
+        return [dict(r) | {"details": json.loads(r["details"])} for r in rows]
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
