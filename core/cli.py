@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     n = sub.add_parser("info", help="list the cases of a workspace")
     n.add_argument("--workspace", "-w", type=Path, required=True)
     n.add_argument("--json", action="store_true")
+
+    from core.cli_models import add_model_commands
+
+    add_model_commands(sub)
     return p
 
 
@@ -129,7 +133,10 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "import": cmd_import, "info": cmd_info}
+def _commands() -> dict:
+    from core.cli_models import MODEL_COMMANDS
+
+    return {"demo": cmd_demo, "import": cmd_import, "info": cmd_info, **MODEL_COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int:
@@ -145,7 +152,7 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
             if gui is None:
                 raise UsageError("the GUI is not available from this entry point; run the 'anomaly-studio' command")
             return int(gui(args) or 0)
-        return COMMANDS[args.command](args)
+        return _commands()[args.command](args)
     except StudioError as exc:
         log.info("exit 2: %s", exc)
         sys.stderr.write(f"anomaly-studio: error: {exc}\n")

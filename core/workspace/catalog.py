@@ -17,7 +17,7 @@ from typing import Iterator
 
 from core.errors import WorkspaceError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE workspace_info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,8 +70,35 @@ CREATE TABLE audit(
 CREATE INDEX audit_case ON audit(case_id);
 """
 
+_SCHEMA_V2 = """
+CREATE TABLE model_versions(
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'ready',
+    card TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY(name, version)
+);
+CREATE TABLE results(
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+    image TEXT NOT NULL,
+    score REAL NOT NULL,
+    raw_score REAL,
+    threshold REAL,
+    maps TEXT NOT NULL DEFAULT '{}',
+    extras TEXT NOT NULL DEFAULT '{}',
+    created TEXT NOT NULL,
+    PRIMARY KEY(model, version, case_id)
+);
+CREATE INDEX results_case ON results(case_id)
+"""
+
 # Each entry upgrades the schema by one version; append, never edit.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
 
 
 def now_iso() -> str:

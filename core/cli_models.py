@@ -1,0 +1,215 @@
+"""Model commands of the command line: models, fit, predict, eval."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+from core.errors import InputError, StudioError
+
+
+def add_model_commands(sub) -> None:
+    m = sub.add_parser("models", help="list the registered methods and their cards")
+    m.add_argument("--workspace", "-w", type=Path, help="also list the fitted versions in this workspace")
+    m.add_argument("--json", action="store_true")
+
+    f = sub.add_parser("fit", help="fit a method on the workspace's normal cases")
+    f.add_argument("model")
+    f.add_argument("--workspace", "-w", type=Path, required=True)
+    f.add_argument("--config", "-c", action="append", default=[], metavar="K=V", help="method setting (repeatable)")
+    f.add_argument("--no-activate", action="store_true", help="keep the currently active version active")
+    f.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("predict", help="run a fitted method on cases and store the results")
+    p.add_argument("model")
+    p.add_argument("--workspace", "-w", type=Path, required=True)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--case", action="append", help="case id (repeatable)")
+    g.add_argument("--all", action="store_true", help="every case with an image the method scores")
+    p.add_argument("--version", help="model version (default: the active one)")
+    p.add_argument("--config", "-c", action="append", default=[], metavar="K=V", help="run-time setting, e.g. device=cpu")
+    p.add_argument("--export", type=Path, help="write one float32 .npy heatmap per image and scores.csv here")
+    p.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("eval", help="evaluate a fitted method on the workspace's test cases")
+    e.add_argument("model")
+    e.add_argument("--workspace", "-w", type=Path, required=True)
+    e.add_argument("--version")
+    e.add_argument("--report", type=Path, help="write the report (JSON, CSV) into this folder")
+    e.add_argument("--json", action="store_true")
+
+
+def parse_config(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(None, f"--config '{item}': expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return lambda d, t, m: None
+    last = [0.0]
+
+    def report(done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.2 and done < total:
+            return
+        last[0] = now
+        sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
+        sys.stderr.flush()
+
+    return report
+
+
+def cmd_models(args) -> int:
+    from core.models import list_models
+    from core.models.weights import available
+
+    out = {"methods": list_models(), "weights": available()}
+    if args.workspace:
+        from core.models import store
+        from core.workspace import Workspace
+
+        out["versions"] = store.list_versions(Workspace.open(args.workspace))
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    for m in out["methods"]:
+        print(f"{m['name']:<14} {m['title']}  [{', '.join(m['modalities'])}]")
+        print(f"{'':<14} {m['paper']}")
+    print("\nweights:")
+    for k, w in out["weights"].items():
+        print(f"  {k:<16} {'available' if w['available'] else 'missing'}")
+    for v in out.get("versions", []):
+        print(f"  {v['name']} {v['version']}{'  (active)' if v['active'] else ''}")
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from core.models import store
+    from core.models.device import configure_cpu_threads
+    from core.workspace import Workspace
+
+    configure_cpu_threads()
+    ws = Workspace.open(args.workspace)
+    t0 = time.monotonic()
+    model = store.fit_on_workspace(ws, args.model, parse_config(args.config), progress=_progress(args.json),
+                                   activate_new=not args.no_activate, user="cli")
+    if not args.json:
+        sys.stderr.write("\n")
+    card = model.card
+    out = {"model": model.name, "version": card.version, "fit_seconds": round(time.monotonic() - t0, 1),
+           "training_images": len(card.training_data), "threshold": card.threshold,
+           "calibration": {k: card.calibration[k] for k in ("n", "mean", "std", "source")}, "metrics": card.metrics,
+           "deviations": card.deviations}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"fitted {model.name} version {card.version} on {out['training_images']} normal images in {out['fit_seconds']} s")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from core.models import store
+    from core.models.device import configure_cpu_threads
+    from core.workspace import Workspace
+
+    configure_cpu_threads()
+    ws = Workspace.open(args.workspace)
+    model = store.load_version(ws, args.model, args.version, **parse_config(args.config))
+    if args.all:
+        ids = [c.id for c in ws.cases() if c.image(model.config["modality"]) is not None]
+    else:
+        ids = args.case
+        for cid in ids:
+            if not ws.has_case(cid):
+                raise InputError(None, f"case '{cid}' not found in {ws.root}")
+            if ws.case(cid).image(model.config["modality"]) is None:
+                raise InputError(None, f"case '{cid}' has no {model.config['modality']} image for {args.model}")
+    results, skipped = store.predict_cases(ws, model, ids, progress=_progress(args.json))
+    if not args.json:
+        sys.stderr.write("\n")
+    if args.export:
+        export_results(ws, results, args.export)
+    out = {"model": model.name, "version": model.card.version, "threshold": model.card.threshold,
+           "results": [{"case": r.case_id, "image": r.image, "score": r.score, "raw_score": r.raw_score,
+                        "abnormal": r.is_abnormal()} for r in results], "skipped": skipped}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for r in out["results"]:
+            print(f"{r['case']:<14} {r['image']:<8} score {r['score']:7.2f}  {'ABNORMAL' if r['abnormal'] else 'normal'}")
+    return 0
+
+
+def export_results(ws, results, folder: Path) -> None:
+    """One float32 .npy heatmap per image at input resolution + scores.csv (atomic writes)."""
+    import numpy as np
+
+    from core.io.atomic import atomic_path, atomic_write_text
+    from core.models import store
+
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["case", "image", "score", "raw_score", "threshold", "abnormal", "model", "version", "heatmap"])
+    for r in results:
+        for image_name, entry in r.maps.items():
+            heat, _mask = store.result_arrays(ws, r, image_name)
+            fname = f"{r.case_id}__{image_name}.npy"
+            with atomic_path(folder / fname) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, np.asarray(heat, np.float32))
+            score = entry.get("score", r.score)
+            w.writerow([r.case_id, image_name, repr(float(score)), "" if entry.get("raw_score") is None else repr(float(entry["raw_score"])),
+                        r.threshold, int(score >= r.threshold), r.model, r.version, fname])
+    atomic_write_text(folder / "scores.csv", buf.getvalue())
+
+
+def cmd_eval(args) -> int:
+    from core.io.atomic import atomic_write_json, atomic_write_text
+    from core.metrics.evaluate import evaluate
+    from core.models import store
+    from core.models.device import configure_cpu_threads
+    from core.workspace import Workspace
+
+    configure_cpu_threads()
+    ws = Workspace.open(args.workspace)
+    version = args.version or store.active_version(ws, args.model)
+    if version is None:
+        raise StudioError(f"no fitted '{args.model}' model in {ws.root}: run 'anomaly-studio fit {args.model}' first")
+    model = store.load_version(ws, args.model, version)
+    todo = [c.id for c in ws.cases() if c.split == "test" and c.image(model.config["modality"]) is not None
+            and store.load_result(ws, args.model, c.id, version) is None]
+    if todo:
+        store.predict_cases(ws, model, todo, progress=_progress(args.json))
+        if not args.json:
+            sys.stderr.write("\n")
+    report = evaluate(ws, args.model, version)
+    if args.report:
+        args.report.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(args.report / "report.json", report)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["case", "image", "score", "truth", "dice_mask"])
+        for r in report["images"]:
+            w.writerow([r["case"], r["image"], r["score"], r["truth"], r.get("dice_mask", "")])
+        atomic_write_text(args.report / "images.csv", buf.getvalue())
+    if args.json:
+        print(json.dumps(report if not args.report else {k: v for k, v in report.items() if k != "images"}, indent=2))
+    else:
+        print(f"{args.model} {version}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                      for k, v in report["metrics"].items()))
+    return 0
+
+
+MODEL_COMMANDS = {"models": cmd_models, "fit": cmd_fit, "predict": cmd_predict, "eval": cmd_eval}

@@ -1,0 +1,101 @@
+"""Evaluate a fitted model on a workspace's test cases against the known truth and labels.
+
+Image truth: an image with ground-truth label shapes is abnormal; when its case is abnormal but
+the labels lie on another image of the case (an OCT-only lesion in a pair), this image is normal;
+a case known abnormal with no labels anywhere keeps the case truth. Pixel metrics use images that
+have a label document or a known-normal case (all-zero masks), sampled to at most ~256 x 256 per
+image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.domain import CaseRecord, ImageRecord
+from core.metrics.classification import auroc, average_precision, balanced_accuracy, best_balanced_accuracy
+from core.metrics.segmentation import aupro, best_dice, dice
+from core.models import store
+from core.workspace import Workspace
+
+
+def ground_truth_mask(ws: Workspace, image: ImageRecord) -> np.ndarray | None:
+    if image.is_volume or image.is_stack:
+        return None
+    doc = ws.read_labels(image)
+    if doc is None:
+        return None
+    return doc.union_mask()
+
+
+def image_truth(ws: Workspace, case: CaseRecord, image: ImageRecord, masks: dict[str, np.ndarray | None]) -> bool | None:
+    m = masks.get(image.id)
+    if m is not None and m.any():
+        return True
+    if case.truth == "normal":
+        return False
+    if case.truth == "abnormal":
+        others = any(v is not None and v.any() for k, v in masks.items() if k != image.id and k.startswith(case.id + "/"))
+        if others:
+            return False
+        if image.is_stack:
+            pages = [ws.read_labels(image, page=p) for p in range(image.shape[0])]
+            if any(d is not None and d.shapes for d in pages):
+                return True
+        return True
+    return None
+
+
+def _stride(shape) -> int:
+    return max(1, int(max(shape[:2]) // 256))
+
+
+def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | None = "test") -> dict:
+    version = version or store.active_version(ws, name)
+    cases = [c for c in ws.cases() if split is None or c.split == split]
+    rows, y_img, s_img, pix_scores, pix_gts, dices = [], [], [], [], [], []
+    for case in cases:
+        res = store.load_result(ws, name, case.id, version)
+        if res is None:
+            continue
+        masks = {im.id: ground_truth_mask(ws, im) for im in case.images}
+        for image_name, entry in res.maps.items():
+            image = next(im for im in case.images if im.name == image_name)
+            truth = image_truth(ws, case, image, masks)
+            row = {"case": case.id, "image": image_name, "score": entry.get("score"), "truth": truth}
+            heat, pred_mask = store.result_arrays(ws, res, image_name)
+            gt = masks.get(image.id)
+            if gt is None and truth is False and not image.is_stack and not image.is_volume:
+                gt = np.zeros(heat.shape[:2], bool)
+            if heat is not None and gt is not None and heat.shape == gt.shape:
+                st = _stride(gt.shape)
+                pix_scores.append(heat[::st, ::st])
+                pix_gts.append(gt[::st, ::st])
+                if pred_mask is not None and gt.any():
+                    d = dice(pred_mask, gt)
+                    dices.append(d)
+                    row["dice_mask"] = d
+            rows.append(row)
+            if truth is not None and entry.get("score") is not None:
+                y_img.append(truth)
+                s_img.append(entry["score"])
+    card = next((v["card"] for v in store.list_versions(ws, name) if v["version"] == version), {})
+    threshold = float(card.get("threshold", 3.0))
+    pixel_threshold = float(card.get("pixel_threshold", 3.0))
+    metrics: dict = {"n_images": len(y_img), "n_abnormal": int(sum(y_img))}
+    if len(set(y_img)) == 2:
+        metrics["image_auroc"] = auroc(y_img, s_img)
+        metrics["image_aupr"] = average_precision(y_img, s_img)
+        metrics["balanced_accuracy"] = balanced_accuracy(y_img, np.asarray(s_img) >= threshold)
+        metrics["best_balanced_accuracy"], metrics["best_threshold"] = best_balanced_accuracy(y_img, s_img)
+    if pix_gts and any(g.any() for g in pix_gts) and any((~g).any() for g in pix_gts):
+        flat_s = np.concatenate([p.ravel() for p in pix_scores])
+        flat_g = np.concatenate([g.ravel() for g in pix_gts])
+        metrics["pixel_auroc"] = auroc(flat_g, flat_s)
+        metrics["pixel_aupr"] = average_precision(flat_g, flat_s)
+        metrics["pro"] = aupro(pix_scores, pix_gts, fpr_limit=0.3)
+        metrics["dice_at_threshold"] = dice(flat_s >= pixel_threshold, flat_g)
+        metrics["best_dice"], metrics["best_dice_threshold"] = best_dice(pix_scores, pix_gts)
+    if dices:
+        metrics["mask_dice_mean"] = float(np.mean(dices))
+    return {"model": name, "version": version, "threshold": threshold, "pixel_threshold": pixel_threshold,
+            "metrics": metrics, "images": rows}

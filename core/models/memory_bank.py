@@ -1,0 +1,113 @@
+"""Memory bank of normal patch features: greedy coreset subsampling (PatchCore's k-center on a
+sparse random projection) and nearest-neighbour search with faiss (exact or HNSW), or torch on
+CUDA when a GPU is present."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from core.models.base import CancelToken, Progress, no_progress
+
+
+def jl_min_dim(n_samples: int, eps: float) -> int:
+    """Johnson-Lindenstrauss target dimension (as scikit-learn's ``johnson_lindenstrauss_min_dim``)."""
+    denominator = (eps ** 2 / 2) - (eps ** 3 / 3)
+    return int(4 * math.log(max(n_samples, 2)) / denominator)
+
+
+def sparse_random_projection(d_in: int, d_out: int, seed: int = 0) -> np.ndarray:
+    """Li et al. very sparse projection: entries +-sqrt(s/d_out) with probability 1/(2s), s = sqrt(d_in)."""
+    rng = np.random.default_rng(seed)
+    s = math.sqrt(d_in)
+    density = 1.0 / s
+    signs = rng.choice([-1.0, 1.0], size=(d_in, d_out))
+    keep = rng.random((d_in, d_out)) < density
+    return (signs * keep * math.sqrt(1.0 / (density * d_out))).astype(np.float32)
+
+
+def greedy_coreset(features: np.ndarray, n_select: int, *, eps: float = 0.9, seed: int = 0, device=None,
+                   progress: Progress | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+    """Indices of ``n_select`` rows chosen by greedy k-center selection in a projected space."""
+    import torch
+
+    n = len(features)
+    if n_select >= n:
+        return np.arange(n)
+    progress = progress or no_progress
+    d_out = min(jl_min_dim(n, eps), features.shape[1])
+    if d_out < features.shape[1]:
+        proj = torch.from_numpy(sparse_random_projection(features.shape[1], d_out, seed))
+    else:
+        proj = None
+    dev = device or torch.device("cpu")
+    x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    z = (x @ proj if proj is not None else x).to(dev)
+    rng = np.random.default_rng(seed)
+    first = int(rng.integers(n))
+    selected = np.empty(n_select, dtype=np.int64)
+    selected[0] = first
+    zz = (z * z).sum(dim=1)
+    # squared distances via |z|^2 - 2 z.c + |c|^2: one matrix-vector product per step
+    min_d = torch.clamp(zz - 2.0 * (z @ z[first]) + zz[first], min=0.0)
+    report_every = max(1, n_select // 50)
+    for i in range(1, n_select):
+        nxt = int(torch.argmax(min_d))
+        selected[i] = nxt
+        min_d = torch.minimum(min_d, torch.clamp(zz - 2.0 * (z @ z[nxt]) + zz[nxt], min=0.0))
+        if i % report_every == 0:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            progress(i, n_select, f"coreset {i}/{n_select}")
+    return selected
+
+
+class MemoryBank:
+    """Nearest-neighbour search over a fixed set of feature vectors."""
+
+    def __init__(self, features: np.ndarray, index: str = "auto", device=None, hnsw_m: int = 32):
+        import torch
+
+        self.features = np.ascontiguousarray(features, dtype=np.float32)
+        self.dim = self.features.shape[1]
+        self.device = device or torch.device("cpu")
+        if index == "auto":
+            index = "exact" if len(self.features) <= 200_000 else "hnsw"
+        self.kind = index
+        self._index = None
+        self._torch_bank = None
+        if self.device.type == "cuda":
+            self._torch_bank = torch.from_numpy(self.features).to(self.device)
+            self.kind = "torch-cuda"
+            return
+        import faiss
+
+        if index == "exact":
+            self._index = faiss.IndexFlatL2(self.dim)
+        elif index == "hnsw":
+            self._index = faiss.IndexHNSWFlat(self.dim, hnsw_m)
+            self._index.hnsw.efSearch = 64
+        else:
+            raise ValueError(f"unknown memory-bank index '{index}' (exact, hnsw or auto)")
+        self._index.add(self.features)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def search(self, queries: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, indices), each (M, k); Euclidean distances (not squared)."""
+        import torch
+
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(k, len(self.features))
+        if self._torch_bank is not None:
+            out_d, out_i = [], []
+            for chunk in torch.from_numpy(q).to(self.device).split(4096):
+                d = torch.cdist(chunk, self._torch_bank)
+                vals, idx = torch.topk(d, k, dim=1, largest=False)
+                out_d.append(vals.cpu())
+                out_i.append(idx.cpu())
+            return torch.cat(out_d).numpy(), torch.cat(out_i).numpy()
+        d2, idx = self._index.search(q, k)
+        return np.sqrt(np.maximum(d2, 0.0)), idx

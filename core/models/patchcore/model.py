@@ -1,0 +1,81 @@
+"""PatchCore (Roth et al., CVPR 2022), the baseline of the ReSAD and MIAS-SAM comparisons.
+
+Mid-level features (WideResNet-50 layer2 + layer3 in the paper) with 3x3 local neighbourhood
+aggregation, deeper layer upsampled to the first layer's grid, channel pooling to a common
+dimension, a 10 % greedy coreset memory bank, nearest-neighbour patch scores, image score = max
+patch score, map upsampled and smoothed with a Gaussian (sigma 4).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.domain import LoadedImage
+from core.errors import InputError
+from core.models.backbones import make_backbone
+from core.models.bank_model import MemoryBankModel, PatchGrid, image_2d
+
+
+def aggregate_patch_features(maps: list, feature_dim: int):
+    """PatchCore's feature processing: 3x3 local average, resize to the first grid, channel pooling."""
+    import torch.nn.functional as F
+    import torch
+
+    ref = maps[0].shape[-2:]
+    out = []
+    for m in maps:
+        m = F.avg_pool2d(m, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+        if m.shape[-2:] != ref:
+            m = F.interpolate(m, size=ref, mode="bilinear", align_corners=False)
+        out.append(m)
+    total = sum(m.shape[1] for m in out)
+    flat = [m[0].permute(1, 2, 0).reshape(-1, m.shape[1]) for m in out]
+    if total <= feature_dim:
+        return torch.cat(flat, dim=1)
+    pooled = [F.adaptive_avg_pool1d(f[:, None, :], feature_dim)[:, 0] for f in flat]
+    stacked = torch.stack(pooled, dim=1).reshape(len(pooled[0]), 1, -1)
+    return F.adaptive_avg_pool1d(stacked, feature_dim)[:, 0]
+
+
+class PatchCore(MemoryBankModel):
+    name = "patchcore"
+    title = "PatchCore (baseline)"
+    paper = "Roth et al., Towards Total Recall in Industrial Anomaly Detection, CVPR 2022"
+    modalities = ("fundus", "oct")
+    default_config = dict(MemoryBankModel.common_config, backbone="tinyvit", backbone_weights="official",
+                          stages=[1, 3], feature_dim=1024, image_size=256)
+    deviations = (
+        "Offline default backbone is the LiteMedSAM TinyViT encoder (stage 2 and stage 4 outputs at 1/4 of a 256 px input) "
+        "instead of ImageNet WideResNet-50 layer2+layer3, because no ImageNet weights exist offline.",
+    )
+    faithful_config = {"backbone": "wide_resnet50", "image_size": 224, "coreset_ratio": 0.1}
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        if self.config["backbone"] == "tinyvit" and int(self.config["image_size"]) != 256:
+            raise InputError(None, "the LiteMedSAM TinyViT backbone takes 256 px input: use image_size=256 "
+                                   "or backbone=wide_resnet50 with its weights file")
+        self._backbone = None
+
+    @property
+    def backbone(self):
+        if self._backbone is None:
+            self._backbone = make_backbone(self.config["backbone"], self.device, self.config["backbone_weights"])
+        return self._backbone
+
+    def patch_features(self, image: LoadedImage) -> PatchGrid:
+        pixels = image_2d(image)
+        if self.config["backbone"] == "tinyvit":
+            f = self.backbone.extract(pixels, tuple(int(s) for s in self.config["stages"]))
+            maps = [f.maps[f"stage{s}"] for s in self.config["stages"]]
+        else:
+            f = self.backbone.extract(pixels, int(self.config["image_size"]))
+            maps = [f.maps["layer2"], f.maps["layer3"]]
+        feats = aggregate_patch_features(maps, int(self.config["feature_dim"]))
+        grid = tuple(maps[0].shape[-2:])
+        return PatchGrid(feats.cpu().numpy().astype(np.float32), grid, f.input_hw, pixels.shape[:2])
+
+    def _update_card(self) -> None:
+        super()._update_card()
+        self.card.backbone = self.backbone.name
+        self.card.weights = {self.backbone.weights_file or "random": self.backbone.weights_sha256}

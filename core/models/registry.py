@@ -1,0 +1,49 @@
+"""Method registry: name -> "module:Class", imported only when used (torch loads lazily)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from core.errors import InputError
+
+METHODS: dict[str, str] = {
+    "patchcore": "core.models.patchcore.model:PatchCore",
+    "resad": "core.models.resad.model:ReSAD",
+    "mias_sam": "core.models.mias_sam.model:MiasSam",
+}
+
+
+def register(name: str, target: str) -> None:
+    METHODS[name] = target
+
+
+def model_class(name: str):
+    try:
+        target = METHODS[name]
+    except KeyError:
+        raise InputError(None, f"unknown model '{name}'; available: {', '.join(sorted(METHODS))}") from None
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def create_model(name: str, **config: Any):
+    return model_class(name)(**config)
+
+
+def list_models() -> list[dict]:
+    """Registered methods with their default cards (no weights are loaded)."""
+    out = []
+    for name in sorted(METHODS):
+        cls = model_class(name)
+        out.append({
+            "name": name,
+            "title": cls.title,
+            "paper": cls.paper,
+            "modalities": list(cls.modalities),
+            "trained": cls.trained,
+            "default_config": dict(cls.default_config),
+            "deviations": list(cls.deviations),
+            "faithful_config": dict(cls.faithful_config),
+        })
+    return out
