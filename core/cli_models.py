@@ -36,6 +36,14 @@ def add_model_commands(sub) -> None:
     p.add_argument("--export", type=Path, help="write one float32 .npy heatmap per image and scores.csv here")
     p.add_argument("--json", action="store_true")
 
+    t = sub.add_parser("train", help="train a method, printing JSON-lines progress (epoch, step, loss terms, eta_s)")
+    t.add_argument("model")
+    t.add_argument("--workspace", "-w", type=Path, required=True)
+    t.add_argument("--config", "-c", action="append", default=[], metavar="K=V", help="method setting (repeatable)")
+    t.add_argument("--run", help="run id (default: a new one); with --resume, the run to continue")
+    t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    t.add_argument("--no-activate", action="store_true")
+
     e = sub.add_parser("eval", help="evaluate a fitted method on the workspace's test cases")
     e.add_argument("model")
     e.add_argument("--workspace", "-w", type=Path, required=True)
@@ -175,6 +183,55 @@ def export_results(ws, results, folder: Path) -> None:
     atomic_write_text(folder / "scores.csv", buf.getvalue())
 
 
+def cmd_train(args) -> int:
+    """JSON lines on stdout: start / step / epoch / end events from the training loop, then
+    {"event": "done", "version": ...}. Errors are a {"event": "error"} line plus exit code 2."""
+    from core.io.atomic import atomic_write_json
+    from core.models import store
+    from core.models.base import new_version_id
+    from core.models.device import configure_cpu_threads
+    from core.training.context import JsonLinesWriter, TrainingContext
+    from core.workspace import Workspace
+
+    configure_cpu_threads()
+    ws = Workspace.open(args.workspace)
+    emit = JsonLinesWriter(sys.stdout)
+    run_id = args.run or new_version_id()
+    run_dir = ws.root / "runs" / run_id
+    if args.resume and not (run_dir / "checkpoint.pt").exists() and not (run_dir / "run.json").exists():
+        raise InputError(run_dir, "no such run to resume")
+    config = parse_config(args.config)
+    if args.resume and (run_dir / "run.json").exists():
+        saved = json.loads((run_dir / "run.json").read_text())
+        config = {**saved.get("config", {}), **config}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "run.json", {"run": run_id, "model": args.model, "config": config, "status": "running"})
+    ctx = TrainingContext(run_dir=run_dir, resume=args.resume, emit=emit)
+    emit({"event": "run", "run": run_id, "model": args.model, "run_dir": str(run_dir), "config": config})
+    last = [0.0]
+
+    def progress(done, total, message):
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or done >= total:
+            last[0] = now
+            emit({"event": "progress", "done": done, "total": total, "message": message})
+
+    try:
+        model = store.fit_on_workspace(ws, args.model, config, progress=progress, activate_new=not args.no_activate,
+                                       user="train", context=ctx, version=run_id)
+    except BaseException as exc:
+        status = "cancelled" if exc.__class__.__name__ in ("CancelledError", "KeyboardInterrupt") else "failed"
+        atomic_write_json(run_dir / "run.json", {"run": run_id, "model": args.model, "config": config, "status": status,
+                                                 "error": str(exc)})
+        emit({"event": "error" if status == "failed" else "cancelled", "message": str(exc)})
+        raise
+    atomic_write_json(run_dir / "run.json", {"run": run_id, "model": args.model, "config": config, "status": "done",
+                                             "version": model.card.version})
+    emit({"event": "done", "run": run_id, "version": model.card.version, "fit_seconds": model.card.fit_seconds,
+          "metrics": model.card.metrics})
+    return 0
+
+
 def cmd_eval(args) -> int:
     from core.io.atomic import atomic_write_json, atomic_write_text
     from core.metrics.evaluate import evaluate
@@ -212,4 +269,4 @@ def cmd_eval(args) -> int:
     return 0
 
 
-MODEL_COMMANDS = {"models": cmd_models, "fit": cmd_fit, "predict": cmd_predict, "eval": cmd_eval}
+MODEL_COMMANDS = {"models": cmd_models, "fit": cmd_fit, "train": cmd_train, "predict": cmd_predict, "eval": cmd_eval}

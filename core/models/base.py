@@ -183,6 +183,7 @@ class AnomalyModel(ABC):
                               threshold=float(self.config["threshold"]))
         self.fitted = False
         self.array_store = None
+        self.training_context = None   # core.training.TrainingContext: run folder, resume, progress events
 
     def attach_store(self, store) -> None:
         """Give the model the workspace's array store (content-hash cache for embeddings)."""

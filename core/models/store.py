@@ -123,10 +123,17 @@ def load_version(ws: Workspace, name: str, version: str | None = None, **overrid
 
 # -- fitting ------------------------------------------------------------------------------------
 def fit_on_workspace(ws: Workspace, name: str, config: dict | None = None, *, progress: Progress | None = None,
-                     cancel: CancelToken | None = None, activate_new: bool = True, user: str = "system") -> AnomalyModel:
+                     cancel: CancelToken | None = None, activate_new: bool = True, user: str = "system",
+                     context=None, version: str | None = None) -> AnomalyModel:
+    """Fit ``name`` on the workspace's training normals and register the new version.
+    ``context`` (core.training.TrainingContext) gives trained methods a run folder and progress
+    events; ``version`` names the new version (default: a new time-stamped id)."""
     progress = progress or no_progress
     model = model_class(name)(**(config or {}))
     model.attach_store(ws.arrays)
+    model.training_context = context
+    if version:
+        model.card.version = version
     cases = training_normals(ws, model.config["modality"])
     if not cases:
         raise StudioError(f"no normal {model.config['modality']} cases to fit {name} on in {ws.root} "

@@ -1,0 +1,61 @@
+"""Where a training run writes its checkpoints and how it reports progress.
+
+A model's ``fit`` reads ``model.training_context`` (set by the caller); without one it trains in
+memory and reports through the plain ``progress`` callback only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+Emit = Callable[[dict], None]
+
+
+@dataclass
+class TrainingContext:
+    run_dir: Path | None = None          # checkpoints: run_dir / "checkpoint.pt"
+    resume: bool = False                 # continue from run_dir's checkpoint when it exists
+    emit: Emit | None = None             # structured events (JSON-lines writer, GUI)
+    rank: int = 0                        # distributed rank; only rank 0 writes files and progress
+    world_size: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def event(self, **payload) -> None:
+        if self.emit is not None and self.is_main:
+            payload.setdefault("time", round(time.time(), 3))
+            self.emit(payload)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.run_dir is None else Path(self.run_dir) / "checkpoint.pt"
+
+
+class JsonLinesWriter:
+    """Thread-safe writer of one JSON object per line (stdout by default), flushed each time."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict) -> None:
+        line = json.dumps(event, ensure_ascii=False, default=_default)
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+def _default(obj):
+    try:
+        return float(obj)
+    except (TypeError, ValueError):
+        return str(obj)
