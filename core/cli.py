@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="import a folder of images, NIfTI files or DICOM series")
     i.add_argument("src", type=Path)
     i.add_argument("--workspace", "-w", type=Path, required=True)
+    i.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "bmad", "mmr", "eyeq", "brats"],
+                   help="dataset layout (default: detect)")
+    i.add_argument("--modality", choices=["fundus", "oct", "slice"], help="modality of BMAD images (default: from the folder name)")
     i.add_argument("--json", action="store_true")
 
     n = sub.add_parser("info", help="list the cases of a workspace")
@@ -106,11 +109,12 @@ def cmd_import(args) -> int:
     if not args.src.exists():
         raise UsageError(f"{args.src}: folder does not exist")
     ws = Workspace.open(args.workspace, create=True)
-    report = import_folder(ws, args.src, progress=None if args.json else _stderr_progress)
+    report = import_folder(ws, args.src, progress=None if args.json else _stderr_progress, layout=args.format,
+                           modality=args.modality)
     if args.json:
         _print_json(report.to_json())
     else:
-        print(f"Imported {len(report.imported)} case(s), skipped {len(report.skipped)}:")
+        print(f"Layout: {report.layout}. Imported {len(report.imported)} case(s), skipped {len(report.skipped)}:")
         for e in report.imported:
             print(f"  + {e['case']:<24} {e['kind']:<11} {', '.join(e['images'])}" + (f"  labels: {', '.join(e['labels'])}" if e.get("labels") else ""))
         for s in report.skipped:

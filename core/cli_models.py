@@ -44,6 +44,13 @@ def add_model_commands(sub) -> None:
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.add_argument("--no-activate", action="store_true")
 
+    th = sub.add_parser("threshold", help="show or change a fitted model's operating threshold (calibrated units)")
+    th.add_argument("model")
+    th.add_argument("--workspace", "-w", type=Path, required=True)
+    th.add_argument("--version")
+    th.add_argument("--set", type=float, dest="value", help="new threshold (z-score against held-out normals)")
+    th.add_argument("--json", action="store_true")
+
     e = sub.add_parser("eval", help="evaluate a fitted method on the workspace's test cases")
     e.add_argument("model")
     e.add_argument("--workspace", "-w", type=Path, required=True)
@@ -232,6 +239,24 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_threshold(args) -> int:
+    from core.models import store
+    from core.workspace import Workspace
+
+    ws = Workspace.open(args.workspace)
+    version = args.version or store.active_version(ws, args.model)
+    if version is None:
+        raise StudioError(f"no fitted '{args.model}' model in {ws.root}")
+    if args.value is not None:
+        store.set_threshold(ws, args.model, args.value, version, user="cli")
+    card = next(v["card"] for v in store.list_versions(ws, args.model) if v["version"] == version)
+    out = {"model": args.model, "version": version, "threshold": card["threshold"], "pixel_threshold": card.get("pixel_threshold"),
+           "calibration": {k: card["calibration"].get(k) for k in ("n", "mean", "std", "source")}}
+    print(json.dumps(out, indent=2) if args.json else
+          f"{args.model} {version}: threshold {card['threshold']:.2f} (z-score vs {out['calibration']['n']} held-out normals)")
+    return 0
+
+
 def cmd_eval(args) -> int:
     from core.io.atomic import atomic_write_json, atomic_write_text
     from core.metrics.evaluate import evaluate
@@ -269,4 +294,5 @@ def cmd_eval(args) -> int:
     return 0
 
 
-MODEL_COMMANDS = {"models": cmd_models, "fit": cmd_fit, "train": cmd_train, "predict": cmd_predict, "eval": cmd_eval}
+MODEL_COMMANDS = {"models": cmd_models, "fit": cmd_fit, "train": cmd_train, "predict": cmd_predict, "threshold": cmd_threshold,
+                  "eval": cmd_eval}

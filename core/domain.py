@@ -15,16 +15,18 @@ class CaseKind(str, Enum):
     FUNDUS = "fundus"
     OCT = "oct"             # one B-scan or a B-scan stack
     MRI = "mri"             # one or several co-registered sequences of one brain
+    SLICE = "slice"         # one 2-D grey slice of a volume (BMAD brain MRI / liver CT benchmarks)
 
     @property
     def title(self) -> str:
-        return {"fundus_oct": "Fundus + OCT", "fundus": "Fundus", "oct": "OCT", "mri": "MRI"}[self.value]
+        return {"fundus_oct": "Fundus + OCT", "fundus": "Fundus", "oct": "OCT", "mri": "MRI", "slice": "2-D slice"}[self.value]
 
 
 class Modality(str, Enum):
     FUNDUS = "fundus"
     OCT = "oct"
     MRI = "mri"
+    SLICE = "slice"         # 2-D slice image (BMAD-style benchmarks); scored like a 2-D image
 
 
 class ReviewStatus(str, Enum):
@@ -44,6 +46,7 @@ CASE_MODALITIES: dict[CaseKind, tuple[Modality, ...]] = {
     CaseKind.FUNDUS: (Modality.FUNDUS,),
     CaseKind.OCT: (Modality.OCT,),
     CaseKind.MRI: (Modality.MRI,),
+    CaseKind.SLICE: (Modality.SLICE,),
 }
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -221,6 +224,7 @@ class LoadedCase:
             images[name] = LoadedImage(rec, arr)
         mods = {im.modality for im in images.values()}
         kind = (CaseKind.PAIR if mods == {Modality.FUNDUS, Modality.OCT} else
-                CaseKind.MRI if Modality.MRI in mods else CaseKind.OCT if mods == {Modality.OCT} else CaseKind.FUNDUS)
+                CaseKind.MRI if Modality.MRI in mods else CaseKind.OCT if mods == {Modality.OCT} else
+                CaseKind.SLICE if mods == {Modality.SLICE} else CaseKind.FUNDUS)
         record = CaseRecord(id=case_id, kind=kind, images=[im.record for im in images.values()])
         return cls(record, images)

@@ -104,6 +104,28 @@ def activate(ws: Workspace, name: str, version: str, user: str = "system") -> No
         ws.catalog.audit(user, "model.activate", None, {"model": name, "version": version})
 
 
+def set_threshold(ws: Workspace, name: str, threshold: float, version: str | None = None, user: str = "system") -> None:
+    """Change the operating threshold (calibrated units) of a model version: card.json, the
+    catalog's copy of the card and the stored results' threshold are updated together."""
+    from core.io.atomic import atomic_write_json
+    from core.models.base import CARD_FILE
+
+    version = version or active_version(ws, name)
+    if version is None:
+        raise StudioError(f"no fitted '{name}' model in {ws.root}")
+    if not math.isfinite(float(threshold)):
+        raise StudioError(f"threshold must be a finite number, got {threshold}")
+    card_path = model_folder(ws, name, version) / CARD_FILE
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    old = card.get("threshold")
+    card["threshold"] = float(threshold)
+    atomic_write_json(card_path, card)
+    with ws.catalog.transaction() as c:
+        c.execute("UPDATE model_versions SET card=? WHERE name=? AND version=?", (json.dumps(card), name, version))
+        c.execute("UPDATE results SET threshold=? WHERE model=? AND version=?", (float(threshold), name, version))
+        ws.catalog.audit(user, "model.threshold", None, {"model": name, "version": version, "threshold": [old, float(threshold)]})
+
+
 def delete_version(ws: Workspace, name: str, version: str, user: str = "system") -> None:
     with ws.catalog.transaction() as c:
         c.execute("DELETE FROM model_versions WHERE name=? AND version=?", (name, version))

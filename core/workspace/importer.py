@@ -42,9 +42,10 @@ class ImportReport:
     imported: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    layout: str = "folder"
 
     def to_json(self) -> dict:
-        return {"imported": self.imported, "skipped": self.skipped, "warnings": self.warnings}
+        return {"layout": self.layout, "imported": self.imported, "skipped": self.skipped, "warnings": self.warnings}
 
 
 def _stem(path: Path) -> str:
@@ -175,13 +176,29 @@ def _auto_modality(path: Path) -> Modality:
     return Modality.FUNDUS
 
 
-def import_folder(ws: Workspace, src: str | Path, *, user: str = "import", progress: Progress | None = None) -> ImportReport:
+def import_folder(ws: Workspace, src: str | Path, *, user: str = "import", progress: Progress | None = None,
+                  layout: str = "auto", modality: str | None = None) -> ImportReport:
+    """Import ``src``. ``layout`` is a dataset adapter name (idrid, bmad, mmr, eyeq, brats),
+    'folder' for the generic layouts, or 'auto' to detect a dataset layout first."""
+    from core.data.adapters import apply_plan, detect_layout, get_adapter
+
     src = Path(src)
     report = ImportReport()
     if not src.exists():
         raise InputError(src, "folder does not exist")
     if src.is_file():
         raise InputError(src, "expected a folder to import")
+    if layout == "auto":
+        layout = detect_layout(src) or "folder"
+    report.layout = layout
+    if layout != "folder":
+        adapter = get_adapter(layout)
+        if modality and hasattr(adapter, "modality"):
+            adapter.modality = modality
+        apply_plan(ws, adapter.plan(src, report), report, user=user, progress=progress)
+        ws.catalog.audit(user, "import", None, {"source": str(src), "layout": layout, "imported": len(report.imported),
+                                                "skipped": len(report.skipped)})
+        return report
     groups = scan_folder(src, report)
     for i, g in enumerate(groups):
         if progress:
@@ -242,18 +259,22 @@ def _import_group(ws: Workspace, g: _Group, user: str, report: ImportReport) -> 
             report.warnings.append(f"{case_id}: labels not imported: {exc}")
     if g.seg is not None:
         try:
-            from core.io.nifti import read_nifti
-
-            seg = read_nifti(g.seg, dtype=np.float32).data
-            first = case.images[0]
-            if tuple(seg.shape) != tuple(first.shape):
-                raise InputError(g.seg, f"label volume {seg.shape} does not match the scan {tuple(first.shape)}")
-            labels = np.rint(seg).astype(np.int16)
-            labels[labels == 4] = 3  # BraTS 2018-2021 used 4 for enhancing tumour
-            if labels.min() < 0 or labels.max() > 3:
-                raise InputError(g.seg, f"unexpected label values {sorted(np.unique(labels).tolist())[:8]}; expected BraTS 0-4")
-            ws.write_label_volume(first, labels.astype(np.uint8), BRATS_LEGEND, user=user)
+            import_label_volume(ws, case.images[0], g.seg, user)
             entry["labels"] = entry.get("labels", []) + ["seg"]
         except InputError as exc:
             report.warnings.append(f"{case_id}: label volume not imported: {exc}")
     report.imported.append(entry)
+
+
+def import_label_volume(ws: Workspace, image, path: Path, user: str) -> None:
+    """A BraTS-style segmentation NIfTI as the label volume of ``image`` (1/2/4 -> 1/2/3)."""
+    from core.io.nifti import read_nifti
+
+    seg = read_nifti(path, dtype=np.float32).data
+    if tuple(seg.shape) != tuple(image.shape):
+        raise InputError(path, f"label volume {seg.shape} does not match the scan {tuple(image.shape)}")
+    labels = np.rint(seg).astype(np.int16)
+    labels[labels == 4] = 3  # BraTS 2018-2021 used 4 for enhancing tumour
+    if labels.min() < 0 or labels.max() > 3:
+        raise InputError(path, f"unexpected label values {sorted(np.unique(labels).tolist())[:8]}; expected BraTS 0-4")
+    ws.write_label_volume(image, labels.astype(np.uint8), BRATS_LEGEND, user=user)

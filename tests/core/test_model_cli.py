@@ -69,3 +69,14 @@ def test_model_cli_errors(small_demo, capsys):
     assert main(["models", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["weights"]["litemedsam"]["available"]
+
+
+def test_threshold_can_be_seen_and_changed(fitted_demo, capsys):
+    assert main(["threshold", "patchcore", "--workspace", str(fitted_demo), "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["threshold"] == 3.0 and before["calibration"]["n"] >= 1
+    assert main(["threshold", "patchcore", "--workspace", str(fitted_demo), "--set", "1.5", "--json"]) == 0
+    ws = Workspace.open(fitted_demo)
+    model = store.load_version(ws, "patchcore")
+    assert model.card.threshold == 1.5  # card.json rewritten and still loads (weights checksum intact)
+    assert main(["threshold", "patchcore", "--workspace", str(fitted_demo), "--set", "3.0"]) == 0

@@ -56,7 +56,7 @@ class MiasSam(MemoryBankModel):
     name = "mias_sam"
     title = "MIAS-SAM (SAM memory bank + centre-of-gravity prompt)"
     paper = "Colussi et al., MIAS-SAM: Medical Image Anomaly Segmentation without Thresholding"
-    modalities = ("fundus", "oct")
+    modalities = ("fundus", "oct", "slice")
     default_config = dict(MemoryBankModel.common_config, encoder="litemedsam", image_size=256, patch_size=5, patch_stride=2,
                           feature_dim=1024, coreset_ratio=1.0, max_bank_size=16384, gamma=5.0, mask_index=2,
                           dense_prompt=True, logit_scale=8.0)

@@ -41,7 +41,7 @@ class PatchCore(MemoryBankModel):
     name = "patchcore"
     title = "PatchCore (baseline)"
     paper = "Roth et al., Towards Total Recall in Industrial Anomaly Detection, CVPR 2022"
-    modalities = ("fundus", "oct")
+    modalities = ("fundus", "oct", "slice")
     default_config = dict(MemoryBankModel.common_config, backbone="tinyvit", backbone_weights="official",
                           stages=[1, 3], feature_dim=1024, image_size=256)
     deviations = (

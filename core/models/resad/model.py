@@ -21,7 +21,7 @@ class ReSAD(MemoryBankModel):
     name = "resad"
     title = "ReSAD (region + spatial aware memory bank)"
     paper = "Niu et al., Region and Spatial Aware Anomaly Detection for Fundus Images"
-    modalities = ("fundus", "oct")
+    modalities = ("fundus", "oct", "slice")
     default_config = dict(MemoryBankModel.common_config, backbone="tinyvit", backbone_weights="official", stages=[1, 3],
                           image_size=256, region_radius=0, attention_temperature=1.0, use_region=True, use_spatial=True,
                           smooth_sigma=0.0)

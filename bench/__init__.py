@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (speed, memory, accuracy). Run: python -m bench [name ...]."""
