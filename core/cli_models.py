@@ -51,8 +51,8 @@ def add_model_commands(sub) -> None:
     th.add_argument("--set", type=float, dest="value", help="new threshold (z-score against held-out normals)")
     th.add_argument("--json", action="store_true")
 
-    e = sub.add_parser("eval", help="evaluate a fitted method on the workspace's test cases")
-    e.add_argument("model")
+    e = sub.add_parser("eval", help="evaluate fitted methods on the workspace's test cases (several: a comparison)")
+    e.add_argument("model", nargs="+", help="one or more methods; with several, --report also writes a comparison")
     e.add_argument("--workspace", "-w", type=Path, required=True)
     e.add_argument("--version")
     e.add_argument("--report", type=Path, help="write the report (JSON, CSV) into this folder")
@@ -258,39 +258,44 @@ def cmd_threshold(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from core.io.atomic import atomic_write_json, atomic_write_text
     from core.metrics.evaluate import evaluate
+    from core.metrics.report import write_comparison, write_report
     from core.models import store
     from core.models.device import configure_cpu_threads
     from core.workspace import Workspace
 
     configure_cpu_threads()
     ws = Workspace.open(args.workspace)
-    version = args.version or store.active_version(ws, args.model)
-    if version is None:
-        raise StudioError(f"no fitted '{args.model}' model in {ws.root}: run 'anomaly-studio fit {args.model}' first")
-    model = store.load_version(ws, args.model, version)
-    todo = [c.id for c in ws.cases() if c.split == "test" and c.image(model.config["modality"]) is not None
-            and store.load_result(ws, args.model, c.id, version) is None]
-    if todo:
-        store.predict_cases(ws, model, todo, progress=_progress(args.json))
-        if not args.json:
-            sys.stderr.write("\n")
-    report = evaluate(ws, args.model, version)
-    if args.report:
-        args.report.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(args.report / "report.json", report)
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["case", "image", "score", "truth", "dice_mask"])
-        for r in report["images"]:
-            w.writerow([r["case"], r["image"], r["score"], r["truth"], r.get("dice_mask", "")])
-        atomic_write_text(args.report / "images.csv", buf.getvalue())
+    names = [n for item in args.model for n in item.split(",") if n]
+    if args.version and len(names) > 1:
+        raise InputError(None, "--version applies to one model; evaluate several models with their active versions")
+    reports = []
+    for name in names:
+        version = args.version or store.active_version(ws, name)
+        if version is None:
+            raise StudioError(f"no fitted '{name}' model in {ws.root}: run 'anomaly-studio fit {name}' first")
+        model = store.load_version(ws, name, version)
+        todo = [c.id for c in ws.cases() if c.split == "test" and c.image(model.config["modality"]) is not None
+                and store.load_result(ws, name, c.id, version) is None]
+        if todo:
+            store.predict_cases(ws, model, todo, progress=_progress(args.json))
+            if not args.json:
+                sys.stderr.write("\n")
+        report = evaluate(ws, name, version)
+        if args.report:
+            report = write_report(ws, report, args.report / name if len(names) > 1 else args.report)
+        reports.append(report)
+    if args.report and len(reports) > 1:
+        write_comparison(reports, args.report)
     if args.json:
-        print(json.dumps(report if not args.report else {k: v for k, v in report.items() if k != "images"}, indent=2))
+        slim = [{k: v for k, v in r.items() if k not in ("images", "curves")} for r in reports]
+        print(json.dumps(slim[0] if len(slim) == 1 else slim, indent=2))
     else:
-        print(f"{args.model} {version}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                                      for k, v in report["metrics"].items()))
+        for r in reports:
+            print(f"{r['model']} {r['version']}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                            for k, v in r["metrics"].items()))
+        if args.report:
+            print(f"report written to {args.report}")
     return 0
 
 

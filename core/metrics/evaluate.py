@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.domain import CaseRecord, ImageRecord
-from core.metrics.classification import auroc, average_precision, balanced_accuracy, best_balanced_accuracy
+from core.metrics.classification import auroc, average_precision, balanced_accuracy, best_balanced_accuracy, pr_curve, roc_curve
 from core.metrics.segmentation import aupro, best_dice, dice
 from core.models import store
 from core.workspace import Workspace
@@ -53,6 +53,9 @@ def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | 
     version = version or store.active_version(ws, name)
     cases = [c for c in ws.cases() if split is None or c.split == split]
     rows, y_img, s_img, pix_scores, pix_gts, dices = [], [], [], [], [], []
+    class_pixels: dict[str, list[np.ndarray]] = {}
+    normal_pixels: list[np.ndarray] = []
+    image_classes: dict[tuple[str, str], set[str]] = {}
     for case in cases:
         res = store.load_result(ws, name, case.id, version)
         if res is None:
@@ -70,6 +73,12 @@ def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | 
                 st = _stride(gt.shape)
                 pix_scores.append(heat[::st, ::st])
                 pix_gts.append(gt[::st, ::st])
+                normal_pixels.append(heat[::st, ::st][~gt[::st, ::st]])
+                doc = ws.read_labels(image) if gt.any() else None
+                for label in sorted({sh.label for sh in doc.shapes}) if doc else []:
+                    cm = doc.class_mask(label)[::st, ::st]
+                    class_pixels.setdefault(label, []).append(heat[::st, ::st][cm])
+                    image_classes.setdefault((case.id, image_name), set()).add(label)
                 if pred_mask is not None and gt.any():
                     d = dice(pred_mask, gt)
                     dices.append(d)
@@ -82,7 +91,10 @@ def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | 
     threshold = float(card.get("threshold", 3.0))
     pixel_threshold = float(card.get("pixel_threshold", 3.0))
     metrics: dict = {"n_images": len(y_img), "n_abnormal": int(sum(y_img))}
+    curves: dict = {}
     if len(set(y_img)) == 2:
+        curves["image_roc"] = _thin(*roc_curve(y_img, s_img)[:2])
+        curves["image_pr"] = _thin(*pr_curve(y_img, s_img)[1::-1])
         metrics["image_auroc"] = auroc(y_img, s_img)
         metrics["image_aupr"] = average_precision(y_img, s_img)
         metrics["balanced_accuracy"] = balanced_accuracy(y_img, np.asarray(s_img) >= threshold)
@@ -91,11 +103,37 @@ def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | 
         flat_s = np.concatenate([p.ravel() for p in pix_scores])
         flat_g = np.concatenate([g.ravel() for g in pix_gts])
         metrics["pixel_auroc"] = auroc(flat_g, flat_s)
+        curves["pixel_roc"] = _thin(*roc_curve(flat_g, flat_s)[:2])
+        curves["pixel_pr"] = _thin(*pr_curve(flat_g, flat_s)[1::-1])
         metrics["pixel_aupr"] = average_precision(flat_g, flat_s)
         metrics["pro"] = aupro(pix_scores, pix_gts, fpr_limit=0.3)
         metrics["dice_at_threshold"] = dice(flat_s >= pixel_threshold, flat_g)
         metrics["best_dice"], metrics["best_dice_threshold"] = best_dice(pix_scores, pix_gts)
     if dices:
         metrics["mask_dice_mean"] = float(np.mean(dices))
+    per_class = {}
+    if normal_pixels:
+        normal_all = np.concatenate([p.ravel() for p in normal_pixels])
+        normal_scores = [r["score"] for r in rows if r["truth"] is False and r["score"] is not None]
+        for label, parts in sorted(class_pixels.items()):
+            pos = np.concatenate([p.ravel() for p in parts])
+            entry = {"images": sum(1 for v in image_classes.values() if label in v), "pixels": int(pos.size)}
+            if pos.size and normal_all.size:
+                entry["pixel_auroc"] = auroc(np.r_[np.ones(pos.size, bool), np.zeros(normal_all.size, bool)], np.r_[pos, normal_all])
+            cls_scores = [r["score"] for r in rows if label in image_classes.get((r["case"], r["image"]), set())]
+            if cls_scores and normal_scores:
+                entry["image_auroc"] = auroc([True] * len(cls_scores) + [False] * len(normal_scores), cls_scores + normal_scores)
+            per_class[label] = entry
+    for r in rows:
+        r["classes"] = sorted(image_classes.get((r["case"], r["image"]), set()))
     return {"model": name, "version": version, "threshold": threshold, "pixel_threshold": pixel_threshold,
-            "metrics": metrics, "images": rows}
+            "metrics": metrics, "per_class": per_class, "curves": curves, "images": rows}
+
+
+def _thin(x: np.ndarray, y: np.ndarray, n: int = 400) -> dict:
+    """A curve reduced to at most ``n`` points (for plots and JSON)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.size > n:
+        idx = np.unique(np.r_[np.linspace(0, x.size - 1, n).astype(int), x.size - 1])
+        x, y = x[idx], y[idx]
+    return {"x": [round(float(v), 6) for v in x], "y": [round(float(v), 6) for v in y]}

@@ -115,10 +115,11 @@ class MemoryBankModel(AnomalyModel):
     def state_tensors(self) -> dict:
         import torch
 
-        return {"bank": torch.from_numpy(self.bank.features)}
+        return {"bank": torch.from_numpy(self.bank.features), "index_bytes": torch.from_numpy(np.asarray(self.bank.index_bytes()))}
 
     def load_tensors(self, state: dict) -> None:
-        self.bank = MemoryBank(state["bank"].numpy(), index=self.config["index"], device=self.device)
+        index_bytes = state["index_bytes"].numpy() if "index_bytes" in state else None
+        self.bank = MemoryBank(state["bank"].numpy(), index=self.config["index"], device=self.device, index_bytes=index_bytes)
 
     def _update_card(self) -> None:
         self.card.metrics["bank_size"] = len(self.bank) if self.bank is not None else 0

@@ -63,17 +63,29 @@ def greedy_coreset(features: np.ndarray, n_select: int, *, eps: float = 0.9, see
     return selected
 
 
-class MemoryBank:
-    """Nearest-neighbour search over a fixed set of feature vectors."""
+EXACT_LIMIT = 8_000_000   # bank entries x dimensions above which "auto" picks the HNSW graph
 
-    def __init__(self, features: np.ndarray, index: str = "auto", device=None, hnsw_m: int = 32):
+
+class MemoryBank:
+    """Nearest-neighbour search over a fixed set of feature vectors.
+
+    ``index``: "exact" (faiss flat L2), "hnsw" (faiss HNSW graph, approximate, ~10x faster on
+    large banks), or "auto" (HNSW when entries x dimensions exceed ``EXACT_LIMIT``). An HNSW graph
+    is saved with the model (``index_bytes``) so a loaded model searches the very same graph.
+    On CUDA the search is a chunked torch ``cdist`` (exact).
+    """
+
+    def __init__(self, features: np.ndarray, index: str = "auto", device=None, hnsw_m: int = 16, ef_search: int = 48,
+                 index_bytes: np.ndarray | None = None):
         import torch
 
         self.features = np.ascontiguousarray(features, dtype=np.float32)
         self.dim = self.features.shape[1]
         self.device = device or torch.device("cpu")
         if index == "auto":
-            index = "exact" if len(self.features) <= 200_000 else "hnsw"
+            index = "exact" if self.features.size <= EXACT_LIMIT else "hnsw"
+        if index not in ("exact", "hnsw"):
+            raise ValueError(f"unknown memory-bank index '{index}' (exact, hnsw or auto)")
         self.kind = index
         self._index = None
         self._torch_bank = None
@@ -83,17 +95,28 @@ class MemoryBank:
             return
         import faiss
 
-        if index == "exact":
-            self._index = faiss.IndexFlatL2(self.dim)
+        if index == "hnsw" and index_bytes is not None and len(index_bytes):
+            self._index = faiss.deserialize_index(np.ascontiguousarray(index_bytes, dtype=np.uint8))
         elif index == "hnsw":
             self._index = faiss.IndexHNSWFlat(self.dim, hnsw_m)
-            self._index.hnsw.efSearch = 64
+            self._index.hnsw.efConstruction = 80
+            self._index.add(self.features)
         else:
-            raise ValueError(f"unknown memory-bank index '{index}' (exact, hnsw or auto)")
-        self._index.add(self.features)
+            self._index = faiss.IndexFlatL2(self.dim)
+            self._index.add(self.features)
+        if index == "hnsw":
+            self._index.hnsw.efSearch = ef_search
 
     def __len__(self) -> int:
         return len(self.features)
+
+    def index_bytes(self) -> np.ndarray:
+        """The serialised approximate index (empty for exact search, which is rebuilt exactly)."""
+        if self.kind != "hnsw" or self._index is None:
+            return np.zeros(0, np.uint8)
+        import faiss
+
+        return faiss.serialize_index(self._index)
 
     def search(self, queries: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(distances, indices), each (M, k); Euclidean distances (not squared)."""

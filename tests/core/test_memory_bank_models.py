@@ -28,8 +28,14 @@ def test_faiss_matches_brute_force():
     ref_i = np.argsort(full, axis=1)[:, :3]
     np.testing.assert_array_equal(i, ref_i)
     np.testing.assert_allclose(d, np.take_along_axis(full, ref_i, 1), rtol=1e-4)
-    dh, ih = MemoryBank(bank, index="hnsw").search(q, k=1)
+    hnsw = MemoryBank(bank, index="hnsw")
+    dh, ih = hnsw.search(q, k=1)
     assert (ih[:, 0] == ref_i[:, 0]).mean() > 0.9  # approximate index: nearly always the true neighbour
+    # the saved graph gives exactly the same answers after loading
+    again = MemoryBank(bank, index="hnsw", index_bytes=hnsw.index_bytes())
+    d3, i3 = again.search(q, k=1)
+    np.testing.assert_array_equal(i3, ih)
+    np.testing.assert_array_equal(d3, dh)
 
 
 def test_greedy_coreset_covers_the_data():

@@ -53,11 +53,33 @@ def test_predict_export_and_scores_are_identical_everywhere(fitted_demo, tmp_pat
 
 
 def test_eval_reports_metrics(fitted_demo, tmp_path, capsys):
-    assert main(["eval", "patchcore", "--workspace", str(fitted_demo), "--report", str(tmp_path / "rep"), "--json"]) == 0
+    rep_dir = tmp_path / "rep"
+    assert main(["eval", "patchcore", "--workspace", str(fitted_demo), "--report", str(rep_dir), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert {"image_auroc", "pixel_auroc", "pro", "best_dice"} <= set(rep["metrics"])
     assert 0.0 <= rep["metrics"]["image_auroc"] <= 1.0
-    assert (tmp_path / "rep" / "report.json").exists() and (tmp_path / "rep" / "images.csv").exists()
+    for f in ("report.json", "images.csv", "metrics.csv", "report.md", "report.html", "image_roc.png", "pixel_roc.png",
+              "pixel_pr.png", "gallery.png"):
+        assert (rep_dir / f).exists(), f
+    full = json.loads((rep_dir / "report.json").read_text())
+    assert full["per_class"] and all("pixel_auroc" in v for v in full["per_class"].values())
+    assert "| Method | I-AUROC | P-AUROC | PRO |" in (rep_dir / "report.md").read_text()
+    from PIL import Image
+
+    with Image.open(rep_dir / "gallery.png") as im:
+        assert im.size[0] > 600 and np.asarray(im.convert("L")).std() > 10
+
+
+def test_comparison_report(fitted_demo, tmp_path, capsys):
+    assert main(["fit", "resad", "--workspace", str(fitted_demo), *FAST]) == 0
+    capsys.readouterr()
+    out = tmp_path / "cmp"
+    assert main(["eval", "patchcore", "resad", "--workspace", str(fitted_demo), "--report", str(out), "--json"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in both] == ["patchcore", "resad"]
+    table = (out / "comparison.md").read_text()
+    assert "| patchcore |" in table and "| resad |" in table
+    assert (out / "patchcore" / "report.html").exists() and (out / "compare_pixel_roc.png").exists()
 
 
 def test_model_cli_errors(small_demo, capsys):
