@@ -192,29 +192,42 @@ def export_results(ws, results, folder: Path) -> None:
 
 def cmd_train(args) -> int:
     """JSON lines on stdout: start / step / epoch / end events from the training loop, then
-    {"event": "done", "version": ...}. Errors are a {"event": "error"} line plus exit code 2."""
+    {"event": "done", "version": ...}. Errors are a {"event": "error"} line plus exit code 2.
+    Under torchrun every rank trains (DistributedDataParallel); rank 0 alone prints and writes."""
     from core.io.atomic import atomic_write_json
     from core.models import store
     from core.models.base import new_version_id
     from core.models.device import configure_cpu_threads
     from core.training.context import JsonLinesWriter, TrainingContext
+    from core.training.distributed import init_from_env, shutdown
     from core.workspace import Workspace
 
     configure_cpu_threads()
     ws = Workspace.open(args.workspace)
-    emit = JsonLinesWriter(sys.stdout)
+    config = parse_config(args.config)
+    info = init_from_env(str(config.get("device", "auto")))
+    main_rank = info.rank == 0
+    emit = JsonLinesWriter(sys.stdout) if main_rank else (lambda event: None)
     run_id = args.run or new_version_id()
+    if info.enabled and not args.run:
+        raise InputError(None, "under torchrun give every rank the same --run ID")
     run_dir = ws.root / "runs" / run_id
     if args.resume and not (run_dir / "checkpoint.pt").exists() and not (run_dir / "run.json").exists():
         raise InputError(run_dir, "no such run to resume")
-    config = parse_config(args.config)
     if args.resume and (run_dir / "run.json").exists():
         saved = json.loads((run_dir / "run.json").read_text())
         config = {**saved.get("config", {}), **config}
+
+    def record(status: str, **extra) -> None:
+        if main_rank:
+            atomic_write_json(run_dir / "run.json", {"run": run_id, "model": args.model, "config": config, "status": status,
+                                                     "world_size": info.world_size, **extra})
+
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "run.json", {"run": run_id, "model": args.model, "config": config, "status": "running"})
-    ctx = TrainingContext(run_dir=run_dir, resume=args.resume, emit=emit)
-    emit({"event": "run", "run": run_id, "model": args.model, "run_dir": str(run_dir), "config": config})
+    record("running")
+    ctx = TrainingContext(run_dir=run_dir, resume=args.resume, emit=emit, rank=info.rank, world_size=info.world_size)
+    emit({"event": "run", "run": run_id, "model": args.model, "run_dir": str(run_dir), "config": config,
+          "world_size": info.world_size})
     last = [0.0]
 
     def progress(done, total, message):
@@ -225,15 +238,15 @@ def cmd_train(args) -> int:
 
     try:
         model = store.fit_on_workspace(ws, args.model, config, progress=progress, activate_new=not args.no_activate,
-                                       user="train", context=ctx, version=run_id)
+                                       user="train", context=ctx, version=run_id, register=main_rank)
     except BaseException as exc:
         status = "cancelled" if exc.__class__.__name__ in ("CancelledError", "KeyboardInterrupt") else "failed"
-        atomic_write_json(run_dir / "run.json", {"run": run_id, "model": args.model, "config": config, "status": status,
-                                                 "error": str(exc)})
+        record(status, error=str(exc))
         emit({"event": "error" if status == "failed" else "cancelled", "message": str(exc)})
         raise
-    atomic_write_json(run_dir / "run.json", {"run": run_id, "model": args.model, "config": config, "status": "done",
-                                             "version": model.card.version})
+    finally:
+        shutdown()
+    record("done", version=model.card.version)
     emit({"event": "done", "run": run_id, "version": model.card.version, "fit_seconds": model.card.fit_seconds,
           "metrics": model.card.metrics})
     return 0

@@ -146,7 +146,7 @@ def load_version(ws: Workspace, name: str, version: str | None = None, **overrid
 # -- fitting ------------------------------------------------------------------------------------
 def fit_on_workspace(ws: Workspace, name: str, config: dict | None = None, *, progress: Progress | None = None,
                      cancel: CancelToken | None = None, activate_new: bool = True, user: str = "system",
-                     context=None, version: str | None = None) -> AnomalyModel:
+                     context=None, version: str | None = None, register: bool = True) -> AnomalyModel:
     """Fit ``name`` on the workspace's training normals and register the new version.
     ``context`` (core.training.TrainingContext) gives trained methods a run folder and progress
     events; ``version`` names the new version (default: a new time-stamped id)."""
@@ -166,7 +166,8 @@ def fit_on_workspace(ws: Workspace, name: str, config: dict | None = None, *, pr
         progress(i, len(cases), f"loading {c.id}")
         loaded.append(ws.load_case(c))
     model.fit(loaded, progress=progress, cancel=cancel)
-    register_version(ws, model, activate=activate_new, user=user)
+    if register:  # under torchrun only rank 0 registers the new version
+        register_version(ws, model, activate=activate_new, user=user)
     return model
 
 

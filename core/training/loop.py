@@ -168,5 +168,10 @@ class Trainer:
             self.state.history.append({"epoch": epoch + 1, **means, **(extra or {})})
             self.save_checkpoint()
             self.context.event(event="epoch", epoch=epoch + 1, epochs=epochs, mean=means, **(extra or {}))
+        from core.training.distributed import gather_checksums, is_distributed
+
+        if is_distributed():
+            sums = gather_checksums(self.module)
+            self.context.event(event="ranks", world_size=len(sums), checksums=sums, consistent=len(set(sums)) == 1)
         self.context.event(event="end", epoch=self.state.epoch, step=self.state.step)
         return self.state

@@ -1,0 +1,100 @@
+"""Running ``anomaly-studio train`` under ``torchrun`` (one or several machines).
+
+``torchrun --nproc_per_node N [--nnodes M --node_rank R --rdzv_endpoint HOST:PORT] -m app.main
+train MODEL --workspace W`` sets RANK / WORLD_SIZE / LOCAL_RANK; :func:`init_from_env` joins the
+process group (NCCL on CUDA, gloo on CPU), picks the local GPU, and returns the rank and world
+size for the :class:`TrainingContext`. Data loaders made with :func:`make_loader` shard the data
+with a DistributedSampler; the Trainer wraps the module in DistributedDataParallel; only rank 0
+writes checkpoints, progress and the new model version. At the end every rank reports a checksum
+of its weights and rank 0 checks they agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def env_world_size() -> int:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def init_from_env(device: str = "auto") -> DistInfo:
+    """Join the process group when launched by torchrun; a no-op for a single process."""
+    import torch
+    import torch.distributed as dist
+
+    world = env_world_size()
+    if world <= 1:
+        return DistInfo()
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device != "cpu"
+    backend = "nccl" if use_cuda else "gloo"
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank=rank, world_size=world, local_rank=local_rank, backend=backend)
+
+
+def shutdown() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def is_distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def make_loader(dataset, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False, **kwargs):
+    """A DataLoader that shards ``dataset`` across ranks under torchrun (plain loader otherwise)."""
+    import torch
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    if is_distributed():
+        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, **kwargs)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator, **kwargs)
+
+
+def state_checksum(module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def gather_checksums(module) -> list[str]:
+    """Every rank's weight checksum (all ranks must call this)."""
+    import torch.distributed as dist
+
+    mine = state_checksum(module)
+    if not is_distributed():
+        return [mine]
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, mine)
+    return out
