@@ -19,9 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     import multiprocessing
 
     multiprocessing.freeze_support()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--smoke"]:
+        from app.smoke import run_smoke
+
+        return run_smoke(args[1] if len(args) > 1 else None)
     from core.cli import main as cli_main
 
-    return cli_main(argv, gui=run_gui)
+    return cli_main(args, gui=run_gui)
 
 
 def has_display() -> bool:

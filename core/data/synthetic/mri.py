@@ -19,12 +19,24 @@ MNI_FILE = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 
 
 def mni152_path() -> str:
-    import importlib.resources as resources
+    """nilearn's bundled template file, found without importing nilearn (its import pulls in
+    pandas and scikit-learn)."""
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
 
-    path = resources.files("nilearn.datasets.data") / MNI_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: nilearn's MNI152 template is missing (is nilearn installed?)")
-    return str(path)
+    candidates = []
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        candidates.append(Path(bundle) / "nilearn" / "datasets" / "data" / MNI_FILE)
+    spec = importlib.util.find_spec("nilearn")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        candidates.append(Path(loc) / "datasets" / "data" / MNI_FILE)
+    for c in candidates:
+        if os.path.isfile(c):
+            return str(c)
+    raise FileNotFoundError(f"{MNI_FILE}: nilearn's MNI152 template is missing (is nilearn installed?)")
 
 
 def load_mni152():

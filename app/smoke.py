@@ -1,0 +1,82 @@
+"""``anomaly-studio --smoke``: a self-check of an installation or a PyInstaller bundle.
+
+Offscreen: builds a small demo workspace in a temporary folder, fits MIAS-SAM on its normals,
+runs it on one lesion case, renders the real window with the result, saves a screenshot, prints a
+JSON summary and exits 0 (non-zero with the failing step named otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+
+def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    t0 = time.monotonic()
+    steps: dict[str, float] = {}
+    step = "start"
+    tmp = Path(tempfile.mkdtemp(prefix="anomaly-studio-smoke-"))
+    try:
+        step = "demo workspace"
+        from core.data.demo import DemoPlan, build_demo
+
+        ws = build_demo(tmp / "workspace", DemoPlan.small())
+        steps[step] = round(time.monotonic() - t0, 1)
+
+        step = "fit mias_sam"
+        from core.models import store
+
+        t = time.monotonic()
+        model = store.fit_on_workspace(ws, "mias_sam", {"device": "auto"})
+        steps[step] = round(time.monotonic() - t, 1)
+
+        step = "predict"
+        t = time.monotonic()
+        case_id = next(c.id for c in ws.cases() if c.truth == "abnormal" and c.image("fundus") is not None)
+        results, _ = store.predict_cases(ws, model, [case_id])
+        steps[step] = round(time.monotonic() - t, 1)
+
+        step = "window screenshot"
+        t = time.monotonic()
+        from PySide6.QtWidgets import QApplication
+
+        from app.main import save_screenshot
+        from app.main_window import MainWindow
+        from app.state.session import Session
+        from app.theme import apply_theme
+
+        qapp = QApplication.instance() or QApplication(sys.argv[:1])
+        apply_theme(qapp)
+        window = MainWindow(Session(workspace=ws, user="smoke-test"))
+        window.resize(1600, 1000)
+        window.open_case_now(case_id)
+        window.show()
+        for _ in range(10):
+            qapp.processEvents()
+        target = Path(screenshot) if screenshot else tmp / "smoke.png"
+        save_screenshot(window, target)
+        window.close()
+        steps[step] = round(time.monotonic() - t, 1)
+        from core.models.device import describe_device
+
+        print(json.dumps({"ok": True, "seconds": round(time.monotonic() - t0, 1), "steps": steps, "case": case_id,
+                          "score": results[0].score, "screenshot": str(target), "device": describe_device("auto"),
+                          "frozen": bool(getattr(sys, "frozen", False))}, indent=2))
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the smoke check reports any failure as a step
+        print(json.dumps({"ok": False, "failed_step": step, "error": f"{exc.__class__.__name__}: {exc}",
+                          "steps": steps}, indent=2))
+        traceback.print_exc()
+        return 1
+    finally:
+        if not keep:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
