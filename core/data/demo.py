@@ -9,7 +9,9 @@
   shift), plus synthetic tumours with BraTS label volumes.
 
 Training normals have ``split='train'``; held-out normals and lesion cases ``split='test'``;
-``truth`` says which test cases are abnormal.
+``truth`` says which test cases are abnormal. The MRI-WS cases are the one exception: synthetic
+tumours in the training split (``meta.weak_supervision``), so weakly supervised methods have
+unhealthy slices to learn from without touching the test cases.
 """
 
 from __future__ import annotations
@@ -40,18 +42,20 @@ class DemoPlan:
     mri_train: int = 3          # the real template + derived
     mri_test_normal: int = 1
     mri_test_lesion: int = 3
+    mri_train_lesion: int = 2   # synthetic tumours in the training split (MRI-WS..): slice labels for weak supervision
     seed: int = 0
 
     @classmethod
     def small(cls) -> "DemoPlan":
         """A reduced plan for tests."""
         return cls(fundus_train=3, fundus_test_normal=1, fundus_test_lesion=2, pair_train=2, pair_test_normal=1,
-                   pair_test_lesion=1, oct_stack_pages=3, mri_train=1, mri_test_normal=0, mri_test_lesion=1)
+                   pair_test_lesion=1, oct_stack_pages=3, mri_train=1, mri_test_normal=0, mri_test_lesion=1,
+                   mri_train_lesion=1)
 
     def total(self) -> int:
         return (self.fundus_train + self.fundus_test_normal + self.fundus_test_lesion + self.pair_train
                 + self.pair_test_normal + self.pair_test_lesion + 2 + self.mri_train + self.mri_test_normal
-                + self.mri_test_lesion)
+                + self.mri_test_lesion + self.mri_train_lesion)
 
 
 DEMO_USER = "demo-builder"
@@ -197,13 +201,17 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
     from core.io.volume import Volume
 
     n = 0
-    counters = {True: 0, False: 0}
+    counters = {"N": 0, "L": 0, "WS": 0}
+    # MRI-WS cases: synthetic tumours in the *training* split, made last so the other cases do not
+    # change; weakly supervised methods (RASALoRE) learn from their slice labels (label volumes).
     for split, count, lesion in (("train", plan.mri_train, False), ("test", plan.mri_test_normal, False),
-                                 ("test", plan.mri_test_lesion, True)):
+                                 ("test", plan.mri_test_lesion, True), ("train", plan.mri_train_lesion, True)):
         for _ in range(count):
             n += 1
-            counters[lesion] += 1
-            cid = f"MRI-{'L' if lesion else 'N'}{counters[lesion]:02d}"
+            weak = lesion and split == "train"
+            key = "WS" if weak else ("L" if lesion else "N")
+            counters[key] += 1
+            cid = f"MRI-{key}{counters[key]:02d}"
             labels = None
             if n == 1 and not lesion:
                 new = NewImage("t1", Modality.MRI, source_path=Path(M.mni152_path()),
@@ -216,11 +224,13 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
                 if lesion:
                     data, labels = M.paint_tumour(rng, data)
                     desc += "; synthetic tumour"
+                if weak:
+                    desc += " (training split: slice labels for weakly supervised training)"
                 new = NewImage("t1", Modality.MRI, volume=Volume(data, mni.affine, mni.spacing, header=mni.header),
                                meta=ImageMeta(sequence="t1", derived_from=desc, synthetic=lesion,
                                               source="nilearn MNI152 2009 template", description=desc))
             case = ws.add_case(cid, CaseKind.MRI, [new], split=split, truth="abnormal" if lesion else "normal",
-                               source="demo", user=DEMO_USER, meta={"demo": True})
+                               source="demo", user=DEMO_USER, meta={"demo": True, **({"weak_supervision": True} if weak else {})})
             if labels is not None:
                 from core.classes import default_set
 

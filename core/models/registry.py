@@ -11,6 +11,7 @@ METHODS: dict[str, str] = {
     "patchcore": "core.models.patchcore.model:PatchCore",
     "resad": "core.models.resad.model:ReSAD",
     "mias_sam": "core.models.mias_sam.model:MiasSam",
+    "rasalore": "core.models.rasalore.model:Rasalore",
 }
 
 

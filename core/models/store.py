@@ -147,7 +147,8 @@ def load_version(ws: Workspace, name: str, version: str | None = None, **overrid
 def fit_on_workspace(ws: Workspace, name: str, config: dict | None = None, *, progress: Progress | None = None,
                      cancel: CancelToken | None = None, activate_new: bool = True, user: str = "system",
                      context=None, version: str | None = None, register: bool = True) -> AnomalyModel:
-    """Fit ``name`` on the workspace's training normals and register the new version.
+    """Fit ``name`` on the workspace's training normals (and, for a model with
+    ``needs_labelled_cases``, its slice-labelled training cases) and register the new version.
     ``context`` (core.training.TrainingContext) gives trained methods a run folder and progress
     events; ``version`` names the new version (default: a new time-stamped id)."""
     progress = progress or no_progress
@@ -157,7 +158,7 @@ def fit_on_workspace(ws: Workspace, name: str, config: dict | None = None, *, pr
     if version:
         model.card.version = version
     cases = training_normals(ws, model.config["modality"])
-    if not cases:
+    if not cases and not getattr(model, "needs_labelled_cases", False):
         raise StudioError(f"no normal {model.config['modality']} cases to fit {name} on in {ws.root} "
                           "(mark reviewed cases normal, or use the demo's training split)")
     loaded: list[LoadedCase] = []
@@ -165,6 +166,11 @@ def fit_on_workspace(ws: Workspace, name: str, config: dict | None = None, *, pr
         (cancel or CancelToken()).raise_if_cancelled()
         progress(i, len(cases), f"loading {c.id}")
         loaded.append(ws.load_case(c))
+    if getattr(model, "needs_labelled_cases", False):
+        # Weakly supervised methods (RASALoRE) also learn from training cases with slice-level
+        # labels (label volumes, per-slice review decisions), abnormal ones included; the model
+        # class says how to gather them and keeps them in ``model.labelled_cases``.
+        model.labelled_cases, model.labelled_skipped = model.gather_labelled_cases(ws, progress=progress, cancel=cancel)
     model.fit(loaded, progress=progress, cancel=cancel)
     if register:  # under torchrun only rank 0 registers the new version
         register_version(ws, model, activate=activate_new, user=user)

@@ -17,7 +17,7 @@ from typing import Iterator
 
 from core.errors import WorkspaceError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE workspace_info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -97,8 +97,22 @@ CREATE TABLE results(
 CREATE INDEX results_case ON results(case_id)
 """
 
+# Per-slice review decisions of MRI volumes (weak slice labels for RASALoRE), on the volume's own
+# voxel grid: the array axis the slice is perpendicular to and its index along that axis.
+_SCHEMA_V3 = """
+CREATE TABLE slice_reviews(
+    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    axis INTEGER NOT NULL,
+    slice INTEGER NOT NULL,
+    decision TEXT NOT NULL,
+    user TEXT NOT NULL,
+    time TEXT NOT NULL,
+    PRIMARY KEY(image_id, axis, slice)
+)
+"""
+
 # Each entry upgrades the schema by one version; append, never edit.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 
 
 def now_iso() -> str:

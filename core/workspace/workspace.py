@@ -265,6 +265,35 @@ class Workspace:
     def reviews(self, case_id: str) -> list[dict]:
         return [dict(r) for r in self.catalog.query("SELECT * FROM reviews WHERE case_id=? ORDER BY id", (case_id,))]
 
+    def set_slice_reviews(self, image: ImageRecord, axis: int, decisions: dict[int, Decision | str | None],
+                          user: str = "system") -> None:
+        """Record per-slice decisions of a volume (``None`` clears one). ``axis`` is the array axis the
+        slices are perpendicular to and the keys are indices along it (the scan's own voxel grid)."""
+        if not image.is_volume:
+            raise WorkspaceError(f"image '{image.id}' is not a volume: slice decisions need an MRI volume")
+        if not 0 <= int(axis) < len(image.shape):
+            raise WorkspaceError(f"axis {axis} does not exist in a volume of shape {tuple(image.shape)}")
+        n = int(image.shape[int(axis)])
+        bad = [i for i in decisions if not 0 <= int(i) < n]
+        if bad:
+            raise WorkspaceError(f"slice index {bad[0]} is outside 0..{n - 1} along axis {axis} of '{image.id}'")
+        t = now_iso()
+        with self.catalog.transaction() as c:
+            for index, decision in decisions.items():
+                if decision is None:
+                    c.execute("DELETE FROM slice_reviews WHERE image_id=? AND axis=? AND slice=?", (image.id, int(axis), int(index)))
+                else:
+                    c.execute("INSERT OR REPLACE INTO slice_reviews(image_id, axis, slice, decision, user, time) VALUES(?,?,?,?,?,?)",
+                              (image.id, int(axis), int(index), Decision(decision).value, user, t))
+            self.catalog.audit(user, "review.slices", image.case_id,
+                               {"image": image.id, "axis": int(axis),
+                                "slices": {str(int(i)): (Decision(d).value if d else None) for i, d in decisions.items()}})
+
+    def slice_reviews(self, image: ImageRecord) -> dict[tuple[int, int], str]:
+        """{(axis, index): 'normal' | 'abnormal'} for one volume."""
+        rows = self.catalog.query("SELECT axis, slice, decision FROM slice_reviews WHERE image_id=?", (image.id,))
+        return {(int(r["axis"]), int(r["slice"])): r["decision"] for r in rows}
+
     # -- labels ----------------------------------------------------------------------------
     def label_path(self, image: ImageRecord, page: int | None = None) -> Path:
         suffix = f"_p{page:03d}" if page is not None else ""

@@ -12,9 +12,12 @@ def test_small_demo_contents(small_demo_master):
     kinds = {c.kind for c in cases}
     assert kinds == {CaseKind.FUNDUS, CaseKind.PAIR, CaseKind.OCT, CaseKind.MRI}
     train = [c for c in cases if c.split == "train"]
-    assert train and all(c.truth == "normal" for c in train)
+    weak = [c for c in train if c.meta.get("weak_supervision")]
+    assert train and all(c.truth == "normal" for c in train if c not in weak)
+    # the only abnormal training cases are the MRI cases made for weak (slice-level) supervision
+    assert weak and all(c.kind == CaseKind.MRI and c.truth == "abnormal" and c.id.startswith("MRI-WS") for c in weak)
     lesion_cases = [c for c in cases if c.truth == "abnormal"]
-    assert lesion_cases and all(c.split == "test" for c in lesion_cases)
+    assert lesion_cases and all(c.split == "test" for c in lesion_cases if c not in weak)
     for case in lesion_cases:
         has_label = False
         for im in case.images:

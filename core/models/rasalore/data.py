@@ -1,0 +1,151 @@
+"""Training slices of RASALoRE: which slices, their pixels and weak masks, batches, augmentation.
+
+A training case is planned once (:func:`core.models.rasalore.slicing.plan_slices` on its first
+sequence); every co-registered sequence of the case uses the same plan, so a weak mask made on
+one sequence is the weak mask of the same slice in the others.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from core.domain import LoadedImage
+from core.models.rasalore.slicing import SliceGeometry, normalise_volume, plan_slices
+from core.models.rasalore.supervision import HEALTHY, UNHEALTHY, LabelledCase, slice_labels
+
+
+def sequence_of(image: LoadedImage) -> str:
+    """The MRI sequence an image holds (t1, t1ce, t2, flair, ...): its metadata, else its name."""
+    seq = (image.record.meta.sequence or image.record.name or "mri").lower()
+    return "".join(ch if ch.isalnum() else "_" for ch in seq)
+
+
+def plan_for(image: LoadedImage, config: dict) -> SliceGeometry:
+    return plan_slices(image.array, image.record.meta.affine_array(), size=int(config["image_size"]),
+                       skip=int(config["skip_slices"]), plane=str(config["slice_plane"]), margin=int(config["crop_margin"]))
+
+
+@dataclass
+class TrainCase:
+    """One training case: its plan, slice labels and its images by sequence."""
+
+    case_id: str
+    geometry: SliceGeometry
+    labels: np.ndarray                                  # (n,) int8 per kept slice
+    images: dict[str, LoadedImage] = field(default_factory=dict)
+    selected: np.ndarray | None = None                  # kept-slice indices used for training
+
+    def slices(self, sequence: str, size: int, ks: np.ndarray, gamma: float) -> np.ndarray:
+        """(len(ks), size, size) normalised slices of one sequence."""
+        im = self.images[sequence]
+        geo = replace(self.geometry, indices=tuple(self.geometry.indices[int(k)] for k in ks), size=int(size))
+        return geo.extract(normalise_volume(im.array, gamma)).astype(np.float32)
+
+
+def build_cases(normals: list[LoadedImage], labelled: list[LabelledCase], config: dict, *,
+                exclude: set[str] = frozenset()) -> list[TrainCase]:
+    """Training cases from normal volumes (every kept slice healthy) and slice-labelled cases;
+    images whose content hash is in ``exclude`` (calibration hold-outs) are left out."""
+    cases: dict[str, TrainCase] = {}
+    kw = dict(min_lesion_pixels=int(config["label_min_pixels"]), healthy_max_pixels=int(config["healthy_max_pixels"]))
+    for lc in labelled:
+        ims = [im for im in lc.images() if im.sha256 not in exclude]
+        if not ims:
+            continue
+        geo = plan_for(ims[0], config)
+        ims = [im for im in ims if tuple(im.array.shape) == geo.shape]     # co-registered sequences only
+        # per-image slice decisions: a slice any sequence marks unhealthy is unhealthy
+        labels = np.max([slice_labels(geo, lc, im.record.name, **kw) for im in ims], axis=0).astype(np.int8)
+        cases[lc.case.id] = TrainCase(lc.case.id, geo, labels, {sequence_of(im): im for im in ims})
+    for im in normals:
+        if im.sha256 in exclude:
+            continue
+        cid = im.record.case_id
+        if cid in cases:
+            tc = cases[cid]
+            if tuple(im.array.shape) == tc.geometry.shape:
+                tc.images.setdefault(sequence_of(im), im)
+            continue
+        geo = plan_for(im, config)
+        cases[cid] = TrainCase(cid, geo, np.full(geo.n, HEALTHY, np.int8), {sequence_of(im): im})
+    return [c for c in cases.values() if c.images and (c.labels >= 0).any()]
+
+
+def select_slices(cases: list[TrainCase], config: dict, seed: int) -> None:
+    """Choose the training slices: every unhealthy slice, healthy ones up to ``healthy_ratio`` times
+    as many (0: unhealthy only, as the official code), all capped by ``max_train_slices``."""
+    rng = np.random.default_rng(seed)
+    unhealthy = [(i, k) for i, c in enumerate(cases) for k in np.flatnonzero(c.labels == UNHEALTHY)]
+    healthy = [(i, k) for i, c in enumerate(cases) for k in np.flatnonzero(c.labels == HEALTHY)]
+    ratio = float(config["healthy_ratio"])
+    n_h = len(healthy) if ratio < 0 else min(len(healthy), int(round(ratio * max(len(unhealthy), 1))))
+    cap = int(config["max_train_slices"])
+    if cap > 0 and len(unhealthy) + n_h > cap:
+        n_u = min(len(unhealthy), max(1, int(round(cap * len(unhealthy) / (len(unhealthy) + n_h)))))
+        n_h = max(0, cap - n_u)
+        unhealthy = [unhealthy[j] for j in np.sort(rng.choice(len(unhealthy), n_u, replace=False))]
+    pick_h = [healthy[j] for j in np.sort(rng.choice(len(healthy), n_h, replace=False))] if n_h else []
+    chosen: dict[int, list[int]] = {}
+    for i, k in unhealthy + pick_h:
+        chosen.setdefault(i, []).append(int(k))
+    for i, c in enumerate(cases):
+        c.selected = np.array(sorted(chosen.get(i, [])), dtype=np.int64)
+
+
+class Batches:
+    """Shuffled index batches, a new order every epoch (seeded)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, drop_last: bool = False):
+        self.n, self.bs, self.seed, self.drop_last = n, max(1, int(batch_size)), int(seed), drop_last
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.n // self.bs if self.drop_last and self.n >= self.bs else math.ceil(self.n / self.bs)
+
+    def __iter__(self):
+        import torch
+
+        order = np.random.default_rng(self.seed + self.epoch).permutation(self.n)
+        self.epoch += 1
+        for i in range(len(self)):
+            idx = order[i * self.bs:(i + 1) * self.bs]
+            if len(idx):
+                yield torch.from_numpy(np.sort(idx))
+
+
+def augment(x, masks: list, generator=None, noise_std: float = math.sqrt(10.0) / 255.0):
+    """Paper augmentation on a (B, 1, S, S) batch in [0, 1] and its (B, 1, S, S) masks: random rotation
+    in [-90, 90] degrees, horizontal / vertical flips, brightness and contrast in [0.8, 1.2], Gaussian
+    noise N(0, 10) on the 0-255 scale. Masks follow the geometry (nearest neighbour)."""
+    import torch
+    import torch.nn.functional as F
+
+    b = x.shape[0]
+    dev = x.device
+    g = generator
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=g).to(dev)
+
+    ang = (rand(b) * 180.0 - 90.0) * math.pi / 180.0
+    fx = torch.where(rand(b) < 0.5, -1.0, 1.0).to(dev)
+    fy = torch.where(rand(b) < 0.5, -1.0, 1.0).to(dev)
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    theta = torch.zeros(b, 2, 3, device=dev, dtype=x.dtype)
+    theta[:, 0, 0], theta[:, 0, 1] = cos * fx, -sin * fy
+    theta[:, 1, 0], theta[:, 1, 1] = sin * fx, cos * fy
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    out_masks = [None if m is None else F.grid_sample(m, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+                 for m in masks]
+    bright = (0.8 + 0.4 * rand(b)).view(-1, 1, 1, 1)
+    contrast = (0.8 + 0.4 * rand(b)).view(-1, 1, 1, 1)
+    x = x * bright
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * contrast + mean
+    if noise_std > 0:
+        x = x + torch.randn(x.shape, generator=g).to(dev) * noise_std
+    return x.clamp(0.0, 1.0), out_masks

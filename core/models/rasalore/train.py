@@ -1,0 +1,147 @@
+"""Stage 2 of RASALoRE: train the segmentation network on the weak masks.
+
+``L = L_Dec + L_PA + L_Struct`` (SGD lr 0.01, momentum 0.9, batch 16, lr halved every 20 epochs),
+on the bridge sequence first. With more than one sequence a second run trains every sequence's
+RASA (shared encoder, refiner, FFN and decoder) with ``+ lambda_align * L_align`` towards the
+enriched embeddings a frozen copy of the bridge model gives the same (co-registered, identically
+augmented) slice of the bridge sequence.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.models.base import CancelToken, Progress
+from core.models.rasalore.data import Batches, TrainCase, augment
+from core.models.rasalore.supervision import UNHEALTHY
+from core.models.rasalore.weak_masks import WeakMasks, _sub_context
+
+
+@dataclass
+class SliceSet:
+    """Training samples in memory: (N, 1, S, S) pixels and weak masks, sequence ids, bridge pixels."""
+
+    x: object
+    m_ddpt: object
+    m_sam: object
+    seq: object                # (N,) long: index into the sequence list
+    bridge: object | None      # (N, 1, S, S) pixels of the same slice in the bridge sequence
+    keys: list
+
+
+def _resize_mask(m: np.ndarray, size: int) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    if m.shape[-1] == size:
+        return m.astype(np.float32)
+    t = torch.from_numpy(m.astype(np.float32))[None, None]
+    return (F.adaptive_avg_pool2d(t, size) if size < m.shape[-1] else F.interpolate(t, size=(size, size), mode="bilinear",
+                                                                                      align_corners=False))[0, 0].numpy() >= 0.5
+
+
+def build_slice_set(cases: list[TrainCase], masks: WeakMasks, sequences: list[str], bridge: str, config: dict) -> SliceSet:
+    import torch
+
+    size, gamma = int(config["image_size"]), float(config["gamma"])
+    xs, mds, mss, seqs, brs, keys = [], [], [], [], [], []
+    for c in cases:
+        if c.selected is None or not len(c.selected):
+            continue
+        ks = c.selected
+        md = np.zeros((len(ks), size, size), np.float32)
+        ms = np.zeros((len(ks), size, size), np.float32)
+        for j, k in enumerate(ks):
+            if c.labels[k] == UNHEALTHY and (c.case_id, int(k)) in masks.ddpt:
+                md[j] = _resize_mask(masks.ddpt[(c.case_id, int(k))], size)
+                ms[j] = _resize_mask(masks.sam.get((c.case_id, int(k)), masks.ddpt[(c.case_id, int(k))]), size)
+        if bridge not in c.images:          # every sample needs its bridge slice (weak masks, alignment)
+            continue
+        bridge_px = c.slices(bridge, size, ks, gamma)
+        for si, seq in enumerate(sequences):
+            if seq not in c.images:
+                continue
+            xs.append(bridge_px if seq == bridge else c.slices(seq, size, ks, gamma))
+            mds.append(md)
+            mss.append(ms)
+            seqs.append(np.full(len(ks), si, np.int64))
+            brs.append(bridge_px)
+            keys += [(c.case_id, int(k), seq) for k in ks]
+    if not xs:
+        from core.errors import InputError
+
+        raise InputError(None, f"no training slices of the bridge sequence '{bridge}'")
+    cat = lambda a: torch.from_numpy(np.concatenate(a))[:, None]  # noqa: E731
+    multi = len(sequences) > 1
+    return SliceSet(cat(xs).to(torch.float16), cat(mds).to(torch.uint8), cat(mss).to(torch.uint8),
+                    torch.from_numpy(np.concatenate(seqs)), cat(brs).to(torch.float16) if multi else None, keys)
+
+
+def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, device, context, stage: str,
+                  progress: Progress, cancel: CancelToken, bridge_net=None, bridge: str | None = None, epochs: int | None = None):
+    """Run one training stage of ``net`` with the shared loop; returns the loop state."""
+    import torch
+
+    from core.models.rasalore.losses import decoder_loss, point_activation_loss, structural_loss, alignment_loss
+    from core.models.rasalore.network import point_mask
+    from core.training import Trainer
+
+    size = int(config["image_size"])
+    scale = size / 256.0
+    sig, sig_bg = float(config["sigma"]) * scale, float(config["sigma_background"]) * scale
+    use_sam = bool(config["use_medsam"])
+    phi, eps = float(config["phi"]), float(config["dice_eps"])
+    align_w = float(config["align_weight"]) if bridge_net is not None else 0.0
+    gen = torch.Generator().manual_seed(int(config["seed"]) + (1 if stage != "network" else 0))
+    do_aug = bool(config["augment"])
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=float(config["lr"]), momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(config["lr_step"]), gamma=0.5)
+    trainer = Trainer(net, opt, sched, device=device, context=_sub_context(context, stage), progress=progress, cancel=cancel)
+    if bridge_net is not None:
+        bridge_net.to(device).eval()
+        for p in bridge_net.parameters():
+            p.requires_grad_(False)
+
+    def step(idx):
+        x = data.x[idx].to(device).float()
+        md = data.m_ddpt[idx].to(device).float()
+        ms = data.m_sam[idx].to(device).float()
+        seq = data.seq[idx].to(device)
+        br = data.bridge[idx].to(device).float() if bridge_net is not None else None
+        if do_aug:
+            stacked = x if br is None else torch.cat([x, br], 1)
+            stacked, (md, ms) = augment(stacked, [md, ms], gen)
+            x, br = (stacked, None) if br is None else (stacked[:, :1], stacked[:, 1:])
+        totals: dict[str, torch.Tensor] = {}
+        n = x.shape[0]
+        for si in torch.unique(seq).tolist():
+            sel = (seq == si).nonzero().squeeze(1)
+            out = net(x[sel], sequences[si])
+            dec = decoder_loss(out["mask"], md[sel], ms[sel] if use_sam else None, alpha=float(config["alpha"]),
+                               beta=float(config["beta"]), phi=phi, eps=eps, sigma=sig, sigma_background=sig_bg)
+            m_pa = point_mask(md[sel], net.grid)
+            terms = {**dec, "pa": point_activation_loss(out["points"], m_pa, phi, eps), "struct": structural_loss(out["xi"], m_pa)}
+            loss = terms["dec"] + terms["pa"] + terms["struct"]
+            if align_w > 0:
+                with torch.no_grad():
+                    target = bridge_net.embed(br[sel], bridge)
+                terms["align"] = alignment_loss(out["xi"], target)
+                loss = loss + align_w * terms["align"]
+            terms["loss"] = loss
+            w = sel.numel() / n
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + w * v
+        return totals
+
+    loader = Batches(len(data.seq), int(config["batch_size"]), int(config["seed"]) + 3)
+    return trainer.run(loader, step, int(epochs if epochs is not None else config["epochs"]))
+
+
+def frozen_copy(net):
+    twin = copy.deepcopy(net)
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin.eval()
