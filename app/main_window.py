@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
 )
 
+from app.state.overlays import VolumeOverlay, load_case_with_overlay
 from app.state.session import Session
 from app.viewers.case_view import CaseView
 from app.viewers.volume_view import VolumeView
@@ -109,17 +110,18 @@ class MainWindow(QMainWindow):
         self.info.show_case(record)
         self.loading.setText(f"Loading {case_id}…")
         QTimer.singleShot(150, lambda: self._show_loading_if_pending(case_id))
-        self.io.submit(self.session.workspace.load_case, case_id,
+        self.io.submit(load_case_with_overlay, self.session.workspace, case_id,
                        on_done=self._on_case_loaded, on_error=lambda e, cid=case_id: self._on_case_error(cid, e))
 
     def _show_loading_if_pending(self, case_id: str) -> None:
         if self.session.current_case_id == case_id and (self._loaded is None or self._loaded.id != case_id):
             self.viewers.setCurrentWidget(self.loading)
 
-    def _on_case_loaded(self, case: LoadedCase) -> None:
+    def _on_case_loaded(self, loaded: tuple[LoadedCase, VolumeOverlay | None]) -> None:
+        case, overlay = loaded
         if case.id != self.session.current_case_id:
             return  # the user moved on; never show a stale case
-        self.show_loaded(case)
+        self.show_loaded(case, overlay)
 
     def _on_case_error(self, case_id: str, exc: BaseException) -> None:
         if case_id != self.session.current_case_id:
@@ -129,12 +131,18 @@ class MainWindow(QMainWindow):
         self.viewers.setCurrentWidget(self.loading)
         self.statusBar().showMessage(f"Cannot open {case_id}: {exc}", 10000)
 
-    def show_loaded(self, case: LoadedCase) -> None:
+    def show_loaded(self, case: LoadedCase, overlay: VolumeOverlay | None = None) -> None:
         self._loaded = case
         if case.record.kind == CaseKind.MRI:
-            mri = case.first(Modality.MRI)
+            mri = case.images.get(overlay.image) if overlay is not None else None
+            mri = mri or case.first(Modality.MRI)
             affine = mri.record.meta.affine_array()
             self.volume_view.set_volume(mri.array, affine if affine is not None else _eye4(), title=mri.record.name)
+            if overlay is not None and overlay.heatmap.shape == mri.array.shape:
+                self.volume_view.set_overlay(overlay.heatmap, overlay.mask, overlay.pixel_threshold, overlay.describe())
+                top = overlay.extras.get("top_slice")
+                if top is not None and overlay.extras.get("slice_axis") is not None:
+                    self._go_to_slice(mri, int(overlay.extras["slice_axis"]), int(top))
             self.viewers.setCurrentWidget(self.volume_view)
         else:
             self.case_view.show_case(case)
@@ -149,7 +157,18 @@ class MainWindow(QMainWindow):
         finally:
             self.worklist.blockSignals(False)
         self.info.show_case(self.session.case(case_id))
-        self.show_loaded(self.session.workspace.load_case(case_id))
+        self.show_loaded(*load_case_with_overlay(self.session.workspace, case_id))
+
+    def _go_to_slice(self, image, axis: int, index: int) -> None:
+        """Move the crosshair to slice ``index`` along array ``axis`` (e.g. the model's top slice)."""
+        import numpy as np
+
+        centre = [s // 2 for s in image.array.shape]
+        centre[axis] = index
+        ras = [0, 0, 0]
+        for src, (dst, flip) in enumerate(np.asarray(self.volume_view.ornt, int)):
+            ras[dst] = image.array.shape[src] - 1 - centre[src] if flip < 0 else centre[src]
+        self.volume_view.set_position(*ras)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.io.shutdown(wait=False)

@@ -33,7 +33,8 @@ def add_model_commands(sub) -> None:
     g.add_argument("--all", action="store_true", help="every case with an image the method scores")
     p.add_argument("--version", help="model version (default: the active one)")
     p.add_argument("--config", "-c", action="append", default=[], metavar="K=V", help="run-time setting, e.g. device=cpu")
-    p.add_argument("--export", type=Path, help="write one float32 .npy heatmap per image and scores.csv here")
+    p.add_argument("--export", type=Path, help="write one float32 heatmap per image (.npy; NIfTI with the source "
+                                               "affine for MRI volumes) and scores.csv here")
     p.add_argument("--json", action="store_true")
 
     t = sub.add_parser("train", help="train a method, printing JSON-lines progress (epoch, step, loss terms, eta_s)")
@@ -167,7 +168,9 @@ def cmd_predict(args) -> int:
 
 
 def export_results(ws, results, folder: Path) -> None:
-    """One float32 .npy heatmap per image at input resolution + scores.csv (atomic writes)."""
+    """One float32 heatmap per image at input resolution + scores.csv (atomic writes): ``.npy`` for
+    2-D images; for MRI volumes a NIfTI on the scan's own grid with its header (affine, qform/sform
+    codes, voxel sizes), plus the mask as a uint8 NIfTI when the method segments."""
     import numpy as np
 
     from core.io.atomic import atomic_path, atomic_write_text
@@ -176,17 +179,32 @@ def export_results(ws, results, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["case", "image", "score", "raw_score", "threshold", "abnormal", "model", "version", "heatmap"])
+    w.writerow(["case", "image", "score", "raw_score", "threshold", "abnormal", "model", "version", "heatmap", "mask"])
     for r in results:
+        records = {im.name: im for im in ws.case(r.case_id).images}
         for image_name, entry in r.maps.items():
-            heat, _mask = store.result_arrays(ws, r, image_name)
-            fname = f"{r.case_id}__{image_name}.npy"
-            with atomic_path(folder / fname) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.save(fh, np.asarray(heat, np.float32))
+            heat, mask = store.result_arrays(ws, r, image_name)
+            rec = records.get(image_name)
+            mask_name = ""
+            if rec is not None and rec.is_volume:
+                import nibabel as nib
+
+                from core.io.nifti import write_nifti
+
+                header = nib.load(str(ws.image_path(rec))).header     # header only: the data is not read
+                fname = f"{r.case_id}__{image_name}.nii.gz"
+                write_nifti(folder / fname, np.asarray(heat, np.float32), header.get_best_affine(), header=header)
+                if mask is not None:
+                    mask_name = f"{r.case_id}__{image_name}_mask.nii.gz"
+                    write_nifti(folder / mask_name, np.asarray(mask, np.uint8), header.get_best_affine(), header=header)
+            else:
+                fname = f"{r.case_id}__{image_name}.npy"
+                with atomic_path(folder / fname) as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.save(fh, np.asarray(heat, np.float32))
             score = entry.get("score", r.score)
             w.writerow([r.case_id, image_name, repr(float(score)), "" if entry.get("raw_score") is None else repr(float(entry["raw_score"])),
-                        r.threshold, int(score >= r.threshold), r.model, r.version, fname])
+                        r.threshold, int(score >= r.threshold), r.model, r.version, fname, mask_name])
     atomic_write_text(folder / "scores.csv", buf.getvalue())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from app.viewers.image_panel import ImagePanel
 
@@ -51,6 +51,7 @@ class VolumeView(QWidget):
         self.panels: dict[str, ImagePanel] = {}
         self.sliders: dict[str, QSlider] = {}
         self.lines: dict[str, tuple[pg.InfiniteLine, pg.InfiniteLine]] = {}
+        self.layers: dict[str, pg.ImageItem] = {}          # model heatmap / mask overlay per plane
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(4)
@@ -71,6 +72,10 @@ class VolumeView(QWidget):
             panel.view.addItem(v)
             panel.view.addItem(h)
             self.lines[plane] = (v, h)
+            layer = pg.ImageItem()
+            layer.setZValue(5)
+            panel.view.addItem(layer)
+            self.layers[plane] = layer
             panel.graphics.scene().sigMouseClicked.connect(lambda ev, p=plane: self._on_click(p, ev))
             panel.graphics.wheelEvent = lambda ev, p=plane: self._on_wheel(p, ev)  # wheel scrolls slices
 
@@ -79,10 +84,20 @@ class VolumeView(QWidget):
         self.preset.currentTextChanged.connect(lambda _t: self._apply_levels())
         self.info = QLabel("")
         self.info.setObjectName("muted")
+        self.show_heat = QCheckBox("Heatmap")
+        self.show_mask = QCheckBox("Mask")
+        for box in (self.show_heat, self.show_mask):
+            box.setChecked(True)
+            box.setEnabled(False)
+            box.toggled.connect(lambda _on: self._render_all())
+        self.result_label = QLabel("")
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 2, 8, 2)
         bar.addWidget(QLabel("Window"))
         bar.addWidget(self.preset)
+        bar.addWidget(self.show_heat)
+        bar.addWidget(self.show_mask)
+        bar.addWidget(self.result_label)
         bar.addStretch(1)
         bar.addWidget(self.info)
 
@@ -92,6 +107,9 @@ class VolumeView(QWidget):
         layout.addLayout(bar)
 
         self.ras: np.ndarray | None = None
+        self.heat_ras: np.ndarray | None = None
+        self.mask_ras: np.ndarray | None = None
+        self._heat_levels = (0.0, 1.0)
         self.spacing = np.ones(3)
         self.pos = [0, 0, 0]
         self._levels: dict[str, tuple[float, float]] = {}
@@ -111,7 +129,48 @@ class VolumeView(QWidget):
             s.blockSignals(False)
         self.info.setText(f"{title}  {shape[0]}x{shape[1]}x{shape[2]} voxels, "
                           f"{self.spacing[0]:.2g}x{self.spacing[1]:.2g}x{self.spacing[2]:.2g} mm")
+        self.heat_ras = self.mask_ras = None
+        self.result_label.setText("")
+        for box in (self.show_heat, self.show_mask):
+            box.setEnabled(False)
         self._render_all(reset=True)
+
+    def set_overlay(self, heatmap: np.ndarray | None, mask: np.ndarray | None, level: float = 3.0, text: str = "") -> None:
+        """A model's heatmap (drawn from ``level`` up) and mask on the volume's voxel grid."""
+        import nibabel as nib
+
+        if self.ras is None:
+            return
+        self.heat_ras = None if heatmap is None else nib.orientations.apply_orientation(np.asarray(heatmap, np.float32), self.ornt)
+        self.mask_ras = None if mask is None else nib.orientations.apply_orientation(np.asarray(mask, bool), self.ornt)
+        if self.heat_ras is not None:
+            hi = float(np.nanmax(self.heat_ras)) if self.heat_ras.size else level
+            self._heat_levels = (float(level), max(hi, float(level) + 1e-3))
+        self.show_heat.setEnabled(self.heat_ras is not None)
+        self.show_mask.setEnabled(self.mask_ras is not None)
+        self.result_label.setText(text)
+        self._render_all()
+
+    def _overlay_rgba(self, plane: str, idx: int) -> np.ndarray | None:
+        shape = None
+        rgba = None
+        if self.heat_ras is not None and self.show_heat.isChecked():
+            heat = plane_image(self.heat_ras, plane, idx)
+            lo, hi = self._heat_levels
+            t = np.clip((heat - lo) / (hi - lo), 0.0, 1.0)
+            shape = heat.shape
+            rgba = np.zeros(shape + (4,), np.uint8)
+            rgba[..., 0] = 255
+            rgba[..., 1] = (t * 200).astype(np.uint8)
+            rgba[..., 2] = 40
+            rgba[..., 3] = np.where(heat >= lo, 70 + t * 130, 0).astype(np.uint8)
+        if self.mask_ras is not None and self.show_mask.isChecked():
+            m = plane_image(self.mask_ras, plane, idx)
+            if rgba is None:
+                rgba = np.zeros(m.shape + (4,), np.uint8)
+            edge = m & ~(np.roll(m, 1, 0) & np.roll(m, -1, 0) & np.roll(m, 1, 1) & np.roll(m, -1, 1))
+            rgba[edge] = (64, 224, 255, 255)                  # the mask outline, cyan
+        return rgba
 
     def _plane_rect(self, plane: str) -> tuple[float, float, float, float]:
         sx, sy, sz = self.spacing
@@ -127,6 +186,13 @@ class VolumeView(QWidget):
         panel = self.panels[plane]
         panel.set_image(img, levels=self._levels.get(self.preset.currentText()), rect=self._plane_rect(plane), keep_view=not reset)
         panel.set_title(plane.capitalize(), f"slice {idx + 1}/{self.ras.shape[_AXIS[plane]]}")
+        rgba = self._overlay_rgba(plane, idx)
+        layer = self.layers[plane]
+        if rgba is None:
+            layer.clear()
+        else:
+            layer.setImage(rgba, autoLevels=False)
+            layer.setRect(*self._plane_rect(plane))
         self._update_crosshair(plane)
 
     def _render_all(self, reset: bool = False) -> None:

@@ -46,9 +46,9 @@ def attention_with_weights(attn: nn.Module, q: torch.Tensor, k: torch.Tensor, v:
 class CAVPT(nn.Module):
     """Class-aware visual prompt generator with its auxiliary classifier (DPT)."""
 
-    def __init__(self, dim: int, n_classes: int = 2, n_ctx: int = 10, qk_dim: int = 32):
+    def __init__(self, dim: int, n_classes: int = 2, n_ctx: int = 10, qk_dim: int = 32, class_dim: int | None = None):
         super().__init__()
-        self.meta_net = nn.Linear(dim, dim)
+        self.meta_net = nn.Linear(class_dim or dim, dim)
         self.ctx = nn.Parameter(torch.randn(n_ctx, dim) * 0.02)
         self.q = nn.Linear(dim, qk_dim, bias=False)
         self.k = nn.Linear(dim, qk_dim, bias=False)
@@ -58,7 +58,7 @@ class CAVPT(nn.Module):
         self.ln2 = nn.LayerNorm(dim)
 
     def forward(self, class_embed: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """class_embed (C, d), tokens (B, N, d) -> class-aware prompts (B, C, d), aux logits (B, C, C)."""
+        """class_embed (C, d_class), tokens (B, N, d) -> class-aware prompts (B, C, d), aux logits (B, C, C)."""
         b = tokens.shape[0]
         x = self.meta_net(class_embed).unsqueeze(0).expand(b, -1, -1)
         kv = torch.cat([tokens.detach(), self.ctx.unsqueeze(0).expand(b, -1, -1)], dim=1)
@@ -69,6 +69,8 @@ class CAVPT(nn.Module):
 
 class SamDDPT(nn.Module):
     """Prompt-tuned frozen LiteMedSAM two-way transformer for healthy / unhealthy slices."""
+
+    frozen_prefixes = ("transformer",)       # not saved with the model: they are LiteMedSAM's weights
 
     def __init__(self, transformer: nn.Module, dense_pe: torch.Tensor, *, grid: int = 32, n_prompts: int = 10,
                  tau: float = 0.07, n_classes: int = 2):

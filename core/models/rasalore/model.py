@@ -183,12 +183,12 @@ class Rasalore(AnomalyModel):
             from core.models.rasalore.ddpt_clip import make_weak_masks_clip
 
             masks = make_weak_masks_clip(cases, bridge, self.config, device=self.device, context=self.training_context,
-                                         progress=progress, cancel=cancel)
+                                         progress=progress, cancel=cancel, store=self.array_store)
         else:
             from core.models.rasalore.weak_masks import make_weak_masks
 
             masks = make_weak_masks(cases, bridge, self.config, device=self.device, context=self.training_context,
-                                    progress=progress, cancel=cancel)
+                                    progress=progress, cancel=cancel, store=self.array_store)
         self._ddpt_state = masks.ddpt_state
         return masks
 

@@ -51,18 +51,34 @@ def box_of(mask: np.ndarray) -> np.ndarray | None:
     return np.array([cols[0], rows[0], cols[-1], rows[-1]], np.float32)
 
 
-def encode_slices(net, slices: np.ndarray, *, batch: int = 4, progress: Progress, cancel: CancelToken, what: str):
-    """Yield (index, (256, 64, 64) float16 embedding) for every 256 px slice, encoder frozen."""
+def encode_slices(net, slices: np.ndarray, *, batch: int = 4, progress: Progress, cancel: CancelToken, what: str,
+                  store=None):
+    """Yield (index, (256, 64, 64) float16 embedding) for every 256 px slice, encoder frozen. With a
+    workspace array store, embeddings are cached by the slice's content hash (a retraining run does
+    not encode the same slices again)."""
     import torch
 
-    for start in range(0, len(slices), batch):
+    from core.io.hashing import array_sha256
+
+    keys = [f"rasalore/litemedsam/{array_sha256(np.ascontiguousarray(s))}" for s in slices] if store is not None else None
+    todo = []
+    for i in range(len(slices)):
+        hit = store.get(keys[i]) if store is not None else None
+        if hit is not None:
+            yield i, torch.from_numpy(hit)
+        else:
+            todo.append(i)
+    for start in range(0, len(todo), batch):
         cancel.raise_if_cancelled()
-        progress(start, len(slices), f"LiteMedSAM encoder: {what} {start + 1}/{len(slices)}")
-        xs = torch.cat([net.preprocess(s)[0] for s in slices[start:start + batch]])
+        progress(start, len(todo), f"LiteMedSAM encoder: {what} {start + 1}/{len(todo)}")
+        part = todo[start:start + batch]
+        xs = torch.cat([net.preprocess(slices[i])[0] for i in part])
         with torch.inference_mode():
-            emb = net.image_encoder(xs)
-        for j in range(emb.shape[0]):
-            yield start + j, emb[j].to(torch.float16).cpu()
+            emb = net.image_encoder(xs).to(torch.float16).cpu()
+        for j, i in enumerate(part):
+            if store is not None:
+                store.put(keys[i], emb[j].numpy(), attrs={"encoder": "litemedsam", "weights_sha256": net.weights_sha256})
+            yield i, emb[j]
 
 
 def _sub_context(context, name: str):
@@ -76,98 +92,135 @@ def _sub_context(context, name: str):
     return replace(context, run_dir=run_dir, emit=emit)
 
 
-def make_weak_masks(cases: list[TrainCase], sequence: str, config: dict, *, device, context=None,
-                    progress: Progress, cancel: CancelToken) -> WeakMasks:
-    """Train DDPT on the ``sequence`` slices of ``cases`` and make the weak masks of their selected
-    unhealthy slices."""
-    import torch
+@dataclass
+class DdptPlan:
+    """The slices stage 1 works on: every selected unhealthy slice first (they need weak masks),
+    then the healthy DDPT shots; ``train_idx`` are the DDPT training shots among them."""
 
-    from core.models.rasalore.ddpt import SamDDPT, attention_to_mask
-    from core.models.rasalore.data import Batches
-    from core.sam.model import load_sam
-    from core.sam.service import SamService
-    from core.training import Trainer
+    items: list                      # (TrainCase, kept index, label)
+    train_idx: np.ndarray
+    n_unhealthy: int
+    slices: np.ndarray               # (n, 256, 256) normalised slices
 
-    gamma = float(config["gamma"])
-    seed = int(config["seed"])
-    rng = np.random.default_rng(seed + 17)
+    def labels(self):
+        import torch
+
+        return torch.tensor([lab for _c, _k, lab in self.items], dtype=torch.long)
+
+
+def plan_ddpt(cases: list[TrainCase], sequence: str, config: dict) -> DdptPlan:
+    rng = np.random.default_rng(int(config["seed"]) + 17)
     usable = [c for c in cases if sequence in c.images]
     unhealthy = [(c, int(k)) for c in usable for k in c.selected if c.labels[k] == UNHEALTHY]
     healthy_all = [(c, int(k)) for c in usable for k in np.flatnonzero(c.labels == HEALTHY)]
     if not unhealthy or not healthy_all:
         raise InputError(None, f"RASALoRE needs healthy and unhealthy training slices of sequence '{sequence}' "
                                f"to train DDPT (found {len(healthy_all)} healthy, {len(unhealthy)} unhealthy)")
-    shots = int(config["ddpt_shots"]) or len(unhealthy)
+    shots = int(config["ddpt_shots"]) or len(unhealthy)       # a shot = one (healthy, unhealthy) pair
     pick_u = unhealthy if shots >= len(unhealthy) else [unhealthy[i] for i in np.sort(rng.choice(len(unhealthy), shots, replace=False))]
     pick_h = [healthy_all[i] for i in np.sort(rng.choice(len(healthy_all), min(shots, len(healthy_all)), replace=False))]
-    # unhealthy slices not among the DDPT shots still need weak masks (and embeddings)
     items = [(c, k, UNHEALTHY) for c, k in unhealthy] + [(c, k, HEALTHY) for c, k in pick_h]
-    train_ids = {(c.case_id, k) for c, k in pick_u} | {(c.case_id, k) for c, k in pick_h}
+    chosen = {(c.case_id, k) for c, k in pick_u} | {(c.case_id, k) for c, k in pick_h}
+    train_idx = np.array([i for i, (c, k, _l) in enumerate(items) if (c.case_id, k) in chosen])
+    return DdptPlan(items, train_idx, len(unhealthy), _gather(items, sequence, float(config["gamma"])))
 
-    slices = _gather(items, sequence, gamma)
-    net = load_sam("litemedsam", device)
-    grid = int(config["ddpt_grid"])
-    ddpt = SamDDPT(net.mask_decoder.transformer, net.prompt_encoder.get_dense_pe(), grid=grid,
-                   n_prompts=int(config["ddpt_prompts"]), tau=float(config["ddpt_tau"]))
-    tokens = torch.zeros(len(items), grid * grid, ddpt.image_pe.shape[-1], dtype=torch.float16)
-    full: dict[int, torch.Tensor] = {}
-    n_unh = len(unhealthy)
-    for i, emb in encode_slices(net, slices, progress=progress, cancel=cancel, what="slice"):
-        tokens[i] = ddpt.pool(emb[None].float())[0].to(torch.float16)
-        if i < n_unh and config["use_medsam"]:
-            full[i] = emb
-    labels = torch.tensor([lab for _c, _k, lab in items], dtype=torch.long)
-    train_idx = np.array([i for i, (c, k, _l) in enumerate(items) if (c.case_id, k) in train_ids])
 
-    ddpt_ctx = _sub_context(context, "ddpt")
-    opt = torch.optim.SGD(ddpt.trainable(), lr=float(config["ddpt_lr"]), momentum=0.9, weight_decay=5e-4)
+def train_ddpt(module, inputs, plan: DdptPlan, config: dict, *, device, context, progress: Progress, cancel: CancelToken):
+    """Prompt tuning with the shared loop: SGD lr 0.01, momentum 0.9, weight decay 5e-4, cosine
+    schedule (DPT's), loss CE + eta CE_ca."""
+    import torch
+
+    from core.models.rasalore.data import Batches
+    from core.training import Trainer
+
+    labels = plan.labels()
+    sub_x, sub_y = inputs[plan.train_idx], labels[plan.train_idx]
+    opt = torch.optim.SGD(module.trainable(), lr=float(config["ddpt_lr"]), momentum=0.9, weight_decay=5e-4)
     epochs = int(config["ddpt_epochs"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
-    trainer = Trainer(ddpt, opt, sched, device=device, context=ddpt_ctx, progress=progress, cancel=cancel)
+    trainer = Trainer(module, opt, sched, device=device, context=_sub_context(context, "ddpt"), progress=progress, cancel=cancel)
     eta = float(config["ddpt_eta"])
-    sub_tokens, sub_labels = tokens[train_idx], labels[train_idx]
 
     def step(idx):
-        x = sub_tokens[idx].to(device).float()
-        y = sub_labels[idx].to(device)
-        return ddpt.loss(ddpt(x), y, eta)
+        return module.loss(module(sub_x[idx].to(device).float()), sub_y[idx].to(device), eta)
 
-    loader = Batches(len(train_idx), int(config["ddpt_batch_size"]), seed)
-    state = trainer.run(loader, step, epochs)
+    return trainer.run(Batches(len(plan.train_idx), int(config["ddpt_batch_size"]), int(config["seed"])), step, epochs)
 
-    ddpt.eval()
-    out = WeakMasks()
+
+def infer_ddpt(module, inputs, device, batch: int = 32):
+    """(logits (n, 2), attention (n, g, g)) of every planned slice, on the CPU."""
+    import torch
+
+    module.eval()
+    logits, attn = [], []
     with torch.inference_mode():
-        logits, attn = [], []
-        for s in range(0, len(items), 32):
-            o = ddpt(tokens[s:s + 32].to(device).float())
+        for s in range(0, len(inputs), batch):
+            o = module(inputs[s:s + batch].to(device).float())
             logits.append(o["logits"].float().cpu())
             attn.append(o["attention"].float().cpu())
-        logits, attn = torch.cat(logits), torch.cat(attn)
-    acc = float((logits.argmax(1) == labels).float().mean())
-    fg = torch.from_numpy(brain_foreground(slices[:n_unh]))
-    _maps, masks = attention_to_mask(attn[:n_unh], fg, float(config["ddpt_threshold"]))
+    return torch.cat(logits), torch.cat(attn)
+
+
+def finish_weak_masks(plan: DdptPlan, module, inputs, state, config: dict, *, net, embeddings: dict, device,
+                      progress: Progress, cancel: CancelToken) -> WeakMasks:
+    """M_DDPT from the attention maps, M_SAM from LiteMedSAM box prompts, and the stage statistics."""
+    import torch
+
+    from core.models.rasalore.ddpt import attention_to_mask
+    from core.sam.service import SamService
+
+    logits, attn = infer_ddpt(module, inputs, device)
+    labels = plan.labels()
+    n = plan.n_unhealthy
+    fg = torch.from_numpy(brain_foreground(plan.slices[:n]))
+    _maps, masks = attention_to_mask(attn[:n], fg, float(config["ddpt_threshold"]))
     masks = masks.numpy()
     service = SamService(net, store=None) if config["use_medsam"] else None
-    gammas = []
-    for i, (c, k, _lab) in enumerate(items[:n_unh]):
+    out, gammas = WeakMasks(), []
+    for i, (c, k, _lab) in enumerate(plan.items[:n]):
         cancel.raise_if_cancelled()
-        progress(i, n_unh, f"weak masks {i + 1}/{n_unh}")
+        progress(i, n, f"weak masks {i + 1}/{n}")
         m = masks[i]
         out.ddpt[(c.case_id, k)] = m
         if service is not None:
             box = box_of(m)
-            sam = np.zeros_like(m) if box is None else service.predict(full[i].float().numpy(), (SAM_SIZE, SAM_SIZE), box=box,
-                                                                       multimask=False).masks[0]
+            sam = np.zeros_like(m) if box is None else service.predict(embeddings[i].float().numpy(), (SAM_SIZE, SAM_SIZE),
+                                                                       box=box, multimask=False).masks[0]
             out.sam[(c.case_id, k)] = sam
             inter = float(np.logical_and(sam, m).sum())
             gammas.append((2 * inter + 1.0) / (float(sam.sum()) + float(m.sum()) + 1.0))
-    out.stats = {"ddpt_slices": int(len(train_idx)), "ddpt_epochs": int(state.epoch), "ddpt_accuracy": round(acc, 4),
+    out.stats = {"ddpt_slices": int(len(plan.train_idx)), "ddpt_epochs": int(state.epoch),
+                 "ddpt_accuracy": round(float((logits.argmax(1) == labels).float().mean()), 4),
                  "ddpt_final_loss": round(float(state.history[-1]["loss"]), 5) if state.history else None,
-                 "weak_masks": n_unh, "weak_mask_area_mean": round(float(masks.mean()), 5) if n_unh else 0.0,
+                 "weak_masks": n, "weak_mask_area_mean": round(float(masks.mean()), 5) if n else 0.0,
                  "medsam_ddpt_dice_mean": round(float(np.mean(gammas)), 4) if gammas else None}
-    out.ddpt_state = {k: v.detach().cpu() for k, v in ddpt.state_dict().items() if not k.startswith("transformer.")}
+    out.ddpt_state = {k: v.detach().cpu() for k, v in module.state_dict().items() if k.split(".")[0] not in module.frozen_prefixes}
     return out
+
+
+def make_weak_masks(cases: list[TrainCase], sequence: str, config: dict, *, device, context=None,
+                    progress: Progress, cancel: CancelToken, store=None) -> WeakMasks:
+    """Offline default: DDPT over frozen LiteMedSAM on the ``sequence`` slices of ``cases``; weak
+    masks of their selected unhealthy slices."""
+    import torch
+
+    from core.models.rasalore.ddpt import SamDDPT
+    from core.sam.model import load_sam
+
+    plan = plan_ddpt(cases, sequence, config)
+    net = load_sam("litemedsam", device)
+    grid = int(config["ddpt_grid"])
+    ddpt = SamDDPT(net.mask_decoder.transformer, net.prompt_encoder.get_dense_pe(), grid=grid,
+                   n_prompts=int(config["ddpt_prompts"]), tau=float(config["ddpt_tau"]))
+    tokens = torch.zeros(len(plan.items), grid * grid, ddpt.image_pe.shape[-1], dtype=torch.float16)
+    full: dict[int, torch.Tensor] = {}
+    for i, emb in encode_slices(net, plan.slices, progress=progress, cancel=cancel, what="slice", store=store):
+        tokens[i] = ddpt.pool(emb[None].float())[0].to(torch.float16)
+        if i < plan.n_unhealthy and config["use_medsam"]:
+            full[i] = emb
+    state = train_ddpt(ddpt, tokens, plan, config, device=device, context=context, progress=progress, cancel=cancel)
+    return finish_weak_masks(plan, ddpt, tokens, state, config, net=net, embeddings=full, device=device,
+                             progress=progress, cancel=cancel)
 
 
 def _gather(items, sequence: str, gamma: float) -> np.ndarray:

@@ -1,0 +1,50 @@
+"""The MRI view shows a stored RASALoRE heatmap and mask over the volume."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+
+from core.domain import CaseKind
+from core.models import store
+from core.models.base import AnomalyResult, ImageMap, ModelCard
+
+
+def _store_fake_result(ws, case_id: str) -> tuple[np.ndarray, np.ndarray]:
+    case = ws.load_case(case_id)
+    vol = case.first("mri")
+    heat = np.zeros(vol.array.shape, np.float32)
+    mask = np.zeros(vol.array.shape, bool)
+    heat[80:110, 100:130, 90:110] = 10.0
+    mask[85:105, 105:125, 95:105] = True
+    card = ModelCard(method="rasalore", paper="", config={}, version="v-test", threshold=3.0, pixel_threshold=2.0)
+    model = SimpleNamespace(name="rasalore", card=card)
+    with ws.catalog.transaction() as c:
+        c.execute("INSERT INTO model_versions(name, version, path, created, active, card) VALUES(?,?,?,?,?,?)",
+                  ("rasalore", "v-test", "models/rasalore/v-test", "now", 1, json.dumps(card.to_json())))
+    result = AnomalyResult(score=7.5, heatmap=heat, mask=mask, image=vol.record.name,
+                           extras={"top_slice": 100, "slice_axis": 2},
+                           maps={vol.record.name: ImageMap(heatmap=heat, mask=mask, score=7.5, raw_score=0.9)})
+    store.store_result(ws, model, case, result)
+    return heat, mask
+
+
+def test_mri_view_overlays_the_stored_result(window, qtbot):
+    ws = window.session.workspace
+    mri = next(c for c in ws.cases() if c.kind == CaseKind.MRI and c.truth == "abnormal" and c.split == "test")
+    _store_fake_result(ws, mri.id)
+    window.open_case_now(mri.id)
+    vv = window.volume_view
+    assert vv.heat_ras is not None and vv.mask_ras is not None
+    assert "rasalore" in vv.result_label.text() and "ABNORMAL" in vv.result_label.text()
+    # the crosshair went to the model's top slice (array axis 2 of an RAS volume)
+    assert vv.pos[2] == 100
+    axial = vv.layers["axial"].image
+    assert axial is not None and axial[..., 3].max() > 0
+    vv.show_heat.setChecked(False)
+    vv.show_mask.setChecked(False)
+    assert vv.layers["axial"].image is None
+    # another MRI case without a result shows no overlay
+    other = next(c for c in ws.cases() if c.kind == CaseKind.MRI and c.id != mri.id)
+    window.open_case_now(other.id)
+    assert vv.heat_ras is None and not vv.show_heat.isEnabled() and vv.result_label.text() == ""

@@ -1,0 +1,143 @@
+"""RASALoRE end to end: a tiny CPU configuration trains on the demo MRI (normal slices plus
+synthetic-lesion slices of the training split), passes the model contract, and exports NIfTI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+
+from core.domain import LoadedCase
+from core.errors import InputError
+from core.models.rasalore.supervision import LabelledCase
+from tests.helpers.model_contract import check_model_contract
+
+TINY = ["image_size=32", "grid_size=8", "embed_dim=32", "heads=4", "epochs=2", "batch_size=4", "ddpt_epochs=2",
+        "ddpt_grid=8", "max_train_slices=6", "device=cpu", "predict_batch=64"]
+
+
+def _cli(*args) -> tuple[int, str]:
+    from core.cli import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(list(args))
+    return code, out.getvalue()
+
+
+@pytest.mark.slow
+def test_trains_on_the_demo_mri_and_exports_nifti(small_demo, tmp_path):
+    import nibabel as nib
+
+    from core.models import store
+    from core.workspace import Workspace
+
+    config = [x for kv in TINY for x in ("--config", kv)]
+    code, out = _cli("train", "rasalore", "--workspace", str(small_demo), *config, "--run", "r1")
+    assert code == 0, out
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    stages = {e.get("stage") for e in events if e["event"] == "epoch"}
+    assert stages == {"ddpt", "network"}
+    assert events[-1]["event"] == "done" and events[-1]["version"] == "r1"
+    assert (small_demo / "runs" / "r1" / "ddpt" / "checkpoint.pt").exists()
+    assert (small_demo / "runs" / "r1" / "network" / "checkpoint.pt").exists()
+
+    ws = Workspace.open(small_demo)
+    model = store.load_version(ws, "rasalore")
+    m = model.card.metrics
+    assert m["ddpt_backbone"] == "litemedsam" and m["weak_masks"]["weak_masks"] >= 1 and m["train_slices_unhealthy"] >= 1
+    assert "LiteMedSAM" in model.card.backbone and any("LiteMedSAM" in d for d in model.card.deviations)
+    assert model.card.weights and list(model.card.weights.values())[0].startswith("79d8c9dc")
+
+    test_ids = [c.id for c in ws.cases() if c.kind.value == "mri" and c.split == "test"]
+    cases = [ws.load_case(cid) for cid in test_ids]
+    results = check_model_contract(model, cases, tmp_path / "saved")
+    lesion = next(c for c in cases if c.record.truth == "abnormal")
+    r = results[lesion.id]
+    vol = lesion.first("mri")
+    assert r.heatmap.shape == vol.array.shape and r.mask.shape == vol.array.shape
+    scores = r.extras["slice_scores"]
+    axis = r.extras["slice_axis"]
+    assert len(scores) == vol.array.shape[axis]
+    assert scores[0] is None and scores[-1] is None                       # the skipped first / last slices
+    assert all(0.0 <= s <= 1.0 for s in scores if s is not None)
+
+    export = tmp_path / "export"
+    code, out = _cli("predict", "rasalore", "--workspace", str(small_demo), "--case", lesion.id, "--export", str(export), "--json")
+    assert code == 0, out
+    rows = list(csv.DictReader((export / "scores.csv").open()))
+    assert rows[0]["heatmap"].endswith(".nii.gz") and rows[0]["mask"].endswith("_mask.nii.gz")
+    src = nib.load(str(ws.image_path(vol.record)))
+    heat = nib.load(str(export / rows[0]["heatmap"]))
+    np.testing.assert_array_equal(heat.affine, src.affine)
+    assert heat.shape == src.shape and heat.get_data_dtype() == np.float32
+    assert int(heat.header["sform_code"]) == int(src.header["sform_code"])
+    stored = store.load_result(ws, "rasalore", lesion.id)
+    stored_heat, stored_mask = store.result_arrays(ws, stored)
+    np.testing.assert_allclose(np.asarray(heat.dataobj), stored_heat, rtol=1e-6)
+    mask = nib.load(str(export / rows[0]["mask"]))
+    np.testing.assert_array_equal(np.asarray(mask.dataobj).astype(bool), stored_mask)
+    assert float(rows[0]["score"]) == pytest.approx(stored.score)
+
+
+def _brain(rng, shape=(28, 30, 26)):
+    g = np.indices(shape).astype(np.float32)
+    c = np.array(shape) / 2
+    r = np.sqrt(sum(((g[i] - c[i]) / (0.42 * shape[i])) ** 2 for i in range(3)))
+    return np.where(r < 1, 300 + 150 * np.cos(g[0] / 3) * np.sin(g[1] / 4) + rng.normal(0, 15, shape), 0).astype(np.float32)
+
+
+def _with_lesion(v, centre, radius=5.0, value=1200.0):
+    g = np.indices(v.shape).astype(np.float32)
+    lab = (np.sqrt(sum((g[i] - centre[i]) ** 2 for i in range(3))) < radius).astype(np.uint8)
+    return np.where(lab > 0, value, v).astype(np.float32), lab
+
+
+@pytest.mark.slow
+def test_multi_sequence_training_and_inference_with_any_sequence(tmp_path):
+    from core.models.registry import create_model
+
+    rng = np.random.default_rng(0)
+    normals = []
+    for i in range(2):
+        t1 = _brain(rng)
+        normals.append(LoadedCase.from_arrays(case_id=f"N{i}", mri_t1=t1, mri_t2=t1.max() - t1 * (t1 > 0)))
+    labelled = []
+    for i in range(2):
+        t1, lab = _with_lesion(_brain(rng), (14 + i, 15, 13))
+        t2 = np.where(t1 > 0, t1.max() - t1, 0)
+        labelled.append(LabelledCase(LoadedCase.from_arrays(case_id=f"L{i}", mri_t1=t1, mri_t2=t2), lab))
+    kw = dict(p.split("=") for p in TINY)
+    kw.update(skip_slices="2", label_min_pixels="10", epochs="1", multimodal_epochs="1", sequences="auto")
+    model = create_model("rasalore", **kw)
+    with pytest.raises(InputError, match="weakly supervised"):
+        model.fit(normals)
+    model.labelled_cases = labelled
+    model.fit(normals)
+    assert model.config["sequences"] == ["mri_t1", "mri_t2"] and model.config["bridge_sequence"] in ("mri_t1", "mri_t2")
+    assert model.card.metrics["sequences"] == ["mri_t1", "mri_t2"]
+    t1, _ = _with_lesion(_brain(rng), (13, 14, 12))
+    only_t1 = model.predict(LoadedCase.from_arrays(case_id="T1", mri_t1=t1))
+    only_t2 = model.predict(LoadedCase.from_arrays(case_id="T2", mri_t2=np.where(t1 > 0, t1.max() - t1, 0)))
+    assert only_t1.extras["sequence"] == "mri_t1" and only_t2.extras["sequence"] == "mri_t2"
+    both = model.predict(LoadedCase.from_arrays(case_id="B", mri_t1=t1, mri_t2=np.where(t1 > 0, t1.max() - t1, 0)))
+    assert set(both.maps) == {"mri_t1", "mri_t2"}
+    saved = model.save(tmp_path / "mm")
+    loaded = type(model).load(saved)
+    assert set(loaded.net.rasa) == {"mri_t1", "mri_t2"}
+    assert loaded.predict(LoadedCase.from_arrays(case_id="T2", mri_t2=np.where(t1 > 0, t1.max() - t1, 0))).score == pytest.approx(only_t2.score)
+
+
+def test_needs_unhealthy_slices():
+    from core.models.registry import create_model
+
+    rng = np.random.default_rng(1)
+    normals = [LoadedCase.from_arrays(case_id=f"N{i}", mri=_brain(rng)) for i in range(2)]
+    model = create_model("rasalore", **dict(p.split("=") for p in TINY), skip_slices=2)
+    model.labelled_cases = []
+    with pytest.raises(InputError, match="unhealthy"):
+        model.fit(normals)
