@@ -14,7 +14,7 @@ import pytest
 from core.domain import LoadedCase
 from core.errors import InputError
 from core.models.rasalore.supervision import LabelledCase
-from tests.helpers.model_contract import check_model_contract
+from tests.helpers.contract import cancel_midway, check_contract
 
 TINY = ["image_size=32", "grid_size=8", "embed_dim=32", "heads=4", "epochs=2", "batch_size=4", "ddpt_epochs=2",
         "ddpt_grid=8", "max_train_slices=6", "device=cpu", "predict_batch=64"]
@@ -54,17 +54,21 @@ def test_trains_on_the_demo_mri_and_exports_nifti(small_demo, tmp_path):
     assert model.card.weights and list(model.card.weights.values())[0].startswith("79d8c9dc")
 
     test_ids = [c.id for c in ws.cases() if c.kind.value == "mri" and c.split == "test"]
-    cases = [ws.load_case(cid) for cid in test_ids]
-    results = check_model_contract(model, cases, tmp_path / "saved")
-    lesion = next(c for c in cases if c.record.truth == "abnormal")
-    r = results[lesion.id]
+    lesion = ws.load_case(next(cid for cid in test_ids if ws.case(cid).truth == "abnormal"))
+    r = model.predict(lesion)
     vol = lesion.first("mri")
-    assert r.heatmap.shape == vol.array.shape and r.mask.shape == vol.array.shape
+    assert r.heatmap.shape == vol.array.shape and r.mask.shape == vol.array.shape and r.mask.dtype == bool
+    assert r.heatmap.dtype == np.float32 and np.isfinite(r.heatmap).all() and np.isfinite(r.score)
     scores = r.extras["slice_scores"]
     axis = r.extras["slice_axis"]
     assert len(scores) == vol.array.shape[axis]
     assert scores[0] is None and scores[-1] is None                       # the skipped first / last slices
     assert all(0.0 <= s <= 1.0 for s in scores if s is not None)
+    # the stored model reproduces the prediction; a damaged weights file is refused
+    again = type(model).load(store.model_folder(ws, "rasalore", model.card.version))
+    r2 = again.predict(lesion)
+    assert r2.score == pytest.approx(r.score, rel=1e-6, abs=1e-6)
+    np.testing.assert_allclose(r2.heatmap, r.heatmap, rtol=1e-5, atol=1e-5)
 
     export = tmp_path / "export"
     code, out = _cli("predict", "rasalore", "--workspace", str(small_demo), "--case", lesion.id, "--export", str(export), "--json")
@@ -97,39 +101,51 @@ def _with_lesion(v, centre, radius=5.0, value=1200.0):
     return np.where(lab > 0, value, v).astype(np.float32), lab
 
 
-@pytest.mark.slow
-def test_multi_sequence_training_and_inference_with_any_sequence(tmp_path):
-    from core.models.registry import create_model
-
-    rng = np.random.default_rng(0)
+def _multi_sequence_data(rng):
     normals = []
-    for i in range(2):
+    for i in range(3):
         t1 = _brain(rng)
-        normals.append(LoadedCase.from_arrays(case_id=f"N{i}", mri_t1=t1, mri_t2=t1.max() - t1 * (t1 > 0)))
+        normals.append(LoadedCase.from_arrays(case_id=f"N{i}", mri_t1=t1, mri_t2=np.where(t1 > 0, t1.max() - t1, 0)))
     labelled = []
     for i in range(2):
         t1, lab = _with_lesion(_brain(rng), (14 + i, 15, 13))
-        t2 = np.where(t1 > 0, t1.max() - t1, 0)
-        labelled.append(LabelledCase(LoadedCase.from_arrays(case_id=f"L{i}", mri_t1=t1, mri_t2=t2), lab))
+        labelled.append(LabelledCase(LoadedCase.from_arrays(case_id=f"L{i}", mri_t1=t1, mri_t2=np.where(t1 > 0, t1.max() - t1, 0)), lab))
+    return normals, labelled
+
+
+@pytest.mark.slow
+def test_contract_and_multi_sequence_inference_with_any_sequence(tmp_path):
+    from core.models.registry import create_model
+
+    rng = np.random.default_rng(0)
+    normals, labelled = _multi_sequence_data(rng)
     kw = dict(p.split("=") for p in TINY)
-    kw.update(skip_slices="2", label_min_pixels="10", epochs="1", multimodal_epochs="1", sequences="auto")
-    model = create_model("rasalore", **kw)
+    kw.update(skip_slices="2", label_min_pixels="10", epochs="1", multimodal_epochs="1", calibration_holdout="0.34")
+
+    def make():
+        m = create_model("rasalore", **kw)
+        m.labelled_cases = labelled
+        return m
+
     with pytest.raises(InputError, match="weakly supervised"):
-        model.fit(normals)
-    model.labelled_cases = labelled
-    model.fit(normals)
-    assert model.config["sequences"] == ["mri_t1", "mri_t2"] and model.config["bridge_sequence"] in ("mri_t1", "mri_t2")
-    assert model.card.metrics["sequences"] == ["mri_t1", "mri_t2"]
+        create_model("rasalore", **kw).fit(normals)
     t1, _ = _with_lesion(_brain(rng), (13, 14, 12))
+    t2 = np.where(t1 > 0, t1.max() - t1, 0)
+    probe = LoadedCase.from_arrays(case_id="B", mri_t1=t1, mri_t2=t2)
+    model = check_contract(make, normals, probe, tmp_path)
+    cancel_midway(make, normals)
+    # one RASA per sequence, shared everything else; the bridge is recorded in the card
+    assert model.config["sequences"] == ["mri_t1", "mri_t2"] and model.config["bridge_sequence"] in ("mri_t1", "mri_t2")
+    assert model.card.metrics["sequences"] == ["mri_t1", "mri_t2"] and model.calibration.source == "held-out normals"
     only_t1 = model.predict(LoadedCase.from_arrays(case_id="T1", mri_t1=t1))
-    only_t2 = model.predict(LoadedCase.from_arrays(case_id="T2", mri_t2=np.where(t1 > 0, t1.max() - t1, 0)))
+    only_t2 = model.predict(LoadedCase.from_arrays(case_id="T2", mri_t2=t2))
     assert only_t1.extras["sequence"] == "mri_t1" and only_t2.extras["sequence"] == "mri_t2"
-    both = model.predict(LoadedCase.from_arrays(case_id="B", mri_t1=t1, mri_t2=np.where(t1 > 0, t1.max() - t1, 0)))
-    assert set(both.maps) == {"mri_t1", "mri_t2"}
-    saved = model.save(tmp_path / "mm")
-    loaded = type(model).load(saved)
+    assert set(model.predict(probe).maps) == {"mri_t1", "mri_t2"}
+    flair = model.predict(LoadedCase.from_arrays(case_id="F", mri_flair=t2))
+    assert flair.extras["sequence"] == model.config["bridge_sequence"] and "not trained" in flair.extras["note"]
+    loaded = type(model).load(model.save(tmp_path / "mm"))
     assert set(loaded.net.rasa) == {"mri_t1", "mri_t2"}
-    assert loaded.predict(LoadedCase.from_arrays(case_id="T2", mri_t2=np.where(t1 > 0, t1.max() - t1, 0))).score == pytest.approx(only_t2.score)
+    assert loaded.predict(LoadedCase.from_arrays(case_id="T2", mri_t2=t2)).score == pytest.approx(only_t2.score)
 
 
 def test_needs_unhealthy_slices():

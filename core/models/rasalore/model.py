@@ -129,6 +129,7 @@ class Rasalore(AnomalyModel):
         from core.training import seed_everything
 
         c = self.config
+        cancel.raise_if_cancelled()
         exclude = self._normal_shas - {im.sha256 for im in images}           # calibration hold-outs
         cases = build_cases(images, self.labelled_cases or [], c, exclude=exclude)
         if not cases:
