@@ -76,3 +76,28 @@ class SharedDecoder(nn.Module):
 
     def score_logit(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.score_mlp(tokens[:, 1])[:, 0]
+
+
+def sam_decoder_parts(encoder: str, device=None):
+    """(mask_decoder, prompt_encoder) of the SAM whose weights initialise the decoder: the already
+    loaded network when there is one, else only these two parts built from the weights file
+    (no image encoder is built)."""
+    from core.models import weights as W
+    from core.sam import model as sam_model
+
+    key = "sam_vit_b" if encoder == "sam_vit_b" else "litemedsam"
+    for (enc_id, _dev), net in list(sam_model._cache.items()):
+        if enc_id == key:
+            return net.mask_decoder, net.prompt_encoder
+    from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
+
+    size = 1024 if key == "sam_vit_b" else 256
+    decoder = MaskDecoder(num_multimask_outputs=3, transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
+                          transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=256)
+    prompt = PromptEncoder(embed_dim=256, image_embedding_size=(64, 64), input_image_size=(size, size), mask_in_chans=16)
+    path, _digest = W.resolve(key)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("model", state) if isinstance(state, dict) else state
+    decoder.load_state_dict({k[len("mask_decoder."):]: v for k, v in state.items() if k.startswith("mask_decoder.")}, strict=True)
+    prompt.load_state_dict({k[len("prompt_encoder."):]: v for k, v in state.items() if k.startswith("prompt_encoder.")}, strict=True)
+    return decoder.eval(), prompt.eval()

@@ -209,9 +209,21 @@ class MMRAD(AnomalyModel):
                 maps[m].append(pm)
             if inf.fusion_logit is not None:
                 fused.append(inf.fusion_logit)
-        self.mod_calibration = {m: Calibration.from_samples(raws[m], maps[m], source) for m in MODS if raws[m]}
+        # a modality (or the pair) that no held-out case has is calibrated on the training cases
+        missing = {m for m in MODS if not raws[m]} | ({"pair"} if not fused else set())
+        needed = [c for c in fit_set if hold and ((set(c) & missing) or ("pair" in missing and len(c) == 2))]
+        fallback = {m: "training normals (no held-out case has this modality)" for m in missing}
+        for c in needed:
+            inf = self.infer({m: image_2d(im) for m, im in c.items()})
+            for m, pm in inf.maps.items():
+                if m in missing:
+                    raws[m].append(self.image_raw(pm))
+                    maps[m].append(pm)
+            if "pair" in missing and inf.fusion_logit is not None:
+                fused.append(inf.fusion_logit)
+        self.mod_calibration = {m: Calibration.from_samples(raws[m], maps[m], fallback.get(m, source)) for m in MODS if raws[m]}
         primary = self.config["modality"] if self.config["modality"] in self.mod_calibration else next(iter(self.mod_calibration))
-        self.calibration = (Calibration.from_samples(fused, maps[primary], source + " (fusion score)") if fused
+        self.calibration = (Calibration.from_samples(fused, maps[primary], fallback.get("pair", source) + " (fusion score)") if fused
                             else self.mod_calibration[primary])
         self.fitted = True
         self.card.calibration = asdict(self.calibration)

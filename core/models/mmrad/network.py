@@ -38,11 +38,10 @@ def prepare_image(image: np.ndarray, size: int) -> np.ndarray:
 class MMRADNet(nn.Module):
     def __init__(self, encoder: str, device, prompt_dim: int = 32, low_level_cnn: str = "auto"):
         super().__init__()
-        from core.sam.model import load_sam
+        from core.models.mmrad.decoder import sam_decoder_parts
 
         self.encoder = PromptedEncoder(encoder, device, prompt_dim, low_level_cnn)
-        sam = load_sam("sam_vit_b" if encoder == "sam_vit_b" else "litemedsam", device)
-        self.decoder = SharedDecoder(sam.mask_decoder, sam.prompt_encoder)
+        self.decoder = SharedDecoder(*sam_decoder_parts(encoder, device))
         self.to(device)
 
     # -- input ---------------------------------------------------------------------------------
