@@ -11,6 +11,8 @@ METHODS: dict[str, str] = {
     "patchcore": "core.models.patchcore.model:PatchCore",
     "resad": "core.models.resad.model:ReSAD",
     "mias_sam": "core.models.mias_sam.model:MiasSam",
+    "resynthdetect": "core.models.resynthdetect.model:ReSynthDetect",
+    "mmrad": "core.models.mmrad.model:MMRAD",
     "rasalore": "core.models.rasalore.model:Rasalore",
 }
 

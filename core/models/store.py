@@ -66,6 +66,41 @@ def training_normals(ws: Workspace, modality: str | None = None) -> list[CaseRec
     return out
 
 
+def labelled_anomalies(ws: Workspace, modality: str | None = None) -> list:
+    """Cases with reviewer (or ground-truth) pixel labels, for mixing real anomalies into the
+    training of the synthetic-anomaly methods. Test-split cases count only once a reviewer has
+    decided them (so evaluation cases are never trained on unless reviewed). Each image with a
+    LabelMe document comes with its union mask; a B-scan stack gives its first labelled page.
+    Returns ``core.data.anomaly_synthesis.real.LabelledCase`` objects; cases whose labels hold no
+    shape are skipped."""
+    from core.data.anomaly_synthesis.real import LabelledCase, LabelledImage
+
+    out = []
+    for c in ws.cases():
+        if c.split == "test" and c.decision is None:
+            continue
+        if modality is not None and c.image(modality) is None:
+            continue
+        labelled = LabelledCase(c.id)
+        loaded = None
+        for rec in c.images:
+            if rec.modality.value not in ("fundus", "oct"):
+                continue
+            pages = [None] if not rec.is_stack else list(range(rec.shape[0]))
+            for page in pages:
+                doc = ws.read_labels(rec, page)
+                if doc is None or not doc.shapes:
+                    continue
+                loaded = loaded or ws.load_case(c)
+                pixels = loaded.images[rec.name].array
+                pixels = pixels[page] if page is not None else pixels
+                labelled.images[rec.name] = LabelledImage(rec.name, rec.modality.value, pixels, doc.union_mask())
+                break
+        if labelled.images:
+            out.append(labelled)
+    return out
+
+
 # -- versions -----------------------------------------------------------------------------------
 def model_folder(ws: Workspace, name: str, version: str) -> Path:
     return ws.root / "models" / name / version
@@ -157,6 +192,8 @@ def fit_on_workspace(ws: Workspace, name: str, config: dict | None = None, *, pr
     model.training_context = context
     if version:
         model.card.version = version
+    if model.config.get("use_labelled_anomalies"):
+        model.labelled_anomalies = labelled_anomalies(ws, model.config["modality"])
     cases = training_normals(ws, model.config["modality"])
     if not cases and not getattr(model, "needs_labelled_cases", False):
         raise StudioError(f"no normal {model.config['modality']} cases to fit {name} on in {ws.root} "

@@ -45,12 +45,15 @@ WIDE_RESNET50 = WeightSpec(
 RESNET50 = WeightSpec(
     "resnet50", "resnet50-0676ba61.pth", "torchvision ResNet-50, ImageNet-1k V1",
     sha256_prefix="0676ba61", source="https://download.pytorch.org/models/resnet50-0676ba61.pth")
+RESNET50_V2 = WeightSpec(
+    "resnet50_v2", "resnet50-11ad3fa6.pth", "torchvision ResNet-50, ImageNet-1k V2 (MMRAD's second low-level CNN)",
+    sha256_prefix="11ad3fa6", source="https://download.pytorch.org/models/resnet50-11ad3fa6.pth")
 CLIP_VIT_B32 = WeightSpec(
     "clip_vit_b32", "ViT-B-32.pt", "OpenAI CLIP ViT-B/32 (as used by open_clip 'openai')",
     sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
     source="https://openaipublic.azureedge.net/clip/models/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt")
 
-SPECS = {s.key: s for s in (LITEMEDSAM, SAM_VIT_B, WIDE_RESNET50, RESNET50, CLIP_VIT_B32)}
+SPECS = {s.key: s for s in (LITEMEDSAM, SAM_VIT_B, WIDE_RESNET50, RESNET50, RESNET50_V2, CLIP_VIT_B32)}
 _verified: dict[tuple[str, float, int], str] = {}
 
 

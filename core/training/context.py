@@ -35,6 +35,19 @@ class TrainingContext:
             payload.setdefault("time", round(time.time(), 3))
             self.emit(payload)
 
+    def child(self, name: str, **tags) -> "TrainingContext":
+        """A context for one stage of a multi-stage method: checkpoints in ``run_dir/name`` and
+        every event tagged (e.g. ``stage="autoencoder"``)."""
+        emit = self.emit
+        if emit is not None and tags:
+            parent = emit
+
+            def emit(payload: dict) -> None:
+                parent({**tags, **payload})
+
+        return TrainingContext(run_dir=None if self.run_dir is None else Path(self.run_dir) / name, resume=self.resume,
+                               emit=emit, rank=self.rank, world_size=self.world_size, extra=dict(self.extra))
+
     @property
     def checkpoint_path(self) -> Path | None:
         return None if self.run_dir is None else Path(self.run_dir) / "checkpoint.pt"

@@ -122,6 +122,8 @@ class Trainer:
         for epoch in range(self.state.epoch, epochs):
             if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
                 loader.sampler.set_epoch(epoch)
+            elif hasattr(loader, "set_epoch"):      # core.training.batches.EpochBatches: data drawn per epoch
+                loader.set_epoch(epoch)
             self.train_module.train()
             sums: dict[str, float] = {}
             count = 0

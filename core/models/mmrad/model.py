@@ -1,0 +1,303 @@
+"""MMRAD: SAM adapted for multi-modal (fundus + OCT) retinal anomaly detection and localisation
+(Li et al.).
+
+A frozen SAM image encoder with low-level prompt tuning embeds each image; a modality-shared
+decoder gives each modality's anomaly map (mask token, in parallel) and the case score (fusion
+token, fundus then OCT). Trained on simulated anomalies only (probability 0.7 per image), with CE
+on both maps and CE on the case score against max(B_fundus, B_oct); AdamW, lr 2e-4.
+
+A paired case gives one map per image plus the fused case score; a single image (or a model
+trained on single images) gives its map and an image score (max of the map). ``modality`` picks
+which cases are fitted and predicted (those with an image of that modality); a paired case always
+contributes both of its images.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Sequence
+
+import numpy as np
+
+from core.domain import LoadedCase, LoadedImage, Modality
+from core.errors import InputError, StudioError
+from core.models.base import AnomalyModel, AnomalyResult, CancelToken, Calibration, ImageMap, Progress, new_version_id, no_progress
+from core.models.bank_model import image_2d
+
+ENCODER_SIZE = {"litemedsam": 256, "sam_vit_b": 1024, "vit_tiny_random": 64}
+MODS = ("fundus", "oct")
+
+
+class MMRAD(AnomalyModel):
+    name = "mmrad"
+    title = "MMRAD (SAM + low-level prompts, modality-shared decoder, fusion token)"
+    paper = "Li et al., Adapting the segment anything model for multi-modal retinal anomaly detection and localization"
+    modalities = MODS
+    trained = True
+    refit_on_all = False
+    default_config = dict(
+        encoder="litemedsam", image_size=256, low_level_cnn="auto", prompt_dim=32, epochs=1, batch_size=2,
+        samples_per_epoch=0, min_samples_per_epoch=200, lr=2e-4, beta1=0.9, beta2=0.999, weight_decay=0.01,
+        loss="ce", focal_gamma=2.0, p_anomaly=0.7, sim_size_min=0.08, sim_size_max=0.35, fusion_order="fundus,oct",
+        paired=True, image_score="max", use_labelled_anomalies=False, labelled_fraction=0.3,
+    )
+    deviations = (
+        "Offline default encoder is LiteMedSAM's TinyViT (256 px) instead of SAM ViT-B (1024 px); prompts go into its 8 "
+        "transformer blocks on the 64 x 64 embedding grid, with one shared up-projection per block width (160, 320).",
+        "Offline default low-level CNN is TinyViT's own pretrained convolutional stage instead of two ImageNet ResNet-50s "
+        "(no ImageNet weights offline); low_level_cnn=resnet50x2 with the torchvision files is the paper's setting.",
+        "The map logit is the mask token . image token product divided by sqrt(256) (eq. 4 without the scale saturates at start).",
+        "An epoch is at least 200 simulated cases (min_samples_per_epoch), the size of one epoch over the paper's 199 training "
+        "pairs, so the default single epoch trains as long on a small workspace.",
+        "Case and image scores use the fusion token's logit (monotone in S = sigmoid) so calibration does not saturate.",
+    )
+    faithful_config = {"encoder": "sam_vit_b", "image_size": 1024, "low_level_cnn": "resnet50x2", "lr": 2e-4, "epochs": 1,
+                       "loss": "ce", "p_anomaly": 0.7, "fusion_order": "fundus,oct"}
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        enc = self.config["encoder"]
+        if enc not in ENCODER_SIZE:
+            raise InputError(None, f"unknown encoder '{enc}': use litemedsam, sam_vit_b or vit_tiny_random (tests)")
+        if "image_size" in config and int(config["image_size"]) != ENCODER_SIZE[enc]:
+            raise InputError(None, f"the {enc} encoder takes {ENCODER_SIZE[enc]} px input: use image_size={ENCODER_SIZE[enc]}")
+        self.config["image_size"] = ENCODER_SIZE[enc]
+        order = [m.strip() for m in str(self.config["fusion_order"]).split(",")]
+        if sorted(order) != sorted(MODS):
+            raise InputError(None, f"fusion_order must name fundus and oct once each, e.g. 'fundus,oct' (got '{self.config['fusion_order']}')")
+        self.order = order
+        if self.config["loss"] not in ("ce", "focal"):
+            raise InputError(None, "loss must be ce or focal")
+        if self.config["image_score"] not in ("max", "mean"):
+            raise InputError(None, "image_score must be max or mean")
+        self.net = None
+        self.mod_calibration: dict[str, Calibration] = {}
+        self.labelled_anomalies: list = []       # core.data.anomaly_synthesis.real.LabelledCase, set by the caller
+
+    # -- pieces --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        from core.models.mmrad.network import MMRADNet
+
+        self.net = MMRADNet(self.config["encoder"], self.device, int(self.config["prompt_dim"]), self.config["low_level_cnn"])
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        from core.models.mmrad.network import prepare_image
+
+        return prepare_image(pixels, int(self.config["image_size"]))
+
+    def case_images(self, case: LoadedCase) -> dict[str, LoadedImage]:
+        out = {}
+        for m in MODS:
+            im = case.first(m)
+            if im is not None:
+                out[m] = im
+        return out
+
+    def select_images(self, cases: Sequence[LoadedCase]) -> list[LoadedImage]:
+        return [im for c in cases for im in self.case_images(c).values()]
+
+    def loss_fn(self):
+        from core.training.losses import bce_loss, focal_loss
+
+        if self.config["loss"] == "focal":
+            gamma = float(self.config["focal_gamma"])
+            return lambda logits, target, weight=None: focal_loss(logits, target, gamma, weight)
+        return bce_loss
+
+    # -- training ------------------------------------------------------------------------------
+    def _train(self, cases: list[dict[str, LoadedImage]], progress: Progress, cancel: CancelToken) -> None:
+        import torch
+
+        from core.data.anomaly_synthesis import MMRADSimulator
+        from core.data.anomaly_synthesis.common import foreground_mask
+        from core.training import Trainer, seed_everything
+        from core.training.batches import EpochBatches
+
+        cfg = self.config
+        seed = int(cfg["seed"])
+        seed_everything(seed)
+        items = []
+        for i, c in enumerate(cases):
+            cancel.raise_if_cancelled()
+            progress(i, len(cases), f"preparing normal case {i + 1}/{len(cases)}")
+            entry = {}
+            for m, im in c.items():
+                prep = self.prepare(image_2d(im))
+                entry[m] = (prep, foreground_mask(prep, m))
+            items.append(entry)
+        labelled = self._labelled()
+        self._build()
+        sims = {m: MMRADSimulator(m, p_anomaly=float(cfg["p_anomaly"]), size_fraction=(float(cfg["sim_size_min"]), float(cfg["sim_size_max"])))
+                for m in MODS}
+        p_real = float(cfg["labelled_fraction"])
+
+        def make_batch(rng, idx):
+            out = []
+            for i in idx:
+                if labelled and rng.random() < p_real:
+                    out.append(labelled[int(rng.integers(0, len(labelled)))])
+                    continue
+                out.append({m: sims[m](img, rng, fg) for m, (img, fg) in items[i].items()})
+            return out
+
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=float(cfg["lr"]), betas=(float(cfg["beta1"]), float(cfg["beta2"])),
+                                weight_decay=float(cfg["weight_decay"]))
+        spe = int(cfg["samples_per_epoch"]) or max(len(items), int(cfg["min_samples_per_epoch"]))
+        loader = EpochBatches(len(items), int(cfg["batch_size"]), make_batch, seed=seed, samples_per_epoch=spe)
+        loss_fn, paired = self.loss_fn(), bool(cfg["paired"])
+        trainer = Trainer(self.net, opt, None, device=self.device, context=self.training_context, progress=progress,
+                          cancel=cancel, grad_clip=1.0)
+        self.net.encoder.enc.eval()
+        state = trainer.run(loader, lambda samples: self.net.training_terms(samples, self.order, paired, loss_fn), int(cfg["epochs"]))
+        self.net.eval()
+        self.card.metrics["training"] = state.history[-1] if state.history else {}
+        self.card.metrics["training_history"] = state.history
+        self.card.metrics["labelled_anomalies"] = len(labelled)
+        self.card.metrics["training_cases"] = {"paired": sum(len(c) == 2 for c in cases), "single": sum(len(c) == 1 for c in cases)}
+
+    def _labelled(self) -> list[dict]:
+        import cv2
+
+        out = []
+        if not self.config["use_labelled_anomalies"]:
+            return out
+        for lc in self.labelled_anomalies:
+            sample = {}
+            for im in lc.images.values():
+                if im.modality in MODS:
+                    prep = self.prepare(im.pixels)
+                    mask = cv2.resize(im.mask.astype(np.uint8), (prep.shape[1], prep.shape[0]), interpolation=cv2.INTER_NEAREST)
+                    sample[im.modality] = (prep, mask.astype(bool))
+            if sample and any(m.any() for _p, m in sample.values()):
+                out.append(sample)
+        return out
+
+    def _fit(self, images: list[LoadedImage], *, progress: Progress, cancel: CancelToken, final: bool) -> None:
+        """Contract path for bare images: each image is its own single-modality case."""
+        self._train([{im.modality.value: im} for im in images if im.modality.value in MODS], progress, cancel)
+
+    def fit(self, normals: Sequence[LoadedCase], *, progress: Progress | None = None, cancel: CancelToken | None = None) -> None:
+        """Case-level version of the base fit: hold out normal *cases* (pairs stay pairs), train on
+        the rest, calibrate each modality's maps and image scores and the fused case score on the
+        held-out cases."""
+        progress = progress or no_progress
+        cancel = cancel or CancelToken()
+        cases = [c for c in (self.case_images(n) for n in normals) if c]
+        if not cases:
+            raise InputError(None, f"{self.name}: no fundus or OCT images among the {len(normals)} normal case(s)")
+        t0 = time.monotonic()
+        rng = np.random.default_rng(self.config["seed"])
+        order = rng.permutation(len(cases))
+        n_hold = int(round(len(cases) * float(self.config["calibration_holdout"])))
+        n_hold = min(n_hold, len(cases) - 1) if len(cases) >= 3 else 0
+        hold = [cases[i] for i in order[:n_hold]]
+        fit_set = [cases[i] for i in order[n_hold:]]
+        self._train(fit_set, progress, cancel)
+        calib, source = (hold, "held-out normals") if hold else (fit_set, "training normals (too few normals to hold any out)")
+        raws: dict[str, list] = {m: [] for m in MODS}
+        maps: dict[str, list] = {m: [] for m in MODS}
+        fused = []
+        for i, c in enumerate(calib):
+            cancel.raise_if_cancelled()
+            progress(i, len(calib), f"calibrating on normal case {i + 1}/{len(calib)}")
+            inf = self.infer({m: image_2d(im) for m, im in c.items()})
+            for m, pm in inf.maps.items():
+                raws[m].append(self.image_raw(pm))
+                maps[m].append(pm)
+            if inf.fusion_logit is not None:
+                fused.append(inf.fusion_logit)
+        # a modality (or the pair) that no held-out case has is calibrated on the training cases
+        missing = {m for m in MODS if not raws[m]} | ({"pair"} if not fused else set())
+        needed = [c for c in fit_set if hold and ((set(c) & missing) or ("pair" in missing and len(c) == 2))]
+        fallback = {m: "training normals (no held-out case has this modality)" for m in missing}
+        for c in needed:
+            inf = self.infer({m: image_2d(im) for m, im in c.items()})
+            for m, pm in inf.maps.items():
+                if m in missing:
+                    raws[m].append(self.image_raw(pm))
+                    maps[m].append(pm)
+            if "pair" in missing and inf.fusion_logit is not None:
+                fused.append(inf.fusion_logit)
+        self.mod_calibration = {m: Calibration.from_samples(raws[m], maps[m], fallback.get(m, source)) for m in MODS if raws[m]}
+        primary = self.config["modality"] if self.config["modality"] in self.mod_calibration else next(iter(self.mod_calibration))
+        self.calibration = (Calibration.from_samples(fused, maps[primary], fallback.get("pair", source) + " (fusion score)") if fused
+                            else self.mod_calibration[primary])
+        self.fitted = True
+        self.card.calibration = asdict(self.calibration)
+        self.card.metrics["calibration_by_modality"] = {m: asdict(c) for m, c in self.mod_calibration.items()}
+        self.card.pixel_threshold = float(max(max(c.pixel_q999 for c in self.mod_calibration.values()), 1.0))
+        self.card.training_data = [im.sha256 for c in cases for im in c.values()]
+        self.card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.card.fit_seconds = round(time.monotonic() - t0, 2)
+        self.card.version = self.card.version or new_version_id()
+        self._update_card()
+        progress(1, 1, "done")
+
+    # -- inference -----------------------------------------------------------------------------
+    def image_raw(self, prob_map: np.ndarray) -> float:
+        return float(prob_map.max() if self.config["image_score"] == "max" else prob_map.mean())
+
+    def infer(self, pixels: dict[str, np.ndarray]):
+        """{modality: 2-D image} -> network.Inference with maps on each image's own grid."""
+        import torch
+        import torch.nn.functional as F
+
+        inf = self.net.infer({m: self.prepare(p) for m, p in pixels.items()}, self.order, bool(self.config["paired"]))
+        for m, pm in inf.maps.items():
+            h, w = pixels[m].shape[:2]
+            inf.maps[m] = F.interpolate(torch.from_numpy(pm)[None, None], size=(h, w), mode="bilinear",
+                                        align_corners=False)[0, 0].numpy().astype(np.float32)
+        return inf
+
+    def _predict_raw(self, image: LoadedImage) -> tuple[float, np.ndarray, dict]:
+        m = image.modality.value
+        inf = self.infer({m: image_2d(image)})
+        return self.image_raw(inf.maps[m]), inf.maps[m], {}
+
+    def predict(self, case: LoadedCase) -> AnomalyResult:
+        if not self.fitted:
+            raise StudioError(f"{self.name}: model is not fitted")
+        images = self.case_images(case)
+        if not images:
+            raise InputError(None, f"case {case.id} has no fundus or OCT image for {self.name}")
+        inf = self.infer({m: image_2d(im) for m, im in images.items()})
+        out: dict[str, ImageMap] = {}
+        for m, im in images.items():
+            cal = self.mod_calibration.get(m)
+            if cal is None:
+                raise InputError(None, f"this {self.name} model was trained without {m} images and cannot score {case.id}/{im.record.name}")
+            raw = self.image_raw(inf.maps[m])
+            out[im.record.name] = ImageMap(heatmap=cal.pixel_z(inf.maps[m]), score=cal.image_z(raw), raw_score=raw)
+        primary_mod = self.config["modality"] if self.config["modality"] in images else next(iter(images))
+        primary = images[primary_mod].record.name
+        extras = {"modalities": list(images), "image_scores": {n: float(mp.score) for n, mp in out.items()}}
+        if inf.fusion_logit is not None:
+            score, raw = self.calibration.image_z(inf.fusion_logit), inf.fusion_logit
+            extras.update(fusion_logit=float(raw), fusion_probability=float(1.0 / (1.0 + np.exp(-raw))), case_score="fusion token")
+        else:
+            best = max(out, key=lambda n: out[n].score)
+            score, raw = float(out[best].score), float(out[best].raw_score)
+            extras["case_score"] = f"image score of {best} (no image pair for the fusion token)"
+        return AnomalyResult(score=float(score), heatmap=out[primary].heatmap, mask=None, extras=extras, image=primary,
+                             raw_score=float(raw), maps=out)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def state_tensors(self) -> dict:
+        return {f"net.{k}": v for k, v in self.net.state_dict().items()}
+
+    def load_tensors(self, state: dict) -> None:
+        self._build()
+        self.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+        self.net.eval()
+        cals = (self.card.metrics or {}).get("calibration_by_modality") or {}
+        self.mod_calibration = {m: Calibration(**c) for m, c in cals.items()}
+
+    def _update_card(self) -> None:
+        enc = self.net.encoder
+        n = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+        self.card.backbone = (f"{self.config['encoder']} image encoder (frozen) + low-level prompts ({enc.low_level_kind} CNN) "
+                              f"+ modality-shared decoder; {n / 1e6:.2f} M trained parameters")
+        self.card.weights = dict(enc.weights)

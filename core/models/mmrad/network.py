@@ -1,0 +1,144 @@
+"""MMRAD as one module: prompted frozen SAM encoder + modality-shared decoder, with the paired
+(fundus + OCT) and single-modality training step and inference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.models.mmrad.decoder import SharedDecoder
+from core.models.mmrad.encoder import PromptedEncoder
+
+
+@dataclass
+class Inference:
+    maps: dict[str, np.ndarray]            # modality -> probability map on the prepared image's grid
+    fusion_logit: float | None             # case-level fusion token logit (both modalities, paired model)
+
+
+def prepare_image(image: np.ndarray, size: int) -> np.ndarray:
+    """2-D grey/RGB image -> uint8 (h, w, 3) with the longest side resized to ``size``."""
+    import cv2
+
+    from core.data.anomaly_synthesis.common import as_hwc_uint8
+
+    rgb, _ = as_hwc_uint8(image)
+    h, w = rgb.shape[:2]
+    s = size / max(h, w)
+    nh, nw = max(1, int(h * s + 0.5)), max(1, int(w * s + 0.5))
+    if (nh, nw) == (h, w):
+        return rgb
+    return cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+
+
+class MMRADNet(nn.Module):
+    def __init__(self, encoder: str, device, prompt_dim: int = 32, low_level_cnn: str = "auto"):
+        super().__init__()
+        from core.models.mmrad.decoder import sam_decoder_parts
+
+        self.encoder = PromptedEncoder(encoder, device, prompt_dim, low_level_cnn)
+        self.decoder = SharedDecoder(*sam_decoder_parts(encoder, device))
+        self.to(device)
+
+    # -- input ---------------------------------------------------------------------------------
+    def to_input(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """Prepared uint8 images -> (N, 3, S, S) normalised the encoder's way, zero-padded
+        bottom/right; and each image's valid (h, w)."""
+        s = self.encoder.img_size
+        dev = next(self.parameters()).device
+        out, valid = [], []
+        for im in images:
+            t = torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))).float()
+            if self.encoder.normalisation == "minmax01":
+                t = (t - t.min()) / torch.clamp(t.max() - t.min(), min=1e-8)
+            else:
+                mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+                std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+                t = (t - mean) / std
+            h, w = im.shape[:2]
+            out.append(F.pad(t, (0, s - w, 0, s - h)))
+            valid.append((h, w))
+        return torch.stack(out).to(dev), valid
+
+    def frame_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """(N, 1, g, g) grid logits -> (N, 1, S, S) on the model frame."""
+        s = self.encoder.img_size
+        return F.interpolate(logits.float(), size=(s, s), mode="bilinear", align_corners=False)
+
+    # -- training step -------------------------------------------------------------------------
+    def training_terms(self, samples: list[dict], order: list[str], paired: bool, loss_fn) -> dict:
+        """``samples``: list of {modality: (image uint8 (h, w, 3), mask bool (h, w))}. Returns the
+        loss terms: per-modality map CE (eq. 8) and the case-score CE on max(B_c, B_oct) (eq. 9)."""
+        flat = []                                     # (sample index, modality, image, mask)
+        for si, s in enumerate(samples):
+            for mod in order:
+                if mod in s:
+                    flat.append((si, mod, *s[mod]))
+        x, valid = self.to_input([f[2] for f in flat])
+        emb = self.encoder(x)
+        g = emb.shape[-1]
+        dec = self.decoder
+        first, second = [], []                        # indices into flat
+        seen: dict[int, int] = {}
+        for k, (si, *_rest) in enumerate(flat):
+            if si in seen and paired:
+                second.append(k)
+            else:
+                first.append(k)
+                seen.setdefault(si, k)
+        logits = [None] * len(flat)
+        t1, k1 = dec.run(emb[first], dec.initial_tokens(len(first)))
+        for j, k in enumerate(first):
+            logits[k] = dec.map_logits(t1[j:j + 1], k1[j:j + 1], (g, g))
+        terms: dict[str, torch.Tensor] = {}
+        if second:
+            pos = {k: j for j, k in enumerate(first)}
+            fusion_in = torch.stack([t1[pos[seen[flat[k][0]]], 1] for k in second])
+            tokens = torch.stack([dec.mask_token.expand(len(second), -1), fusion_in], dim=1)
+            t2, k2 = dec.run(emb[second], tokens)
+            for j, k in enumerate(second):
+                logits[k] = dec.map_logits(t2[j:j + 1], k2[j:j + 1], (g, g))
+            labels = torch.tensor([float(any(samples[flat[k][0]][m][1].any() for m in samples[flat[k][0]])) for k in second],
+                                  device=emb.device)
+            terms["score"] = loss_fn(dec.score_logit(t2), labels)
+        s = self.encoder.img_size
+        frame = self.frame_logits(torch.cat(logits))
+        target = torch.zeros_like(frame)
+        weight = torch.zeros_like(frame)
+        for k, (_si, _mod, _im, mask) in enumerate(flat):
+            h, w = valid[k]
+            target[k, 0, :h, :w] = torch.from_numpy(mask.astype(np.float32))
+            weight[k, 0, :h, :w] = 1.0
+        for mod in order:
+            idx = [k for k, f in enumerate(flat) if f[1] == mod]
+            if idx:
+                terms[f"map_{mod}"] = loss_fn(frame[idx], target[idx], weight[idx])
+        terms["loss"] = sum(terms.values())
+        return terms
+
+    # -- inference -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def infer(self, prepared: dict[str, np.ndarray], order: list[str], paired: bool) -> Inference:
+        mods = [m for m in order if m in prepared]
+        x, valid = self.to_input([prepared[m] for m in mods])
+        emb = self.encoder(x)
+        g = emb.shape[-1]
+        dec = self.decoder
+        maps, fusion = {}, None
+        t1, k1 = dec.run(emb[:1], dec.initial_tokens(1))
+        grid_logits = [dec.map_logits(t1, k1, (g, g))]
+        if len(mods) == 2:
+            tokens = torch.stack([dec.mask_token[None], t1[:, 1]], dim=1) if paired else dec.initial_tokens(1)
+            t2, k2 = dec.run(emb[1:2], tokens)
+            grid_logits.append(dec.map_logits(t2, k2, (g, g)))
+            if paired:
+                fusion = float(dec.score_logit(t2)[0])
+        frame = torch.sigmoid(self.frame_logits(torch.cat(grid_logits)))
+        for i, m in enumerate(mods):
+            h, w = valid[i]
+            maps[m] = frame[i, 0, :h, :w].cpu().numpy().astype(np.float32)
+        return Inference(maps, fusion)
