@@ -18,10 +18,16 @@ from core.labels.editor import LabelEditor
 from core.labels.volume import VolumeLabelEditor
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LabelTarget:
     image: ImageRecord
     page: int | None = None
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LabelTarget) and other.key == self.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     @property
     def key(self) -> str:
