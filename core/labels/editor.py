@@ -9,6 +9,10 @@ Brush semantics: a stroke of class C merges into the mask shapes of class C that
 touches (they become one mask), otherwise it starts a new mask shape. The eraser removes pixels
 from the area shapes (polygon, rectangle, circle, mask) of the given classes; a vector shape that
 loses pixels becomes a mask shape with the same label, group id, flags and unknown keys.
+
+Positions given to the editor (``shape_at``, ``fill_at``, brush regions) are view coordinates:
+pixel ``(row i, column j)`` spans ``[j, j + 1) x [i, i + 1)``. Shape points are LabelMe points
+(pixel centre at ``j``), see ``core.labels.shapes.view_to_label``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,15 @@ from core.io.labelme import Shape
 from core.labels.raster import Region, mask_to_polygons, polygon_region
 
 AREA_TYPES = ("polygon", "rectangle", "circle", "mask")
+PIXEL_CENTRE = 0.5   # a LabelMe point p is drawn at view position p + 0.5 (pixel j spans [j, j + 1))
+
+
+def view_to_label(x: float, y: float) -> list[float]:
+    return [float(x) - PIXEL_CENTRE, float(y) - PIXEL_CENTRE]
+
+
+def label_to_view(points) -> np.ndarray:
+    return np.asarray(points, dtype=np.float64).reshape(-1, 2) + PIXEL_CENTRE
 
 
 def shape_region(shape: Shape, height: int, width: int) -> Region | None:
@@ -115,9 +124,10 @@ def shape_to_mask_shape(shape: Shape, height: int, width: int) -> Shape | None:
 
 
 def contains(shape: Shape, x: float, y: float, height: int, width: int, tolerance: float = 3.0) -> bool:
-    """Is the image point ``(x, y)`` on the shape? (Lines and points within ``tolerance`` pixels.)"""
+    """Is the view point ``(x, y)`` on the shape? View coordinates put pixel ``j`` on ``[j, j + 1)``,
+    LabelMe points put its centre at ``j`` (PIL's convention). Lines and points: within ``tolerance``."""
     if shape.shape_type in ("line", "linestrip", "point"):
-        pts = np.asarray(shape.points, float)
+        pts = np.asarray(shape.points, float) + 0.5
         if shape.shape_type == "point":
             return bool(np.hypot(*(pts[0] - [x, y])) <= tolerance)
         for a, b in zip(pts[:-1], pts[1:]):
