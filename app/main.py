@@ -94,6 +94,8 @@ def run_gui(args: argparse.Namespace) -> int:
     app.setApplicationName("Anomaly Studio")
     apply_theme(app)
     window = MainWindow(Session(workspace=ws, user=settings.resolved_user()))
+    if getattr(args, "view", "auto") == "label":
+        window.label_mode.set_active(True)
     settings.remember_workspace(ws.root)
     try:
         settings.save()

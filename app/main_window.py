@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
 )
 
+from app.editing.mode import LabelMode
 from app.state.overlays import VolumeOverlay, load_case_with_overlay
 from app.state.session import Session
 from app.viewers.case_view import CaseView
@@ -30,6 +31,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.session = session
         self.io = TaskRunner("io", max_workers=2, parent=self)
+        self.gpu = TaskRunner("gpu", max_workers=1, parent=self)
         self.setWindowTitle(f"Anomaly Studio — {session.workspace.name}")
         self.resize(1600, 1000)
 
@@ -66,6 +68,7 @@ class MainWindow(QMainWindow):
 
         self.worklist.case_selected.connect(self.open_case)
         self._build_menus()
+        self.label_mode = LabelMode(self)
         self._loaded: LoadedCase | None = None
         self.refresh_cases()
 
@@ -133,6 +136,8 @@ class MainWindow(QMainWindow):
 
     def show_loaded(self, case: LoadedCase, overlay: VolumeOverlay | None = None) -> None:
         self._loaded = case
+        if self.label_mode.show_case(case):
+            return
         if case.record.kind == CaseKind.MRI:
             mri = case.images.get(overlay.image) if overlay is not None else None
             mri = mri or case.first(Modality.MRI)
@@ -171,7 +176,11 @@ class MainWindow(QMainWindow):
         self.volume_view.set_position(*ras)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if not self.label_mode.confirm_close():
+            event.ignore()
+            return
         self.io.shutdown(wait=False)
+        self.gpu.shutdown(wait=False)
         super().closeEvent(event)
 
 

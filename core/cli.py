@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_models import add_model_commands
 
     add_model_commands(sub)
+    from core.cli_labels import add_label_commands
+
+    add_label_commands(sub)
     return p
 
 
@@ -138,9 +141,10 @@ def cmd_info(args) -> int:
 
 
 def _commands() -> dict:
+    from core.cli_labels import LABEL_COMMANDS
     from core.cli_models import MODEL_COMMANDS
 
-    return {"demo": cmd_demo, "import": cmd_import, "info": cmd_info, **MODEL_COMMANDS}
+    return {"demo": cmd_demo, "import": cmd_import, "info": cmd_info, **MODEL_COMMANDS, **LABEL_COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int:

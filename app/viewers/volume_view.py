@@ -13,34 +13,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from app.viewers.image_panel import ImagePanel
+from core.labels.planes import plane_image, to_ras  # noqa: F401 - one definition, shared with label editing
 
 PLANES = ("axial", "coronal", "sagittal")
 _AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
-
-
-def to_ras(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reorient voxel data to RAS. Returns (data, orientation transform, permuted spacing)."""
-    import nibabel as nib
-
-    ornt = nib.orientations.io_orientation(affine)
-    ras = nib.orientations.apply_orientation(data, ornt)
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    spacing = np.empty(3)
-    for src_axis, (dst_axis, _flip) in enumerate(ornt):
-        spacing[int(dst_axis)] = zooms[src_axis]
-    return ras, ornt, spacing
-
-
-def plane_image(ras: np.ndarray, plane: str, index: int) -> np.ndarray:
-    """2-D display image of one plane: rows top->bottom anterior->posterior (axial) or
-    superior->inferior; columns patient right -> left (radiological)."""
-    if plane == "axial":
-        a = ras[:, :, index]           # (x, y)
-    elif plane == "coronal":
-        a = ras[:, index, :]           # (x, z)
-    else:
-        a = ras[index, :, :]           # (y, z)
-    return a[::-1, ::-1].T
 
 
 class VolumeView(QWidget):

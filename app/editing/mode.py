@@ -1,0 +1,119 @@
+"""Label mode of the main window: a Review | Label switch, the 2-D and MRI labelling views in the
+window's viewer stack, and saving on close (a failed save is never closed over silently)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QMessageBox, QPushButton, QWidget
+
+from app.editing.label_view import LabelView
+from app.editing.sessions import EditorSessions
+from app.editing.volume_label_view import VolumeLabelView
+from core.domain import CaseKind, LoadedCase
+
+
+class ModeSwitch(QWidget):
+    changed = Signal(bool)     # True: label mode
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("modeswitch")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 2, 8, 2)
+        row.setSpacing(0)
+        self.review = QPushButton("Review")
+        self.label = QPushButton("Label")
+        self.group = QButtonGroup(self)
+        for i, b in enumerate((self.review, self.label)):
+            b.setCheckable(True)
+            b.setFocusPolicy(Qt.NoFocus)
+            b.setObjectName("modeleft" if i == 0 else "moderight")
+            self.group.addButton(b)
+            row.addWidget(b)
+        self.review.setChecked(True)
+        self.review.setToolTip("Review cases: scores, heatmaps, decisions (Ctrl+L toggles)")
+        self.label.setToolTip("Label symptoms: polygons, brush, eraser, SAM (Ctrl+L toggles)")
+        self.label.toggled.connect(self.changed)
+        self.setStyleSheet("""
+            QPushButton#modeleft, QPushButton#moderight { padding: 3px 14px; border: 1px solid #343840; background: #23262b; }
+            QPushButton#modeleft { border-top-right-radius: 0; border-bottom-right-radius: 0; }
+            QPushButton#moderight { border-top-left-radius: 0; border-bottom-left-radius: 0; border-left: none; }
+            QPushButton#modeleft:checked, QPushButton#moderight:checked { background: #3d8bfd; color: white; }
+        """)
+
+    def set_label_mode(self, on: bool) -> None:
+        (self.label if on else self.review).setChecked(True)
+
+
+class LabelMode(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.active = False
+        ws = lambda: window.session.workspace  # noqa: E731
+        self.sessions = EditorSessions(ws, window.session.user, window.io, parent=self)
+        self.view2d = LabelView(self.sessions, window.gpu, ws)
+        self.view3d = VolumeLabelView(self.sessions, window.gpu, ws)
+        for v in (self.view2d, self.view3d):
+            window.viewers.addWidget(v)
+            v.status.connect(lambda text: window.statusBar().showMessage(text, 8000))
+        self.switch = ModeSwitch()
+        window.menuBar().setCornerWidget(self.switch, Qt.TopRightCorner)
+        self.switch.changed.connect(self.set_active)
+        self.action = QAction("&Label mode", window, checkable=True, shortcut=QKeySequence("Ctrl+L"))
+        self.action.toggled.connect(self.set_active)
+        menu = window.menuBar().addMenu("&Labels")
+        menu.addAction(self.action)
+        menu.addAction(QAction("&Save labels now", window, shortcut=QKeySequence("Ctrl+Shift+S"), triggered=self.save_all))
+        window.addAction(self.action)
+
+    def set_active(self, on: bool) -> None:
+        on = bool(on)
+        if on == self.active:
+            return
+        self.active = on
+        self.switch.blockSignals(True)
+        self.action.blockSignals(True)
+        self.switch.set_label_mode(on)
+        self.action.setChecked(on)
+        self.switch.blockSignals(False)
+        self.action.blockSignals(False)
+        info = getattr(self.window, "info", None)
+        if info is not None:
+            info.setVisible(not on)      # labelling needs the width; the case card is for review
+        if not on:
+            self.save_all()
+        loaded = getattr(self.window, "_loaded", None)
+        if loaded is not None:
+            self.window.show_loaded(loaded)
+
+    def show_case(self, case: LoadedCase) -> bool:
+        """Show ``case`` in the labelling view when label mode is on; False leaves it to review."""
+        if not self.active:
+            return False
+        if case.record.kind == CaseKind.MRI:
+            self.view3d.open_case(case)
+            self.window.viewers.setCurrentWidget(self.view3d)
+        else:
+            self.view2d.open_case(case)
+            self.window.viewers.setCurrentWidget(self.view2d)
+        return True
+
+    def save_all(self) -> list[str]:
+        errors = self.sessions.flush_all()
+        if errors:
+            self.window.statusBar().showMessage("Labels NOT saved: " + "; ".join(errors), 15000)
+        return errors
+
+    def confirm_close(self) -> bool:
+        """Write every open label; if that fails, ask before closing (never lose work silently)."""
+        errors = self.sessions.close_all()
+        if not errors:
+            return True
+        answer = QMessageBox.warning(
+            self.window, "Labels could not be saved",
+            "These labels could not be written:\n\n" + "\n".join(errors)
+            + "\n\nFree disk space or fix the folder permissions, then close again.\nClose anyway and lose these changes?",
+            QMessageBox.Close | QMessageBox.Cancel, QMessageBox.Cancel)
+        return answer == QMessageBox.Close
