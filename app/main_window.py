@@ -1,4 +1,7 @@
-"""The main window: composes the worklist, the case viewers and the information panel."""
+"""The main window: composes the worklist, the viewers with their overlay bar and colour legend,
+and the side panels (review, model, case details). Work happens in the controllers:
+app.controllers.cases (open cases, results for display), .model_runs (the GPU worker),
+.review (decisions). The window wires their signals to the widgets."""
 
 from __future__ import annotations
 
@@ -8,34 +11,56 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
+    QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QVBoxLayout,
+    QWidget,
 )
 
+from app.controllers.cases import CaseController
+from app.controllers.model_runs import ModelRunController
+from app.controllers.review import ReviewController
+from app.state.overlays import CaseOverlay, OverlaySettings
+from app.state.runs import RunState, available_models, default_choice, runnable
 from app.state.session import Session
+from app.state.shortcuts import SHORTCUTS
 from app.viewers.case_view import CaseView
+from app.viewers.overlays import ColorLegend
 from app.viewers.volume_view import VolumeView
 from app.widgets.case_info import CaseInfoPanel
+from app.widgets.model_panel import ModelPanel
+from app.widgets.overlay_panel import OverlayPanel
+from app.widgets.review_panel import ReviewPanel
 from app.widgets.worklist import WorklistPanel
 from app.workers.pool import TaskRunner
 from core.domain import CaseKind, LoadedCase, Modality
 from core.errors import StudioError
+from core.settings import Settings
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, model: str | None = None, warm_up: bool = True):
         super().__init__()
         self.session = session
         self.io = TaskRunner("io", max_workers=2, parent=self)
+        self.gpu = TaskRunner("gpu", max_workers=1, parent=self)
+        self.settings = Settings.load()
         self.setWindowTitle(f"Anomaly Studio — {session.workspace.name}")
         self.resize(1600, 1000)
+
+        self.cases = CaseController(session, self.io, parent=self)
+        self.runs = ModelRunController(session, self.gpu, device=self.settings.device, parent=self)
+        self.review = ReviewController(session, parent=self)
 
         self.worklist = WorklistPanel()
         self.case_view = CaseView()
         self.volume_view = VolumeView()
         self.info = CaseInfoPanel()
+        self.overlays = OverlayPanel()
+        self.legend = ColorLegend()
+        self.review_panel = ReviewPanel()
+        self.model_panel = ModelPanel()
         self.empty = QLabel("Select a case in the worklist")
         self.empty.setAlignment(Qt.AlignCenter)
         self.empty.setObjectName("muted")
@@ -45,41 +70,121 @@ class MainWindow(QMainWindow):
         self.viewers = QStackedWidget()
         for w in (self.empty, self.case_view, self.volume_view, self.loading):
             self.viewers.addWidget(w)
+        self.setCentralWidget(self._compose())
+        self.status_label = QLabel("")
+        self.statusBar().addWidget(self.status_label, 1)
+        self.device_label = QLabel("Device: starting…")
+        self.device_label.setObjectName("muted")
+        self.statusBar().addPermanentWidget(self.device_label)
 
+        self._loaded: LoadedCase | None = None
+        self._overlay: CaseOverlay | None = None
+        self._connect()
+        self._build_menus()
+        self.model_panel.set_device(self.settings.device)
+        self.refresh_cases()
+        self.refresh_models(model)
+        if warm_up:
+            QTimer.singleShot(200, self.runs.warm_up)
+
+    def _compose(self) -> QWidget:
         centre = QWidget()
         cl = QVBoxLayout(centre)
         cl.setContentsMargins(0, 0, 0, 0)
-        cl.addWidget(self.viewers, 1)
+        cl.setSpacing(2)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        row.addWidget(self.viewers, 1)
+        row.addWidget(self.legend)
+        cl.addLayout(row, 1)
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(4, 4, 4, 4)
+        sl.setSpacing(8)
+        sl.addWidget(self.review_panel)
+        sl.addWidget(self.overlays)
+        sl.addWidget(self.model_panel)
+        sl.addWidget(self.info)
+        sl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(side.minimumSizeHint().width() + 16)
+        scroll.setMaximumWidth(440)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self.worklist)
         splitter.addWidget(centre)
-        splitter.addWidget(self.info)
+        splitter.addWidget(scroll)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([330, 1000, 270])
+        splitter.setSizes([446, 834, 320])
         splitter.setChildrenCollapsible(False)
-        self.setCentralWidget(splitter)
-        self.status_label = QLabel("")
-        self.statusBar().addWidget(self.status_label, 1)
+        return splitter
 
+    def _connect(self) -> None:
         self.worklist.case_selected.connect(self.open_case)
-        self._build_menus()
-        self._loaded: LoadedCase | None = None
-        self.refresh_cases()
+        self.cases.case_loaded.connect(self._on_case_loaded)
+        self.cases.case_failed.connect(self._on_case_error)
+        self.cases.overlay_ready.connect(self._on_overlay)
+        self.cases.scores_ready.connect(self._on_scores)
+        self.overlays.settings_changed.connect(self._on_overlay_settings)
+        self.model_panel.model_changed.connect(self.set_model)
+        self.model_panel.run_requested.connect(self.run_model)
+        self.model_panel.cancel_requested.connect(self.runs.cancel)
+        self.model_panel.device_changed.connect(self._on_device_changed)
+        self.runs.run_changed.connect(self._on_run_changed)
+        self.runs.case_scored.connect(self._on_case_scored)
+        self.runs.device_info.connect(self._on_device_info)
+        self.review_panel.decision_clicked.connect(lambda v: self.review_action("decide", v))
+        self.review_panel.approve_clicked.connect(lambda: self.review_action("approve"))
+        self.review_panel.flag_clicked.connect(lambda: self.review_action("flag"))
+        self.review_panel.comment_saved.connect(lambda text: self.review_action("comment", text))
+        self.review_panel.comment.leave.connect(lambda: self.viewers.setFocus())
+        self.review.case_changed.connect(self._on_review_changed)
+        self.review.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- menus and keys ----------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        act = QAction("&Open workspace…", self, shortcut=QKeySequence.Open, triggered=self._choose_workspace)
-        file_menu.addAction(act)
+        file_menu.addAction(QAction("&Open workspace…", self, shortcut=QKeySequence.Open, triggered=self._choose_workspace))
         file_menu.addSeparator()
         file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close))
-        nav = self.menuBar().addMenu("&Navigate")
-        nav.addAction(QAction("&Previous case", self, shortcut=QKeySequence("A"), triggered=lambda: self.worklist.step(-1)))
-        nav.addAction(QAction("&Next case", self, shortcut=QKeySequence("D"), triggered=lambda: self.worklist.step(1)))
-        for a in nav.actions():
-            self.addAction(a)
+        handlers = {
+            "previous": lambda: self.worklist.step(-1), "next": lambda: self.worklist.step(1),
+            "normal": lambda: self.review_action("decide", "normal"), "abnormal": lambda: self.review_action("decide", "abnormal"),
+            "approve": lambda: self.review_action("approve"), "flag": lambda: self.review_action("flag"),
+            "comment": self.review_panel.focus_comment, "overlays": self.overlays.toggle_all,
+            "heatmap": self.overlays.toggle_heatmap, "reset_view": self.reset_view,
+            "run_case": lambda: self.run_model("case"), "cancel_run": self.runs.cancel,
+            "search": lambda: self.worklist.search.setFocus(Qt.ShortcutFocusReason), "help": self.show_shortcuts,
+        }
+        menus = {}
+        for group in ("Navigate", "Review", "View", "Model", "Help"):
+            menus[group] = self.menuBar().addMenu(f"&{group}")
+        self.shortcut_actions: dict[str, QAction] = {}
+        for s in SHORTCUTS:
+            act = QAction(s.text, self)
+            act.setShortcuts([QKeySequence(k) for k in s.keys])
+            act.setShortcutContext(Qt.WindowShortcut)
+            act.triggered.connect(handlers[s.action])
+            menus[s.group].addAction(act)
+            self.addAction(act)
+            self.shortcut_actions[s.action] = act
+        menus["View"].addSeparator()
+        menus["View"].addAction(QAction("Sort worklist by &score (triage)", self, triggered=self.worklist.sort_by_score))
+
+    def show_shortcuts(self) -> None:
+        from app.dialogs.shortcuts import ShortcutsDialog
+
+        ShortcutsDialog(self).exec()
+
+    def reset_view(self) -> None:
+        current = self.viewers.currentWidget()
+        if current in (self.case_view, self.volume_view):
+            current.reset_view()
 
     def _choose_workspace(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open workspace", str(self.session.workspace.root.parent))
@@ -90,10 +195,15 @@ class MainWindow(QMainWindow):
         except StudioError as exc:
             QMessageBox.warning(self, "Cannot open workspace", str(exc))
             return
+        self.runs.cancel()
+        self._save_pending_comment()
         self.session.workspace.close()
         self.session.workspace = ws
+        self.session.current_case_id = None
+        self.cases.forget()
         self.setWindowTitle(f"Anomaly Studio — {ws.name}")
         self.refresh_cases()
+        self.refresh_models()
 
     # -- cases -----------------------------------------------------------------------------
     def refresh_cases(self) -> None:
@@ -103,14 +213,22 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"{ws.root}   ·   {len(self.session.cases)} cases   ·   user {self.session.user}")
 
     def open_case(self, case_id: str) -> None:
-        """Load the case's pixels on the I/O pool; show them if it is still the current case."""
+        """Show the case: from the cache at once, else loaded on the I/O pool (stale loads are dropped)."""
+        if case_id == self.session.current_case_id and self._loaded is not None and self._loaded.id == case_id:
+            return
+        self._save_pending_comment()
         self.session.current_case_id = case_id
+        self._show_record(case_id)
+        if not self.cases.open(case_id):
+            self.loading.setText(f"Loading {case_id}…")
+            QTimer.singleShot(150, lambda: self._show_loading_if_pending(case_id))
+
+    def _show_record(self, case_id: str) -> None:
         record = self.session.case(case_id)
         self.info.show_case(record)
-        self.loading.setText(f"Loading {case_id}…")
-        QTimer.singleShot(150, lambda: self._show_loading_if_pending(case_id))
-        self.io.submit(self.session.workspace.load_case, case_id,
-                       on_done=self._on_case_loaded, on_error=lambda e, cid=case_id: self._on_case_error(cid, e))
+        self.review_panel.set_case(record, self.review.history(case_id))
+        self._overlay = self.cases.cached_overlay(case_id, self.session.model)
+        self.review_panel.set_result(self.session.model, self._overlay)
 
     def _show_loading_if_pending(self, case_id: str) -> None:
         if self.session.current_case_id == case_id and (self._loaded is None or self._loaded.id != case_id):
@@ -120,6 +238,11 @@ class MainWindow(QMainWindow):
         if case.id != self.session.current_case_id:
             return  # the user moved on; never show a stale case
         self.show_loaded(case)
+        self.cases.request_overlay(case.id)
+        ids = self.worklist.visible_ids()
+        if case.id in ids:
+            i = ids.index(case.id)
+            self.cases.prefetch([ids[j] for j in (i + 1, i - 1) if 0 <= j < len(ids)])
 
     def _on_case_error(self, case_id: str, exc: BaseException) -> None:
         if case_id != self.session.current_case_id:
@@ -134,25 +257,170 @@ class MainWindow(QMainWindow):
         if case.record.kind == CaseKind.MRI:
             mri = case.first(Modality.MRI)
             affine = mri.record.meta.affine_array()
-            self.volume_view.set_volume(mri.array, affine if affine is not None else _eye4(), title=mri.record.name)
+            self.volume_view.set_volume(mri.array, affine if affine is not None else _eye4(), title=mri.record.name, case_id=case.id)
+            self.volume_view.apply_overlay_settings(self.overlays.settings)
             self.viewers.setCurrentWidget(self.volume_view)
         else:
             self.case_view.show_case(case)
+            self.case_view.apply_overlay_settings(self.overlays.settings)
             self.viewers.setCurrentWidget(self.case_view)
+        if self._overlay is not None and self._overlay.case_id == case.id:
+            self._apply_overlay(self._overlay)
+        else:
+            self._apply_overlay(None)
 
     def open_case_now(self, case_id: str) -> None:
-        """Synchronous variant for screenshots and tests."""
+        """Synchronous variant for screenshots and tests (pixels and the stored result)."""
         self.session.current_case_id = case_id
         self.worklist.blockSignals(True)
         try:
             self.worklist.select_case(case_id)
         finally:
             self.worklist.blockSignals(False)
-        self.info.show_case(self.session.case(case_id))
-        self.show_loaded(self.session.workspace.load_case(case_id))
+        self._show_record(case_id)
+        self._overlay = self.cases.load_overlay_now(case_id)
+        self.show_loaded(self.cases.load_now(case_id))
+        self.review_panel.set_result(self.session.model, self._overlay)
+
+    # -- model results on the case ---------------------------------------------------------------
+    def _on_overlay(self, case_id: str, overlay: CaseOverlay | None) -> None:
+        if case_id != self.session.current_case_id:
+            return
+        self._overlay = overlay
+        self.review_panel.set_result(self.session.model, overlay)
+        if self._loaded is not None and self._loaded.id == case_id:
+            self._apply_overlay(overlay)
+
+    def _apply_overlay(self, overlay: CaseOverlay | None) -> None:
+        view = self.volume_view if self.viewers.currentWidget() is self.volume_view else self.case_view
+        view.set_result(overlay)
+        self._update_legend()
+
+    def _update_legend(self) -> None:
+        model, ov = self.session.model, self._overlay
+        if model is None or ov is None or not any(im.heatmap is not None for im in ov.images.values()):
+            self.legend.set_inactive()
+            self.legend.hide()
+            return
+        self.legend.show()
+        s = self.overlays.settings
+        lo, hi = s.clamp_for(model.pixel_threshold)
+        self.legend.set_scale(s.colormap, lo, hi, model.pixel_threshold, active=s.visible and s.show_heatmap)
+
+    def _on_overlay_settings(self, settings: OverlaySettings) -> None:
+        self.case_view.apply_overlay_settings(settings)
+        self.volume_view.apply_overlay_settings(settings)
+        self._update_legend()
+
+    # -- models ------------------------------------------------------------------------------
+    def refresh_models(self, wanted: str | None = None) -> None:
+        try:
+            choices = available_models(self.session.workspace)
+        except StudioError as exc:
+            log.error("cannot list models: %s", exc)
+            choices = []
+        current = self.session.model
+        selected = default_choice(choices, wanted) if wanted or current is None else \
+            next((c for c in choices if c.key == current.key), default_choice(choices))
+        if wanted and selected is None:
+            self.statusBar().showMessage(f"No fitted model '{wanted}' in this workspace", 10000)
+            selected = default_choice(choices)
+        self.model_panel.set_choices(choices, selected)
+        self.set_model(selected)
+
+    def set_model(self, choice) -> None:
+        self.session.model = choice
+        self.session.scores = {}
+        self.worklist.set_scores({}, choice.threshold if choice else None)
+        if choice is not None:
+            self.overlays.set_pixel_threshold(choice.pixel_threshold)
+        self.cases.request_scores()
+        cid = self.session.current_case_id
+        self._overlay = self.cases.cached_overlay(cid, choice) if cid else None
+        self.review_panel.set_result(choice, self._overlay)
+        if cid and self._loaded is not None and self._loaded.id == cid:
+            self._apply_overlay(self._overlay)
+            self.cases.request_overlay(cid)
+
+    def _on_scores(self, model, scores: dict) -> None:
+        self.session.scores = dict(scores)
+        self.worklist.set_scores(scores, model.threshold if model else None)
+
+    def run_model(self, scope: str) -> None:
+        choice = self.session.model
+        if choice is None:
+            self.statusBar().showMessage("No fitted model to run: fit one first (anomaly-studio fit …)", 8000)
+            return
+        if scope == "case":
+            ids = [self.session.current_case_id] if self.session.current_case_id else []
+        elif scope == "selection":
+            ids = self.worklist.selected_ids()
+        else:
+            ids = [c.id for c in self.session.cases]
+        records = [r for r in (self.session.case(i) for i in ids) if r is not None]
+        ok, skipped = runnable(choice, records)
+        if not ok:
+            text = f"{choice.name} scores {choice.modality} images; " + ("no case selected" if not records else "none in the chosen case(s)")
+            self.model_panel.show_error(text)
+            self.statusBar().showMessage(text, 8000)
+            return
+        self.runs.start(choice, ok, skipped)
+
+    def _on_run_changed(self, run: RunState) -> None:
+        self.model_panel.show_run(run)
+        if run.running:
+            cancelling = self.runs._token is not None and self.runs._token.cancelled
+            if cancelling:
+                self.model_panel.progress_text.setText("Cancelling after the case being scored…")
+            self.worklist.set_pending([c for c in run.remaining if c != run.current], run.current)
+            return
+        self.worklist.set_pending([], None)
+        self.worklist.resort()
+        self.statusBar().showMessage(run.summary() + (f" — {run.error}" if run.error else ""), 15000)
+
+    def _on_case_scored(self, run: RunState, case_id: str, result) -> None:
+        self.cases.invalidate(case_id, run.model.key)
+        model = self.session.model
+        if model is None or model.key != run.model.key:
+            return   # a result of another model: stored, not shown
+        self.session.scores[case_id] = result.score
+        self.worklist.set_score(case_id, result.score)
+        if case_id == self.session.current_case_id:
+            self.cases.request_overlay(case_id)
+
+    def _on_device_changed(self, name: str) -> None:
+        self.settings.device = name
+        try:
+            self.settings.save()
+        except OSError as exc:
+            log.warning("cannot save settings: %s", exc)
+        self.runs.set_device(name)
+
+    def _on_device_info(self, text: str, ok: bool) -> None:
+        self.model_panel.show_device(text if ok else f"Device problem: {text}", ok)
+        self.device_label.setText(f"Device: {text}" if ok else "Device: unavailable")
+
+    # -- review ------------------------------------------------------------------------------
+    def review_action(self, action: str, value: str | None = None) -> None:
+        self.review.act(self.session.current_case_id, action, value)
+
+    def _on_review_changed(self, case) -> None:
+        self.worklist.update_case(case)
+        if case.id == self.session.current_case_id:
+            self.info.show_case(case)
+            self.review_panel.set_case(case, self.review.history(case.id))
+            self.review_panel.set_result(self.session.model, self._overlay)
+
+    def _save_pending_comment(self) -> None:
+        panel = self.review_panel
+        if panel.case is not None and panel.comment_dirty():
+            self.review.act(panel.case.id, "comment", panel.comment_text())
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._save_pending_comment()
+        self.runs.shutdown()
         self.io.shutdown(wait=False)
+        self.gpu.shutdown(wait=False)
         super().closeEvent(event)
 
 
