@@ -16,10 +16,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.controllers.cases import CaseController
+from app.controllers.model_presenter import ModelPresenter
 from app.controllers.model_runs import ModelRunController
 from app.controllers.review import ReviewController
 from app.state.overlays import CaseOverlay, OverlaySettings
-from app.state.runs import RunState, available_models, default_choice, runnable
 from app.state.session import Session
 from app.state.shortcuts import SHORTCUTS
 from app.viewers.case_view import CaseView
@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self._loaded: LoadedCase | None = None
         self._overlay: CaseOverlay | None = None
         self._connect()
+        self.models = ModelPresenter(self)
         self._build_menus()
         self.model_panel.set_device(self.settings.device)
         self.refresh_cases()
@@ -129,15 +130,7 @@ class MainWindow(QMainWindow):
         self.cases.case_loaded.connect(self._on_case_loaded)
         self.cases.case_failed.connect(self._on_case_error)
         self.cases.overlay_ready.connect(self._on_overlay)
-        self.cases.scores_ready.connect(self._on_scores)
         self.overlays.settings_changed.connect(self._on_overlay_settings)
-        self.model_panel.model_changed.connect(self.set_model)
-        self.model_panel.run_requested.connect(self.run_model)
-        self.model_panel.cancel_requested.connect(self.runs.cancel)
-        self.model_panel.device_changed.connect(self._on_device_changed)
-        self.runs.run_changed.connect(self._on_run_changed)
-        self.runs.case_scored.connect(self._on_case_scored)
-        self.runs.device_info.connect(self._on_device_info)
         self.review_panel.decision_clicked.connect(lambda v: self.review_action("decide", v))
         self.review_panel.approve_clicked.connect(lambda: self.review_action("approve"))
         self.review_panel.flag_clicked.connect(lambda: self.review_action("flag"))
@@ -312,93 +305,15 @@ class MainWindow(QMainWindow):
         self.volume_view.apply_overlay_settings(settings)
         self._update_legend()
 
-    # -- models ------------------------------------------------------------------------------
+    # -- models (app.controllers.model_presenter does the work) ---------------------------------
     def refresh_models(self, wanted: str | None = None) -> None:
-        try:
-            choices = available_models(self.session.workspace)
-        except StudioError as exc:
-            log.error("cannot list models: %s", exc)
-            choices = []
-        current = self.session.model
-        selected = default_choice(choices, wanted) if wanted or current is None else \
-            next((c for c in choices if c.key == current.key), default_choice(choices))
-        if wanted and selected is None:
-            self.statusBar().showMessage(f"No fitted model '{wanted}' in this workspace", 10000)
-            selected = default_choice(choices)
-        self.model_panel.set_choices(choices, selected)
-        self.set_model(selected)
+        self.models.refresh(wanted)
 
     def set_model(self, choice) -> None:
-        self.session.model = choice
-        self.session.scores = {}
-        self.worklist.set_scores({}, choice.threshold if choice else None)
-        if choice is not None:
-            self.overlays.set_pixel_threshold(choice.pixel_threshold)
-        self.cases.request_scores()
-        cid = self.session.current_case_id
-        self._overlay = self.cases.cached_overlay(cid, choice) if cid else None
-        self.review_panel.set_result(choice, self._overlay)
-        if cid and self._loaded is not None and self._loaded.id == cid:
-            self._apply_overlay(self._overlay)
-            self.cases.request_overlay(cid)
-
-    def _on_scores(self, model, scores: dict) -> None:
-        self.session.scores = dict(scores)
-        self.worklist.set_scores(scores, model.threshold if model else None)
+        self.models.set_model(choice)
 
     def run_model(self, scope: str) -> None:
-        choice = self.session.model
-        if choice is None:
-            self.statusBar().showMessage("No fitted model to run: fit one first (anomaly-studio fit …)", 8000)
-            return
-        if scope == "case":
-            ids = [self.session.current_case_id] if self.session.current_case_id else []
-        elif scope == "selection":
-            ids = self.worklist.selected_ids()
-        else:
-            ids = [c.id for c in self.session.cases]
-        records = [r for r in (self.session.case(i) for i in ids) if r is not None]
-        ok, skipped = runnable(choice, records)
-        if not ok:
-            text = f"{choice.name} scores {choice.modality} images; " + ("no case selected" if not records else "none in the chosen case(s)")
-            self.model_panel.show_error(text)
-            self.statusBar().showMessage(text, 8000)
-            return
-        self.runs.start(choice, ok, skipped)
-
-    def _on_run_changed(self, run: RunState) -> None:
-        self.model_panel.show_run(run)
-        if run.running:
-            cancelling = self.runs._token is not None and self.runs._token.cancelled
-            if cancelling:
-                self.model_panel.progress_text.setText("Cancelling after the case being scored…")
-            self.worklist.set_pending([c for c in run.remaining if c != run.current], run.current)
-            return
-        self.worklist.set_pending([], None)
-        self.worklist.resort()
-        self.statusBar().showMessage(run.summary() + (f" — {run.error}" if run.error else ""), 15000)
-
-    def _on_case_scored(self, run: RunState, case_id: str, result) -> None:
-        self.cases.invalidate(case_id, run.model.key)
-        model = self.session.model
-        if model is None or model.key != run.model.key:
-            return   # a result of another model: stored, not shown
-        self.session.scores[case_id] = result.score
-        self.worklist.set_score(case_id, result.score)
-        if case_id == self.session.current_case_id:
-            self.cases.request_overlay(case_id)
-
-    def _on_device_changed(self, name: str) -> None:
-        self.settings.device = name
-        try:
-            self.settings.save()
-        except OSError as exc:
-            log.warning("cannot save settings: %s", exc)
-        self.runs.set_device(name)
-
-    def _on_device_info(self, text: str, ok: bool) -> None:
-        self.model_panel.show_device(text if ok else f"Device problem: {text}", ok)
-        self.device_label.setText(f"Device: {text}" if ok else "Device: unavailable")
+        self.models.run(scope)
 
     # -- review ------------------------------------------------------------------------------
     def review_action(self, action: str, value: str | None = None) -> None:

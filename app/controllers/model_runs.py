@@ -88,6 +88,10 @@ class ModelRunController(QObject):
     def running(self) -> bool:
         return self.run is not None and self.run.running
 
+    @property
+    def cancelling(self) -> bool:
+        return self.running and self._token is not None and self._token.cancelled
+
     def start(self, choice: ModelChoice, case_ids: list[str], skipped: dict[str, str] | None = None) -> RunState | None:
         """Start a run (None if one is going: one run at a time, the GPU is serialised)."""
         if self.running:

@@ -4,7 +4,6 @@ heatmap overlay, and the three-plane view for an MRI case."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PySide6.QtGui import QImage
 
 
