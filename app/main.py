@@ -93,7 +93,8 @@ def run_gui(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Anomaly Studio")
     apply_theme(app)
-    window = MainWindow(Session(workspace=ws, user=settings.resolved_user()))
+    window = MainWindow(Session(workspace=ws, user=settings.resolved_user()), model=getattr(args, "model", None),
+                        warm_up=not headless)
     if getattr(args, "view", "auto") == "label":
         window.label_mode.set_active(True)
     settings.remember_workspace(ws.root)
@@ -110,6 +111,7 @@ def run_gui(args: argparse.Namespace) -> int:
             target = app_data_dir() / "screenshots" / "anomaly-studio.png"
         window.resize(*_parse_size(args.size))
         case_id = args.case or _default_case(ws)
+        window.runs.describe_now()
         if case_id:
             window.open_case_now(case_id)
         window.show()

@@ -1,4 +1,7 @@
-"""The main window: composes the worklist, the case viewers and the information panel."""
+"""The main window: composes the worklist, the viewers with their overlay bar and colour legend,
+and the side panels (review, model, case details). Work happens in the controllers:
+app.controllers.cases (open cases, results for display), .model_runs (the GPU worker),
+.review (decisions). The window wires their signals to the widgets."""
 
 from __future__ import annotations
 
@@ -8,37 +11,57 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
+    QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QVBoxLayout,
+    QWidget,
 )
 
+from app.controllers.cases import CaseController
+from app.controllers.model_presenter import ModelPresenter
+from app.controllers.model_runs import ModelRunController
+from app.controllers.review import ReviewController
 from app.editing.mode import LabelMode
-from app.state.overlays import VolumeOverlay, load_case_with_overlay
+from app.state.overlays import CaseOverlay, OverlaySettings
 from app.state.session import Session
+from app.state.shortcuts import SHORTCUTS
 from app.viewers.case_view import CaseView
+from app.viewers.overlays import ColorLegend
 from app.viewers.volume_view import VolumeView
 from app.widgets.case_info import CaseInfoPanel
+from app.widgets.model_panel import ModelPanel
+from app.widgets.overlay_panel import OverlayPanel
+from app.widgets.review_panel import ReviewPanel
 from app.widgets.worklist import WorklistPanel
 from app.workers.pool import TaskRunner
 from core.domain import CaseKind, LoadedCase, Modality
 from core.errors import StudioError
+from core.settings import Settings
 from core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, model: str | None = None, warm_up: bool = True):
         super().__init__()
         self.session = session
         self.io = TaskRunner("io", max_workers=2, parent=self)
         self.gpu = TaskRunner("gpu", max_workers=1, parent=self)
+        self.settings = Settings.load()
         self.setWindowTitle(f"Anomaly Studio — {session.workspace.name}")
         self.resize(1600, 1000)
+
+        self.cases = CaseController(session, self.io, parent=self)
+        self.runs = ModelRunController(session, self.gpu, device=self.settings.device, parent=self)
+        self.review = ReviewController(session, parent=self)
 
         self.worklist = WorklistPanel()
         self.case_view = CaseView()
         self.volume_view = VolumeView()
         self.info = CaseInfoPanel()
+        self.overlays = OverlayPanel()
+        self.legend = ColorLegend()
+        self.review_panel = ReviewPanel()
+        self.model_panel = ModelPanel()
         self.empty = QLabel("Select a case in the worklist")
         self.empty.setAlignment(Qt.AlignCenter)
         self.empty.setObjectName("muted")
@@ -48,42 +71,115 @@ class MainWindow(QMainWindow):
         self.viewers = QStackedWidget()
         for w in (self.empty, self.case_view, self.volume_view, self.loading):
             self.viewers.addWidget(w)
+        self.setCentralWidget(self._compose())
+        self.status_label = QLabel("")
+        self.statusBar().addWidget(self.status_label, 1)
+        self.device_label = QLabel("Device: starting…")
+        self.device_label.setObjectName("muted")
+        self.statusBar().addPermanentWidget(self.device_label)
 
+        self._loaded: LoadedCase | None = None
+        self._overlay: CaseOverlay | None = None
+        self._connect()
+        self.models = ModelPresenter(self)
+        self._build_menus()
+        self.label_mode = LabelMode(self)
+        self.model_panel.set_device(self.settings.device)
+        self.refresh_cases()
+        self.refresh_models(model)
+        if warm_up:
+            QTimer.singleShot(200, self.runs.warm_up)
+
+    def _compose(self) -> QWidget:
         centre = QWidget()
         cl = QVBoxLayout(centre)
         cl.setContentsMargins(0, 0, 0, 0)
-        cl.addWidget(self.viewers, 1)
+        cl.setSpacing(2)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        row.addWidget(self.viewers, 1)
+        row.addWidget(self.legend)
+        cl.addLayout(row, 1)
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(4, 4, 4, 4)
+        sl.setSpacing(8)
+        sl.addWidget(self.review_panel)
+        sl.addWidget(self.overlays)
+        sl.addWidget(self.model_panel)
+        sl.addWidget(self.info)
+        sl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(side.minimumSizeHint().width() + 16)
+        scroll.setMaximumWidth(440)
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self.worklist)
         splitter.addWidget(centre)
-        splitter.addWidget(self.info)
+        splitter.addWidget(scroll)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([330, 1000, 270])
+        splitter.setSizes([446, 834, 320])
         splitter.setChildrenCollapsible(False)
-        self.setCentralWidget(splitter)
-        self.status_label = QLabel("")
-        self.statusBar().addWidget(self.status_label, 1)
+        return splitter
 
+    def _connect(self) -> None:
         self.worklist.case_selected.connect(self.open_case)
-        self._build_menus()
-        self.label_mode = LabelMode(self)
-        self._loaded: LoadedCase | None = None
-        self.refresh_cases()
+        self.cases.case_loaded.connect(self._on_case_loaded)
+        self.cases.case_failed.connect(self._on_case_error)
+        self.cases.overlay_ready.connect(self._on_overlay)
+        self.overlays.settings_changed.connect(self._on_overlay_settings)
+        self.review_panel.decision_clicked.connect(lambda v: self.review_action("decide", v))
+        self.review_panel.approve_clicked.connect(lambda: self.review_action("approve"))
+        self.review_panel.flag_clicked.connect(lambda: self.review_action("flag"))
+        self.review_panel.comment_saved.connect(lambda text: self.review_action("comment", text))
+        self.review_panel.comment.leave.connect(lambda: self.viewers.setFocus())
+        self.review.case_changed.connect(self._on_review_changed)
+        self.review.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
     # -- menus and keys ----------------------------------------------------------------------
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        act = QAction("&Open workspace…", self, shortcut=QKeySequence.Open, triggered=self._choose_workspace)
-        file_menu.addAction(act)
+        file_menu.addAction(QAction("&Open workspace…", self, shortcut=QKeySequence.Open, triggered=self._choose_workspace))
         file_menu.addSeparator()
         file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close))
-        nav = self.menuBar().addMenu("&Navigate")
-        nav.addAction(QAction("&Previous case", self, shortcut=QKeySequence("A"), triggered=lambda: self.worklist.step(-1)))
-        nav.addAction(QAction("&Next case", self, shortcut=QKeySequence("D"), triggered=lambda: self.worklist.step(1)))
-        for a in nav.actions():
-            self.addAction(a)
+        handlers = {
+            "previous": lambda: self.worklist.step(-1), "next": lambda: self.worklist.step(1),
+            "normal": lambda: self.review_action("decide", "normal"), "abnormal": lambda: self.review_action("decide", "abnormal"),
+            "approve": lambda: self.review_action("approve"), "flag": lambda: self.review_action("flag"),
+            "comment": self.review_panel.focus_comment, "overlays": self.overlays.toggle_all,
+            "heatmap": self.overlays.toggle_heatmap, "reset_view": self.reset_view,
+            "run_case": lambda: self.run_model("case"), "cancel_run": self.runs.cancel,
+            "search": lambda: self.worklist.search.setFocus(Qt.ShortcutFocusReason), "help": self.show_shortcuts,
+        }
+        menus = {}
+        for group in ("Navigate", "Review", "View", "Model", "Help"):
+            menus[group] = self.menuBar().addMenu(f"&{group}")
+        self.shortcut_actions: dict[str, QAction] = {}
+        for s in SHORTCUTS:
+            act = QAction(s.text, self)
+            act.setShortcuts([QKeySequence(k) for k in s.keys])
+            act.setShortcutContext(Qt.WindowShortcut)
+            act.triggered.connect(handlers[s.action])
+            menus[s.group].addAction(act)
+            self.addAction(act)
+            self.shortcut_actions[s.action] = act
+        menus["View"].addSeparator()
+        menus["View"].addAction(QAction("Sort worklist by &score (triage)", self, triggered=self.worklist.sort_by_score))
+
+    def show_shortcuts(self) -> None:
+        from app.dialogs.shortcuts import ShortcutsDialog
+
+        ShortcutsDialog(self).exec()
+
+    def reset_view(self) -> None:
+        current = self.viewers.currentWidget()
+        if current in (self.case_view, self.volume_view):
+            current.reset_view()
 
     def _choose_workspace(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open workspace", str(self.session.workspace.root.parent))
@@ -94,10 +190,15 @@ class MainWindow(QMainWindow):
         except StudioError as exc:
             QMessageBox.warning(self, "Cannot open workspace", str(exc))
             return
+        self.runs.cancel()
+        self._save_pending_comment()
         self.session.workspace.close()
         self.session.workspace = ws
+        self.session.current_case_id = None
+        self.cases.forget()
         self.setWindowTitle(f"Anomaly Studio — {ws.name}")
         self.refresh_cases()
+        self.refresh_models()
 
     # -- cases -----------------------------------------------------------------------------
     def refresh_cases(self) -> None:
@@ -107,24 +208,36 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"{ws.root}   ·   {len(self.session.cases)} cases   ·   user {self.session.user}")
 
     def open_case(self, case_id: str) -> None:
-        """Load the case's pixels on the I/O pool; show them if it is still the current case."""
+        """Show the case: from the cache at once, else loaded on the I/O pool (stale loads are dropped)."""
+        if case_id == self.session.current_case_id and self._loaded is not None and self._loaded.id == case_id:
+            return
+        self._save_pending_comment()
         self.session.current_case_id = case_id
+        self._show_record(case_id)
+        if not self.cases.open(case_id):
+            self.loading.setText(f"Loading {case_id}…")
+            QTimer.singleShot(150, lambda: self._show_loading_if_pending(case_id))
+
+    def _show_record(self, case_id: str) -> None:
         record = self.session.case(case_id)
         self.info.show_case(record)
-        self.loading.setText(f"Loading {case_id}…")
-        QTimer.singleShot(150, lambda: self._show_loading_if_pending(case_id))
-        self.io.submit(load_case_with_overlay, self.session.workspace, case_id,
-                       on_done=self._on_case_loaded, on_error=lambda e, cid=case_id: self._on_case_error(cid, e))
+        self.review_panel.set_case(record, self.review.history(case_id))
+        self._overlay = self.cases.cached_overlay(case_id, self.session.model)
+        self.review_panel.set_result(self.session.model, self._overlay)
 
     def _show_loading_if_pending(self, case_id: str) -> None:
         if self.session.current_case_id == case_id and (self._loaded is None or self._loaded.id != case_id):
             self.viewers.setCurrentWidget(self.loading)
 
-    def _on_case_loaded(self, loaded: tuple[LoadedCase, VolumeOverlay | None]) -> None:
-        case, overlay = loaded
+    def _on_case_loaded(self, case: LoadedCase) -> None:
         if case.id != self.session.current_case_id:
             return  # the user moved on; never show a stale case
-        self.show_loaded(case, overlay)
+        self.show_loaded(case)
+        self.cases.request_overlay(case.id)
+        ids = self.worklist.visible_ids()
+        if case.id in ids:
+            i = ids.index(case.id)
+            self.cases.prefetch([ids[j] for j in (i + 1, i - 1) if 0 <= j < len(ids)])
 
     def _on_case_error(self, case_id: str, exc: BaseException) -> None:
         if case_id != self.session.current_case_id:
@@ -134,51 +247,102 @@ class MainWindow(QMainWindow):
         self.viewers.setCurrentWidget(self.loading)
         self.statusBar().showMessage(f"Cannot open {case_id}: {exc}", 10000)
 
-    def show_loaded(self, case: LoadedCase, overlay: VolumeOverlay | None = None) -> None:
+    def show_loaded(self, case: LoadedCase) -> None:
         self._loaded = case
         if self.label_mode.show_case(case):
             return
         if case.record.kind == CaseKind.MRI:
-            mri = case.images.get(overlay.image) if overlay is not None else None
+            ov = self._overlay if self._overlay is not None and self._overlay.case_id == case.id else None
+            mri = case.images.get(ov.primary_image) if ov is not None else None   # the sequence the model scored
             mri = mri or case.first(Modality.MRI)
             affine = mri.record.meta.affine_array()
-            self.volume_view.set_volume(mri.array, affine if affine is not None else _eye4(), title=mri.record.name)
-            if overlay is not None and overlay.heatmap.shape == mri.array.shape:
-                self.volume_view.set_overlay(overlay.heatmap, overlay.mask, overlay.pixel_threshold, overlay.describe())
-                top = overlay.extras.get("top_slice")
-                if top is not None and overlay.extras.get("slice_axis") is not None:
-                    self._go_to_slice(mri, int(overlay.extras["slice_axis"]), int(top))
+            self.volume_view.set_volume(mri.array, affine if affine is not None else _eye4(), title=mri.record.name, case_id=case.id)
+            self.volume_view.apply_overlay_settings(self.overlays.settings)
             self.viewers.setCurrentWidget(self.volume_view)
         else:
             self.case_view.show_case(case)
+            self.case_view.apply_overlay_settings(self.overlays.settings)
             self.viewers.setCurrentWidget(self.case_view)
+        if self._overlay is not None and self._overlay.case_id == case.id:
+            self._apply_overlay(self._overlay)
+        else:
+            self._apply_overlay(None)
 
     def open_case_now(self, case_id: str) -> None:
-        """Synchronous variant for screenshots and tests."""
+        """Synchronous variant for screenshots and tests (pixels and the stored result)."""
         self.session.current_case_id = case_id
         self.worklist.blockSignals(True)
         try:
             self.worklist.select_case(case_id)
         finally:
             self.worklist.blockSignals(False)
-        self.info.show_case(self.session.case(case_id))
-        self.show_loaded(*load_case_with_overlay(self.session.workspace, case_id))
+        self._show_record(case_id)
+        self._overlay = self.cases.load_overlay_now(case_id)
+        self.show_loaded(self.cases.load_now(case_id))
+        self.review_panel.set_result(self.session.model, self._overlay)
 
-    def _go_to_slice(self, image, axis: int, index: int) -> None:
-        """Move the crosshair to slice ``index`` along array ``axis`` (e.g. the model's top slice)."""
-        import numpy as np
+    # -- model results on the case ---------------------------------------------------------------
+    def _on_overlay(self, case_id: str, overlay: CaseOverlay | None) -> None:
+        if case_id != self.session.current_case_id:
+            return
+        self._overlay = overlay
+        self.review_panel.set_result(self.session.model, overlay)
+        if self._loaded is not None and self._loaded.id == case_id:
+            self._apply_overlay(overlay)
 
-        centre = [s // 2 for s in image.array.shape]
-        centre[axis] = index
-        ras = [0, 0, 0]
-        for src, (dst, flip) in enumerate(np.asarray(self.volume_view.ornt, int)):
-            ras[dst] = image.array.shape[src] - 1 - centre[src] if flip < 0 else centre[src]
-        self.volume_view.set_position(*ras)
+    def _apply_overlay(self, overlay: CaseOverlay | None) -> None:
+        view = self.volume_view if self.viewers.currentWidget() is self.volume_view else self.case_view
+        view.set_result(overlay)
+        self._update_legend()
+
+    def _update_legend(self) -> None:
+        model, ov = self.session.model, self._overlay
+        if model is None or ov is None or not any(im.heatmap is not None for im in ov.images.values()):
+            self.legend.set_inactive()
+            self.legend.hide()
+            return
+        self.legend.show()
+        s = self.overlays.settings
+        lo, hi = s.clamp_for(model.pixel_threshold)
+        self.legend.set_scale(s.colormap, lo, hi, model.pixel_threshold, active=s.visible and s.show_heatmap)
+
+    def _on_overlay_settings(self, settings: OverlaySettings) -> None:
+        self.case_view.apply_overlay_settings(settings)
+        self.volume_view.apply_overlay_settings(settings)
+        self._update_legend()
+
+    # -- models (app.controllers.model_presenter does the work) ---------------------------------
+    def refresh_models(self, wanted: str | None = None) -> None:
+        self.models.refresh(wanted)
+
+    def set_model(self, choice) -> None:
+        self.models.set_model(choice)
+
+    def run_model(self, scope: str) -> None:
+        self.models.run(scope)
+
+    # -- review ------------------------------------------------------------------------------
+    def review_action(self, action: str, value: str | None = None) -> None:
+        self.review.act(self.session.current_case_id, action, value)
+
+    def _on_review_changed(self, case) -> None:
+        self.worklist.update_case(case)
+        if case.id == self.session.current_case_id:
+            self.info.show_case(case)
+            self.review_panel.set_case(case, self.review.history(case.id))
+            self.review_panel.set_result(self.session.model, self._overlay)
+
+    def _save_pending_comment(self) -> None:
+        panel = self.review_panel
+        if panel.case is not None and panel.comment_dirty():
+            self.review.act(panel.case.id, "comment", panel.comment_text())
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if not self.label_mode.confirm_close():
             event.ignore()
             return
+        self._save_pending_comment()
+        self.runs.shutdown()
         self.io.shutdown(wait=False)
         self.gpu.shutdown(wait=False)
         super().closeEvent(event)

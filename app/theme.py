@@ -26,6 +26,8 @@ QLabel#badge {{ background: {WARN}; color: #111; border-radius: 3px; padding: 1p
 QLabel {{ background: transparent; }}
 QTableView {{ background: {PANEL}; alternate-background-color: #272a30; gridline-color: {BORDER};
              selection-background-color: {ACCENT}; selection-color: white; border: 1px solid {BORDER}; }}
+QTableView#worklist {{ font-size: 9pt; }}
+QTableView#worklist QHeaderView::section {{ font-size: 9pt; padding: 3px 4px; }}
 QHeaderView::section {{ background: #2b2f36; color: {MUTED}; border: none; border-right: 1px solid {BORDER};
                        padding: 4px 6px; font-weight: 600; }}
 QLineEdit, QComboBox, QSpinBox, QDoubleSpinBox, QPlainTextEdit, QTextEdit {{
@@ -34,6 +36,19 @@ QPushButton {{ background: #2f343c; border: 1px solid {BORDER}; border-radius: 3
 QPushButton:hover {{ background: #3a404a; }}
 QPushButton:checked {{ background: {ACCENT}; color: white; }}
 QPushButton#primary {{ background: {ACCENT}; color: white; border: none; }}
+QPushButton#primary:disabled {{ background: #2a3f5e; color: #8b96a3; }}
+QPushButton#danger:checked {{ background: {DANGER}; color: white; }}
+QPushButton:disabled {{ color: #6b737d; }}
+QPushButton:checked {{ font-weight: 600; }}
+QWidget#toolbar {{ background: {PANEL}; border: 1px solid {BORDER}; border-radius: 4px; }}
+QWidget#toolbar QLabel, QWidget#toolbar QCheckBox {{ background: transparent; }}
+QCheckBox {{ spacing: 5px; background: transparent; }}
+QCheckBox::indicator {{ width: 14px; height: 14px; border: 1px solid #5a616b; border-radius: 3px; background: #15171a; }}
+QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; }}
+QCheckBox:disabled {{ color: #6b737d; }}
+QProgressBar {{ background: #15171a; border: 1px solid {BORDER}; border-radius: 3px; text-align: center; color: {TEXT}; min-height: 16px; }}
+QProgressBar::chunk {{ background: {ACCENT}; border-radius: 2px; }}
+QScrollArea {{ border: none; }}
 QSlider::groove:horizontal {{ height: 4px; background: {BORDER}; border-radius: 2px; }}
 QSlider::handle:horizontal {{ background: {ACCENT}; width: 12px; margin: -5px 0; border-radius: 6px; }}
 QStatusBar {{ background: #15171a; color: {MUTED}; }}
@@ -43,8 +58,10 @@ QScrollBar::handle:vertical {{ background: #444a53; border-radius: 4px; min-heig
 QTabWidget::pane {{ border: 1px solid {BORDER}; }}
 QTabBar::tab {{ background: {PANEL}; padding: 5px 12px; border: 1px solid {BORDER}; }}
 QTabBar::tab:selected {{ background: #2f343c; color: white; }}
-QGroupBox {{ border: 1px solid {BORDER}; border-radius: 4px; margin-top: 14px; padding-top: 6px; }}
-QGroupBox::title {{ subcontrol-origin: margin; left: 8px; color: {MUTED}; }}
+QGroupBox {{ background: {PANEL}; border: 1px solid {BORDER}; border-radius: 4px; margin-top: 16px; padding-top: 8px; }}
+QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color: {MUTED}; font-weight: 600;
+                   text-transform: uppercase; }}
+QGroupBox QLabel {{ background: transparent; }}
 """
 
 

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--case", help="case id to open")
     g.add_argument("--screenshot", type=Path, help="render the window offscreen, save this PNG and exit")
     g.add_argument("--size", default="1600x1000", help="window size for --screenshot, WxH (default 1600x1000)")
+    g.add_argument("--model", help="fitted model whose results to show: NAME or NAME:VERSION (default: the newest active)")
     g.add_argument("--view", choices=["auto", "review", "label"], default="auto", help="which view to show")
 
     d = sub.add_parser("demo", help="build the demo workspace from bundled real images")

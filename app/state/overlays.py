@@ -1,53 +1,175 @@
-"""Stored model results to overlay on a volume (Qt-free; runs on the I/O pool)."""
+"""Qt-free overlay data: the stored result of a model on a case, prepared for display, and the
+user's overlay settings (colormap, opacity, clamp range, which layers show).
+
+Heatmaps are smooth (patch grids upsampled and Gaussian-filtered), so for display they are reduced
+to at most ``HEATMAP_DISPLAY_SIDE`` pixels a side and stretched over the image: colormap, opacity
+and clamp changes then stay interactive on 1-2k px images. Masks keep up to
+``MASK_DISPLAY_SIDE`` pixels a side (sharp edges). Stored results are never changed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-# methods whose stored results the MRI view shows, first found wins
-VOLUME_METHODS = ("rasalore",)
+from app.state.runs import ModelChoice
+from core.workspace import Workspace
+
+HEATMAP_DISPLAY_SIDE = 384
+MASK_DISPLAY_SIDE = 1024
+COLORMAPS = ("turbo", "inferno", "magma", "viridis", "CET-L3")
+COLORMAP_TITLES = {"turbo": "Turbo", "inferno": "Inferno", "magma": "Magma", "viridis": "Viridis", "CET-L3": "Hot"}
+
+
+@dataclass(frozen=True)
+class OverlaySettings:
+    colormap: str = "turbo"
+    opacity: float = 0.55                    # 0..1, of the whole heatmap layer
+    clamp: tuple[float, float] | None = None  # heatmap colour range; None = the model's default
+    show_heatmap: bool = True
+    show_contour: bool = True
+    show_mask: bool = True
+    visible: bool = True                     # master switch (T)
+
+    def with_(self, **changes) -> "OverlaySettings":
+        return replace(self, **changes)
+
+    def clamp_for(self, pixel_threshold: float) -> tuple[float, float]:
+        return self.clamp if self.clamp is not None else default_clamp(pixel_threshold)
+
+
+def default_clamp(pixel_threshold: float) -> tuple[float, float]:
+    """Colour range of a calibrated heatmap: transparent up to about half the iso-contour level,
+    saturated at twice it. Fixed per model (not per case), so colours compare across cases."""
+    t = max(float(pixel_threshold), 1.0)
+    return round(0.5 * t, 2), round(2.0 * t, 2)
 
 
 @dataclass
-class VolumeOverlay:
-    model: str
-    version: str
-    image: str
-    heatmap: np.ndarray                 # calibrated map on the scan's voxel grid
-    mask: np.ndarray | None
+class ImageOverlay:
+    """Display data of one image: reduced heatmap and mask, and where they lie."""
+
+    heatmap: np.ndarray | None          # float32 (h, w) reduced, or (X, Y, Z) for volumes
+    mask: np.ndarray | None             # bool, reduced likewise
+    image_shape: tuple[int, ...]        # the image's recorded shape: (H, W[, 3]), (N, H, W) stack, (X, Y, Z)
+    page: int | None = None             # a 2-D map of a B-scan stack lies on this page
+    score: float | None = None
+    heat_range: tuple[float, float] = (0.0, 0.0)
+    is_stack: bool = False
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        """(height, width) of the 2-D image (or B-scan page) the maps are stretched over."""
+        s = self.image_shape
+        return (int(s[1]), int(s[2])) if self.is_stack else (int(s[0]), int(s[1]))
+
+
+@dataclass
+class CaseOverlay:
+    case_id: str
+    model: ModelChoice
     score: float
-    threshold: float | None             # case threshold on the score
-    pixel_threshold: float              # heatmap level drawn from
-    extras: dict = field(default_factory=dict)
+    threshold: float
+    pixel_threshold: float
+    primary_image: str
+    created: str = ""
+    images: dict[str, ImageOverlay] = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)       # e.g. RASALoRE's top_slice / slice_axis
 
-    def describe(self) -> str:
-        top = self.extras.get("top_slice")
-        verdict = "" if self.threshold is None else (" ABNORMAL" if self.score >= self.threshold else " normal")
-        return f"{self.model}: score {self.score:.2f}{verdict}" + (f", top slice {top + 1}" if top is not None else "")
+    @property
+    def abnormal(self) -> bool:
+        return self.score >= self.threshold
 
 
-def load_volume_overlay(ws, case_id: str, image: str | None = None) -> VolumeOverlay | None:
-    """The active version's stored result of the first method in VOLUME_METHODS that scored the case."""
+def reduce_map(a: np.ndarray, max_side: int = HEATMAP_DISPLAY_SIDE) -> np.ndarray:
+    """Area-average a smooth 2-D map down to at most ``max_side`` a side (float32)."""
+    a = np.asarray(a, np.float32)
+    h, w = a.shape
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return np.ascontiguousarray(a)
+    import cv2
+
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+
+
+def reduce_mask(m: np.ndarray, max_side: int = MASK_DISPLAY_SIDE) -> np.ndarray:
+    m = np.asarray(m).astype(np.uint8)
+    h, w = m.shape
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return m.astype(bool)
+    import cv2
+
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return cv2.resize(m, size, interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def iso_contours(map2d: np.ndarray, level: float, extent: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Iso-lines of ``map2d`` at ``level`` as (x, y) arrays with NaN between separate lines, in the
+    coordinates of an image of size ``extent`` = (width, height) the map is stretched over."""
+    a = np.asarray(map2d, np.float64)
+    if a.size == 0 or not np.isfinite(level) or np.nanmax(a) < level or np.nanmin(a) >= level:
+        return np.empty(0), np.empty(0)
+    from skimage import measure
+
+    h, w = a.shape
+    sx, sy = (extent[0] / w, extent[1] / h) if extent else (1.0, 1.0)
+    # pad with -inf so lines that reach the border close around the region
+    padded = np.pad(a, 1, mode="constant", constant_values=min(np.nanmin(a), level) - 1.0)
+    xs, ys = [], []
+    for c in measure.find_contours(padded, level):
+        rows, cols = c[:, 0] - 1.0, c[:, 1] - 1.0
+        xs.append((np.clip(cols, -0.5, w - 0.5) + 0.5) * sx)
+        ys.append((np.clip(rows, -0.5, h - 0.5) + 0.5) * sy)
+        xs.append(np.array([np.nan]))
+        ys.append(np.array([np.nan]))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def prepare_image(heat: np.ndarray | None, mask: np.ndarray | None, image_shape: tuple[int, ...],
+                  is_stack: bool = False, score: float | None = None) -> ImageOverlay:
+    """Reduce one image's stored maps for display (run on a worker thread)."""
+    page = None
+    if heat is not None:
+        heat = np.asarray(heat, np.float32)
+        if heat.ndim == 2:
+            if is_stack:
+                # memory-bank methods score the middle B-scan of a stack (core.models.bank_model.image_2d)
+                page = int(image_shape[0]) // 2
+            full = heat
+            heat = reduce_map(heat)
+            rng = (float(np.nanmin(full)), float(np.nanmax(full)))
+        else:
+            rng = (float(np.nanmin(heat)), float(np.nanmax(heat)))
+    else:
+        rng = (0.0, 0.0)
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        if mask.ndim == 2:
+            mask = reduce_mask(mask)
+    return ImageOverlay(heat, mask, tuple(int(s) for s in image_shape), page, score, rng, is_stack)
+
+
+def load_case_overlay(ws: Workspace, choice: ModelChoice, case_id: str) -> CaseOverlay | None:
+    """The stored result of ``choice`` on ``case_id`` with every image's maps, or None (worker
+    thread: reads the catalog and the array store)."""
     from core.models import store
 
-    for name in VOLUME_METHODS:
-        res = store.load_result(ws, name, case_id)
-        if res is None:
+    result = store.load_result(ws, choice.name, case_id, choice.version)
+    if result is None:
+        return None
+    record = ws.case(case_id)
+    images = {im.name: im for im in record.images}
+    overlay = CaseOverlay(case_id, choice, float(result.score), float(result.threshold if result.threshold is not None else choice.threshold),
+                          choice.pixel_threshold, result.image, result.created,
+                          extras=dict(result.extras or {}))
+    for name, entry in result.maps.items():
+        if name not in images:
             continue
-        target = image if image in res.maps else res.image
-        heat, mask = store.result_arrays(ws, res, target)
-        if heat is None or heat.ndim != 3:
-            continue
-        card = next((v["card"] for v in store.list_versions(ws, name) if v["version"] == res.version), {})
-        return VolumeOverlay(name, res.version, target, heat, mask, float(res.maps[target].get("score", res.score)),
-                             res.threshold, float(card.get("pixel_threshold", 3.0)), res.extras)
-    return None
-
-
-def load_case_with_overlay(ws, case_id: str):
-    """(LoadedCase, VolumeOverlay | None): one I/O task for the MRI view."""
-    case = ws.load_case(case_id)
-    overlay = load_volume_overlay(ws, case_id) if case.record.kind.value == "mri" else None
-    return case, overlay
+        heat, mask = store.result_arrays(ws, result, name)
+        im = images[name]
+        overlay.images[name] = prepare_image(heat, mask, tuple(im.shape), im.is_stack, entry.get("score"))
+    return overlay

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.state.runs import ModelChoice
 from core.domain import CaseRecord
 from core.workspace import Workspace
 
@@ -30,6 +31,8 @@ class Session:
     user: str
     cases: list[CaseRecord] = field(default_factory=list)
     current_case_id: str | None = None
+    model: ModelChoice | None = None                          # the model whose results are shown
+    scores: dict[str, float] = field(default_factory=dict)    # its calibrated case scores
 
     def reload_cases(self) -> None:
         self.cases = self.workspace.cases()

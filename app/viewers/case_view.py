@@ -1,7 +1,7 @@
 """The 2-D case view: fundus + OCT side by side with the scan line, or a single image.
 
 A cursor on the B-scan marks the matching point on the fundus scan line. B-scan stacks get a
-page slider.
+page slider. Each panel carries overlay layers (heatmap, iso-contour, mask) and window/level.
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
 
+from app.state.overlays import CaseOverlay, ImageOverlay, OverlaySettings
 from app.viewers.image_panel import ImagePanel
+from app.viewers.overlays import OverlayLayers
+from app.viewers.window_level import WindowLevelTool
 from core.domain import LoadedCase, Modality
 
 
@@ -56,12 +59,25 @@ class CaseView(QWidget):
         self.oct.view.addItem(self.oct_cursor)
         self.oct.mouse_moved.connect(self._on_oct_mouse)
 
+        for panel in (self.fundus, self.oct):
+            # the base image is drawn scaled once per zoom level; other repaints reuse the pixmap
+            panel.image_item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.overlays = {"fundus": OverlayLayers(self.fundus.view), "oct": OverlayLayers(self.oct.view)}
+        self.window_level = {"fundus": WindowLevelTool(self.fundus), "oct": WindowLevelTool(self.oct)}
+        self.overlay_settings = OverlaySettings()
+        self.result: CaseOverlay | None = None
+
         self.case: LoadedCase | None = None
         self._stack: np.ndarray | None = None
 
     # -- content ---------------------------------------------------------------------------
     def show_case(self, case: LoadedCase) -> None:
         self.case = case
+        self.result = None
+        for layers in self.overlays.values():
+            layers.clear()
+        for wl in self.window_level.values():
+            wl.default = None
         fundus = case.first(Modality.FUNDUS)
         oct_img = case.first(Modality.OCT)
         self.fundus.setVisible(fundus is not None)
@@ -75,6 +91,7 @@ class CaseView(QWidget):
             h, w = fundus.array.shape[:2]
             self.fundus.set_title("Fundus", f"{lat}  {w}x{h}".strip(), "SYNTHETIC LESIONS" if m.synthetic else "")
             self.fundus.set_image(fundus.array)
+            self.window_level["fundus"].image_changed(fundus.array)
         if oct_img is not None:
             m = oct_img.record.meta
             arr = oct_img.array
@@ -89,6 +106,7 @@ class CaseView(QWidget):
                 self._show_page(arr.shape[0] // 2)
             else:
                 self.oct.set_image(arr)
+                self.window_level["oct"].image_changed(arr)
             h, w = arr.shape[-2:] if arr.ndim in (2, 3) and not (arr.ndim == 3 and arr.shape[-1] == 3) else arr.shape[-3:-1]
             self.oct.set_title("OCT B-scan", f"{w}x{h}", "SYNTHETIC" if m.synthetic else "")
             if fundus is not None and m.scan_line is not None:
@@ -101,8 +119,55 @@ class CaseView(QWidget):
     def _show_page(self, page: int) -> None:
         if self._stack is None:
             return
-        self.oct.set_image(self._stack[page], keep_view=True)
+        wl = self.window_level["oct"]
+        levels = wl.levels() if wl.default is not None else None
+        self.oct.set_image(self._stack[page], levels=levels, keep_view=True)
+        if levels is None:
+            wl.image_changed(self._stack[page])
         self.page_label.setText(f"{page + 1} / {self._stack.shape[0]}")
+        self._apply_result_to("oct")
+
+    # -- overlays --------------------------------------------------------------------------
+    def _image_for(self, key: str):
+        if self.case is None:
+            return None
+        return self.case.first(Modality.FUNDUS if key == "fundus" else Modality.OCT)
+
+    def set_result(self, result: CaseOverlay | None) -> None:
+        """Show a model result (or none) on the case's images; ignored if it is another case's."""
+        if result is not None and (self.case is None or result.case_id != self.case.id):
+            return
+        self.result = result
+        for key in self.overlays:
+            self._apply_result_to(key)
+
+    def _image_overlay(self, key: str) -> ImageOverlay | None:
+        image = self._image_for(key)
+        if self.result is None or image is None:
+            return None
+        return self.result.images.get(image.record.name)
+
+    def _apply_result_to(self, key: str) -> None:
+        layers = self.overlays[key]
+        ov = self._image_overlay(key)
+        if ov is None or (ov.page is not None and self.current_page() != ov.page):
+            layers.clear()
+            return
+        h, w = ov.hw
+        heat = ov.heatmap if ov.heatmap is not None and ov.heatmap.ndim == 2 else None
+        mask = ov.mask if ov.mask is not None and ov.mask.ndim == 2 else None
+        layers.set_data(heat, mask, (0.0, 0.0, float(w), float(h)), self.result.pixel_threshold, self.overlay_settings)
+
+    def apply_overlay_settings(self, settings: OverlaySettings) -> None:
+        self.overlay_settings = settings
+        for layers in self.overlays.values():
+            layers.apply(settings)
+
+    def reset_view(self) -> None:
+        for key, panel in (("fundus", self.fundus), ("oct", self.oct)):
+            if panel.image_item.image is not None:
+                panel.view.autoRange(padding=0.01)
+                self.window_level[key].reset()
 
     def current_page(self) -> int | None:
         return self.page_slider.value() if self._stack is not None else None

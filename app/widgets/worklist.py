@@ -1,16 +1,24 @@
-"""Worklist: the workspace's cases in a sortable, filterable table."""
+"""Worklist: the workspace's cases in a sortable, filterable table with the calibrated anomaly
+score of the selected model (triage: sort by score).
+
+Rows do not jump while the reader works: a new score or a review change updates its row in place;
+sorting and filters are re-applied when the user asks (header click, filter change) or a run ends.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from app import theme
 from app.state.session import CaseFilter
 from core.domain import CaseKind, CaseRecord, ReviewStatus
 
-COLUMNS = ("Case", "Kind", "Status", "Decision", "Reviewer")
+COLUMNS = ("Case", "Kind", "Score", "Status", "Decision", "Reviewer")
+COL_CASE, COL_KIND, COL_SCORE, COL_STATUS, COL_DECISION, COL_REVIEWER = range(6)
+COLUMN_WIDTHS = {COL_CASE: 66, COL_KIND: 84, COL_SCORE: 52, COL_STATUS: 84, COL_DECISION: 64}
+KIND_SHORT = {"fundus_oct": "Fundus+OCT", "fundus": "Fundus", "oct": "OCT", "mri": "MRI"}
 STATUS_COLOURS = {"approved": theme.OK, "flagged": theme.DANGER, "in_review": theme.WARN, "unreviewed": theme.MUTED}
 
 
@@ -18,18 +26,43 @@ class CaseTableModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.cases: list[CaseRecord] = []
+        self.scores: dict[str, float] = {}
+        self.threshold: float | None = None
+        self.pending: set[str] = set()
+        self.running: str | None = None
 
     def set_cases(self, cases: list[CaseRecord]) -> None:
         self.beginResetModel()
         self.cases = list(cases)
         self.endResetModel()
 
+    def _row(self, case_id: str) -> int | None:
+        return next((r for r, c in enumerate(self.cases) if c.id == case_id), None)
+
+    def _changed(self, row: int | None, first: int = 0, last: int = len(COLUMNS) - 1) -> None:
+        if row is not None:
+            self.dataChanged.emit(self.index(row, first), self.index(row, last))
+
     def update_case(self, case: CaseRecord) -> None:
-        for row, c in enumerate(self.cases):
-            if c.id == case.id:
-                self.cases[row] = case
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
-                return
+        row = self._row(case.id)
+        if row is not None:
+            self.cases[row] = case
+            self._changed(row)
+
+    def set_scores(self, scores: dict[str, float], threshold: float | None) -> None:
+        self.scores, self.threshold = dict(scores), threshold
+        if self.cases:
+            self.dataChanged.emit(self.index(0, COL_SCORE), self.index(len(self.cases) - 1, COL_SCORE))
+
+    def set_score(self, case_id: str, score: float) -> None:
+        self.scores[case_id] = float(score)
+        self._changed(self._row(case_id), COL_SCORE, COL_SCORE)
+
+    def set_pending(self, case_ids, running: str | None) -> None:
+        changed = self.pending ^ set(case_ids) | {c for c in (self.running, running) if c}
+        self.pending, self.running = set(case_ids), running
+        for cid in changed:
+            self._changed(self._row(cid), COL_SCORE, COL_SCORE)
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
         return 0 if parent.isValid() else len(self.cases)
@@ -43,26 +76,86 @@ class CaseTableModel(QAbstractTableModel):
         return None
 
     def data(self, index, role=Qt.DisplayRole):
-        if not index.isValid():
+        # Called thousands of times per repaint: compare plain ints, reuse colours and fonts
+        # (PySide enum comparisons and QColor construction cost ~100 us per call otherwise).
+        role = _role_int(role)
+        if role not in _ROLES or not index.isValid():
             return None
         case = self.cases[index.row()]
         col = index.column()
-        if role in (Qt.DisplayRole, Qt.UserRole):
-            if col == 0:
+        score = self.scores.get(case.id)
+        if role == _USER and col == COL_SCORE:       # sort key: unscored cases last when descending
+            return float(score) if score is not None else float("-inf")
+        if role == _DISPLAY or role == _USER:
+            if col == COL_CASE:
                 return case.id
-            if col == 1:
-                return case.kind.title
-            if col == 2:
+            if col == COL_KIND:
+                return KIND_SHORT.get(case.kind.value, case.kind.title)
+            if col == COL_SCORE:
+                if case.id == self.running:
+                    return "running…"
+                if case.id in self.pending:
+                    return "queued"
+                return f"{score:.2f}" if score is not None else ""
+            if col == COL_STATUS:
                 return case.status.value.replace("_", " ")
-            if col == 3:
+            if col == COL_DECISION:
                 return case.decision.value if case.decision else ""
-            if col == 4:
+            if col == COL_REVIEWER:
                 return case.last_reviewer or ""
-        if role == Qt.ForegroundRole and col == 2:
-            return QColor(STATUS_COLOURS.get(case.status.value, theme.TEXT))
-        if role == Qt.ToolTipRole and col == 0:
-            return f"{case.id}: {', '.join(im.name for im in case.images)}"
+            return None
+        if role == _FOREGROUND:
+            if col == COL_STATUS:
+                return _colour(STATUS_COLOURS.get(case.status.value, theme.TEXT))
+            if col == COL_SCORE:
+                if case.id == self.running or case.id in self.pending:
+                    return _colour(theme.ACCENT)
+                if score is not None and self.threshold is not None:
+                    return _colour(theme.DANGER if score >= self.threshold else theme.TEXT)
+            if col == COL_DECISION and case.decision is not None:
+                return _colour(theme.DANGER if case.decision.value == "abnormal" else theme.OK)
+            return None
+        if role == _FONT:
+            if col == COL_SCORE and score is not None and self.threshold is not None and score >= self.threshold:
+                return _bold_font()
+            return None
+        if role == _ALIGN:
+            return _RIGHT if col == COL_SCORE else None
+        if role == _TOOLTIP:
+            if col == COL_CASE:
+                return f"{case.id}: {', '.join(im.name for im in case.images)}"
+            if col == COL_SCORE:
+                if score is None:
+                    return "No result of the selected model for this case"
+                return f"Calibrated anomaly score {score:.3f} (threshold {self.threshold:.2f})" if self.threshold is not None else f"{score:.3f}"
         return None
+
+
+def _role_int(role) -> int:
+    return role if isinstance(role, int) else int(getattr(role, "value", role))
+
+
+_DISPLAY, _USER, _FOREGROUND, _FONT, _ALIGN, _TOOLTIP = (
+    _role_int(r) for r in (Qt.DisplayRole, Qt.UserRole, Qt.ForegroundRole, Qt.FontRole, Qt.TextAlignmentRole, Qt.ToolTipRole))
+_ROLES = frozenset((_DISPLAY, _USER, _FOREGROUND, _FONT, _ALIGN, _TOOLTIP))
+_RIGHT = int((Qt.AlignRight | Qt.AlignVCenter).value)
+_colours: dict[str, QColor] = {}
+_fonts: list[QFont] = []
+
+
+def _colour(name: str) -> QColor:
+    c = _colours.get(name)
+    if c is None:
+        c = _colours[name] = QColor(name)
+    return c
+
+
+def _bold_font() -> QFont:
+    if not _fonts:
+        f = QFont()
+        f.setBold(True)
+        _fonts.append(f)
+    return _fonts[0]
 
 
 class _Filter(QSortFilterProxyModel):
@@ -83,7 +176,9 @@ class WorklistPanel(QWidget):
         self.proxy = _Filter(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(Qt.UserRole)
+        self.proxy.setDynamicSortFilter(False)
         self.table = QTableView()
+        self.table.setObjectName("worklist")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.AscendingOrder)
@@ -91,9 +186,17 @@ class WorklistPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setMinimumSectionSize(36)
+        for col, width in COLUMN_WIDTHS.items():
+            header.setSectionResizeMode(col, QHeaderView.Fixed)
+            header.resizeSection(col, width)
+        header.setSectionResizeMode(COL_REVIEWER, QHeaderView.Stretch)
+        self.table.setMinimumWidth(sum(COLUMN_WIDTHS.values()) + 72)
+        header.setHighlightSections(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.setWordWrap(False)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setFocusPolicy(Qt.NoFocus)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
@@ -102,6 +205,7 @@ class WorklistPanel(QWidget):
         self.search.setPlaceholderText("Search case id")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._on_filter)
+        self.search.returnPressed.connect(lambda: self.table.setFocus())
         self.status = QComboBox()
         self.status.addItem("All statuses", None)
         for s in ReviewStatus:
@@ -138,9 +242,42 @@ class WorklistPanel(QWidget):
     def update_case(self, case: CaseRecord) -> None:
         self.model.update_case(case)
 
+    def set_scores(self, scores: dict[str, float], threshold: float | None) -> None:
+        self.model.set_scores(scores, threshold)
+
+    def set_score(self, case_id: str, score: float) -> None:
+        self.model.set_score(case_id, score)
+
+    def set_pending(self, case_ids, running: str | None = None) -> None:
+        self.model.set_pending(case_ids, running)
+
+    def sort_by_score(self) -> None:
+        """Triage order: highest anomaly score first."""
+        self.table.sortByColumn(COL_SCORE, Qt.DescendingOrder)
+
+    def resort(self) -> None:
+        """Re-apply the current sort and filters, keeping the current case selected."""
+        current = self.current_id()
+        self.proxy.invalidate()
+        header = self.table.horizontalHeader()
+        self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+        self._update_count()
+        if current:
+            self.table.selectionModel().blockSignals(True)
+            self.select_case(current)
+            self.table.selectionModel().blockSignals(False)
+
+    def current_id(self) -> str | None:
+        cur = self.table.currentIndex()
+        return self.proxy.data(self.proxy.index(cur.row(), COL_CASE)) if cur.isValid() else None
+
+    def selected_ids(self) -> list[str]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.proxy.data(self.proxy.index(r, COL_CASE)) for r in rows]
+
     def _on_filter(self, *_):
         self.proxy.filter = CaseFilter(self.search.text().strip(), self.status.currentData(), self.kind.currentData())
-        self.proxy.invalidateFilter()
+        self.proxy.invalidate()
         self._update_count()
 
     def _update_count(self) -> None:

@@ -25,9 +25,14 @@ class TaskRunner(QObject):
         self.name = name
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
         self._finished.connect(self._deliver)
+        self.closed = False
 
     def submit(self, fn: Callable[..., Any], *args, on_done: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException], None] | None = None, **kwargs) -> Future:
+               on_error: Callable[[BaseException], None] | None = None, **kwargs) -> Future | None:
+        if self.closed:   # the window is closing: late requests (timers, callbacks) are dropped
+            log.debug("%s runner is shut down; dropped %s", self.name, getattr(fn, "__name__", fn))
+            return None
+
         def run():
             try:
                 result = fn(*args, **kwargs)
@@ -50,4 +55,5 @@ class TaskRunner(QObject):
             on_done(result)
 
     def shutdown(self, wait: bool = False) -> None:
+        self.closed = True
         self._executor.shutdown(wait=wait, cancel_futures=True)

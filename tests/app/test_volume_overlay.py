@@ -33,18 +33,22 @@ def test_mri_view_overlays_the_stored_result(window, qtbot):
     ws = window.session.workspace
     mri = next(c for c in ws.cases() if c.kind == CaseKind.MRI and c.truth == "abnormal" and c.split == "test")
     _store_fake_result(ws, mri.id)
+    window.refresh_models("rasalore")
+    assert window.session.model is not None and window.session.model.name == "rasalore"
     window.open_case_now(mri.id)
     vv = window.volume_view
-    assert vv.heat_ras is not None and vv.mask_ras is not None
-    assert "rasalore" in vv.result_label.text() and "ABNORMAL" in vv.result_label.text()
+    assert vv._heat_ras is not None and vv._mask_ras is not None
     # the crosshair went to the model's top slice (array axis 2 of an RAS volume)
     assert vv.pos[2] == 100
-    axial = vv.layers["axial"].image
-    assert axial is not None and axial[..., 3].max() > 0
-    vv.show_heat.setChecked(False)
-    vv.show_mask.setChecked(False)
-    assert vv.layers["axial"].image is None
+    layers = vv.overlays["axial"]
+    assert layers.has_heatmap and layers.has_mask
+    summary = window.review_panel.summary.text()
+    assert "rasalore" in summary and "7.50" in summary and "abnormal" in summary
+    # moving away keeps the user's slice when the same result is shown again
+    vv.set_position(vv.pos[0], vv.pos[1], 50)
+    window._apply_overlay(window._overlay)
+    assert vv.pos[2] == 50
     # another MRI case without a result shows no overlay
     other = next(c for c in ws.cases() if c.kind == CaseKind.MRI and c.id != mri.id)
     window.open_case_now(other.id)
-    assert vv.heat_ras is None and not vv.show_heat.isEnabled() and vv.result_label.text() == ""
+    assert vv._heat_ras is None and not vv.overlays["axial"].has_heatmap

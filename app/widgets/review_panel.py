@@ -1,0 +1,215 @@
+"""The review panel: the case summary (model score, threshold, model suggestion, decision), the
+decision and status buttons, the free-text comment and the case's review history."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
+)
+
+from app import theme
+from app.state.overlays import CaseOverlay
+from app.state.review import model_suggestion
+from app.state.runs import ModelChoice
+from core.domain import CaseRecord
+
+STATUS_TEXT = {"unreviewed": "Unreviewed", "in_review": "In review", "approved": "Approved", "flagged": "Flagged"}
+STATUS_COLOUR = {"approved": theme.OK, "flagged": theme.DANGER, "in_review": theme.WARN, "unreviewed": theme.MUTED}
+
+
+class CommentEdit(QPlainTextEdit):
+    """Comment box: Ctrl+Return saves, Esc hands the keyboard back to the viewer."""
+
+    save = Signal()
+    leave = Signal()
+
+    def keyPressEvent(self, ev) -> None:  # noqa: N802 - Qt API
+        if ev.key() in (Qt.Key_Return, Qt.Key_Enter) and ev.modifiers() & Qt.ControlModifier:
+            self.save.emit()
+            return
+        if ev.key() == Qt.Key_Escape:
+            self.leave.emit()
+            return
+        super().keyPressEvent(ev)
+
+
+class ReviewPanel(QGroupBox):
+    decision_clicked = Signal(str)      # normal | abnormal
+    approve_clicked = Signal()
+    flag_clicked = Signal()
+    comment_saved = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Review", parent)
+        self.case_title = QLabel("No case")
+        self.case_title.setObjectName("title")
+        self.status = QLabel("")
+        self.status.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.RichText)
+
+        self.normal = QPushButton("Normal  [1]")
+        self.abnormal = QPushButton("Abnormal  [2]")
+        self.decisions = QButtonGroup(self)
+        self.decisions.setExclusive(True)
+        for button, value in ((self.normal, "normal"), (self.abnormal, "abnormal")):
+            button.setCheckable(True)
+            button.setFocusPolicy(Qt.NoFocus)
+            button.clicked.connect(lambda _c=False, v=value: self.decision_clicked.emit(v))
+            self.decisions.addButton(button)
+        self.abnormal.setObjectName("danger")
+        self.approve = QPushButton("Approve  [Enter]")
+        self.approve.setObjectName("primary")
+        self.approve.setFocusPolicy(Qt.NoFocus)
+        self.approve.clicked.connect(self.approve_clicked.emit)
+        self.flag = QPushButton("Flag  [F]")
+        self.flag.setCheckable(True)
+        self.flag.setFocusPolicy(Qt.NoFocus)
+        self.flag.clicked.connect(lambda _c=False: self.flag_clicked.emit())
+
+        self.comment = CommentEdit()
+        self.comment.setPlaceholderText("Comment (C to write, Ctrl+Return to save)")
+        self.comment.setFixedHeight(64)
+        self.comment.textChanged.connect(self._on_comment_changed)
+        self.comment.save.connect(self._save_comment)
+        self.save_comment = QPushButton("Save comment")
+        self.save_comment.setFocusPolicy(Qt.NoFocus)
+        self.save_comment.setEnabled(False)
+        self.save_comment.clicked.connect(self._save_comment)
+        self.history = QLabel("")
+        self.history.setObjectName("muted")
+        self.history.setWordWrap(True)
+        self.history.setTextFormat(Qt.RichText)
+
+        head = QHBoxLayout()
+        head.addWidget(self.case_title)
+        head.addStretch(1)
+        head.addWidget(self.status)
+        row1 = QHBoxLayout()
+        row1.addWidget(self.normal)
+        row1.addWidget(self.abnormal)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.approve)
+        row2.addWidget(self.flag)
+        save_row = QHBoxLayout()
+        save_row.addStretch(1)
+        save_row.addWidget(self.save_comment)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 10, 8, 8)
+        layout.setSpacing(6)
+        layout.addLayout(head)
+        layout.addWidget(self.summary)
+        layout.addLayout(row1)
+        layout.addLayout(row2)
+        layout.addWidget(self.comment)
+        layout.addLayout(save_row)
+        layout.addWidget(self.history)
+        self.case: CaseRecord | None = None
+        self.result: CaseOverlay | None = None
+        self.model: ModelChoice | None = None
+        self._saved_comment = ""
+        self.set_case(None)
+
+    # -- content -----------------------------------------------------------------------------
+    def set_case(self, case: CaseRecord | None, history: list[dict] | None = None) -> None:
+        same = case is not None and self.case is not None and case.id == self.case.id
+        self.case = case
+        enabled = case is not None
+        for w in (self.normal, self.abnormal, self.approve, self.flag, self.comment):
+            w.setEnabled(enabled)
+        if case is None:
+            self.case_title.setText("No case")
+            self.status.setText("")
+            self.summary.setText("")
+            self.history.setText("")
+            self._set_comment("")
+            return
+        self.case_title.setText(case.id)
+        status = case.status.value
+        self.status.setText(f"<span style='color:{STATUS_COLOUR.get(status, theme.TEXT)}; font-weight:600'>"
+                            f"{STATUS_TEXT.get(status, status)}</span>")
+        self.decisions.setExclusive(False)
+        self.normal.setChecked(case.decision is not None and case.decision.value == "normal")
+        self.abnormal.setChecked(case.decision is not None and case.decision.value == "abnormal")
+        self.decisions.setExclusive(True)
+        self.flag.setChecked(status == "flagged")
+        self.approve.setEnabled(case.decision is not None and status != "approved")
+        self.approve.setText("Approved" if status == "approved" else "Approve  [Enter]")
+        if not same or not self.comment_dirty():
+            self._set_comment(case.comment or "")
+        else:
+            self._saved_comment = case.comment or ""
+            self._on_comment_changed()
+        if history is not None:
+            self.set_history(history)
+        self._render_summary()
+
+    def set_result(self, model: ModelChoice | None, result: CaseOverlay | None) -> None:
+        self.model, self.result = model, result
+        self._render_summary()
+
+    def set_history(self, history: list[dict]) -> None:
+        rows = []
+        for h in history[-4:][::-1]:
+            when = str(h.get("time", ""))[:16].replace("T", " ")
+            what = " · ".join(v for v in (h.get("decision"), (h.get("status") or "").replace("_", " ")) if v)
+            rows.append(f"{html.escape(when)} {html.escape(str(h.get('user', '')))}: {html.escape(what)}")
+        self.history.setText(("<b>History</b><br>" + "<br>".join(rows)) if rows else "")
+
+    def _render_summary(self) -> None:
+        case, r, m = self.case, self.result, self.model
+        if case is None:
+            return
+        lines = []
+        if m is None:
+            lines.append("<span style='color:%s'>No fitted model selected</span>" % theme.MUTED)
+        elif r is None and not any(im.modality.value == m.modality for im in case.images):
+            lines.append(f"<span style='color:{theme.MUTED}'>{html.escape(m.name)} scores {html.escape(m.modality)} images; "
+                         "this case has none</span>")
+        elif r is None:
+            lines.append(f"<span style='color:{theme.MUTED}'>{html.escape(m.name)}: not run on this case yet (Ctrl+R)</span>")
+        else:
+            suggestion = model_suggestion(r.score, r.threshold)
+            colour = theme.DANGER if suggestion == "abnormal" else theme.OK
+            relation = "≥" if r.score >= r.threshold else "&lt;"
+            lines.append(f"<b>{html.escape(m.name)}</b> score <b style='color:{colour}'>{r.score:.2f}</b> "
+                         f"{relation} threshold {r.threshold:.2f}")
+            lines.append(f"Model suggests: <b style='color:{colour}'>{suggestion}</b>"
+                         f" <span style='color:{theme.MUTED}'>(on {html.escape(r.primary_image)})</span>")
+        decision = case.decision.value if case.decision else None
+        if decision:
+            who = f" by {html.escape(case.last_reviewer)}" if case.last_reviewer else ""
+            lines.append(f"Decision: <b>{decision}</b>{who}")
+            if r is not None and model_suggestion(r.score, r.threshold) != decision:
+                lines.append(f"<span style='color:{theme.WARN}'>Decision differs from the model</span>")
+        else:
+            lines.append(f"<span style='color:{theme.MUTED}'>Decision: none yet (1 normal, 2 abnormal)</span>")
+        self.summary.setText("<br>".join(lines))
+
+    # -- comment -----------------------------------------------------------------------------
+    def comment_text(self) -> str:
+        return self.comment.toPlainText().strip()
+
+    def comment_dirty(self) -> bool:
+        return self.comment_text() != (self._saved_comment or "").strip()
+
+    def focus_comment(self) -> None:
+        self.comment.setFocus(Qt.ShortcutFocusReason)
+
+    def _set_comment(self, text: str) -> None:
+        self._saved_comment = text
+        self.comment.blockSignals(True)
+        self.comment.setPlainText(text)
+        self.comment.blockSignals(False)
+        self._on_comment_changed()
+
+    def _on_comment_changed(self) -> None:
+        self.save_comment.setEnabled(self.case is not None and self.comment_dirty())
+
+    def _save_comment(self) -> None:
+        if self.case is not None and self.comment_dirty():
+            self.comment_saved.emit(self.comment_text())
