@@ -13,6 +13,9 @@ from app.editing.volume_label_view import VolumeLabelView
 from core.domain import CaseKind, LoadedCase
 
 
+REVIEW_KEYS_TAKEN_BY_LABELLING = {"normal", "abnormal", "approve", "flag", "overlays", "reset_view"}
+
+
 class ModeSwitch(QWidget):
     changed = Signal(bool)     # True: label mode
 
@@ -79,6 +82,11 @@ class LabelMode(QObject):
         self.action.setChecked(on)
         self.switch.blockSignals(False)
         self.action.blockSignals(False)
+        # the labelling view binds R, F, T, 1-9 and Enter to its tools and classes; the review
+        # shortcuts on the same keys step aside while labelling (two bindings = neither fires)
+        for name, act in getattr(self.window, "shortcut_actions", {}).items():
+            if name in REVIEW_KEYS_TAKEN_BY_LABELLING:
+                act.setEnabled(not on)
         info = getattr(self.window, "info", None)
         if info is not None:
             info.setVisible(not on)      # labelling needs the width; the case card is for review

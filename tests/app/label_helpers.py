@@ -3,6 +3,8 @@ press / move / release events as a user would."""
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
@@ -10,6 +12,12 @@ from PySide6.QtWidgets import QApplication
 
 def viewport_pos(panel, x: float, y: float):
     return panel.graphics.mapFromScene(panel.view.mapViewToScene(QPointF(x, y)))
+
+
+def image_pos(panel, x: float, y: float) -> tuple[float, float]:
+    """Where a click aimed at image point (x, y) really lands (after rounding to a screen pixel)."""
+    p = panel.view.mapSceneToView(panel.graphics.mapToScene(viewport_pos(panel, x, y)))
+    return p.x(), p.y()
 
 
 def _send(vp, kind, pos, button, buttons, modifiers=Qt.NoModifier):
@@ -33,5 +41,8 @@ def drag(panel, points, button=Qt.LeftButton, modifiers=Qt.NoModifier):
     pts = [viewport_pos(panel, x, y) for x, y in points]
     _send(vp, QEvent.MouseButtonPress, pts[0], button, button, modifiers)
     for p in pts[1:]:
+        # pyqtgraph drops moves closer than 1/mouseRateLimit s apart (100/s by default), as a
+        # real mouse never sends them faster: pace them like a hand would
+        time.sleep(0.012)
         _send(vp, QEvent.MouseMove, p, Qt.NoButton, button, modifiers)
     _send(vp, QEvent.MouseButtonRelease, pts[-1], button, Qt.NoButton, modifiers)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.app.label_helpers import click, drag
+from tests.app.label_helpers import click, drag, image_pos
 
 
 @pytest.fixture
@@ -110,9 +110,12 @@ def test_select_move_relabel_delete_flags_and_classes(labelling, qtbot, small_de
     view.set_tool("select")
     click(view.canvas.panel, 150, 140)
     assert view.canvas.selected == {n0}
+    (x0, y0), _ = ed.shapes[n0].points
     drag(view.canvas.panel, [(150, 140), (180, 160), (200, 170)])
     (x1, y1), _ = ed.shapes[n0].points
-    assert (x1, y1) == pytest.approx((149.5, 129.5), abs=2)   # moved by (50, 30)
+    # moved by (50, 30) image pixels as the mouse saw them (screen pixels are rounded to integers)
+    dx, dy = np.subtract(image_pos(view.canvas.panel, 200, 170), image_pos(view.canvas.panel, 150, 140))
+    assert (x1 - x0, y1 - y0) == pytest.approx((dx, dy), abs=0.6) and (dx, dy) == pytest.approx((50, 30), abs=5)
     view.canvas.relabel_selection("retinal embolus")
     assert ed.shapes[n0].label == "retinal embolus"
     _key(qtbot, view, Qt.Key_Delete)
@@ -282,3 +285,17 @@ def test_model_result_becomes_an_editable_label(labelling, qtbot):
     assert ed.class_mask("retinal hemorrhage").sum() >= (heat > 3).sum() * 0.97
     view.undo()
     assert np.array_equal(ed.class_mask("retinal hemorrhage"), mask)
+
+
+def test_label_keys_win_over_review_keys_in_label_mode(labelling, qtbot):
+    """1, F, R and Enter pick classes and tools while labelling; back in review they decide again."""
+    view = _open(labelling, qtbot, "FUN-N02")
+    _key(qtbot, view, Qt.Key_2)
+    assert view.active_label() == view.panel.class_names()[1]
+    _key(qtbot, view, Qt.Key_F)
+    assert view.canvas.tool.name == "fill"
+    assert labelling.session.workspace.case("FUN-N02").decision is None
+    labelling.label_mode.set_active(False)
+    labelling.case_view.setFocus()
+    qtbot.keyClick(labelling.case_view, Qt.Key_2)
+    assert labelling.session.workspace.case("FUN-N02").decision.value == "abnormal"
