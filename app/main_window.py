@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(side.minimumSizeHint().width() + 16)
         scroll.setMaximumWidth(440)
+        self.sidebar = scroll
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self.worklist)
         splitter.addWidget(centre)
@@ -297,7 +298,8 @@ class MainWindow(QMainWindow):
 
     def _update_legend(self) -> None:
         model, ov = self.session.model, self._overlay
-        if model is None or ov is None or not any(im.heatmap is not None for im in ov.images.values()):
+        labelling = getattr(self, "label_mode", None) is not None and self.label_mode.active
+        if labelling or model is None or ov is None or not any(im.heatmap is not None for im in ov.images.values()):
             self.legend.set_inactive()
             self.legend.hide()
             return

@@ -14,7 +14,7 @@ from app.editing.canvas import LabelCanvas
 from app.editing.sam_assist import SamAssist
 from app.editing.sessions import EditorSessions, TargetSession
 from app.editing.style import LABEL_STYLESHEET
-from app.editing.toolbar import LabelToolbar
+from app.editing.toolbar import LabelToolbar, scrolling
 from app.editing.tools import TOOL_KEYS
 from app.viewers.label_layer import colour_for
 from app.widgets.label_panel import LabelPanel
@@ -46,7 +46,7 @@ class LabelView(QWidget):
         cl = QVBoxLayout(centre)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(2)
-        cl.addWidget(self.toolbar)
+        cl.addWidget(scrolling(self.toolbar))
         mid = QHBoxLayout()
         mid.setSpacing(2)
         mid.addWidget(self.toolbar.strip)

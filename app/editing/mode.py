@@ -59,6 +59,7 @@ class LabelMode(QObject):
         self.view2d = LabelView(self.sessions, window.gpu, ws)
         self.view3d = VolumeLabelView(self.sessions, window.gpu, ws)
         for v in (self.view2d, self.view3d):
+            v.setMinimumWidth(480)      # hidden pages must not widen the review layout (QStackedWidget)
             window.viewers.addWidget(v)
             v.status.connect(lambda text: window.statusBar().showMessage(text, 8000))
         self.switch = ModeSwitch()
@@ -87,9 +88,14 @@ class LabelMode(QObject):
         for name, act in getattr(self.window, "shortcut_actions", {}).items():
             if name in REVIEW_KEYS_TAKEN_BY_LABELLING:
                 act.setEnabled(not on)
-        info = getattr(self.window, "info", None)
-        if info is not None:
-            info.setVisible(not on)      # labelling needs the width; the case card is for review
+        # labelling needs the width: the review column and the heatmap legend make room for the
+        # label panel (the label view has its own model-result-to-label tools)
+        for name in ("sidebar", "legend"):
+            widget = getattr(self.window, name, None)
+            if widget is not None:
+                widget.setVisible(not on)
+        if not on and hasattr(self.window, "_update_legend"):
+            self.window._update_legend()
         if not on:
             self.save_all()
         loaded = getattr(self.window, "_loaded", None)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget,
+    QButtonGroup, QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider, QVBoxLayout,
+    QWidget,
 )
 
 from app.editing.tools import TOOL_KEYS, TOOL_TIPS, TOOL_TITLES
@@ -146,3 +147,16 @@ class LabelToolbar(QWidget):
         many = len(titles) > 1
         self.target.setVisible(many)
         self.target_label.setVisible(many)
+
+
+def scrolling(bar: QWidget) -> QScrollArea:
+    """The bar in a horizontal scroll area: on a narrow screen it scrolls instead of forcing the
+    whole window wider than the display."""
+    area = QScrollArea()
+    area.setWidget(bar)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
+    area.setFixedHeight(bar.sizeHint().height() + area.horizontalScrollBar().sizeHint().height())
+    return area

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QLabel, QSplitter, QVBo
 from app.editing.sam_assist import SamAssist
 from app.editing.sessions import EditorSessions, TargetSession
 from app.editing.style import LABEL_STYLESHEET
-from app.editing.toolbar import LabelToolbar
+from app.editing.toolbar import LabelToolbar, scrolling
 from app.editing.tools import TOOL_KEYS
 from app.editing.volume_label import VOLUME_TOOLS, EditableVolumeView
 from app.widgets.label_panel import LabelPanel
@@ -44,7 +44,7 @@ class VolumeLabelView(QWidget):
         cl = QVBoxLayout(centre)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(2)
-        cl.addWidget(self.toolbar)
+        cl.addWidget(scrolling(self.toolbar))
         mid = QHBoxLayout()
         mid.setSpacing(2)
         mid.addWidget(self.toolbar.strip)

@@ -3,7 +3,7 @@ image flags, the shapes of the image, SAM controls, model-result conversion and 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
@@ -207,6 +207,22 @@ class LabelPanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+        # room for the content and the vertical scroll bar, kept up to date as classes and shapes
+        # change the content: nothing is ever cut off at the right edge
+        self._scroll = scroll
+        inner.installEventFilter(self)
+        self._fit_width()
+
+    def _fit_width(self) -> None:
+        inner = self._scroll.widget()
+        want = max(350, inner.minimumSizeHint().width() + self._scroll.verticalScrollBar().sizeHint().width() + 4)
+        if want != self.minimumWidth():
+            self.setMinimumWidth(want)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.LayoutRequest and obj is self._scroll.widget():
+            self._fit_width()
+        return super().eventFilter(obj, event)
 
     def set_volume_mode(self, on: bool) -> None:
         """MRI label volumes: no vector shapes and no image flags; counts are voxels."""
