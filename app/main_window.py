@@ -171,6 +171,22 @@ class MainWindow(QMainWindow):
             self.shortcut_actions[s.action] = act
         menus["View"].addSeparator()
         menus["View"].addAction(QAction("Sort worklist by &score (triage)", self, triggered=self.worklist.sort_by_score))
+        menus["Model"].addSeparator()
+        menus["Model"].addAction(QAction("&Retrain…", self, triggered=self.show_retrain))
+
+    def show_retrain(self, method: str | None = None):
+        """The Retrain dialog (training runs in its own process; only activation changes the app)."""
+        from app.training.dialog import RetrainDialog
+
+        dlg = getattr(self, "_retrain", None)
+        if dlg is None:
+            current = self.session.model.name if self.session.model is not None else None
+            dlg = RetrainDialog(self.session.workspace, self.session.user, self.gpu, self, method=method or current)
+            dlg.models_changed.connect(lambda name: self.refresh_models(name))
+            self._retrain = dlg
+        dlg.show()
+        dlg.raise_()
+        return dlg
 
     def show_shortcuts(self) -> None:
         from app.dialogs.shortcuts import ShortcutsDialog
@@ -191,6 +207,16 @@ class MainWindow(QMainWindow):
         except StudioError as exc:
             QMessageBox.warning(self, "Cannot open workspace", str(exc))
             return
+        retrain = getattr(self, "_retrain", None)
+        if retrain is not None and retrain.process.running:
+            QMessageBox.information(self, "Training is running",
+                                    "Finish or cancel the training run in the Retrain dialog before switching workspaces.")
+            ws.close()
+            return
+        if retrain is not None:
+            retrain.close()
+            retrain.deleteLater()
+            self._retrain = None
         self.runs.cancel()
         self._save_pending_comment()
         self.session.workspace.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from core import __version__
-from core.errors import StudioError
+from core.errors import CancelledError, StudioError
 
 log = logging.getLogger("anomaly_studio.cli")
 GuiRunner = Callable[[argparse.Namespace], int]
@@ -162,6 +162,9 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
                 raise UsageError("the GUI is not available from this entry point; run the 'anomaly-studio' command")
             return int(gui(args) or 0)
         return _commands()[args.command](args)
+    except CancelledError as exc:
+        sys.stderr.write(f"anomaly-studio: {exc}\n")
+        return 3
     except StudioError as exc:
         log.info("exit 2: %s", exc)
         sys.stderr.write(f"anomaly-studio: error: {exc}\n")

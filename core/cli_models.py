@@ -216,7 +216,8 @@ def cmd_train(args) -> int:
     from core.models import store
     from core.models.base import new_version_id
     from core.models.device import configure_cpu_threads
-    from core.training.context import JsonLinesWriter, TrainingContext
+    from core.models.retraining import CANCEL_FILE, planned_samples
+    from core.training.context import FileCancelToken, JsonLinesWriter, TrainingContext
     from core.training.distributed import init_from_env, shutdown
     from core.workspace import Workspace
 
@@ -242,7 +243,11 @@ def cmd_train(args) -> int:
                                                      "world_size": info.world_size, **extra})
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    record("running")
+    cancel_file = run_dir / CANCEL_FILE
+    if main_rank and cancel_file.exists():
+        cancel_file.unlink()             # a stale request from the stopped run this one resumes
+    started = time.monotonic()
+    record("running", resumed=bool(args.resume))
     ctx = TrainingContext(run_dir=run_dir, resume=args.resume, emit=emit, rank=info.rank, world_size=info.world_size)
     emit({"event": "run", "run": run_id, "model": args.model, "run_dir": str(run_dir), "config": config,
           "world_size": info.world_size})
@@ -256,15 +261,18 @@ def cmd_train(args) -> int:
 
     try:
         model = store.fit_on_workspace(ws, args.model, config, progress=progress, activate_new=not args.no_activate,
-                                       user="train", context=ctx, version=run_id, register=main_rank)
+                                       user="train", context=ctx, version=run_id, register=main_rank,
+                                       cancel=FileCancelToken(cancel_file))
     except BaseException as exc:
         status = "cancelled" if exc.__class__.__name__ in ("CancelledError", "KeyboardInterrupt") else "failed"
-        record(status, error=str(exc))
+        record(status, error=str(exc), resumed=bool(args.resume), seconds=round(time.monotonic() - started, 1))
         emit({"event": "error" if status == "failed" else "cancelled", "message": str(exc)})
         raise
     finally:
         shutdown()
-    record("done", version=model.card.version)
+    n_images = len(store.training_normals(ws, model.config["modality"]))
+    record("done", version=model.card.version, resumed=bool(args.resume), seconds=round(time.monotonic() - started, 1),
+           samples_seen=planned_samples(args.model, config, n_images))
     emit({"event": "done", "run": run_id, "version": model.card.version, "fit_seconds": model.card.fit_seconds,
           "metrics": model.card.metrics})
     return 0

@@ -27,13 +27,23 @@ def ground_truth_mask(ws: Workspace, image: ImageRecord) -> np.ndarray | None:
     return doc.union_mask()
 
 
-def image_truth(ws: Workspace, case: CaseRecord, image: ImageRecord, masks: dict[str, np.ndarray | None]) -> bool | None:
+def case_truth(case: CaseRecord, source: str = "known") -> str | None:
+    """'normal' / 'abnormal' / None: the dataset's known truth, or the reviewer's decision
+    (``source="review"``: what the lab compares model versions on)."""
+    if source == "review":
+        return case.decision.value if case.decision is not None else None
+    return case.truth
+
+
+def image_truth(ws: Workspace, case: CaseRecord, image: ImageRecord, masks: dict[str, np.ndarray | None],
+                source: str = "known") -> bool | None:
     m = masks.get(image.id)
     if m is not None and m.any():
         return True
-    if case.truth == "normal":
+    truth = case_truth(case, source)
+    if truth == "normal":
         return False
-    if case.truth == "abnormal":
+    if truth == "abnormal":
         others = any(v is not None and v.any() for k, v in masks.items() if k != image.id and k.startswith(case.id + "/"))
         if others:
             return False
@@ -49,9 +59,15 @@ def _stride(shape) -> int:
     return max(1, int(max(shape[:2]) // 256))
 
 
-def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | None = "test") -> dict:
+def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | None = "test",
+             case_ids: list[str] | None = None, truth: str = "known") -> dict:
+    """Metrics of a version's stored results: on the ``split`` (or exactly ``case_ids``), with image
+    truth from the dataset (``truth="known"``) or the reviewers' decisions (``"review"``); pixel
+    metrics wherever label documents exist."""
     version = version or store.active_version(ws, name)
-    cases = [c for c in ws.cases() if split is None or c.split == split]
+    truth_source = truth
+    wanted = set(case_ids) if case_ids is not None else None
+    cases = [c for c in ws.cases() if (c.id in wanted if wanted is not None else split is None or c.split == split)]
     rows, y_img, s_img, pix_scores, pix_gts, dices = [], [], [], [], [], []
     class_pixels: dict[str, list[np.ndarray]] = {}
     normal_pixels: list[np.ndarray] = []
@@ -63,7 +79,7 @@ def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | 
         masks = {im.id: ground_truth_mask(ws, im) for im in case.images}
         for image_name, entry in res.maps.items():
             image = next(im for im in case.images if im.name == image_name)
-            truth = image_truth(ws, case, image, masks)
+            truth = image_truth(ws, case, image, masks, truth_source)
             row = {"case": case.id, "image": image_name, "score": entry.get("score"), "truth": truth}
             heat, pred_mask = store.result_arrays(ws, res, image_name)
             gt = masks.get(image.id)

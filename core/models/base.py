@@ -165,10 +165,16 @@ class AnomalyModel(ABC):
     deviations: ClassVar[tuple[str, ...]] = ()
     faithful_config: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, **config: Any):
-        base = {"image_size": 256, "device": "auto", "seed": 0, "modality": self.modalities[0],
+    @classmethod
+    def full_default_config(cls) -> dict[str, Any]:
+        """Every setting with its default: the shared ones, then the method's own."""
+        base = {"image_size": 256, "device": "auto", "seed": 0, "modality": cls.modalities[0],
                 "calibration_holdout": 0.25, "threshold": 3.0}
-        base.update(self.default_config)
+        base.update(cls.default_config)
+        return base
+
+    def __init__(self, **config: Any):
+        base = self.full_default_config()
         unknown = set(config) - set(base)
         if unknown:
             raise InputError(None, f"{self.name}: unknown config key(s) {sorted(unknown)}; known: {sorted(base)}")

@@ -72,3 +72,25 @@ def _default(obj):
         return float(obj)
     except (TypeError, ValueError):
         return str(obj)
+
+
+class FileCancelToken:
+    """Cancellation asked for by another process: the run stops at the next check once ``path``
+    exists (the GUI writes it; works the same on Windows, where there is no SIGINT to send)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.Event()
+
+    def cancel(self) -> None:
+        self._local.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._local.is_set() or self.path.exists()
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            from core.errors import CancelledError
+
+            raise CancelledError(f"cancelled ({self.path.name} requested)")

@@ -1,0 +1,373 @@
+"""The Retrain dialog: choose a method, see the training data it would use (reviewed normals,
+corrected pixel labels, MRI slice labels), set hyper-parameters (the paper defaults) and the
+device, see a time estimate, run ``anomaly-studio train`` in its own process with live progress,
+cancel / resume, then compare the new version with the active one on the reviewed cases and
+activate it (or roll back). Nothing retrains by itself: this dialog is the only way in from the GUI.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+    QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from app import theme
+from app.training.process import TrainingProcess
+from app.training.progress_view import TrainingProgress
+from app.workers.pool import TaskRunner
+from core.errors import StudioError
+from core.models import retraining, store
+from core.models.base import CancelToken, new_version_id
+from core.models.registry import model_class
+
+log = logging.getLogger(__name__)
+DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
+METRICS = (("image_auroc", "Image AUROC"), ("pixel_auroc", "Pixel AUROC"), ("pro", "PRO"), ("best_dice", "Dice"),
+           ("n_images", "Images"))
+
+
+def _scalar(v) -> bool:
+    return isinstance(v, (bool, int, float, str)) or v is None
+
+
+class RetrainDialog(QDialog):
+    models_changed = Signal(str)            # method name whose active version changed
+    _compare_progress = Signal(int, int, str)
+
+    def __init__(self, workspace, user: str, gpu: TaskRunner | None = None, parent: QWidget | None = None,
+                 method: str | None = None, grace_s: float = 20.0):
+        super().__init__(parent)
+        self.setWindowTitle("Retrain a model")
+        self.resize(1180, 820)
+        self.ws = workspace
+        self.user = user
+        self.gpu = gpu or TaskRunner("retrain-compare", max_workers=1, parent=self)
+        self.process = TrainingProcess(self, grace_s=grace_s)
+        self.run_id: str | None = None
+        self.new_version: str | None = None
+        self.comparison: dict | None = None
+        self._compare_cancel: CancelToken | None = None
+        self._defaults: dict = {}
+
+        # -- setup ---------------------------------------------------------------------------------
+        self.method = QComboBox()
+        for name in retraining.trainable_methods():
+            cls = model_class(name)
+            self.method.addItem(f"{name} — {cls.title}", name)
+        self.data = QLabel("")
+        self.data.setWordWrap(True)
+        self.params = QTableWidget(0, 2)
+        self.params.setHorizontalHeaderLabels(["Setting", "Value"])
+        self.params.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.params.horizontalHeader().setStretchLastSection(True)
+        self.params.verticalHeader().hide()
+        self.params.itemChanged.connect(self._on_param_changed)
+        self.device = QComboBox()
+        for text, value in DEVICES:
+            self.device.addItem(text, value)
+        self.estimate = QLabel("")
+        self.estimate.setObjectName("muted")
+        self.estimate.setWordWrap(True)
+        self.start_button = QPushButton("Start training")
+        self.start_button.setObjectName("primary")
+        self.cancel_button = QPushButton("Cancel")
+        self.resume_button = QPushButton("Resume")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button.clicked.connect(self.resume)
+        setup = QGroupBox("Training")
+        form = QFormLayout(setup)
+        form.addRow("Method", self.method)
+        form.addRow("Data", self.data)
+        form.addRow(self.params)
+        form.addRow("Device", self.device)
+        form.addRow("Estimate", self.estimate)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.cancel_button, self.resume_button):
+            buttons.addWidget(b)
+        form.addRow(buttons)
+
+        # -- progress ------------------------------------------------------------------------------
+        self.progress = TrainingProgress()
+        run_box = QGroupBox("Run")
+        QVBoxLayout(run_box).addWidget(self.progress)
+
+        # -- compare and activate ------------------------------------------------------------------
+        self.compare_button = QPushButton("Compare with active")
+        self.compare_button.setToolTip("Score the reviewed cases with both versions and compare them")
+        self.compare_button.clicked.connect(self.compare)
+        self.activate_button = QPushButton("Activate new version")
+        self.activate_button.setObjectName("primary")
+        self.activate_button.clicked.connect(self.activate)
+        self.rollback_button = QPushButton("Roll back")
+        self.rollback_button.setToolTip("Make the previously active version active again")
+        self.rollback_button.clicked.connect(self.rollback)
+        self.table = QTableWidget(0, 2 + len(METRICS))
+        self.table.setHorizontalHeaderLabels(["Version", ""] + [t for _k, t in METRICS])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.setMaximumHeight(110)
+        self.versions = QLabel("")
+        self.versions.setObjectName("muted")
+        self.versions.setWordWrap(True)
+        cmp_box = QGroupBox("Compare and activate (reviewed cases: decisions as truth, labels for pixel metrics)")
+        cl = QVBoxLayout(cmp_box)
+        row = QHBoxLayout()
+        for b in (self.compare_button, self.activate_button, self.rollback_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        cl.addLayout(row)
+        cl.addWidget(self.table)
+        cl.addWidget(self.versions)
+
+        split = QSplitter(Qt.Horizontal)
+        split.addWidget(setup)
+        split.addWidget(run_box)
+        split.setSizes([430, 750])
+        layout = QVBoxLayout(self)
+        layout.addWidget(split, 1)
+        layout.addWidget(cmp_box)
+
+        self.method.currentIndexChanged.connect(lambda _i: self._on_method())
+        self.process.event.connect(self._on_event)
+        self.process.log_line.connect(self.progress.add_log)
+        self.process.finished.connect(self._on_finished)
+        self._compare_progress.connect(self._on_compare_progress)
+        if method is not None:
+            i = self.method.findData(method)
+            if i >= 0:
+                self.method.setCurrentIndex(i)
+        self._on_method()
+
+    # -- setup -------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.method.currentData())
+
+    def _on_method(self) -> None:
+        cls = model_class(self.name)
+        self._defaults = {k: v for k, v in cls.full_default_config().items() if _scalar(v) and k != "device"}
+        self.params.blockSignals(True)
+        self.params.setRowCount(0)
+        for k, v in self._defaults.items():
+            r = self.params.rowCount()
+            self.params.insertRow(r)
+            key = QTableWidgetItem(k)
+            key.setFlags(key.flags() & ~Qt.ItemIsEditable)
+            self.params.setItem(r, 0, key)
+            self.params.setItem(r, 1, QTableWidgetItem("" if v is None else str(v)))
+        self.params.blockSignals(False)
+        self._read_training_data()
+        self.run_id = self._resumable_run()
+        self.new_version = None
+        self.comparison = None
+        self.table.setRowCount(0)
+        self._update_estimate()
+        self._update_versions()
+        self._update_buttons()
+
+    def _read_training_data(self) -> None:
+        cls = model_class(self.name)
+        modality = self.config().get("modality") or self._defaults.get("modality")
+        if modality not in cls.modalities:
+            self.training = None
+            self.data.setText(f"{self.name} trains on {', '.join(cls.modalities)} images, not '{modality}'")
+            return
+        try:
+            self.training = retraining.training_data(self.ws, self.name, modality)
+            self.data.setText(self.training.describe() + ("" if cls.trained else " (memory bank: fitted, no gradient training)"))
+        except StudioError as exc:
+            self.training = None
+            self.data.setText(f"Cannot read the training data: {exc}")
+
+    def _on_param_changed(self, item) -> None:
+        key = self.params.item(item.row(), 0)
+        if key is not None and key.text() == "modality":
+            self._read_training_data()
+            self._update_buttons()
+        self._update_estimate()
+
+    def set_param(self, key: str, value) -> None:
+        for r in range(self.params.rowCount()):
+            if self.params.item(r, 0).text() == key:
+                self.params.item(r, 1).setText(str(value))
+                return
+        raise KeyError(f"{self.name} has no setting '{key}'")
+
+    def config(self) -> dict:
+        """Settings that differ from the method's defaults (strings; the model parses them), plus the device."""
+        out = {}
+        for r in range(self.params.rowCount()):
+            k, text = self.params.item(r, 0).text(), self.params.item(r, 1).text().strip()
+            if text != ("" if self._defaults.get(k) is None else str(self._defaults.get(k))):
+                out[k] = text
+        if self.device.currentData() != "auto":
+            out["device"] = self.device.currentData()
+        return out
+
+    def _update_estimate(self) -> None:
+        n = len(self.training.normals) if self.training else 0
+        try:
+            seconds, source = retraining.estimate_seconds(self.ws, self.name, self.config(), n)
+        except (ValueError, TypeError):
+            self.estimate.setText("Check the settings: a value is not a number")
+            return
+        m = seconds / 60
+        self.estimate.setText((f"about {m:.0f} min" if m >= 1 else f"about {seconds:.0f} s") + f" on CPU ({source})")
+
+    def _resumable_run(self) -> str | None:
+        for run in reversed(retraining._runs(self.ws, self.name)):
+            if run.get("status") in ("cancelled", "failed", "running") and (self.ws.root / "runs" / run["run"]).exists():
+                return run["run"]
+            if run.get("status") == "done":
+                return None
+        return None
+
+    def _update_buttons(self) -> None:
+        running = self.process.running
+        self.start_button.setEnabled(not running and self.training is not None)
+        self.cancel_button.setEnabled(running)
+        self.resume_button.setEnabled(not running and self.run_id is not None and self.new_version is None)
+        self.resume_button.setText(f"Resume {self.run_id}" if self.run_id and not running else "Resume")
+        self.method.setEnabled(not running)
+        self.params.setEnabled(not running)
+        self.compare_button.setEnabled(not running and self.new_version is not None)
+        self.activate_button.setEnabled(not running and self.new_version is not None
+                                        and self.new_version != store.active_version(self.ws, self.name))
+        self.rollback_button.setEnabled(not running and len(store.list_versions(self.ws, self.name)) > 1)
+
+    def _update_versions(self) -> None:
+        rows = store.list_versions(self.ws, self.name)
+        if not rows:
+            self.versions.setText(f"No {self.name} version in this workspace yet.")
+            return
+        parts = []
+        for v in rows[-6:]:
+            mark = " (active)" if v["active"] else ""
+            parts.append(f"{html.escape(v['version'])}{mark}")
+        self.versions.setText("Versions: " + " · ".join(parts))
+
+    # -- running -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.run_id = new_version_id()
+        self._launch(resume=False)
+
+    def resume(self) -> None:
+        if self.run_id:
+            self._launch(resume=True)
+
+    def _launch(self, resume: bool) -> None:
+        config = {} if resume else self.config()
+        argv = retraining.train_argv(self.ws.root, self.name, self.run_id, config, resume=resume)
+        run_dir = self.ws.root / "runs" / self.run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            self.progress.reset()
+        self.progress.add_log(("Resuming" if resume else "Starting") + f" run {self.run_id}")
+        self.new_version = None
+        root = Path(__file__).resolve().parents[2]
+        self.process.start(argv, run_dir, cwd=root if (root / "app").is_dir() else None)
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        self.progress.add_log("Cancel requested: the trainer stops after the current step")
+        self.process.cancel()
+        self.cancel_button.setEnabled(False)
+
+    def _on_event(self, e: dict) -> None:
+        self.progress.on_event(e)
+        if e.get("event") == "done":
+            self.new_version = e.get("version")
+
+    def _on_finished(self, status: str, code: int) -> None:
+        message = "" if status == "done" else f"exit code {code}"
+        self.progress.set_finished(status, message)
+        if status == "done" and self.new_version is None:
+            self.new_version = self.run_id
+        self._update_versions()
+        self._update_buttons()
+        if status == "done":
+            self.compare()
+
+    # -- compare / activate ------------------------------------------------------------------------
+    def compare(self) -> None:
+        if self.new_version is None or self._compare_cancel is not None:
+            return
+        old = store.active_version(self.ws, self.name)
+        old = None if old == self.new_version else old
+        self._compare_cancel = CancelToken()
+        self.compare_button.setEnabled(False)
+        self.progress.add_log(f"Comparing {self.new_version} with {old or 'no active version'} on the reviewed cases…")
+
+        def progress(done, total, message):
+            self._compare_progress.emit(int(done), int(total), str(message))
+
+        self.gpu.submit(retraining.compare_versions, self.ws, self.name, self.new_version, old,
+                        progress=progress, cancel=self._compare_cancel,
+                        on_done=self._on_compared, on_error=self._on_compare_error)
+
+    def _on_compare_progress(self, done: int, total: int, message: str) -> None:
+        self.progress.status.setText(f"Comparing: {message} ({done}/{total})")
+
+    def _on_compared(self, result: dict) -> None:
+        self._compare_cancel = None
+        self.comparison = result
+        self.table.setRowCount(0)
+        for row in result["rows"]:
+            r = self.table.rowCount()
+            self.table.insertRow(r)
+            tag = "new" if row["version"] == self.new_version else ("active" if row["active"] else "")
+            self.table.setItem(r, 0, QTableWidgetItem(row["version"]))
+            self.table.setItem(r, 1, QTableWidgetItem(tag))
+            for c, (key, _t) in enumerate(METRICS, start=2):
+                v = row["metrics"].get(key)
+                text = "—" if v is None else (f"{v:d}" if isinstance(v, int) else f"{float(v):.3f}")
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.progress.status.setText(f"Compared on {len(result['cases'])} reviewed case(s)")
+        self._update_buttons()
+
+    def _on_compare_error(self, exc: BaseException) -> None:
+        self._compare_cancel = None
+        self.progress.add_log(f"Comparison failed: {exc}")
+        self.progress.status.setText(f"Comparison not possible: {exc}")
+        self.progress.status.setStyleSheet(f"color: {theme.WARN};")
+        self._update_buttons()
+
+    def activate(self) -> None:
+        if self.new_version is None:
+            return
+        store.activate(self.ws, self.name, self.new_version, user=self.user)
+        self.progress.add_log(f"Activated {self.name} {self.new_version}")
+        self._after_activation()
+
+    def rollback(self) -> None:
+        try:
+            version = retraining.rollback(self.ws, self.name, user=self.user)
+        except StudioError as exc:
+            self.progress.add_log(str(exc))
+            return
+        self.progress.add_log(f"Rolled back: {self.name} {version} is active again")
+        self._after_activation()
+
+    def _after_activation(self) -> None:
+        self._update_versions()
+        self._update_buttons()
+        self.models_changed.emit(self.name)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.process.running:
+            self.progress.add_log("Closing: the run is cancelled (it can resume later)")
+            self.process.cancel()
+            if not self.process.wait(int(self.process.grace_s * 1000)):
+                self.process.kill()
+                self.process.wait(3000)
+        if self._compare_cancel is not None:
+            self._compare_cancel.cancel()
+        super().closeEvent(event)

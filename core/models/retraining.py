@@ -1,0 +1,199 @@
+"""Retraining a method from what the reviewers decided and labelled (Qt-free; the Retrain dialog
+and scripts use it).
+
+* ``training_data(ws, name)``: which cases a retraining run would learn from.
+* ``estimate_seconds(ws, name, config, n)``: a time estimate from this workspace's earlier runs of
+  the method (seconds per sample seen), else from the rate the method declares.
+* ``train_argv(...)``: the ``anomaly-studio train`` command line (source checkout or bundle); the
+  run goes in its own process so a crash or out-of-memory never reaches the GUI.
+* ``compare_versions(ws, name, new, old)``: both versions on the reviewed cases, image AUROC from
+  the reviewers' decisions and pixel metrics where labels exist.
+* ``rollback(ws, name)``: activate the version that was active before the current one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.domain import Modality
+from core.errors import StudioError
+from core.models import store
+from core.models.base import CancelToken, Progress, no_progress
+from core.models.registry import model_class
+from core.workspace import Workspace
+
+CANCEL_FILE = "CANCEL"                       # written into the run folder to ask a run to stop
+# seconds per training sample per epoch on a 2-core CPU at the default configuration, measured
+# with bench/train_step.py; used until this workspace has a finished run of the method
+DEFAULT_RATE = {"resynthdetect": 0.9, "mmrad": 2.5, "rasalore": 1.5}
+SCAN_RATE = 2.0                              # memory-bank methods: seconds per training image
+
+
+@dataclass
+class TrainingData:
+    name: str
+    modality: str
+    normals: list[str] = field(default_factory=list)          # case ids
+    labelled: list[str] = field(default_factory=list)         # cases with reviewer pixel labels
+    slice_labelled: list[str] = field(default_factory=list)   # MRI cases with slice labels
+    uses_labels: bool = False                                 # the method can learn from real lesions
+
+    def describe(self) -> str:
+        parts = [f"{len(self.normals)} normal {self.modality} case(s)"]
+        if self.uses_labels:
+            parts.append(f"{len(self.labelled)} case(s) with corrected pixel labels")
+        if self.name == "rasalore":
+            parts.append(f"{len(self.slice_labelled)} MRI case(s) with slice labels")
+        return ", ".join(parts)
+
+
+def trainable_methods() -> list[str]:
+    from core.models.registry import METHODS
+
+    return list(METHODS)
+
+
+def _has_pixel_labels(ws: Workspace, case) -> bool:
+    for rec in case.images:
+        if rec.modality.value not in ("fundus", "oct"):
+            continue
+        pages = [None] if not rec.is_stack else list(range(rec.shape[0]))
+        for page in pages:
+            if ws.label_path(rec, page).exists():
+                doc = ws.read_labels(rec, page)
+                if doc is not None and doc.shapes:
+                    return True
+    return False
+
+
+def training_data(ws: Workspace, name: str, modality: str | None = None) -> TrainingData:
+    cls = model_class(name)
+    modality = modality or str(cls.full_default_config()["modality"])
+    data = TrainingData(name, modality, uses_labels="use_labelled_anomalies" in cls.default_config)
+    data.normals = [c.id for c in store.training_normals(ws, modality)]
+    for c in ws.cases():
+        if c.split == "test" and c.decision is None:
+            continue                     # evaluation cases count only once a reviewer decided them
+        if data.uses_labels and c.image(modality) is not None and _has_pixel_labels(ws, c):
+            data.labelled.append(c.id)
+        if name == "rasalore" and c.split != "test":
+            mri = [im for im in c.images if im.modality == Modality.MRI]
+            if any(ws.label_volume_path(im).exists() or ws.slice_reviews(im) for im in mri):
+                data.slice_labelled.append(c.id)
+    return data
+
+
+def _runs(ws: Workspace, name: str) -> list[dict]:
+    out = []
+    root = ws.root / "runs"
+    for f in sorted(root.glob("*/run.json")) if root.exists() else []:
+        try:
+            run = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if run.get("model") == name:
+            out.append(run)
+    return out
+
+
+def planned_samples(name: str, config: dict, n_images: int) -> int:
+    """Training samples a run will see: epochs (both stages for two-stage methods) x samples per
+    epoch (the method's ``samples_per_epoch``, else one pass over the images)."""
+    cls = model_class(name)
+    merged = {**cls.full_default_config(), **config}
+    if not getattr(cls, "trained", False):
+        return max(1, n_images)
+    epochs = int(float(merged.get("epochs", 1)))
+    ae = int(float(merged.get("ae_epochs", 0) or 0))
+    epochs += epochs if ae < 0 else ae          # ae_epochs=-1: the autoencoder trains as long as stage 2
+    per_epoch = int(float(merged.get("samples_per_epoch", 0) or 0)) or n_images
+    return max(1, epochs * per_epoch)
+
+
+def estimate_seconds(ws: Workspace, name: str, config: dict, n_samples: int) -> tuple[float, str]:
+    """(seconds, where the figure comes from) for training ``name`` with ``config`` on
+    ``n_samples`` images."""
+    cls = model_class(name)
+    if not getattr(cls, "trained", False):
+        return SCAN_RATE * n_samples, "memory-bank fit: about 2 s per image on a 2-core CPU"
+    seen = planned_samples(name, config, n_samples)
+    for run in reversed(_runs(ws, name)):
+        if run.get("status") == "done" and not run.get("resumed") and run.get("seconds") and run.get("samples_seen"):
+            rate = float(run["seconds"]) / float(run["samples_seen"])
+            return rate * seen, f"from run {run['run']} in this workspace ({rate:.2f} s per sample)"
+    rate = DEFAULT_RATE.get(name, 1.0)
+    return rate * seen, f"rough: {rate:g} s per sample on a 2-core CPU (no earlier run here)"
+
+
+def train_argv(workspace: Path, name: str, run: str, config: dict, *, resume: bool = False, activate: bool = False) -> list[str]:
+    """The ``anomaly-studio train`` command: ``python -m app.main`` from a checkout, the bundled
+    executable itself when frozen (PyInstaller)."""
+    head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app.main"]
+    argv = head + ["train", name, "--workspace", str(workspace), "--run", run]
+    for k, v in config.items():
+        argv += ["--config", f"{k}={v}"]
+    if resume:
+        argv.append("--resume")
+    if not activate:
+        argv.append("--no-activate")
+    return argv
+
+
+def reviewed_cases(ws: Workspace, modality: str) -> list[str]:
+    return [c.id for c in ws.cases() if c.decision is not None and c.image(modality) is not None]
+
+
+def compare_versions(ws: Workspace, name: str, new: str, old: str | None, *, case_ids: list[str] | None = None,
+                     progress: Progress | None = None, cancel: CancelToken | None = None) -> dict:
+    """Predict both versions on the reviewed cases (results are stored, as any run's are) and
+    evaluate them against the reviewers' decisions and labels. Returns {"cases": [...],
+    "rows": [{"version", "active", "metrics"}...]}."""
+    from core.metrics.evaluate import evaluate
+
+    progress = progress or no_progress
+    cancel = cancel or CancelToken()
+    versions = [v for v in (new, old) if v]
+    first = store.load_version(ws, name, new)
+    ids = case_ids if case_ids is not None else reviewed_cases(ws, first.config["modality"])
+    if not ids:
+        raise StudioError("no reviewed cases to compare on: decide some cases normal / abnormal first")
+    rows = []
+    total = len(ids) * len(versions)
+    for k, version in enumerate(versions):
+        model = first if version == new else store.load_version(ws, name, version)
+        todo = [c for c in ids if store.load_result(ws, name, c, version) is None]
+
+        def step(done, _total, message, k=k, n_before=len(ids) - len(todo)):
+            progress(k * len(ids) + n_before + done, total, f"{version}: {message}")
+
+        if todo:
+            store.predict_cases(ws, model, todo, progress=step, cancel=cancel)
+        cancel.raise_if_cancelled()
+        report = evaluate(ws, name, version, case_ids=ids, truth="review")
+        rows.append({"version": version, "active": version == store.active_version(ws, name),
+                     "metrics": report["metrics"]})
+    progress(total, total, "compared")
+    return {"model": name, "cases": ids, "rows": rows}
+
+
+def rollback(ws: Workspace, name: str, user: str = "system") -> str:
+    """Activate the version that was active before the current one (the audit log records every
+    activation, so this walks back through them, skipping deleted versions)."""
+    current = store.active_version(ws, name)
+    known = {v["version"] for v in store.list_versions(ws, name)}
+    rows = ws.catalog.query("SELECT details FROM audit WHERE action IN ('model.activate', 'model.register') ORDER BY id DESC")
+    for r in rows:
+        try:
+            d = json.loads(r["details"] or "{}")
+        except ValueError:
+            continue
+        if d.get("model") != name or d.get("active") is False:
+            continue
+        v = d.get("version")
+        if v != current and v in known:
+            store.activate(ws, name, v, user=user)
+            return v
+    raise StudioError(f"no earlier active version of {name} to roll back to")
