@@ -41,7 +41,7 @@ def add_model_commands(sub) -> None:
     t.add_argument("model")
     t.add_argument("--workspace", "-w", type=Path, required=True)
     t.add_argument("--config", "-c", action="append", default=[], metavar="K=V", help="method setting (repeatable)")
-    t.add_argument("--run", help="run id (default: a new one); with --resume, the run to continue")
+    t.add_argument("--run-id", "--run", dest="run", help="run id (default: a new one; the same on every rank under torchrun); with --resume, the run to continue")
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.add_argument("--no-activate", action="store_true")
 

@@ -234,8 +234,9 @@ class RetrainDialog(QDialog):
         running = self.process.running
         self.start_button.setEnabled(not running and self.training is not None)
         self.cancel_button.setEnabled(running)
-        self.resume_button.setEnabled(not running and self.run_id is not None and self.new_version is None)
-        self.resume_button.setText(f"Resume {self.run_id}" if self.run_id and not running else "Resume")
+        resumable = not running and self.run_id is not None and self.new_version is None
+        self.resume_button.setEnabled(resumable)
+        self.resume_button.setText(f"Resume {self.run_id}" if resumable else "Resume")
         self.method.setEnabled(not running)
         self.params.setEnabled(not running)
         self.compare_button.setEnabled(not running and self.new_version is not None)
@@ -292,6 +293,7 @@ class RetrainDialog(QDialog):
         if status == "done" and self.new_version is None:
             self.new_version = self.run_id
         self._update_versions()
+        self._update_estimate()          # a finished run gives this workspace's own rate
         self._update_buttons()
         if status == "done":
             self.compare()
