@@ -28,6 +28,24 @@ BENCHES = {
     "accuracy": "bench.accuracy",
 }
 TAKES_DEVICE = {"sam", "models", "accuracy", "train", "rasalore"}
+WRITES_OUT = {"sam", "models", "accuracy"}           # the others print; their stdout is kept
+EXTRA_ARGS = {"gui": ["--json"]}
+
+
+def _parse_stdout(text: str):
+    """A benchmark's printed figures: one JSON document, JSON lines, or plain text lines."""
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    rows = []
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            rows.append(line)
+    return rows
 
 
 def main(argv: list[str]) -> int:
@@ -44,10 +62,16 @@ def main(argv: list[str]) -> int:
             summary[name] = {"status": "not available in this checkout"}
             continue
         out = RESULTS / f"{name}.json"
-        cmd = [sys.executable, "-m", module, "--out", str(out)] + (["--device", device] if name in TAKES_DEVICE else [])
+        cmd = [sys.executable, "-m", module] + (["--out", str(out)] if name in WRITES_OUT else []) \
+            + (["--device", device] if name in TAKES_DEVICE else []) + EXTRA_ARGS.get(name, [])
         t0 = time.monotonic()
         print(f"== {name}: {' '.join(cmd)}", flush=True)
-        proc = subprocess.run(cmd)
+        if name in WRITES_OUT:
+            proc = subprocess.run(cmd)
+        else:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+            print(proc.stdout, end="", flush=True)
+            out.write_text(json.dumps(_parse_stdout(proc.stdout), indent=2))
         entry = {"status": "ok" if proc.returncode == 0 else f"failed ({proc.returncode})", "seconds": round(time.monotonic() - t0, 1)}
         if out.exists():
             entry["result"] = json.loads(out.read_text())

@@ -116,8 +116,11 @@ def test_killing_the_trainer_leaves_the_gui_and_workspace_intact(open_window, qt
     window.review_action("decide", "normal")
     assert window.session.workspace.case("FUN-N01").decision.value == "normal"
     # the workspace is intact: catalog consistent, labels untouched, no half-registered version
-    con = sqlite3.connect(reviewed_ws / "catalog.sqlite")
+    db = reviewed_ws / "workspace.sqlite"
+    assert db.exists()
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == len(window.session.cases)
     con.close()
     assert _labels_digest(reviewed_ws) == before_labels
     assert [v["version"] for v in store.list_versions(window.session.workspace, "resynthdetect")] == before_versions
