@@ -78,7 +78,7 @@ class CaseView(QWidget):
             layers.clear()
         for wl in self.window_level.values():
             wl.default = None
-        fundus = case.first(Modality.FUNDUS)
+        fundus = self._primary(case)
         oct_img = case.first(Modality.OCT)
         self.fundus.setVisible(fundus is not None)
         self.oct.setVisible(oct_img is not None)
@@ -89,7 +89,8 @@ class CaseView(QWidget):
             m = fundus.record.meta
             lat = {"L": "left eye (OS)", "R": "right eye (OD)"}.get(m.laterality or "", "")
             h, w = fundus.array.shape[:2]
-            self.fundus.set_title("Fundus", f"{lat}  {w}x{h}".strip(), "SYNTHETIC LESIONS" if m.synthetic else "")
+            title = "Fundus" if fundus.record.modality == Modality.FUNDUS else f"2-D {fundus.record.modality.value} image"
+            self.fundus.set_title(title, f"{lat}  {w}x{h}".strip(), "SYNTHETIC LESIONS" if m.synthetic else "")
             self.fundus.set_image(fundus.array)
             self.window_level["fundus"].image_changed(fundus.array)
         if oct_img is not None:
@@ -127,11 +128,16 @@ class CaseView(QWidget):
         self.page_label.setText(f"{page + 1} / {self._stack.shape[0]}")
         self._apply_result_to("oct")
 
+    @staticmethod
+    def _primary(case: LoadedCase):
+        """The image of the left panel: the fundus photo, else a plain 2-D image (e.g. a BMAD slice)."""
+        return case.first(Modality.FUNDUS) or case.first(Modality.SLICE)
+
     # -- overlays --------------------------------------------------------------------------
     def _image_for(self, key: str):
         if self.case is None:
             return None
-        return self.case.first(Modality.FUNDUS if key == "fundus" else Modality.OCT)
+        return self._primary(self.case) if key == "fundus" else self.case.first(Modality.OCT)
 
     def set_result(self, result: CaseOverlay | None) -> None:
         """Show a model result (or none) on the case's images; ignored if it is another case's."""

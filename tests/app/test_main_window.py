@@ -61,3 +61,25 @@ def test_stale_load_is_not_shown(window, qtbot):
     qtbot.waitUntil(lambda: window._loaded is not None and window._loaded.id == "PAIR-L01", timeout=10000)
     qtbot.wait(300)
     assert window._loaded.id == "PAIR-L01"
+
+
+def test_a_2d_slice_case_is_shown(open_window, tmp_path):
+    """BMAD-style 2-D slices (neither fundus nor OCT) appear in the left image panel."""
+    import numpy as np
+
+    from core.domain import CaseKind, Modality
+    from core.workspace import Workspace
+    from core.workspace.workspace import NewImage
+
+    ws = Workspace.create(tmp_path / "slices")
+    img = np.zeros((64, 80), np.uint8)
+    img[20:40, 30:50] = 200
+    ws.add_case("SL-1", CaseKind.SLICE, [NewImage("slice", Modality.SLICE, array=img)])
+    ws.close()
+    w = open_window(tmp_path / "slices")
+    w.open_case_now("SL-1")
+    assert w.viewers.currentWidget() is w.case_view
+    assert w.case_view.fundus.isVisible() and not w.case_view.oct.isVisible()
+    shown = w.case_view.fundus.image_item.image
+    assert shown is not None and shown.shape[:2] in ((64, 80), (80, 64)) and shown.max() > 0
+    assert "slice" in w.case_view.fundus.title.text().lower()
