@@ -230,6 +230,11 @@ class AnomalyModel(ABC):
         self.calibration = Calibration.from_samples(raws, maps, source)
         if hold and self.refit_on_all:
             self._fit(images, progress=progress, cancel=cancel, final=True)
+        self._finish_card(t0, images)
+        progress(1, 1, "done")
+
+    def _finish_card(self, t0: float, images: list[LoadedImage]) -> None:
+        """Mark the model fitted and record calibration, training data, time and version in the card."""
         self.fitted = True
         self.card.calibration = asdict(self.calibration)
         self.card.pixel_threshold = float(max(self.calibration.pixel_q999, 1.0))
@@ -238,7 +243,6 @@ class AnomalyModel(ABC):
         self.card.fit_seconds = round(time.monotonic() - t0, 2)
         self.card.version = self.card.version or new_version_id()
         self._update_card()
-        progress(1, 1, "done")
 
     refit_on_all: ClassVar[bool] = True
 

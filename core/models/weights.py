@@ -5,7 +5,7 @@
 * Official SAM ViT-B, torchvision WideResNet-50 / ResNet-50 (ImageNet) and OpenAI CLIP ViT-B/32
   files are accepted from the weights folder (settings, or ``ANOMALY_STUDIO_WEIGHTS``) and
   verified by SHA-256: the full digest where it is published, else the digest prefix embedded in
-  the official file name (the check ``torch.hub`` itself performs).
+  the official file name (the check PyTorch's hub loader itself performs).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class WeightSpec:
     filename: str
     description: str
     sha256: str | None = None          # full digest when published
-    sha256_prefix: str | None = None   # torchvision / torch.hub convention: prefix in the file name
+    sha256_prefix: str | None = None   # torchvision / PyTorch hub convention: prefix in the file name
     source: str = ""
 
     def matches(self, digest: str) -> bool:

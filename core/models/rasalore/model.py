@@ -107,21 +107,6 @@ class Rasalore(AnomalyModel):
         self.calibration = self._calibrate_on_healthy_slices(progress, cancel)
         self._finish_card(t0, [])
 
-    def _finish_card(self, t0: float, images: list[LoadedImage]) -> None:
-        from dataclasses import asdict
-        from datetime import datetime, timezone
-
-        from core.models.base import new_version_id
-
-        self.fitted = True
-        self.card.calibration = asdict(self.calibration)
-        self.card.pixel_threshold = float(max(self.calibration.pixel_q999, 1.0))
-        self.card.training_data = [im.sha256 for im in images]
-        self.card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.card.fit_seconds = round(time.monotonic() - t0, 2)
-        self.card.version = self.card.version or new_version_id()
-        self._update_card()
-
     def _fit(self, images: list[LoadedImage], *, progress: Progress, cancel: CancelToken, final: bool) -> None:
         from core.models.rasalore.data import build_cases, select_slices
         from core.models.rasalore.network import RasaloreNet, count_parameters
