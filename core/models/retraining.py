@@ -132,7 +132,7 @@ def train_argv(workspace: Path, name: str, run: str, config: dict, *, resume: bo
     """The ``anomaly-studio train`` command: ``python -m app.main`` from a checkout, the bundled
     executable itself when frozen (PyInstaller)."""
     head = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app.main"]
-    argv = head + ["train", name, "--workspace", str(workspace), "--run", run]
+    argv = head + ["train", name, "--workspace", str(workspace), "--run-id", run]
     for k, v in config.items():
         argv += ["--config", f"{k}={v}"]
     if resume:
