@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup bench clean-venv
+.PHONY: run test setup bench bundle clean-venv
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Anomaly Studio needs Python 3.11 (python3.11 not found on PATH)."; exit 1; }
@@ -30,6 +30,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+bundle: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[packaging]"
+	$(BIN)/python packaging/build.py $(BUNDLE_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--smoke"]:
         from app.smoke import run_smoke
 
-        return run_smoke(args[1] if len(args) > 1 else None)
+        rest = [a for a in args[1:] if a != "--keep"]   # --smoke [OUT.png] [--keep]: keep the demo workspace
+        return run_smoke(rest[0] if rest else None, keep="--keep" in args)
     from core.cli import main as cli_main
 
     return cli_main(args, gui=run_gui)

@@ -2,7 +2,8 @@
 
 Offscreen: builds a small demo workspace in a temporary folder, fits MIAS-SAM on its normals,
 runs it on one lesion case, renders the real window with the result, saves a screenshot, prints a
-JSON summary and exits 0 (non-zero with the failing step named otherwise).
+JSON summary and exits 0 (non-zero with the failing step named otherwise). ``--keep`` keeps the
+temporary demo workspace (its path is in the JSON) so a caller can time ``gui --screenshot`` on it.
 """
 
 from __future__ import annotations
@@ -24,11 +25,26 @@ def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
     step = "start"
     tmp = Path(tempfile.mkdtemp(prefix="anomaly-studio-smoke-"))
     try:
+        step = "app data"
+        from core.logs import log_dir, setup_logging
+        from core.settings import app_data_dir
+
+        setup_logging()
+        import logging
+
+        logging.getLogger(__name__).info("smoke check started (frozen=%s)", bool(getattr(sys, "frozen", False)))
+        step = "weights"
+        from core.models.weights import resolve
+
+        sam_path, sam_sha = resolve("litemedsam")   # sha256-verified; inside the bundle when frozen
+        steps[step] = round(time.monotonic() - t0, 1)
+
         step = "demo workspace"
         from core.data.demo import DemoPlan, build_demo
 
+        t = time.monotonic()
         ws = build_demo(tmp / "workspace", DemoPlan.small())
-        steps[step] = round(time.monotonic() - t0, 1)
+        steps[step] = round(time.monotonic() - t, 1)
 
         step = "fit mias_sam"
         from core.models import store
@@ -67,8 +83,11 @@ def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
         from core.models.device import describe_device
 
         print(json.dumps({"ok": True, "seconds": round(time.monotonic() - t0, 1), "steps": steps, "case": case_id,
-                          "score": results[0].score, "screenshot": str(target), "device": describe_device("auto"),
-                          "frozen": bool(getattr(sys, "frozen", False))}, indent=2))
+                          "score": results[0].score, "screenshot": str(target),
+                          "workspace": str(ws.root) if keep else None, "device": describe_device("auto"),
+                          "frozen": bool(getattr(sys, "frozen", False)),
+                          "app_data": str(app_data_dir()), "log": str(log_dir() / "anomaly-studio.log"),
+                          "litemedsam": {"path": str(sam_path), "sha256": sam_sha}}, indent=2))
         return 0
     except Exception as exc:  # noqa: BLE001 - the smoke check reports any failure as a step
         print(json.dumps({"ok": False, "failed_step": step, "error": f"{exc.__class__.__name__}: {exc}",

@@ -39,7 +39,9 @@ def _stderr_progress(done: int, total: int, message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="anomaly-studio", description="Anomaly Studio: review and label fundus, OCT and brain MRI with anomaly models.")
+    p = argparse.ArgumentParser(prog="anomaly-studio", description="Anomaly Studio: review and label fundus, OCT and brain MRI with anomaly models.",
+                                epilog="anomaly-studio --smoke [OUT.png] [--keep]: installation self-check (offscreen: demo workspace, "
+                                       "one model on one case, window screenshot, JSON summary; exit 0 when it works).")
     p.add_argument("--version", action="version", version=f"anomaly-studio {__version__}")
     sub = p.add_subparsers(dest="command")
 

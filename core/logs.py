@@ -16,7 +16,9 @@ def log_dir():
     return d
 
 
-def setup_logging(level: int = logging.INFO) -> None:
+def setup_logging(level: int = logging.INFO, max_bytes: int = 2_000_000, backups: int = 5) -> None:
+    """Once per process: INFO and up to ``<app data>/logs/anomaly-studio.log``, rotated at
+    ``max_bytes`` keeping ``backups`` old files (``.1`` .. ``.5``)."""
     global _configured
     if _configured:
         return
@@ -24,8 +26,8 @@ def setup_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.setLevel(level)
     try:
-        handler = logging.handlers.RotatingFileHandler(log_dir() / "anomaly-studio.log", maxBytes=2_000_000,
-                                                       backupCount=5, encoding="utf-8")
+        handler = logging.handlers.RotatingFileHandler(log_dir() / "anomaly-studio.log", maxBytes=max_bytes,
+                                                       backupCount=backups, encoding="utf-8")
     except OSError:
         return
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"))
