@@ -223,7 +223,7 @@ class RetrainDialog(QDialog):
         self.estimate.setText((f"about {m:.0f} min" if m >= 1 else f"about {seconds:.0f} s") + f" on CPU ({source})")
 
     def _resumable_run(self) -> str | None:
-        for run in reversed(retraining._runs(self.ws, self.name)):
+        for run in reversed(retraining.runs_of(self.ws, self.name)):
             if run.get("status") in ("cancelled", "failed", "running") and (self.ws.root / "runs" / run["run"]).exists():
                 return run["run"]
             if run.get("status") == "done":

@@ -86,7 +86,8 @@ def training_data(ws: Workspace, name: str, modality: str | None = None) -> Trai
     return data
 
 
-def _runs(ws: Workspace, name: str) -> list[dict]:
+def runs_of(ws: Workspace, name: str) -> list[dict]:
+    """The run.json records of the training runs of ``name`` in this workspace, oldest first."""
     out = []
     root = ws.root / "runs"
     for f in sorted(root.glob("*/run.json")) if root.exists() else []:
@@ -120,7 +121,7 @@ def estimate_seconds(ws: Workspace, name: str, config: dict, n_samples: int) -> 
     if not getattr(cls, "trained", False):
         return SCAN_RATE * n_samples, "memory-bank fit: about 2 s per image on a 2-core CPU"
     seen = planned_samples(name, config, n_samples)
-    for run in reversed(_runs(ws, name)):
+    for run in reversed(runs_of(ws, name)):
         if run.get("status") == "done" and not run.get("resumed") and run.get("seconds") and run.get("samples_seen"):
             rate = float(run["seconds"]) / float(run["samples_seen"])
             return rate * seen, f"from run {run['run']} in this workspace ({rate:.2f} s per sample)"
