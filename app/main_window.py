@@ -31,6 +31,7 @@ from app.widgets.model_panel import ModelPanel
 from app.widgets.overlay_panel import OverlayPanel
 from app.widgets.review_panel import ReviewPanel
 from app.widgets.worklist import WorklistPanel
+from app.workers.gc_guard import collect_in_gui_thread
 from app.workers.pool import TaskRunner
 from core.domain import CaseKind, LoadedCase, Modality
 from core.errors import StudioError
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, model: str | None = None, warm_up: bool = True):
         super().__init__()
+        collect_in_gui_thread()
         self.session = session
         self.io = TaskRunner("io", max_workers=2, parent=self)
         self.gpu = TaskRunner("gpu", max_workers=1, parent=self)

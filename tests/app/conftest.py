@@ -1,4 +1,13 @@
+import gc
+
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_in_the_gui_thread():
+    """Closed windows of a test are collected here, in the GUI thread, not later in a worker."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

@@ -83,3 +83,14 @@ def test_a_2d_slice_case_is_shown(open_window, tmp_path):
     shown = w.case_view.fundus.image_item.image
     assert shown is not None and shown.shape[:2] in ((64, 80), (80, 64)) and shown.max() > 0
     assert "slice" in w.case_view.fundus.title.text().lower()
+
+
+def test_garbage_is_collected_in_the_gui_thread_only(window, qtbot):
+    """Cyclic garbage holding Qt objects must never be destroyed by a worker thread."""
+    import gc
+
+    from PySide6.QtWidgets import QApplication
+
+    assert not gc.isenabled()                     # no automatic collection in whatever thread allocates
+    collector = getattr(QApplication.instance(), "_anomaly_studio_gc")
+    assert collector.timer.isActive() and collector.timer.interval() == 1000
