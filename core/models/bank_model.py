@@ -123,3 +123,25 @@ class MemoryBankModel(AnomalyModel):
 
     def _update_card(self) -> None:
         self.card.metrics["bank_size"] = len(self.bank) if self.bank is not None else 0
+
+
+class CnnFeatureBankModel(MemoryBankModel):
+    """A memory-bank method over stage features of a CNN-like backbone (``backbone`` config:
+    LiteMedSAM TinyViT at 256 px offline, WideResNet-50 with its weights file), loaded on first use."""
+
+    backbone_hint = ""          # appended to the image-size error, e.g. the paper's input size
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        if self.config["backbone"] == "tinyvit" and int(self.config["image_size"]) != 256:
+            raise InputError(None, "the LiteMedSAM TinyViT backbone takes 256 px input: use image_size=256 "
+                                   "or backbone=wide_resnet50 with its weights file" + self.backbone_hint)
+        self._backbone = None
+
+    @property
+    def backbone(self):
+        if self._backbone is None:
+            from core.models.backbones import make_backbone
+
+            self._backbone = make_backbone(self.config["backbone"], self.device, self.config["backbone_weights"])
+        return self._backbone

@@ -11,9 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.domain import LoadedImage
-from core.errors import InputError
-from core.models.backbones import make_backbone
-from core.models.bank_model import MemoryBankModel, PatchGrid, image_2d
+from core.models.bank_model import CnnFeatureBankModel, PatchGrid, image_2d
 
 
 def aggregate_patch_features(maps: list, feature_dim: int):
@@ -37,12 +35,12 @@ def aggregate_patch_features(maps: list, feature_dim: int):
     return F.adaptive_avg_pool1d(stacked, feature_dim)[:, 0]
 
 
-class PatchCore(MemoryBankModel):
+class PatchCore(CnnFeatureBankModel):
     name = "patchcore"
     title = "PatchCore (baseline)"
     paper = "Roth et al., Towards Total Recall in Industrial Anomaly Detection, CVPR 2022"
     modalities = ("fundus", "oct", "slice")
-    default_config = dict(MemoryBankModel.common_config, backbone="tinyvit", backbone_weights="official",
+    default_config = dict(CnnFeatureBankModel.common_config, backbone="tinyvit", backbone_weights="official",
                           stages=[1, 3], feature_dim=1024, image_size=256)
     deviations = (
         "Offline default backbone is the LiteMedSAM TinyViT encoder (stage 2 and stage 4 outputs at 1/4 of a 256 px input) "
@@ -50,18 +48,6 @@ class PatchCore(MemoryBankModel):
     )
     faithful_config = {"backbone": "wide_resnet50", "image_size": 224, "coreset_ratio": 0.1}
 
-    def __init__(self, **config):
-        super().__init__(**config)
-        if self.config["backbone"] == "tinyvit" and int(self.config["image_size"]) != 256:
-            raise InputError(None, "the LiteMedSAM TinyViT backbone takes 256 px input: use image_size=256 "
-                                   "or backbone=wide_resnet50 with its weights file")
-        self._backbone = None
-
-    @property
-    def backbone(self):
-        if self._backbone is None:
-            self._backbone = make_backbone(self.config["backbone"], self.device, self.config["backbone_weights"])
-        return self._backbone
 
     def patch_features(self, image: LoadedImage) -> PatchGrid:
         pixels = image_2d(image)

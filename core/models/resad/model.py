@@ -11,18 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from core.domain import LoadedImage
-from core.errors import InputError
-from core.models.backbones import make_backbone
-from core.models.bank_model import MemoryBankModel, PatchGrid, image_2d
+from core.models.bank_model import CnnFeatureBankModel, PatchGrid, image_2d
 from core.models.resad.resc import resc
 
 
-class ReSAD(MemoryBankModel):
+class ReSAD(CnnFeatureBankModel):
     name = "resad"
     title = "ReSAD (region + spatial aware memory bank)"
     paper = "Niu et al., Region and Spatial Aware Anomaly Detection for Fundus Images"
     modalities = ("fundus", "oct", "slice")
-    default_config = dict(MemoryBankModel.common_config, backbone="tinyvit", backbone_weights="official", stages=[1, 3],
+    default_config = dict(CnnFeatureBankModel.common_config, backbone="tinyvit", backbone_weights="official", stages=[1, 3],
                           image_size=256, region_radius=0, attention_temperature=1.0, use_region=True, use_spatial=True,
                           smooth_sigma=0.0)
     deviations = (
@@ -33,20 +31,9 @@ class ReSAD(MemoryBankModel):
         "The paper writes P = F o softmax(F F^T) with a Hadamard product, which does not type-check for an N x N attention map; "
         "we compute the standard self-attention product softmax(F F^T) F.",
     )
+    backbone_hint = " (paper: image_size=784)"
     faithful_config = {"backbone": "wide_resnet50", "image_size": 784, "region_radius": 12, "coreset_ratio": 0.1}
 
-    def __init__(self, **config):
-        super().__init__(**config)
-        if self.config["backbone"] == "tinyvit" and int(self.config["image_size"]) != 256:
-            raise InputError(None, "the LiteMedSAM TinyViT backbone takes 256 px input: use image_size=256 "
-                                   "or backbone=wide_resnet50 with its weights file (paper: image_size=784)")
-        self._backbone = None
-
-    @property
-    def backbone(self):
-        if self._backbone is None:
-            self._backbone = make_backbone(self.config["backbone"], self.device, self.config["backbone_weights"])
-        return self._backbone
 
     def radius_for(self, grid_side: int) -> int:
         r = int(self.config["region_radius"])
