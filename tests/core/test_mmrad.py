@@ -176,3 +176,43 @@ def test_config_errors():
         MMRAD(encoder="litemedsam", image_size=512)
     with pytest.raises(InputError, match="fusion_order"):
         MMRAD(fusion_order="fundus,fundus")
+
+
+def test_pairs_are_simulated_per_case(cases):
+    """A pair is anomalous with probability p_anomaly (fundus, OCT or both); single images keep
+    the per-image draw."""
+    from core.data.anomaly_synthesis import MMRADSimulator
+    from core.models.mmrad.model import simulate_case
+
+    sims = {m: MMRADSimulator(m, p_anomaly=0.7) for m in ("fundus", "oct")}
+    pair = cases[0]
+    entry = {m: (pair.first(m).array, None) for m in ("fundus", "oct")}
+    rng = np.random.default_rng(3)
+    kinds = []
+    for _ in range(300):
+        out = simulate_case(entry, sims, rng, 0.7, per_case=True)
+        kinds.append(tuple(m for m in ("fundus", "oct") if out[m][1].any()))
+    normal = kinds.count(())
+    assert 0.22 < normal / 300 < 0.38
+    assert {("fundus",), ("oct",), ("fundus", "oct")} <= set(kinds)
+    per_image = [simulate_case(entry, sims, rng, 0.7, per_case=False) for _ in range(300)]
+    assert sum(not (o["fundus"][1].any() or o["oct"][1].any()) for o in per_image) / 300 < 0.16     # 0.3 ** 2 = 0.09
+
+
+def test_score_term_weights_by_case_label(cases):
+    import torch
+
+    from core.models.mmrad.network import MMRADNet
+    from core.training.losses import bce_loss
+
+    net = MMRADNet("vit_tiny_random", torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    img = lambda: rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)  # noqa: E731
+    lesion = np.zeros((64, 64), bool)
+    lesion[10:20, 10:20] = True
+    samples = [{"fundus": (img(), lesion), "oct": (img(), np.zeros((64, 64), bool))}]      # an anomalous pair
+    with torch.no_grad():
+        plain = net.training_terms(samples, ["fundus", "oct"], True, bce_loss)["score"]
+        ignored = net.training_terms(samples, ["fundus", "oct"], True, bce_loss, (1.0, 0.0))["score"]
+        doubled = net.training_terms(samples, ["fundus", "oct"], True, bce_loss, (1.0, 2.0))["score"]
+    assert plain > 0 and ignored == 0 and doubled == pytest.approx(2 * plain)

@@ -148,3 +148,20 @@ def test_clip_ddpt_prompts_train_and_clip_stays_frozen():
     assert module.ctx.grad is not None and module.ctx.grad.abs().sum() > 0
     assert module.vprompts.grad.abs().sum() > 0 and module.cavpt.meta_net.weight.grad is not None
     assert all(p.grad is None for p in clip.parameters())
+
+
+def test_healthy_ddpt_shots_match_the_lesion_slice_positions():
+    """Healthy DDPT shots sit where the unhealthy ones do (relative slice position), one each,
+    never twice, so DDPT cannot separate the classes by brain size alone."""
+    from types import SimpleNamespace
+
+    from core.models.rasalore.weak_masks import matched_healthy, relative_position
+
+    sick = SimpleNamespace(case_id="S", labels=np.zeros(101, np.int8))
+    well = [SimpleNamespace(case_id=f"N{i}", labels=np.zeros(51, np.int8)) for i in range(2)]
+    unhealthy = [(sick, k) for k in (40, 50, 50, 60)]
+    healthy = [(c, k) for c in well for k in range(51)]
+    picked = matched_healthy(unhealthy, healthy, np.random.default_rng(0))
+    assert len(picked) == 4 and len({(c.case_id, k) for c, k in picked}) == 4
+    assert sorted(relative_position(c, k) for c, k in picked) == [0.4, 0.5, 0.5, 0.6]
+    assert len(matched_healthy(unhealthy, healthy[:2], np.random.default_rng(0))) == 2     # runs out: fewer shots

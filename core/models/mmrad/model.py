@@ -30,6 +30,24 @@ ENCODER_SIZE = {"litemedsam": 256, "sam_vit_b": 1024, "vit_tiny_random": 64}
 MODS = ("fundus", "oct")
 
 
+PAIR_KINDS = (("fundus",), ("oct",), ("fundus", "oct"))
+
+
+def simulate_case(entry: dict, sims: dict, rng, p_anomaly: float, per_case: bool) -> dict:
+    """One simulated training case from {modality: (prepared image, foreground)}. A single image,
+    or any case with ``per_case`` False, draws its anomaly per image (probability ``p_anomaly``
+    each); a pair with ``per_case`` draws once: anomalous with probability ``p_anomaly``, then the
+    fundus, the OCT or both at random. Returns {modality: (image, mask)}."""
+    if not (per_case and len(entry) == 2):
+        return {m: sims[m](img, rng, fg) for m, (img, fg) in entry.items()}
+    which = PAIR_KINDS[int(rng.integers(0, 3))] if rng.random() < p_anomaly else ()
+    out = {}
+    for m, (img, fg) in entry.items():
+        sample = sims[m].sample(img, rng, fg, force=m in which)
+        out[m] = (sample.image, sample.mask)
+    return out
+
+
 class MMRAD(AnomalyModel):
     name = "mmrad"
     title = "MMRAD (SAM + low-level prompts, modality-shared decoder, fusion token)"
@@ -42,6 +60,7 @@ class MMRAD(AnomalyModel):
         samples_per_epoch=0, min_samples_per_epoch=200, lr=2e-4, beta1=0.9, beta2=0.999, weight_decay=0.01,
         loss="ce", focal_gamma=2.0, p_anomaly=0.7, sim_size_min=0.08, sim_size_max=0.35, fusion_order="fundus,oct",
         paired=True, image_score="max", use_labelled_anomalies=False, labelled_fraction=0.3,
+        pair_anomaly="per_case", balance_score=True,
     )
     deviations = (
         "Offline default encoder is LiteMedSAM's TinyViT (256 px) instead of SAM ViT-B (1024 px); prompts go into its 8 "
@@ -52,6 +71,10 @@ class MMRAD(AnomalyModel):
         "An epoch is at least 200 simulated cases (min_samples_per_epoch), the size of one epoch over the paper's 199 training "
         "pairs, so the default single epoch trains as long on a small workspace.",
         "Case and image scores use the fusion token's logit (monotone in S = sigmoid) so calibration does not saturate.",
+        "Pairs are simulated per case (pair_anomaly=per_case): with probability p_anomaly the pair gets an anomaly in the "
+        "fundus, the OCT or both (one of the three at random), else neither; drawn per image (per_image), 91 % of the pairs "
+        "would be anomalous and the fusion token learned to call every pair anomalous in a 200-case CPU epoch. The "
+        "case-score CE is weighted so both case labels count equally (balance_score).",
     )
     faithful_config = {"encoder": "sam_vit_b", "image_size": 1024, "low_level_cnn": "resnet50x2", "lr": 2e-4, "epochs": 1,
                        "loss": "ce", "p_anomaly": 0.7, "fusion_order": "fundus,oct"}
@@ -70,6 +93,8 @@ class MMRAD(AnomalyModel):
         self.order = order
         if self.config["loss"] not in ("ce", "focal"):
             raise InputError(None, "loss must be ce or focal")
+        if self.config["pair_anomaly"] not in ("per_case", "per_image"):
+            raise InputError(None, "pair_anomaly must be per_case or per_image")
         if self.config["image_score"] not in ("max", "mean"):
             raise InputError(None, "image_score must be max or mean")
         self.net = None
@@ -132,6 +157,7 @@ class MMRAD(AnomalyModel):
         sims = {m: MMRADSimulator(m, p_anomaly=float(cfg["p_anomaly"]), size_fraction=(float(cfg["sim_size_min"]), float(cfg["sim_size_max"])))
                 for m in MODS}
         p_real = float(cfg["labelled_fraction"])
+        p_anom, per_case = float(cfg["p_anomaly"]), cfg["pair_anomaly"] == "per_case"
 
         def make_batch(rng, idx):
             out = []
@@ -139,8 +165,12 @@ class MMRAD(AnomalyModel):
                 if labelled and rng.random() < p_real:
                     out.append(labelled[int(rng.integers(0, len(labelled)))])
                     continue
-                out.append({m: sims[m](img, rng, fg) for m, (img, fg) in items[i].items()})
+                out.append(simulate_case(items[i], sims, rng, p_anom, per_case))
             return out
+
+        # share of anomalous pairs, and the case-score weights (normal, anomalous) that balance them
+        p_pos = p_anom if per_case else 1.0 - (1.0 - p_anom) ** 2
+        score_weights = (0.5 / (1.0 - p_pos), 0.5 / p_pos) if cfg["balance_score"] and 0.0 < p_pos < 1.0 else (1.0, 1.0)
 
         params = [p for p in self.net.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=float(cfg["lr"]), betas=(float(cfg["beta1"]), float(cfg["beta2"])),
@@ -151,7 +181,7 @@ class MMRAD(AnomalyModel):
         trainer = Trainer(self.net, opt, None, device=self.device, context=self.training_context, progress=progress,
                           cancel=cancel, grad_clip=1.0)
         self.net.encoder.enc.eval()
-        state = trainer.run(loader, lambda samples: self.net.training_terms(samples, self.order, paired, loss_fn), int(cfg["epochs"]))
+        state = trainer.run(loader, lambda samples: self.net.training_terms(samples, self.order, paired, loss_fn, score_weights), int(cfg["epochs"]))
         self.net.eval()
         self.card.metrics["training"] = state.history[-1] if state.history else {}
         self.card.metrics["training_history"] = state.history

@@ -70,9 +70,11 @@ class MMRADNet(nn.Module):
         return F.interpolate(logits.float(), size=(s, s), mode="bilinear", align_corners=False)
 
     # -- training step -------------------------------------------------------------------------
-    def training_terms(self, samples: list[dict], order: list[str], paired: bool, loss_fn) -> dict:
+    def training_terms(self, samples: list[dict], order: list[str], paired: bool, loss_fn,
+                       score_weights: tuple[float, float] = (1.0, 1.0)) -> dict:
         """``samples``: list of {modality: (image uint8 (h, w, 3), mask bool (h, w))}. Returns the
-        loss terms: per-modality map CE (eq. 8) and the case-score CE on max(B_c, B_oct) (eq. 9)."""
+        loss terms: per-modality map CE (eq. 8) and the case-score CE on max(B_c, B_oct) (eq. 9),
+        each pair's score term weighted by ``score_weights`` (normal, anomalous)."""
         flat = []                                     # (sample index, modality, image, mask)
         for si, s in enumerate(samples):
             for mod in order:
@@ -104,7 +106,10 @@ class MMRADNet(nn.Module):
                 logits[k] = dec.map_logits(t2[j:j + 1], k2[j:j + 1], (g, g))
             labels = torch.tensor([float(any(samples[flat[k][0]][m][1].any() for m in samples[flat[k][0]])) for k in second],
                                   device=emb.device)
-            terms["score"] = loss_fn(dec.score_logit(t2), labels)
+            logit = dec.score_logit(t2)
+            per_pair = torch.stack([loss_fn(logit[i:i + 1], labels[i:i + 1]) for i in range(len(second))])
+            w = torch.where(labels > 0, float(score_weights[1]), float(score_weights[0]))
+            terms["score"] = (per_pair * w).mean()
         s = self.encoder.img_size
         frame = self.frame_logits(torch.cat(logits))
         target = torch.zeros_like(frame)

@@ -1,7 +1,8 @@
 """Stage 1 of RASALoRE: weak masks from slice labels.
 
 1. Encode the DDPT training slices (every unhealthy slice and as many healthy ones, or ``ddpt_shots``
-   pairs) once with the frozen LiteMedSAM encoder at 256 px.
+   pairs; each healthy shot at the relative slice position of an unhealthy one) once with the
+   frozen LiteMedSAM encoder at 256 px.
 2. Train DDPT (:mod:`core.models.rasalore.ddpt`) on healthy / unhealthy with the shared training
    loop (SGD lr 0.01, momentum 0.9, weight decay 5e-4, cosine schedule as in DPT).
 3. M_DDPT: DDPT's attention map of every unhealthy slice, scaled to [0, 1] inside the brain,
@@ -118,11 +119,35 @@ def plan_ddpt(cases: list[TrainCase], sequence: str, config: dict) -> DdptPlan:
                                f"to train DDPT (found {len(healthy_all)} healthy, {len(unhealthy)} unhealthy)")
     shots = int(config["ddpt_shots"]) or len(unhealthy)       # a shot = one (healthy, unhealthy) pair
     pick_u = unhealthy if shots >= len(unhealthy) else [unhealthy[i] for i in np.sort(rng.choice(len(unhealthy), shots, replace=False))]
-    pick_h = [healthy_all[i] for i in np.sort(rng.choice(len(healthy_all), min(shots, len(healthy_all)), replace=False))]
+    pick_h = (matched_healthy(pick_u, healthy_all, rng) if config.get("ddpt_match_position", True)
+              else [healthy_all[i] for i in np.sort(rng.choice(len(healthy_all), min(shots, len(healthy_all)), replace=False))])
     items = [(c, k, UNHEALTHY) for c, k in unhealthy] + [(c, k, HEALTHY) for c, k in pick_h]
     chosen = {(c.case_id, k) for c, k in pick_u} | {(c.case_id, k) for c, k in pick_h}
     train_idx = np.array([i for i, (c, k, _l) in enumerate(items) if (c.case_id, k) in chosen])
     return DdptPlan(items, train_idx, len(unhealthy), _gather(items, sequence, float(config["gamma"])))
+
+
+def relative_position(case: TrainCase, k: int) -> float:
+    """Where kept slice ``k`` lies in its volume's kept range, 0 (first) .. 1 (last)."""
+    return float(k) / max(1, len(case.labels) - 1)
+
+
+def matched_healthy(unhealthy: list, healthy: list, rng) -> list:
+    """One healthy slice per unhealthy one, each at the nearest free relative slice position
+    (without replacement, random among ties). Lesions sit in the middle of the brain, healthy
+    slices anywhere: drawn at random, the healthy shots would let DDPT tell the classes apart by the
+    brain's size and shape alone, and its attention would not go to the lesion."""
+    free = list(range(len(healthy)))
+    pos = np.array([relative_position(c, k) for c, k in healthy])
+    pos = pos + rng.uniform(0.0, 1e-6, len(pos))          # random among equally placed slices
+    out = []
+    for c, k in unhealthy:
+        if not free:
+            break
+        target = relative_position(c, k)
+        j = min(range(len(free)), key=lambda i: abs(pos[free[i]] - target))
+        out.append(healthy[free.pop(j)])
+    return sorted(out, key=lambda ck: (ck[0].case_id, ck[1]))
 
 
 def train_ddpt(module, inputs, plan: DdptPlan, config: dict, *, device, context, progress: Progress, cancel: CancelToken):
