@@ -216,3 +216,20 @@ def test_score_term_weights_by_case_label(cases):
         ignored = net.training_terms(samples, ["fundus", "oct"], True, bce_loss, (1.0, 0.0))["score"]
         doubled = net.training_terms(samples, ["fundus", "oct"], True, bce_loss, (1.0, 2.0))["score"]
     assert plain > 0 and ignored == 0 and doubled == pytest.approx(2 * plain)
+
+
+def test_case_score_chosen_on_simulated_validation_pairs(fitted, cases):
+    choice = fitted.card.metrics["case_score"]
+    assert choice["mode"] == "auto" and choice["used"] in ("fusion", "max")
+    assert set(choice["validation_auroc"]) == {"fusion", "max"} and choice["validation_pairs"] == 16
+    saved = dict(choice)
+    try:
+        fitted.card.metrics["case_score"] = dict(saved, used="max")
+        r = fitted.predict(cases[0])
+        assert r.score == pytest.approx(max(m.score for m in r.maps.values())) and "fusion_logit" in r.extras
+        fitted.card.metrics["case_score"] = dict(saved, used="fusion")
+        r = fitted.predict(cases[0])
+        assert r.extras["case_score"] == "fusion token"
+        assert r.score == pytest.approx(fitted.calibration.image_z(r.extras["fusion_logit"]))
+    finally:
+        fitted.card.metrics["case_score"] = saved

@@ -60,7 +60,7 @@ class MMRAD(AnomalyModel):
         samples_per_epoch=0, min_samples_per_epoch=200, lr=2e-4, beta1=0.9, beta2=0.999, weight_decay=0.01,
         loss="ce", focal_gamma=2.0, p_anomaly=0.7, sim_size_min=0.08, sim_size_max=0.35, fusion_order="fundus,oct",
         paired=True, image_score="max", use_labelled_anomalies=False, labelled_fraction=0.3,
-        pair_anomaly="per_case", balance_score=True,
+        pair_anomaly="per_case", balance_score=True, case_score="auto", validation_pairs=16,
     )
     deviations = (
         "Offline default encoder is LiteMedSAM's TinyViT (256 px) instead of SAM ViT-B (1024 px); prompts go into its 8 "
@@ -75,6 +75,10 @@ class MMRAD(AnomalyModel):
         "fundus, the OCT or both (one of the three at random), else neither; drawn per image (per_image), 91 % of the pairs "
         "would be anomalous and the fusion token learned to call every pair anomalous in a 200-case CPU epoch. The "
         "case-score CE is weighted so both case labels count equally (balance_score).",
+        "case_score=auto (default) scores a pair with the fusion token only when it ranks simulated validation pairs (made "
+        "from normal training pairs) at least as well as the maximum of the two calibrated image scores, the paper's "
+        "'Maximum' strategy (Table 12); after a short CPU training the fusion token can still give every pair the same "
+        "score. case_score=fusion always uses the token, as the paper.",
     )
     faithful_config = {"encoder": "sam_vit_b", "image_size": 1024, "low_level_cnn": "resnet50x2", "lr": 2e-4, "epochs": 1,
                        "loss": "ce", "p_anomaly": 0.7, "fusion_order": "fundus,oct"}
@@ -95,6 +99,8 @@ class MMRAD(AnomalyModel):
             raise InputError(None, "loss must be ce or focal")
         if self.config["pair_anomaly"] not in ("per_case", "per_image"):
             raise InputError(None, "pair_anomaly must be per_case or per_image")
+        if self.config["case_score"] not in ("auto", "fusion", "max"):
+            raise InputError(None, "case_score must be auto, fusion or max")
         if self.config["image_score"] not in ("max", "mean"):
             raise InputError(None, "image_score must be max or mean")
         self.net = None
@@ -256,6 +262,7 @@ class MMRAD(AnomalyModel):
         self.calibration = (Calibration.from_samples(fused, maps[primary], fallback.get("pair", source) + " (fusion score)") if fused
                             else self.mod_calibration[primary])
         self.fitted = True
+        self.choose_case_score([c for c in calib + fit_set if len(c) == 2], cancel)
         self.card.calibration = asdict(self.calibration)
         self.card.metrics["calibration_by_modality"] = {m: asdict(c) for m, c in self.mod_calibration.items()}
         self.card.pixel_threshold = float(max(max(c.pixel_q999 for c in self.mod_calibration.values()), 1.0))
@@ -265,6 +272,44 @@ class MMRAD(AnomalyModel):
         self.card.version = self.card.version or new_version_id()
         self._update_card()
         progress(1, 1, "done")
+
+    def choose_case_score(self, pairs: list[dict[str, LoadedImage]], cancel: CancelToken | None = None) -> None:
+        """Pick how a pair is scored (``case_score``): with ``auto``, simulate validation pairs from
+        normal pairs (half anomalous: fundus, OCT or both), and keep the fusion token unless the
+        maximum of the calibrated image scores ranks them better. Recorded in the card."""
+        from core.data.anomaly_synthesis import MMRADSimulator
+        from core.data.anomaly_synthesis.common import foreground_mask
+        from core.metrics.classification import auroc
+
+        mode = self.config["case_score"]
+        self.card.metrics["case_score"] = {"mode": mode, "used": "max" if mode == "max" else "fusion"}
+        n = int(self.config["validation_pairs"])
+        if mode != "auto" or not pairs or n < 2 or not self.config["paired"]:
+            return
+        rng = np.random.default_rng(int(self.config["seed"]) + 101)
+        sims = {m: MMRADSimulator(m, p_anomaly=1.0, size_fraction=(float(self.config["sim_size_min"]), float(self.config["sim_size_max"])))
+                for m in MODS}
+        labels, fusion, best_image = [], [], []
+        for i in range(n):
+            (cancel or CancelToken()).raise_if_cancelled()
+            pair = pairs[i % len(pairs)]
+            entry = {}
+            for m, im in pair.items():
+                prep = self.prepare(image_2d(im))
+                entry[m] = (prep, foreground_mask(prep, m))
+            anomalous = i % 2 == 1
+            sample = simulate_case(entry, sims, rng, 1.0 if anomalous else 0.0, per_case=True)
+            inf = self.net.infer({m: img for m, (img, _mask) in sample.items()}, self.order, True)
+            labels.append(anomalous)
+            fusion.append(float(inf.fusion_logit))
+            best_image.append(max(self.mod_calibration[m].image_z(self.image_raw(pm)) for m, pm in inf.maps.items()))
+        a_fusion, a_max = float(auroc(labels, fusion)), float(auroc(labels, best_image))
+        used = "fusion" if a_fusion >= a_max else "max"
+        self.card.metrics["case_score"] = {"mode": mode, "used": used, "validation_pairs": n,
+                                           "validation_auroc": {"fusion": round(a_fusion, 4), "max": round(a_max, 4)}}
+
+    def case_score_mode(self) -> str:
+        return ((self.card.metrics or {}).get("case_score") or {}).get("used", "fusion")
 
     # -- inference -----------------------------------------------------------------------------
     def image_raw(self, prob_map: np.ndarray) -> float:
@@ -305,8 +350,15 @@ class MMRAD(AnomalyModel):
         primary = images[primary_mod].record.name
         extras = {"modalities": list(images), "image_scores": {n: float(mp.score) for n, mp in out.items()}}
         if inf.fusion_logit is not None:
+            extras.update(fusion_logit=float(inf.fusion_logit), fusion_probability=float(1.0 / (1.0 + np.exp(-inf.fusion_logit))))
+        if inf.fusion_logit is not None and self.case_score_mode() == "fusion":
             score, raw = self.calibration.image_z(inf.fusion_logit), inf.fusion_logit
-            extras.update(fusion_logit=float(raw), fusion_probability=float(1.0 / (1.0 + np.exp(-raw))), case_score="fusion token")
+            extras["case_score"] = "fusion token"
+        elif inf.fusion_logit is not None:
+            best = max(out, key=lambda n: out[n].score)
+            score, raw = float(out[best].score), float(out[best].raw_score)
+            extras["case_score"] = (f"image score of {best}: the higher of the pair's calibrated image scores (the fusion token "
+                                    "ranked simulated validation pairs less well)")
         else:
             best = max(out, key=lambda n: out[n].score)
             score, raw = float(out[best].score), float(out[best].raw_score)
