@@ -141,8 +141,6 @@ class MMRAD(AnomalyModel):
     def _train(self, cases: list[dict[str, LoadedImage]], progress: Progress, cancel: CancelToken) -> None:
         import torch
 
-        from core.data.anomaly_synthesis import MMRADSimulator
-        from core.data.anomaly_synthesis.common import foreground_mask
         from core.training import Trainer, seed_everything
         from core.training.batches import EpochBatches
 
@@ -153,15 +151,10 @@ class MMRAD(AnomalyModel):
         for i, c in enumerate(cases):
             cancel.raise_if_cancelled()
             progress(i, len(cases), f"preparing normal case {i + 1}/{len(cases)}")
-            entry = {}
-            for m, im in c.items():
-                prep = self.prepare(image_2d(im))
-                entry[m] = (prep, foreground_mask(prep, m))
-            items.append(entry)
+            items.append(self._sim_entry(c))
         labelled = self._labelled()
         self._build()
-        sims = {m: MMRADSimulator(m, p_anomaly=float(cfg["p_anomaly"]), size_fraction=(float(cfg["sim_size_min"]), float(cfg["sim_size_max"])))
-                for m in MODS}
+        sims = self._simulators(float(cfg["p_anomaly"]))
         p_real = float(cfg["labelled_fraction"])
         p_anom, per_case = float(cfg["p_anomaly"]), cfg["pair_anomaly"] == "per_case"
 
@@ -193,6 +186,22 @@ class MMRAD(AnomalyModel):
         self.card.metrics["training_history"] = state.history
         self.card.metrics["labelled_anomalies"] = len(labelled)
         self.card.metrics["training_cases"] = {"paired": sum(len(c) == 2 for c in cases), "single": sum(len(c) == 1 for c in cases)}
+
+    def _sim_entry(self, case: dict[str, LoadedImage]) -> dict:
+        """{modality: (prepared image, foreground mask)}: what the anomaly simulator works on."""
+        from core.data.anomaly_synthesis.common import foreground_mask
+
+        entry = {}
+        for m, im in case.items():
+            prep = self.prepare(image_2d(im))
+            entry[m] = (prep, foreground_mask(prep, m))
+        return entry
+
+    def _simulators(self, p_anomaly: float) -> dict:
+        from core.data.anomaly_synthesis import MMRADSimulator
+
+        size = (float(self.config["sim_size_min"]), float(self.config["sim_size_max"]))
+        return {m: MMRADSimulator(m, p_anomaly=p_anomaly, size_fraction=size) for m in MODS}
 
     def _labelled(self) -> list[dict]:
         import cv2
@@ -277,8 +286,6 @@ class MMRAD(AnomalyModel):
         """Pick how a pair is scored (``case_score``): with ``auto``, simulate validation pairs from
         normal pairs (half anomalous: fundus, OCT or both), and keep the fusion token unless the
         maximum of the calibrated image scores ranks them better. Recorded in the card."""
-        from core.data.anomaly_synthesis import MMRADSimulator
-        from core.data.anomaly_synthesis.common import foreground_mask
         from core.metrics.classification import auroc
 
         mode = self.config["case_score"]
@@ -287,17 +294,13 @@ class MMRAD(AnomalyModel):
         if mode != "auto" or not pairs or n < 2 or not self.config["paired"]:
             return
         rng = np.random.default_rng(int(self.config["seed"]) + 101)
-        sims = {m: MMRADSimulator(m, p_anomaly=1.0, size_fraction=(float(self.config["sim_size_min"]), float(self.config["sim_size_max"])))
-                for m in MODS}
+        sims = self._simulators(1.0)
+        entries = [self._sim_entry(p) for p in pairs[:n]]          # each pair prepared once
         labels, fusion, best_image = [], [], []
         for i in range(n):
             (cancel or CancelToken()).raise_if_cancelled()
-            pair = pairs[i % len(pairs)]
-            entry = {}
-            for m, im in pair.items():
-                prep = self.prepare(image_2d(im))
-                entry[m] = (prep, foreground_mask(prep, m))
-            anomalous = i % 2 == 1
+            entry = entries[i % len(entries)]
+            anomalous = (i + i // len(entries)) % 2 == 1            # every pair both normal and anomalous in turn
             sample = simulate_case(entry, sims, rng, 1.0 if anomalous else 0.0, per_case=True)
             inf = self.net.infer({m: img for m, (img, _mask) in sample.items()}, self.order, True)
             labels.append(anomalous)
@@ -354,15 +357,12 @@ class MMRAD(AnomalyModel):
         if inf.fusion_logit is not None and self.case_score_mode() == "fusion":
             score, raw = self.calibration.image_z(inf.fusion_logit), inf.fusion_logit
             extras["case_score"] = "fusion token"
-        elif inf.fusion_logit is not None:
-            best = max(out, key=lambda n: out[n].score)
-            score, raw = float(out[best].score), float(out[best].raw_score)
-            extras["case_score"] = (f"image score of {best}: the higher of the pair's calibrated image scores (the fusion token "
-                                    "ranked simulated validation pairs less well)")
         else:
             best = max(out, key=lambda n: out[n].score)
             score, raw = float(out[best].score), float(out[best].raw_score)
-            extras["case_score"] = f"image score of {best} (no image pair for the fusion token)"
+            why = ("the higher of the pair's calibrated image scores (the fusion token ranked simulated validation pairs less well)"
+                   if inf.fusion_logit is not None else "no image pair for the fusion token")
+            extras["case_score"] = f"image score of {best} ({why})"
         return AnomalyResult(score=float(score), heatmap=out[primary].heatmap, mask=None, extras=extras, image=primary,
                              raw_score=float(raw), maps=out)
 

@@ -119,7 +119,7 @@ def plan_ddpt(cases: list[TrainCase], sequence: str, config: dict) -> DdptPlan:
                                f"to train DDPT (found {len(healthy_all)} healthy, {len(unhealthy)} unhealthy)")
     shots = int(config["ddpt_shots"]) or len(unhealthy)       # a shot = one (healthy, unhealthy) pair
     pick_u = unhealthy if shots >= len(unhealthy) else [unhealthy[i] for i in np.sort(rng.choice(len(unhealthy), shots, replace=False))]
-    pick_h = (matched_healthy(pick_u, healthy_all, rng) if config.get("ddpt_match_position", True)
+    pick_h = (matched_healthy(pick_u, healthy_all, rng) if config["ddpt_match_position"]
               else [healthy_all[i] for i in np.sort(rng.choice(len(healthy_all), min(shots, len(healthy_all)), replace=False))])
     items = [(c, k, UNHEALTHY) for c, k in unhealthy] + [(c, k, HEALTHY) for c, k in pick_h]
     chosen = {(c.case_id, k) for c, k in pick_u} | {(c.case_id, k) for c, k in pick_h}
@@ -137,16 +137,13 @@ def matched_healthy(unhealthy: list, healthy: list, rng) -> list:
     (without replacement, random among ties). Lesions sit in the middle of the brain, healthy
     slices anywhere: drawn at random, the healthy shots would let DDPT tell the classes apart by the
     brain's size and shape alone, and its attention would not go to the lesion."""
-    free = list(range(len(healthy)))
-    pos = np.array([relative_position(c, k) for c, k in healthy])
+    pos = np.array([relative_position(c, k) for c, k in healthy], dtype=np.float64)
     pos = pos + rng.uniform(0.0, 1e-6, len(pos))          # random among equally placed slices
     out = []
-    for c, k in unhealthy:
-        if not free:
-            break
-        target = relative_position(c, k)
-        j = min(range(len(free)), key=lambda i: abs(pos[free[i]] - target))
-        out.append(healthy[free.pop(j)])
+    for c, k in unhealthy[:len(healthy)]:
+        j = int(np.argmin(np.abs(pos - relative_position(c, k))))
+        out.append(healthy[j])
+        pos[j] = np.inf                                    # taken
     return sorted(out, key=lambda ck: (ck[0].case_id, ck[1]))
 
 
