@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
@@ -64,9 +63,6 @@ class TrainingProcess(QObject):
         self.status = "running"
         log.info("training: %s", " ".join(argv))
         proc.start(argv[0], argv[1:])
-
-    def pid(self) -> int | None:
-        return int(self.proc.processId()) if self.running else None
 
     def cancel(self) -> None:
         """Ask the trainer to stop at its next step; kill it if it has not stopped after the grace period."""
@@ -139,10 +135,5 @@ class TrainingProcess(QObject):
             status = "cancelled"
         else:
             status = "failed"
-        if self.run_dir is not None and (self.run_dir / CANCEL_FILE).exists():
-            try:
-                os.remove(self.run_dir / CANCEL_FILE)
-            except OSError:
-                pass
         self.status = status
         self.finished.emit(status, int(code))

@@ -50,8 +50,10 @@ class CancelToken:
         return self._event.is_set()
 
     def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
-            raise CancelledError("cancelled by the user")
+        if self.cancelled:
+            raise CancelledError(self.reason)
+
+    reason = "cancelled by the user"
 
 
 def no_progress(done: int, total: int, message: str) -> None:  # noqa: ARG001 - callback signature

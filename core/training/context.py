@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
+from core.models.base import CancelToken
+
 Emit = Callable[[dict], None]
 
 
@@ -74,23 +76,22 @@ def _default(obj):
         return str(obj)
 
 
-class FileCancelToken:
+class FileCancelToken(CancelToken):
     """Cancellation asked for by another process: the run stops at the next check once ``path``
-    exists (the GUI writes it; works the same on Windows, where there is no SIGINT to send)."""
+    has been written after the token was made (the GUI writes it; works the same on Windows, where
+    there is no SIGINT to send). A request left over from an earlier, stopped run is not one."""
 
     def __init__(self, path: Path):
+        super().__init__()
         self.path = Path(path)
-        self._local = threading.Event()
-
-    def cancel(self) -> None:
-        self._local.set()
+        self.reason = f"cancelled ({self.path.name} requested)"
+        self.since = time.time()
 
     @property
     def cancelled(self) -> bool:
-        return self._local.is_set() or self.path.exists()
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled:
-            from core.errors import CancelledError
-
-            raise CancelledError(f"cancelled ({self.path.name} requested)")
+        if super().cancelled:
+            return True
+        try:
+            return self.path.stat().st_mtime >= self.since
+        except OSError:
+            return False

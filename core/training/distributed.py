@@ -67,6 +67,20 @@ def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def any_rank(flag: bool) -> bool:
+    """True on every rank when ``flag`` is True on any rank (all ranks must call this); the flag
+    itself outside torchrun. Keeps the ranks stepping together when one of them is asked to stop."""
+    if not is_distributed():
+        return bool(flag)
+    import torch
+    import torch.distributed as dist
+
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def make_loader(dataset, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False, **kwargs):
     """A DataLoader that shards ``dataset`` across ranks under torchrun (plain loader otherwise)."""
     import torch

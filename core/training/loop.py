@@ -22,6 +22,7 @@ import numpy as np
 from core.errors import CancelledError
 from core.models.base import CancelToken, Progress, no_progress
 from core.training.context import TrainingContext
+from core.training.distributed import any_rank
 
 
 def seed_everything(seed: int) -> None:
@@ -128,7 +129,7 @@ class Trainer:
             sums: dict[str, float] = {}
             count = 0
             for i, batch in enumerate(loader):
-                if self.cancel.cancelled:
+                if any_rank(self.cancel.cancelled):     # under torchrun all ranks stop at the same step
                     self.context.event(event="cancelled", epoch=epoch, step=self.state.step)
                     raise CancelledError("training cancelled by the user")
                 with torch.autocast(device_type=self.device.type, enabled=self.amp):

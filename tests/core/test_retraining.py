@@ -64,6 +64,19 @@ def test_file_cancel_token(tmp_path):
         token.raise_if_cancelled()
 
 
+def test_file_cancel_token_ignores_a_request_left_from_an_earlier_run(tmp_path):
+    import os
+    import time
+
+    stale = tmp_path / "CANCEL"
+    stale.write_text("x")
+    os.utime(stale, (time.time() - 60, time.time() - 60))     # written before this run started
+    token = FileCancelToken(stale)
+    assert not token.cancelled
+    stale.write_text("again")                                  # a new request
+    assert token.cancelled
+
+
 class _Fake:
     def __init__(self, version):
         from core.models.base import ModelCard
