@@ -184,7 +184,7 @@ class MainWindow(QMainWindow):
         if dlg is None:
             current = self.session.model.name if self.session.model is not None else None
             dlg = RetrainDialog(self.session.workspace, self.session.user, self.gpu, self, method=method or current)
-            dlg.models_changed.connect(lambda name: self.refresh_models(name))
+            dlg.models_changed.connect(self.refresh_models)
             self._retrain = dlg
         dlg.show()
         dlg.raise_()
@@ -369,6 +369,20 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if not self.label_mode.confirm_close():
+            event.ignore()
+            return
+        retrain = getattr(self, "_retrain", None)
+        if retrain is not None and retrain.process.running:
+            answer = QMessageBox.question(
+                self, "Training is running",
+                "A training run is still going. Cancel it and quit? It keeps its last epoch checkpoint and can be resumed "
+                "from Model → Retrain….")
+            if answer != QMessageBox.Yes:
+                event.ignore()
+                return
+            # the trainer stops at its next step (killed after the grace period); quit once it has
+            retrain.process.finished.connect(lambda *_: self.close(), Qt.QueuedConnection)
+            retrain.close()
             event.ignore()
             return
         self._save_pending_comment()

@@ -18,13 +18,14 @@ from PySide6.QtWidgets import (
 )
 
 from app import theme
+from app.state.runs import format_seconds
 from app.training.process import TrainingProcess
 from app.training.progress_view import TrainingProgress
 from app.workers.pool import TaskRunner
 from core.errors import StudioError
 from core.models import retraining, store
 from core.models.base import CancelToken, new_version_id
-from core.models.registry import model_class
+from core.models.registry import METHODS, model_class
 
 log = logging.getLogger(__name__)
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
@@ -49,6 +50,8 @@ class RetrainDialog(QDialog):
         self.user = user
         self.gpu = gpu or TaskRunner("retrain-compare", max_workers=1, parent=self)
         self.process = TrainingProcess(self, grace_s=grace_s)
+        self._close_when_stopped = False
+        self._runs: list[dict] = []
         self.run_id: str | None = None
         self.new_version: str | None = None
         self.comparison: dict | None = None
@@ -57,7 +60,7 @@ class RetrainDialog(QDialog):
 
         # -- setup ---------------------------------------------------------------------------------
         self.method = QComboBox()
-        for name in retraining.trainable_methods():
+        for name in METHODS:
             cls = model_class(name)
             self.method.addItem(f"{name} — {cls.title}", name)
         self.data = QLabel("")
@@ -165,6 +168,7 @@ class RetrainDialog(QDialog):
             self.params.setItem(r, 1, QTableWidgetItem("" if v is None else str(v)))
         self.params.blockSignals(False)
         self._read_training_data()
+        self._runs = retraining.runs_of(self.ws, self.name)      # read once per method, again after a run
         self.run_id = self._resumable_run()
         self.new_version = None
         self.comparison = None
@@ -215,15 +219,14 @@ class RetrainDialog(QDialog):
     def _update_estimate(self) -> None:
         n = len(self.training.normals) if self.training else 0
         try:
-            seconds, source = retraining.estimate_seconds(self.ws, self.name, self.config(), n)
+            seconds, source = retraining.estimate_seconds(self.ws, self.name, self.config(), n, runs=self._runs)
         except (ValueError, TypeError):
             self.estimate.setText("Check the settings: a value is not a number")
             return
-        m = seconds / 60
-        self.estimate.setText((f"about {m:.0f} min" if m >= 1 else f"about {seconds:.0f} s") + f" on CPU ({source})")
+        self.estimate.setText(f"about {format_seconds(seconds)} on CPU ({source})")
 
     def _resumable_run(self) -> str | None:
-        for run in reversed(retraining.runs_of(self.ws, self.name)):
+        for run in reversed(self._runs):
             if run.get("status") in ("cancelled", "failed", "running") and (self.ws.root / "runs" / run["run"]).exists():
                 return run["run"]
             if run.get("status") == "done":
@@ -288,6 +291,11 @@ class RetrainDialog(QDialog):
             self.new_version = e.get("version")
 
     def _on_finished(self, status: str, code: int) -> None:
+        if self._close_when_stopped:
+            self._close_when_stopped = False
+            self.close()
+            return
+        self._runs = retraining.runs_of(self.ws, self.name)
         message = "" if status == "done" else f"exit code {code}"
         self.progress.set_finished(status, message)
         if status == "done" and self.new_version is None:
@@ -365,11 +373,14 @@ class RetrainDialog(QDialog):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self.process.running:
-            self.progress.add_log("Closing: the run is cancelled (it can resume later)")
+            # never wait here (the GUI would freeze for the grace period): ask the trainer to stop,
+            # keep showing its progress, and close when it has (killed after the grace period)
+            self.progress.add_log("Closing: the run is cancelled and this window closes when the trainer has "
+                                  "stopped (the run can resume later)")
+            self._close_when_stopped = True
             self.process.cancel()
-            if not self.process.wait(int(self.process.grace_s * 1000)):
-                self.process.kill()
-                self.process.wait(3000)
+            event.ignore()
+            return
         if self._compare_cancel is not None:
             self._compare_cancel.cancel()
         super().closeEvent(event)

@@ -9,15 +9,9 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QVBoxLayout, QWidget
 
 from app import theme
+from app.state.runs import format_seconds
 
 PALETTE = ("#3d8bfd", "#f0ad4e", "#46c37b", "#e5534b", "#b48ead", "#56b6c2", "#d19a66", "#c678dd")
-
-
-def _fmt_eta(seconds) -> str:
-    if seconds is None:
-        return ""
-    s = int(max(0, float(seconds)))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class TrainingProgress(QWidget):
@@ -77,7 +71,7 @@ class TrainingProgress(QWidget):
             frac = (int(e.get("epoch", 1)) - 1 + int(e.get("step", 0)) / steps) / epochs
             self.bar.setValue(int(round(1000 * min(1.0, frac))))
             self.bar.setFormat(f"{prefix}{100 * frac:.0f} %")
-            eta = _fmt_eta(e.get("eta_s"))
+            eta = format_seconds(float(e["eta_s"])) if e.get("eta_s") is not None else ""
             self.status.setText(f"{prefix}epoch {e.get('epoch')}/{epochs} · step {e.get('step')}/{steps} · "
                                 f"loss {float(e.get('loss', float('nan'))):.4g}" + (f" · ETA {eta}" if eta else ""))
             terms = dict(e.get("terms") or {})

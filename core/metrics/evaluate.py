@@ -65,7 +65,6 @@ def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | 
     truth from the dataset (``truth="known"``) or the reviewers' decisions (``"review"``); pixel
     metrics wherever label documents exist."""
     version = version or store.active_version(ws, name)
-    truth_source = truth
     wanted = set(case_ids) if case_ids is not None else None
     cases = [c for c in ws.cases() if (c.id in wanted if wanted is not None else split is None or c.split == split)]
     rows, y_img, s_img, pix_scores, pix_gts, dices = [], [], [], [], [], []
@@ -79,11 +78,11 @@ def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | 
         masks = {im.id: ground_truth_mask(ws, im) for im in case.images}
         for image_name, entry in res.maps.items():
             image = next(im for im in case.images if im.name == image_name)
-            truth = image_truth(ws, case, image, masks, truth_source)
-            row = {"case": case.id, "image": image_name, "score": entry.get("score"), "truth": truth}
+            abnormal = image_truth(ws, case, image, masks, truth)
+            row = {"case": case.id, "image": image_name, "score": entry.get("score"), "truth": abnormal}
             heat, pred_mask = store.result_arrays(ws, res, image_name)
             gt = masks.get(image.id)
-            if gt is None and truth is False and not image.is_stack and not image.is_volume:
+            if gt is None and abnormal is False and not image.is_stack and not image.is_volume:
                 gt = np.zeros(heat.shape[:2], bool)
             if heat is not None and gt is not None and heat.shape == gt.shape:
                 st = _stride(gt.shape)
@@ -100,8 +99,8 @@ def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | 
                     dices.append(d)
                     row["dice_mask"] = d
             rows.append(row)
-            if truth is not None and entry.get("score") is not None:
-                y_img.append(truth)
+            if abnormal is not None and entry.get("score") is not None:
+                y_img.append(abnormal)
                 s_img.append(entry["score"])
     card = next((v["card"] for v in store.list_versions(ws, name) if v["version"] == version), {})
     threshold = float(card.get("threshold", 3.0))

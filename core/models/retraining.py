@@ -18,7 +18,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.domain import Modality
 from core.errors import StudioError
 from core.models import store
 from core.models.base import CancelToken, Progress, no_progress
@@ -40,49 +39,34 @@ class TrainingData:
     labelled: list[str] = field(default_factory=list)         # cases with reviewer pixel labels
     slice_labelled: list[str] = field(default_factory=list)   # MRI cases with slice labels
     uses_labels: bool = False                                 # the method can learn from real lesions
+    uses_slice_labels: bool = False                           # a weakly supervised method (RASALoRE)
 
     def describe(self) -> str:
         parts = [f"{len(self.normals)} normal {self.modality} case(s)"]
         if self.uses_labels:
             parts.append(f"{len(self.labelled)} case(s) with corrected pixel labels")
-        if self.name == "rasalore":
+        if self.uses_slice_labels:
             parts.append(f"{len(self.slice_labelled)} MRI case(s) with slice labels")
         return ", ".join(parts)
-
-
-def trainable_methods() -> list[str]:
-    from core.models.registry import METHODS
-
-    return list(METHODS)
-
-
-def _has_pixel_labels(ws: Workspace, case) -> bool:
-    for rec in case.images:
-        if rec.modality.value not in ("fundus", "oct"):
-            continue
-        pages = [None] if not rec.is_stack else list(range(rec.shape[0]))
-        for page in pages:
-            if ws.label_path(rec, page).exists():
-                doc = ws.read_labels(rec, page)
-                if doc is not None and doc.shapes:
-                    return True
-    return False
 
 
 def training_data(ws: Workspace, name: str, modality: str | None = None) -> TrainingData:
     cls = model_class(name)
     modality = modality or str(cls.full_default_config()["modality"])
-    data = TrainingData(name, modality, uses_labels="use_labelled_anomalies" in cls.default_config)
+    data = TrainingData(name, modality, uses_labels="use_labelled_anomalies" in cls.default_config,
+                        uses_slice_labels=bool(getattr(cls, "needs_labelled_cases", False)))
     data.normals = [c.id for c in store.training_normals(ws, modality)]
+    if not (data.uses_labels or data.uses_slice_labels):
+        return data
+    from core.models.rasalore.supervision import has_slice_labels
+
     for c in ws.cases():
         if c.split == "test" and c.decision is None:
             continue                     # evaluation cases count only once a reviewer decided them
-        if data.uses_labels and c.image(modality) is not None and _has_pixel_labels(ws, c):
+        if data.uses_labels and c.image(modality) is not None and store.has_pixel_labels(ws, c):
             data.labelled.append(c.id)
-        if name == "rasalore" and c.split != "test":
-            mri = [im for im in c.images if im.modality == Modality.MRI]
-            if any(ws.label_volume_path(im).exists() or ws.slice_reviews(im) for im in mri):
-                data.slice_labelled.append(c.id)
+        if data.uses_slice_labels and c.split != "test" and has_slice_labels(ws, c):
+            data.slice_labelled.append(c.id)
     return data
 
 
@@ -114,14 +98,15 @@ def planned_samples(name: str, config: dict, n_images: int) -> int:
     return max(1, epochs * per_epoch)
 
 
-def estimate_seconds(ws: Workspace, name: str, config: dict, n_samples: int) -> tuple[float, str]:
+def estimate_seconds(ws: Workspace, name: str, config: dict, n_samples: int, runs: list[dict] | None = None) -> tuple[float, str]:
     """(seconds, where the figure comes from) for training ``name`` with ``config`` on
-    ``n_samples`` images."""
+    ``n_samples`` images; ``runs`` are the method's run records when the caller already has them
+    (:func:`runs_of`)."""
     cls = model_class(name)
     if not getattr(cls, "trained", False):
         return SCAN_RATE * n_samples, "memory-bank fit: about 2 s per image on a 2-core CPU"
     seen = planned_samples(name, config, n_samples)
-    for run in reversed(runs_of(ws, name)):
+    for run in reversed(runs_of(ws, name) if runs is None else runs):
         if run.get("status") == "done" and not run.get("resumed") and run.get("seconds") and run.get("samples_seen"):
             rate = float(run["seconds"]) / float(run["samples_seen"])
             return rate * seen, f"from run {run['run']} in this workspace ({rate:.2f} s per sample)"
@@ -157,21 +142,25 @@ def compare_versions(ws: Workspace, name: str, new: str, old: str | None, *, cas
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     versions = [v for v in (new, old) if v]
-    first = store.load_version(ws, name, new)
-    ids = case_ids if case_ids is not None else reviewed_cases(ws, first.config["modality"])
+    if case_ids is None:
+        card = next((v["card"] for v in store.list_versions(ws, name) if v["version"] == new), None)
+        if card is None:
+            raise StudioError(f"model {name} has no version '{new}' in {ws.root}")
+        case_ids = reviewed_cases(ws, card["config"]["modality"])
+    ids = case_ids
     if not ids:
         raise StudioError("no reviewed cases to compare on: decide some cases normal / abnormal first")
     rows = []
     total = len(ids) * len(versions)
     for k, version in enumerate(versions):
-        model = first if version == new else store.load_version(ws, name, version)
-        todo = [c for c in ids if store.load_result(ws, name, c, version) is None]
+        done_ids = set(store.scores_for(ws, name, version))
+        todo = [c for c in ids if c not in done_ids]
 
         def step(done, _total, message, k=k, n_before=len(ids) - len(todo)):
             progress(k * len(ids) + n_before + done, total, f"{version}: {message}")
 
-        if todo:
-            store.predict_cases(ws, model, todo, progress=step, cancel=cancel)
+        if todo:                         # a version is loaded only when it has cases to predict
+            store.predict_cases(ws, store.load_version(ws, name, version), todo, progress=step, cancel=cancel)
         cancel.raise_if_cancelled()
         report = evaluate(ws, name, version, case_ids=ids, truth="review")
         rows.append({"version": version, "active": version == store.active_version(ws, name),

@@ -6,7 +6,9 @@ the workspace intact."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
+import time
 
 import pytest
 
@@ -124,3 +126,18 @@ def test_killing_the_trainer_leaves_the_gui_and_workspace_intact(open_window, qt
     con.close()
     assert _labels_digest(reviewed_ws) == before_labels
     assert [v["version"] for v in store.list_versions(window.session.workspace, "resynthdetect")] == before_versions
+
+
+def test_closing_the_dialog_during_a_run_cancels_without_freezing(open_window, qtbot, reviewed_ws):
+    window, dlg = _dialog(open_window, qtbot, reviewed_ws)
+    dlg.set_param("epochs", 200)
+    dlg.start()
+    qtbot.waitUntil(lambda: dlg.progress.steps_seen >= 1, timeout=180_000)
+    t0 = time.monotonic()
+    dlg.close()
+    assert time.monotonic() - t0 < 1.0                    # the GUI thread does not wait for the trainer
+    assert dlg.isVisible() and "cancelled" in dlg.progress.log.toPlainText()
+    qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=60_000)
+    assert not dlg.process.running and dlg.process.status == "cancelled"
+    run = json.loads((reviewed_ws / "runs" / dlg.run_id / "run.json").read_text())
+    assert run["status"] == "cancelled"

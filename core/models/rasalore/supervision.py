@@ -62,6 +62,13 @@ def slice_labels(geometry: SliceGeometry, labelled: LabelledCase, image_name: st
     return out
 
 
+def has_slice_labels(ws, rec) -> bool:
+    """Whether a case record has what :func:`gather_labelled_cases` reads slice labels from: a
+    label volume or per-slice review decisions on one of its MRI images (files and rows are only
+    looked up, not read)."""
+    return any(ws.label_volume_path(im).exists() or ws.slice_reviews(im) for im in rec.images if im.modality == Modality.MRI)
+
+
 def gather_labelled_cases(ws, *, progress=None, cancel=None) -> tuple[list[LabelledCase], list[dict]]:
     """Training cases (split != 'test') with MRI images and slice labels from a label volume or
     per-slice review decisions. Returns (cases, skipped) where skipped says which abnormal training
