@@ -27,7 +27,7 @@ from core.workspace import Workspace
 CANCEL_FILE = "CANCEL"                       # written into the run folder to ask a run to stop
 # seconds per training sample per epoch on a 2-core CPU at the default configuration, measured
 # with bench/train_step.py; used until this workspace has a finished run of the method
-DEFAULT_RATE = {"resynthdetect": 0.9, "mmrad": 2.5, "rasalore": 1.5}
+DEFAULT_RATE = {"resynthdetect": 0.9, "mmrad": 7.5, "rasalore": 1.5}     # mmrad: 1,500 s for its 200-case epoch
 SCAN_RATE = 2.0                              # memory-bank methods: seconds per training image
 
 
@@ -86,7 +86,8 @@ def runs_of(ws: Workspace, name: str) -> list[dict]:
 
 def planned_samples(name: str, config: dict, n_images: int) -> int:
     """Training samples a run will see: epochs (both stages for two-stage methods) x samples per
-    epoch (the method's ``samples_per_epoch``, else one pass over the images)."""
+    epoch (the method's ``samples_per_epoch``, else one pass over the images, but at least its
+    ``min_samples_per_epoch``)."""
     cls = model_class(name)
     merged = {**cls.full_default_config(), **config}
     if not getattr(cls, "trained", False):
@@ -94,7 +95,8 @@ def planned_samples(name: str, config: dict, n_images: int) -> int:
     epochs = int(float(merged.get("epochs", 1)))
     ae = int(float(merged.get("ae_epochs", 0) or 0))
     epochs += epochs if ae < 0 else ae          # ae_epochs=-1: the autoencoder trains as long as stage 2
-    per_epoch = int(float(merged.get("samples_per_epoch", 0) or 0)) or n_images
+    per_epoch = (int(float(merged.get("samples_per_epoch", 0) or 0))
+                 or max(n_images, int(float(merged.get("min_samples_per_epoch", 0) or 0))))   # MMRAD: at least 200
     return max(1, epochs * per_epoch)
 
 
