@@ -216,7 +216,7 @@ def cmd_train(args) -> int:
     from core.models import store
     from core.models.base import new_version_id
     from core.models.device import configure_cpu_threads
-    from core.models.retraining import CANCEL_FILE, planned_samples
+    from core.models.retraining import CANCEL_FILE, planned_samples, training_data
     from core.training.context import FileCancelToken, JsonLinesWriter, TrainingContext
     from core.training.distributed import init_from_env, shutdown
     from core.workspace import Workspace
@@ -270,7 +270,7 @@ def cmd_train(args) -> int:
         raise
     finally:
         shutdown()
-    n_images = len(store.training_normals(ws, model.config["modality"]))
+    n_images = training_data(ws, args.model, model.config["modality"]).n_cases
     record("done", version=model.card.version, resumed=bool(args.resume), seconds=round(time.monotonic() - started, 1),
            samples_seen=planned_samples(args.model, config, n_images))
     emit({"event": "done", "run": run_id, "version": model.card.version, "fit_seconds": model.card.fit_seconds,

@@ -217,7 +217,7 @@ class RetrainDialog(QDialog):
         return out
 
     def _update_estimate(self) -> None:
-        n = len(self.training.normals) if self.training else 0
+        n = self.training.n_cases if self.training else 0
         try:
             seconds, source = retraining.estimate_seconds(self.ws, self.name, self.config(), n, runs=self._runs)
         except (ValueError, TypeError):

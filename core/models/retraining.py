@@ -27,7 +27,8 @@ from core.workspace import Workspace
 CANCEL_FILE = "CANCEL"                       # written into the run folder to ask a run to stop
 # seconds per training sample per epoch on a 2-core CPU at the default configuration, measured
 # with bench/train_step.py; used until this workspace has a finished run of the method
-DEFAULT_RATE = {"resynthdetect": 0.9, "mmrad": 7.5, "rasalore": 1.5}     # mmrad: 1,500 s for its 200-case epoch
+# (mmrad: 1,500 s for its 200-case epoch; rasalore: 3.6 s per 256 px slice, about 24 training slices per volume)
+DEFAULT_RATE = {"resynthdetect": 0.9, "mmrad": 7.5, "rasalore": 85.0}
 SCAN_RATE = 2.0                              # memory-bank methods: seconds per training image
 
 
@@ -40,6 +41,12 @@ class TrainingData:
     slice_labelled: list[str] = field(default_factory=list)   # MRI cases with slice labels
     uses_labels: bool = False                                 # the method can learn from real lesions
     uses_slice_labels: bool = False                           # a weakly supervised method (RASALoRE)
+
+    @property
+    def n_cases(self) -> int:
+        """Cases one epoch goes through: the normals, and the slice-labelled volumes of a weakly
+        supervised method (reviewer-labelled lesions are mixed into the epoch, not added to it)."""
+        return len(self.normals) + (len(set(self.slice_labelled) - set(self.normals)) if self.uses_slice_labels else 0)
 
     def describe(self) -> str:
         parts = [f"{len(self.normals)} normal {self.modality} case(s)"]

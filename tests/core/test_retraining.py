@@ -29,6 +29,15 @@ def test_training_data_counts_normals_and_reviewed_labels(small_demo):
     assert not any(ws.case(c).split == "test" for c in mri.slice_labelled)
 
 
+def test_rasalore_training_data_counts_slice_labelled_volumes(small_demo):
+    ws = Workspace.open(small_demo)
+    data = retraining.training_data(ws, "rasalore")
+    assert data.uses_slice_labels and not data.uses_labels
+    assert "MRI-WS01" in data.slice_labelled and "MRI-WS01" not in data.normals
+    assert data.n_cases == len(data.normals) + len(data.slice_labelled) and "slice labels" in data.describe()
+    assert retraining.training_data(ws, "resynthdetect").n_cases == len(retraining.training_data(ws, "resynthdetect").normals)
+
+
 def test_planned_samples_and_estimate_from_an_earlier_run(small_demo):
     # ReSynthDetect: ae_epochs=-1 trains the autoencoder as long as stage 2
     assert retraining.planned_samples("resynthdetect", {"epochs": "10", "samples_per_epoch": "8"}, 5) == 160
