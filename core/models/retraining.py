@@ -27,8 +27,8 @@ from core.workspace import Workspace
 CANCEL_FILE = "CANCEL"                       # written into the run folder to ask a run to stop
 # seconds per training sample per epoch on a 2-core CPU at the default configuration, measured
 # with bench/train_step.py; used until this workspace has a finished run of the method
-# (mmrad: 1,500 s for its 200-case epoch; rasalore: 3.6 s per 256 px slice, about 24 training slices per volume)
-DEFAULT_RATE = {"resynthdetect": 0.9, "mmrad": 7.5, "rasalore": 85.0}
+# (mmrad: 1,500 s for its 200-case epoch; rasalore: 3.6 s per 256 px slice, about 30 training slices per volume)
+DEFAULT_RATE = {"resynthdetect": 0.9, "mmrad": 7.5, "rasalore": 108.0}
 SCAN_RATE = 2.0                              # memory-bank methods: seconds per training image
 
 
@@ -102,8 +102,9 @@ def planned_samples(name: str, config: dict, n_images: int) -> int:
     epochs = int(float(merged.get("epochs", 1)))
     ae = int(float(merged.get("ae_epochs", 0) or 0))
     epochs += epochs if ae < 0 else ae          # ae_epochs=-1: the autoencoder trains as long as stage 2
-    per_epoch = (int(float(merged.get("samples_per_epoch", 0) or 0))
-                 or max(n_images, int(float(merged.get("min_samples_per_epoch", 0) or 0))))   # MMRAD: at least 200
+    per_case = max(1, int(getattr(cls, "samples_per_case", 1)))    # RASALoRE: an epoch's unit is a volume of slices
+    floor = -(-int(float(merged.get("min_samples_per_epoch", 0) or 0)) // per_case)
+    per_epoch = int(float(merged.get("samples_per_epoch", 0) or 0)) or max(n_images, floor)   # MMRAD: at least 200
     return max(1, epochs * per_epoch)
 
 

@@ -44,6 +44,9 @@ def test_planned_samples_and_estimate_from_an_earlier_run(small_demo):
     assert retraining.planned_samples("resynthdetect", {"epochs": 10, "ae_epochs": 2}, 5) == 60
     assert retraining.planned_samples("patchcore", {}, 7) == 7
     assert retraining.planned_samples("mmrad", {}, 14) == 200            # one epoch of at least 200 simulated cases
+    # RASALoRE counts volumes; its floor of training slices per epoch becomes volumes of about 30 slices
+    assert retraining.planned_samples("rasalore", {"epochs": 10, "min_samples_per_epoch": 256}, 5) == 10 * 9
+    assert retraining.planned_samples("rasalore", {"epochs": 10, "min_samples_per_epoch": 0}, 5) == 10 * 5
     ws = Workspace.open(small_demo)
     seconds, source = retraining.estimate_seconds(ws, "resynthdetect", {"epochs": 10, "ae_epochs": 0}, 5)
     assert seconds == pytest.approx(retraining.DEFAULT_RATE["resynthdetect"] * 50) and "rough" in source

@@ -95,25 +95,16 @@ def select_slices(cases: list[TrainCase], config: dict, seed: int) -> None:
         c.selected = np.array(sorted(chosen.get(i, [])), dtype=np.int64)
 
 
-class Batches:
-    """Shuffled index batches, a new order every epoch (seeded)."""
+def index_batches(n: int, batch_size: int, seed: int, samples_per_epoch: int = 0):
+    """Shuffled, sorted index tensors over ``n`` training items, a new order every epoch (seeded by the
+    epoch, so a resumed run sees the same order); an epoch is ``samples_per_epoch`` items (at least
+    one pass) to give small training sets enough optimiser steps."""
+    import torch
 
-    def __init__(self, n: int, batch_size: int, seed: int, drop_last: bool = False):
-        self.n, self.bs, self.seed, self.drop_last = n, max(1, int(batch_size)), int(seed), drop_last
-        self.epoch = 0
+    from core.training.batches import EpochBatches
 
-    def __len__(self) -> int:
-        return self.n // self.bs if self.drop_last and self.n >= self.bs else math.ceil(self.n / self.bs)
-
-    def __iter__(self):
-        import torch
-
-        order = np.random.default_rng(self.seed + self.epoch).permutation(self.n)
-        self.epoch += 1
-        for i in range(len(self)):
-            idx = order[i * self.bs:(i + 1) * self.bs]
-            if len(idx):
-                yield torch.from_numpy(np.sort(idx))
+    return EpochBatches(n, batch_size, lambda _rng, idx: torch.from_numpy(np.sort(np.asarray(idx, np.int64))),
+                        seed=seed, samples_per_epoch=max(int(samples_per_epoch), n))
 
 
 def augment(x, masks: list, generator=None, noise_std: float = math.sqrt(10.0) / 255.0):

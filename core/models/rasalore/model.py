@@ -4,7 +4,8 @@ supervised brain-MRI anomaly segmentation (Sharma, Jaganathan, Palaniappan, BMVC
 Fit (weak supervision: slice labels only):
 
 1. volumes -> slices (:mod:`.slicing`), slice labels (:mod:`.supervision`);
-2. weak masks: DDPT + LiteMedSAM box refinement (:mod:`.weak_masks`, :mod:`.ddpt`);
+2. weak masks: the healthy-reference contrast (offline default, :mod:`.contrast`) or DDPT's attention
+   (:mod:`.weak_masks`, :mod:`.ddpt`), then LiteMedSAM box refinement;
 3. the segmentation network (:mod:`.network`) on the weak masks (:mod:`.train`), and with several
    sequences the multi-modality stage with the bridge alignment loss;
 4. calibration of volume scores and heatmaps on held-out normal volumes (base contract).
@@ -38,23 +39,31 @@ class Rasalore(AnomalyModel):
     trained = True
     refit_on_all = False
     needs_labelled_cases = True      # store.fit_on_workspace also passes slice-labelled training cases
+    samples_per_case = 30            # training slices a lesion volume gives (demo: 59 in 2), for time estimates
     default_config = dict(
         image_size=256, skip_slices=15, slice_plane="axial", crop_margin=4, gamma=2.0,
         label_min_pixels=200, healthy_max_pixels=0,
         grid_size=32, embed_dim=256, heads=4, lore_scale=128.0, noise_std=1.0, dropout=0.1,
-        epochs=100, batch_size=16, lr=0.01, lr_step=20,
+        epochs=100, batch_size=16, lr=0.01, lr_step=20, min_samples_per_epoch=0,
         alpha=0.6, beta=0.6, phi=0.3, dice_eps=1.0, sigma=10.0, sigma_background=15.0, use_medsam=True,
         augment=True, healthy_ratio=1.0, max_train_slices=0,
         mask_threshold=0.5, slice_score_top=0.005, predict_batch=16,
         ddpt_backbone="litemedsam", ddpt_epochs=50, ddpt_lr=0.01, ddpt_batch_size=16, ddpt_eta=0.3, ddpt_tau=0.07,
         ddpt_prompts=10, ddpt_grid=16, ddpt_shots=0, ddpt_threshold=0.5, ddpt_context=4, ddpt_match_position=True,
+        weak_mask="auto", contrast_grid=32, contrast_memory=65536, contrast_threshold=0.7,
         sequences="auto", bridge_sequence="t2", align_weight=1.0, multimodal_epochs=0,
     )
     deviations = (
         "DDPT's healthy shots are drawn at the relative slice positions of the unhealthy ones (ddpt_match_position): "
         "lesions sit mid-brain, and healthy slices drawn anywhere let DDPT separate the classes by the brain's size alone "
         "(demo workspace, 30 epochs: accuracy 0.83 -> 0.94).",
-        "Weak masks: the offline default runs DDPT over frozen LiteMedSAM (its TinyViT encoder and its two-way "
+        "Weak masks, offline default (weak_mask=auto with LiteMedSAM): a healthy-reference contrast instead of DDPT's "
+        "attention. An unhealthy slice's weak mask marks where its frozen LiteMedSAM features are far from every feature "
+        "of the position-matched healthy slices (1 - highest cosine similarity on a 32 x 32 token grid, scaled to [0, 1] "
+        "in the brain, threshold 0.7). DDPT's attention over frozen LiteMedSAM does not find lesions: on the demo "
+        "workspace its Dice with the true lesion masks is 0.02-0.07, the contrast's 0.60. weak_mask=ddpt_attention "
+        "restores the paper's rule; with the CLIP backbone it is the default.",
+        "DDPT (weak_mask=ddpt_attention): the offline path runs DDPT over frozen LiteMedSAM (its TinyViT encoder and its two-way "
         "transformer as the frozen attention layers) with learned class embeddings in place of CLIP text features; "
         "the paper's CLIP ViT-B/32 path is ddpt_backbone=clip_vit_b32 (needs open_clip_torch and ViT-B-32.pt).",
         "MedSAM refinement uses LiteMedSAM (MedSAM distilled into TinyViT) with the same box prompt.",
@@ -71,9 +80,11 @@ class Rasalore(AnomalyModel):
         "difference (the paper's squared norm divided by k * d).",
         "Intensities are scaled per volume (99.5th percentile of brain voxels) before the paper's gamma 2, so the "
         "slices of one scan stay comparable; the first and last skip_slices (15) slices are not scored.",
-        "The paper does not give the RASALoRE epoch count: 100 epochs with the lr halved every 20 is the default.",
+        "The paper does not give the RASALoRE epoch count: 100 epochs with the lr halved every 20 is the default. "
+        "min_samples_per_epoch (default 0: one pass) makes an epoch at least that many augmented slices, for small "
+        "workspaces whose one pass is only a few optimiser steps.",
     )
-    faithful_config = {"ddpt_backbone": "clip_vit_b32", "image_size": 256, "grid_size": 32, "embed_dim": 256,
+    faithful_config = {"ddpt_backbone": "clip_vit_b32", "weak_mask": "ddpt_attention", "image_size": 256, "grid_size": 32, "embed_dim": 256,
                        "healthy_ratio": 0.0, "ddpt_epochs": 100, "ddpt_shots": 10000, "batch_size": 16}
 
     gather_labelled_cases = staticmethod(supervision.gather_labelled_cases)
@@ -87,6 +98,8 @@ class Rasalore(AnomalyModel):
             raise InputError(None, "rasalore: embed_dim must be a multiple of 8 and of heads")
         if c["ddpt_backbone"] not in ("litemedsam", "clip_vit_b32"):
             raise InputError(None, f"rasalore: unknown ddpt_backbone '{c['ddpt_backbone']}': use litemedsam or clip_vit_b32")
+        if c["weak_mask"] not in ("auto", "ddpt_attention", "healthy_contrast"):
+            raise InputError(None, f"rasalore: unknown weak_mask '{c['weak_mask']}': use auto, ddpt_attention or healthy_contrast")
         self.net = None
         self.labelled_cases: list[supervision.LabelledCase] | None = None
         self.labelled_skipped: list[dict] = []
@@ -167,8 +180,21 @@ class Rasalore(AnomalyModel):
         counts = {s: sum(s in tc.images for tc in cases) for s in sequences}
         return max(sequences, key=lambda s: (counts[s], -sequences.index(s)))
 
+    def weak_mask_source(self) -> str:
+        """``ddpt_attention`` (the paper's rule) or ``healthy_contrast`` (the offline default: DDPT's
+        attention over frozen LiteMedSAM does not find lesions, see :mod:`.contrast`)."""
+        want = str(self.config["weak_mask"])
+        if want != "auto":
+            return want
+        return "ddpt_attention" if self.config["ddpt_backbone"] == "clip_vit_b32" else "healthy_contrast"
+
     def _weak_masks(self, cases, bridge: str, progress: Progress, cancel: CancelToken):
-        if self.config["ddpt_backbone"] == "clip_vit_b32":
+        if self.weak_mask_source() == "healthy_contrast":
+            from core.models.rasalore.contrast import make_contrast_masks
+
+            masks = make_contrast_masks(cases, bridge, self.config, device=self.device, progress=progress, cancel=cancel,
+                                        store=self.array_store)
+        elif self.config["ddpt_backbone"] == "clip_vit_b32":
             from core.models.rasalore.ddpt_clip import make_weak_masks_clip
 
             masks = make_weak_masks_clip(cases, bridge, self.config, device=self.device, context=self.training_context,
@@ -267,10 +293,14 @@ class Rasalore(AnomalyModel):
         from core.models import weights
 
         self.card.config = dict(self.config)
-        self.card.backbone = ("RASALoRE network (LoRE + RASA, U-Net encoder); weak masks: DDPT over "
-                              + ("CLIP ViT-B/32" if self.config["ddpt_backbone"] == "clip_vit_b32" else "frozen LiteMedSAM")
+        source = self.weak_mask_source()
+        self.card.backbone = ("RASALoRE network (LoRE + RASA, U-Net encoder); weak masks: "
+                              + ("healthy-reference contrast of frozen LiteMedSAM features" if source == "healthy_contrast"
+                                 else "DDPT attention over " + ("CLIP ViT-B/32" if self.config["ddpt_backbone"] == "clip_vit_b32"
+                                                                else "frozen LiteMedSAM"))
                               + (" + LiteMedSAM box refinement" if self.config["use_medsam"] else ""))
         self.card.metrics["ddpt_backbone"] = self.config["ddpt_backbone"]
+        self.card.metrics["weak_mask"] = source
         try:
             path, digest = weights.resolve("litemedsam")
             self.card.weights = {path.name: digest}

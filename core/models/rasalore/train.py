@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.models.base import CancelToken, Progress
-from core.models.rasalore.data import Batches, TrainCase, augment
+from core.models.rasalore.data import TrainCase, augment, index_batches
 from core.models.rasalore.supervision import UNHEALTHY
 from core.models.rasalore.weak_masks import WeakMasks, _sub_context
 
@@ -136,7 +136,8 @@ def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, de
                 totals[k] = totals.get(k, 0.0) + w * v
         return totals
 
-    loader = Batches(len(data.seq), int(config["batch_size"]), int(config["seed"]) + 3)
+    per_epoch = max(len(data.seq), int(config["min_samples_per_epoch"]))
+    loader = index_batches(len(data.seq), int(config["batch_size"]), int(config["seed"]) + 3, per_epoch)
     return trainer.run(loader, step, int(epochs if epochs is not None else config["epochs"]))
 
 

@@ -152,7 +152,7 @@ def train_ddpt(module, inputs, plan: DdptPlan, config: dict, *, device, context,
     schedule (DPT's), loss CE + eta CE_ca."""
     import torch
 
-    from core.models.rasalore.data import Batches
+    from core.models.rasalore.data import index_batches
     from core.training import Trainer
 
     labels = plan.labels()
@@ -166,7 +166,7 @@ def train_ddpt(module, inputs, plan: DdptPlan, config: dict, *, device, context,
     def step(idx):
         return module.loss(module(sub_x[idx].to(device).float()), sub_y[idx].to(device), eta)
 
-    return trainer.run(Batches(len(plan.train_idx), int(config["ddpt_batch_size"]), int(config["seed"])), step, epochs)
+    return trainer.run(index_batches(len(plan.train_idx), int(config["ddpt_batch_size"]), int(config["seed"])), step, epochs)
 
 
 def infer_ddpt(module, inputs, device, batch: int = 32):
@@ -183,20 +183,13 @@ def infer_ddpt(module, inputs, device, batch: int = 32):
     return torch.cat(logits), torch.cat(attn)
 
 
-def finish_weak_masks(plan: DdptPlan, module, inputs, state, config: dict, *, net, embeddings: dict, device,
-                      progress: Progress, cancel: CancelToken) -> WeakMasks:
-    """M_DDPT from the attention maps, M_SAM from LiteMedSAM box prompts, and the stage statistics."""
-    import torch
-
-    from core.models.rasalore.ddpt import attention_to_mask
+def refine_with_medsam(plan: DdptPlan, masks: np.ndarray, config: dict, *, net, embeddings: dict,
+                       progress: Progress, cancel: CancelToken) -> WeakMasks:
+    """M_DDPT = ``masks`` (n_unhealthy, 256, 256) of the planned unhealthy slices; M_SAM from a
+    LiteMedSAM box prompt around each (the paper prompts MedSAM with the box of M_DDPT)."""
     from core.sam.service import SamService
 
-    logits, attn = infer_ddpt(module, inputs, device)
-    labels = plan.labels()
     n = plan.n_unhealthy
-    fg = torch.from_numpy(brain_foreground(plan.slices[:n]))
-    _maps, masks = attention_to_mask(attn[:n], fg, float(config["ddpt_threshold"]))
-    masks = masks.numpy()
     service = SamService(net, store=None) if config["use_medsam"] else None
     out, gammas = WeakMasks(), []
     for i, (c, k, _lab) in enumerate(plan.items[:n]):
@@ -211,11 +204,27 @@ def finish_weak_masks(plan: DdptPlan, module, inputs, state, config: dict, *, ne
             out.sam[(c.case_id, k)] = sam
             inter = float(np.logical_and(sam, m).sum())
             gammas.append((2 * inter + 1.0) / (float(sam.sum()) + float(m.sum()) + 1.0))
-    out.stats = {"ddpt_slices": int(len(plan.train_idx)), "ddpt_epochs": int(state.epoch),
-                 "ddpt_accuracy": round(float((logits.argmax(1) == labels).float().mean()), 4),
-                 "ddpt_final_loss": round(float(state.history[-1]["loss"]), 5) if state.history else None,
-                 "weak_masks": n, "weak_mask_area_mean": round(float(masks.mean()), 5) if n else 0.0,
+    out.stats = {"weak_masks": n, "weak_mask_area_mean": round(float(masks.mean()), 5) if n else 0.0,
                  "medsam_ddpt_dice_mean": round(float(np.mean(gammas)), 4) if gammas else None}
+    return out
+
+
+def finish_weak_masks(plan: DdptPlan, module, inputs, state, config: dict, *, net, embeddings: dict, device,
+                      progress: Progress, cancel: CancelToken) -> WeakMasks:
+    """M_DDPT from the attention maps, M_SAM from LiteMedSAM box prompts, and the stage statistics."""
+    import torch
+
+    from core.models.rasalore.ddpt import attention_to_mask
+
+    logits, attn = infer_ddpt(module, inputs, device)
+    labels = plan.labels()
+    n = plan.n_unhealthy
+    fg = torch.from_numpy(brain_foreground(plan.slices[:n]))
+    _maps, masks = attention_to_mask(attn[:n], fg, float(config["ddpt_threshold"]))
+    out = refine_with_medsam(plan, masks.numpy(), config, net=net, embeddings=embeddings, progress=progress, cancel=cancel)
+    out.stats = {"weak_mask": "ddpt_attention", "ddpt_slices": int(len(plan.train_idx)), "ddpt_epochs": int(state.epoch),
+                 "ddpt_accuracy": round(float((logits.argmax(1) == labels).float().mean()), 4),
+                 "ddpt_final_loss": round(float(state.history[-1]["loss"]), 5) if state.history else None, **out.stats}
     out.ddpt_state = {k: v.detach().cpu() for k, v in module.state_dict().items() if k.split(".")[0] not in module.frozen_prefixes}
     return out
 
