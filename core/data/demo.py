@@ -42,7 +42,8 @@ class DemoPlan:
     mri_train: int = 3          # the real template + derived
     mri_test_normal: int = 1
     mri_test_lesion: int = 3
-    mri_train_lesion: int = 2   # synthetic tumours in the training split (MRI-WS..): slice labels for weak supervision
+    mri_train_lesion: int = 10  # synthetic tumours in the training split (MRI-WS..): slice labels for weak supervision
+                                # (with 2, RASALoRE's network did not learn to find unseen lesions)
     seed: int = 0
 
     @classmethod

@@ -102,3 +102,24 @@ def test_point_mask_samples_cell_centres():
     pm = point_mask(weak, 4)
     assert pm.shape == (1, 16) and pm[0].tolist() == [0, 1] + [0] * 14
     assert math.isclose(float(point_mask(torch.ones(2, 1, 16, 16), 4).sum()), 32.0)
+
+
+def test_augmentation_moves_masks_with_the_image_and_bounds_the_rotation():
+    """Masks follow the image's geometry; max_rotation=0 leaves only flips, so every augmented mask
+    is one of the four flips of the original."""
+    import torch
+
+    from core.models.rasalore.data import augment
+
+    x = torch.zeros(16, 1, 32, 32)
+    m = torch.zeros(16, 1, 32, 32)
+    x[:, :, 4:10, 18:28] = 0.8
+    m[:, :, 4:10, 18:28] = 1.0
+    xa, (ma,) = augment(x, [m], torch.Generator().manual_seed(0))
+    assert xa.shape == x.shape and ma.shape == m.shape and float(xa.min()) >= 0.0 and float(xa.max()) <= 1.0
+    inside = ((xa > 0.4) & (ma > 0.5)).sum((1, 2, 3)).float() / (ma > 0.5).sum((1, 2, 3)).float().clamp_min(1)
+    assert float(inside.min()) > 0.85                                  # the lesion pixels stay under the mask
+    _x, (flipped,) = augment(x, [m], torch.Generator().manual_seed(1), noise_std=0.0, max_rotation=0.0)
+    flips = [m[0], m[0].flip(-1), m[0].flip(-2), m[0].flip(-1).flip(-2)]
+    assert all(any(torch.equal(f, g) for g in flips) for f in flipped)
+    assert len({tuple(f.flatten().tolist()) for f in flipped}) > 1     # the flips do vary

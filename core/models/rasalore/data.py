@@ -107,10 +107,11 @@ def index_batches(n: int, batch_size: int, seed: int, samples_per_epoch: int = 0
                         seed=seed, samples_per_epoch=max(int(samples_per_epoch), n))
 
 
-def augment(x, masks: list, generator=None, noise_std: float = math.sqrt(10.0) / 255.0):
+def augment(x, masks: list, generator=None, noise_std: float = math.sqrt(10.0) / 255.0, max_rotation: float = 90.0):
     """Paper augmentation on a (B, 1, S, S) batch in [0, 1] and its (B, 1, S, S) masks: random rotation
-    in [-90, 90] degrees, horizontal / vertical flips, brightness and contrast in [0.8, 1.2], Gaussian
-    noise N(0, 10) on the 0-255 scale. Masks follow the geometry (nearest neighbour)."""
+    in [-max_rotation, max_rotation] degrees (paper: 90), horizontal / vertical flips, brightness and
+    contrast in [0.8, 1.2], Gaussian noise N(0, 10) on the 0-255 scale. Masks follow the geometry
+    (nearest neighbour)."""
     import torch
     import torch.nn.functional as F
 
@@ -121,7 +122,7 @@ def augment(x, masks: list, generator=None, noise_std: float = math.sqrt(10.0) /
     def rand(*shape):
         return torch.rand(*shape, generator=g).to(dev)
 
-    ang = (rand(b) * 180.0 - 90.0) * math.pi / 180.0
+    ang = (rand(b) * 2.0 - 1.0) * float(max_rotation) * math.pi / 180.0
     fx = torch.where(rand(b) < 0.5, -1.0, 1.0).to(dev)
     fy = torch.where(rand(b) < 0.5, -1.0, 1.0).to(dev)
     cos, sin = torch.cos(ang), torch.sin(ang)

@@ -99,7 +99,8 @@ def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, de
     do_aug = bool(config["augment"])
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=float(config["lr"]), momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(config["lr_step"]), gamma=0.5)
-    trainer = Trainer(net, opt, sched, device=device, context=_sub_context(context, stage), progress=progress, cancel=cancel)
+    trainer = Trainer(net, opt, sched, device=device, context=_sub_context(context, stage), progress=progress, cancel=cancel,
+                      grad_clip=float(config["grad_clip"]) or None)
     if bridge_net is not None:
         bridge_net.to(device).eval()
         for p in bridge_net.parameters():
@@ -113,7 +114,7 @@ def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, de
         br = data.bridge[idx].to(device).float() if bridge_net is not None else None
         if do_aug:
             stacked = x if br is None else torch.cat([x, br], 1)
-            stacked, (md, ms) = augment(stacked, [md, ms], gen)
+            stacked, (md, ms) = augment(stacked, [md, ms], gen, max_rotation=float(config["augment_rotation"]))
             x, br = (stacked, None) if br is None else (stacked[:, :1], stacked[:, 1:])
         totals: dict[str, torch.Tensor] = {}
         n = x.shape[0]
