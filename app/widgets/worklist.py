@@ -17,7 +17,7 @@ from core.domain import CaseKind, CaseRecord, ReviewStatus
 
 COLUMNS = ("Case", "Kind", "Score", "Status", "Decision", "Reviewer")
 COL_CASE, COL_KIND, COL_SCORE, COL_STATUS, COL_DECISION, COL_REVIEWER = range(6)
-COLUMN_WIDTHS = {COL_CASE: 66, COL_KIND: 84, COL_SCORE: 52, COL_STATUS: 84, COL_DECISION: 64}
+COLUMN_WIDTHS = {COL_CASE: 80, COL_KIND: 72, COL_SCORE: 52, COL_STATUS: 80, COL_DECISION: 64}
 KIND_SHORT = {"fundus_oct": "Fundus+OCT", "fundus": "Fundus", "oct": "OCT", "mri": "MRI"}
 STATUS_COLOURS = {"approved": theme.OK, "flagged": theme.DANGER, "in_review": theme.WARN, "unreviewed": theme.MUTED}
 
@@ -197,6 +197,7 @@ class WorklistPanel(QWidget):
         header.setHighlightSections(False)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.ElideMiddle)     # long case ids keep their distinguishing end
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setFocusPolicy(Qt.NoFocus)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
