@@ -218,7 +218,7 @@ def cmd_train(args) -> int:
     from core.models.device import configure_cpu_threads
     from core.models.retraining import CANCEL_FILE, planned_samples, training_data
     from core.training.context import FileCancelToken, JsonLinesWriter, TrainingContext
-    from core.training.distributed import init_from_env, shutdown
+    from core.training.distributed import init_from_env, leave_process, shutdown
     from core.workspace import Workspace
 
     configure_cpu_threads()
@@ -275,6 +275,8 @@ def cmd_train(args) -> int:
            samples_seen=planned_samples(args.model, config, n_images))
     emit({"event": "done", "run": run_id, "version": model.card.version, "fit_seconds": model.card.fit_seconds,
           "metrics": model.card.metrics})
+    if info.enabled:
+        leave_process(0)                 # everything is saved; see leave_process for why teardown is skipped
     return 0
 
 

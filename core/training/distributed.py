@@ -63,6 +63,20 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def leave_process(code: int = 0) -> None:
+    """End a torchrun rank whose work is saved and whose process group is gone, skipping interpreter
+    teardown: gloo's background threads can abort it ('terminate called without an active
+    exception'), and torchrun would then report a finished, saved run as failed."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def is_distributed() -> bool:
     import torch.distributed as dist
 
