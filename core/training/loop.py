@@ -38,6 +38,7 @@ class TrainState:
     epoch: int = 0            # epochs completed
     step: int = 0             # optimiser steps completed
     history: list | None = None
+    best: dict | None = None  # the epoch whose weights were kept, when a caller selects one
 
 
 class Trainer:

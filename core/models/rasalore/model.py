@@ -46,7 +46,7 @@ class Rasalore(AnomalyModel):
         grid_size=32, embed_dim=256, heads=4, lore_scale=128.0, noise_std=1.0, dropout=0.1,
         epochs=100, batch_size=16, lr=0.01, lr_step=20, min_samples_per_epoch=0, grad_clip=5.0,
         alpha=0.6, beta=0.0, phi=0.3, dice_eps=1.0, sigma=10.0, sigma_background=15.0, use_medsam=True,
-        augment=True, augment_rotation=90.0, healthy_ratio=0.0, max_train_slices=0,
+        augment=True, augment_rotation=90.0, healthy_ratio=0.0, max_train_slices=0, val_fraction=0.1, select_best_epoch=True,
         mask_threshold=0.5, slice_score_top=0.005, predict_batch=16,
         ddpt_backbone="litemedsam", ddpt_epochs=50, ddpt_lr=0.01, ddpt_batch_size=16, ddpt_eta=0.3, ddpt_tau=0.07,
         ddpt_prompts=10, ddpt_grid=16, ddpt_shots=0, ddpt_threshold=0.5, ddpt_context=4, ddpt_match_position=True,
@@ -79,6 +79,11 @@ class Rasalore(AnomalyModel):
         "(grad_clip; without it one of two runs still collapsed after 25 epochs); the network trains on unhealthy slices only "
         "(healthy_ratio = 0, as the official code: healthy slices with empty masks also drove the output to zero). With these "
         "the network found unseen lesions: Dice 0.31 on the test lesion slices. beta=0.6, grad_clip=0 restore the paper.",
+        "Model selection: the paper splits its data 80/10/10 but does not say how the validation part is used. Here "
+        "val_fraction (0.1, at least one volume once three slice-labelled volumes have unhealthy slices) of the volumes is "
+        "held out, and after every epoch the Dice between the network's masks and those volumes' weak masks decides which "
+        "epoch's weights are kept (select_best_epoch; with fewer volumes the unaugmented training slices judge). A run that "
+        "drifts to an empty output late keeps its earlier, better weights.",
         "ELDice uses the smoothing eps = 1 (Wong et al.); Gaussian weight maps use sigma 10 px (weak masks) and 15 px "
         "(background) at 256 px, as the official code, scaled with image_size. The alignment loss is the mean squared "
         "difference (the paper's squared norm divided by k * d).",
@@ -130,7 +135,7 @@ class Rasalore(AnomalyModel):
     def _fit(self, images: list[LoadedImage], *, progress: Progress, cancel: CancelToken, final: bool) -> None:
         from core.models.rasalore.data import build_cases, select_slices
         from core.models.rasalore.network import RasaloreNet, count_parameters
-        from core.models.rasalore.train import build_slice_set, frozen_copy, train_network
+        from core.models.rasalore.train import build_slice_set, frozen_copy, split_validation, train_network
         from core.training import seed_everything
 
         c = self.config
@@ -154,17 +159,23 @@ class Rasalore(AnomalyModel):
         net = RasaloreNet(sequences, image_size=int(c["image_size"]), grid=int(c["grid_size"]), dim=int(c["embed_dim"]),
                           heads=int(c["heads"]), lore_scale=float(c["lore_scale"]), noise_std=float(c["noise_std"]),
                           dropout=float(c["dropout"]), seed=int(c["seed"]))
-        data = build_slice_set(cases, masks, [bridge], bridge, c)
+        fit_cases, val_cases = split_validation(cases, float(c["val_fraction"]), int(c["seed"]))
+        data = build_slice_set(fit_cases, masks, [bridge], bridge, c)
+        val = build_slice_set(val_cases, masks, [bridge], bridge, c) if val_cases else None
         t0 = time.monotonic()
         state = train_network(net, data, [bridge], c, device=self.device, context=self.training_context, stage="network",
-                              progress=progress, cancel=cancel)
+                              progress=progress, cancel=cancel, validation=val)
         history = list(state.history or [])
+        selected = {"network": state.best} if state.best else {}
         if len(sequences) > 1:
-            mm = build_slice_set(cases, masks, sequences, bridge, c)
+            mm = build_slice_set(fit_cases, masks, sequences, bridge, c)
+            mm_val = build_slice_set(val_cases, masks, sequences, bridge, c) if val_cases else None
             state = train_network(net, mm, sequences, c, device=self.device, context=self.training_context, stage="multimodal",
                                   progress=progress, cancel=cancel, bridge_net=frozen_copy(net), bridge=bridge,
-                                  epochs=int(c["multimodal_epochs"]) or int(c["epochs"]))
+                                  epochs=int(c["multimodal_epochs"]) or int(c["epochs"]), validation=mm_val)
             history += [{"stage": "multimodal", **h} for h in (state.history or [])]
+            if state.best:
+                selected["multimodal"] = state.best
         self.net = net.eval()
         self.config["sequences"] = list(sequences)
         self.config["bridge_sequence"] = bridge
@@ -175,6 +186,8 @@ class Rasalore(AnomalyModel):
             "network_seconds": round(time.monotonic() - t0, 1), "epochs": int(state.epoch),
             "final_losses": {k: round(float(v), 5) for k, v in (history[-1] if history else {}).items() if isinstance(v, (int, float))},
             "labelled_cases_skipped": list(self.labelled_skipped),
+            "validation_volumes": [tc.case_id for tc in val_cases], "selected_epoch": selected,
+            "val_dice_history": [h.get("val_dice") for h in history if "val_dice" in h],
         })
 
     def _bridge(self, cases, sequences: list[str]) -> str:

@@ -1,7 +1,9 @@
 """Stage 2 of RASALoRE: train the segmentation network on the weak masks.
 
 ``L = L_Dec + L_PA + L_Struct`` (SGD lr 0.01, momentum 0.9, batch 16, lr halved every 20 epochs),
-on the bridge sequence first. With more than one sequence a second run trains every sequence's
+on the bridge sequence first. After every epoch the network's masks are compared with the weak
+masks of validation slices (held-out volumes, :func:`split_validation`) and the epoch with the
+highest Dice is the one kept. With more than one sequence a second run trains every sequence's
 RASA (shared encoder, refiner, FFN and decoder) with ``+ lambda_align * L_align`` towards the
 enriched embeddings a frozen copy of the bridge model gives the same (co-registered, identically
 augmented) slice of the bridge sequence.
@@ -80,9 +82,85 @@ def build_slice_set(cases: list[TrainCase], masks: WeakMasks, sequences: list[st
                     torch.from_numpy(np.concatenate(seqs)), cat(brs).to(torch.float16) if multi else None, keys)
 
 
+def split_validation(cases: list[TrainCase], fraction: float, seed: int) -> tuple[list[TrainCase], list[TrainCase]]:
+    """(training, validation) cases: ``fraction`` of the volumes with selected unhealthy slices (at
+    least one) are held out, whole, as the paper's validation split; none with fewer than three."""
+    candidates = [i for i, c in enumerate(cases)
+                  if c.selected is not None and (c.labels[c.selected] == UNHEALTHY).any()]
+    if fraction <= 0 or len(candidates) < 3:
+        return list(cases), []
+    n_val = min(len(candidates) - 2, max(1, int(round(fraction * len(candidates)))))
+    held = set(np.random.default_rng(seed + 7).choice(candidates, n_val, replace=False).tolist())
+    return [c for i, c in enumerate(cases) if i not in held], [c for i, c in enumerate(cases) if i in held]
+
+
+def weak_mask_dice(net, data: SliceSet, sequences: list[str], device, threshold: float = 0.5, batch: int = 32) -> float:
+    """Mean Dice between the network's masks (probability >= threshold, eval mode) and the weak
+    masks M_DDPT over the slices that have one; NaN when none has."""
+    import torch
+
+    has = data.m_ddpt.flatten(1).any(dim=1).nonzero().squeeze(1)
+    if has.numel() == 0:
+        return float("nan")
+    was_training = net.training
+    net.eval()
+    dices = []
+    with torch.inference_mode():
+        for start in range(0, has.numel(), batch):
+            idx = has[start:start + batch]
+            x, m, seq = data.x[idx].to(device).float(), data.m_ddpt[idx].to(device).bool(), data.seq[idx]
+            for si in torch.unique(seq).tolist():
+                sel = (seq == si).nonzero().squeeze(1).to(device)
+                pred = net(x[sel], sequences[si])["mask"] >= threshold
+                g = m[sel]
+                inter = (pred & g).flatten(1).sum(1).float()
+                total = (pred.flatten(1).sum(1) + g.flatten(1).sum(1)).float()
+                dices.append((2 * inter / total.clamp(min=1)).cpu())
+    net.train(was_training)
+    return float(torch.cat(dices).mean())
+
+
+class BestEpoch:
+    """The weights of the epoch with the highest validation Dice, kept in memory and (rank 0, with a
+    run folder) in ``best.pt`` beside the checkpoint so a resumed run still knows them."""
+
+    def __init__(self, net, context):
+        self.net = net
+        self.path = None if context.run_dir is None else context.run_dir / "best.pt"
+        self.write = context.is_main
+        self.epoch, self.score, self.state = 0, -1.0, None
+        if context.resume and self.path is not None and self.path.exists():
+            import torch
+
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
+            self.epoch, self.score, self.state = int(saved["epoch"]), float(saved["score"]), saved["module"]
+
+    def offer(self, epoch: int, score: float) -> None:
+        if not (score > self.score):           # NaN never wins
+            return
+        import torch
+
+        from core.io.atomic import atomic_path
+
+        self.epoch, self.score = epoch, score
+        self.state = {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+        if self.path is not None and self.write:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.path) as tmp:
+                torch.save({"epoch": epoch, "score": score, "module": self.state}, tmp)
+
+    def restore(self) -> None:
+        if self.state is not None:
+            self.net.load_state_dict(self.state)
+
+
 def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, device, context, stage: str,
-                  progress: Progress, cancel: CancelToken, bridge_net=None, bridge: str | None = None, epochs: int | None = None):
-    """Run one training stage of ``net`` with the shared loop; returns the loop state."""
+                  progress: Progress, cancel: CancelToken, bridge_net=None, bridge: str | None = None, epochs: int | None = None,
+                  validation: SliceSet | None = None):
+    """Run one training stage of ``net`` with the shared loop; returns the loop state. With
+    ``select_best_epoch`` the weights of the epoch whose masks best match the weak masks of
+    ``validation`` (the training slices, unaugmented, when there is none) are kept; the state's
+    ``best`` says which epoch that was."""
     import torch
 
     from core.models.rasalore.losses import decoder_loss, point_activation_loss, structural_loss, alignment_loss
@@ -99,7 +177,8 @@ def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, de
     do_aug = bool(config["augment"])
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=float(config["lr"]), momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(config["lr_step"]), gamma=0.5)
-    trainer = Trainer(net, opt, sched, device=device, context=_sub_context(context, stage), progress=progress, cancel=cancel,
+    sub = _sub_context(context, stage)
+    trainer = Trainer(net, opt, sched, device=device, context=sub, progress=progress, cancel=cancel,
                       grad_clip=float(config["grad_clip"]) or None)
     if bridge_net is not None:
         bridge_net.to(device).eval()
@@ -139,7 +218,22 @@ def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, de
 
     per_epoch = max(len(data.seq), int(config["min_samples_per_epoch"]))
     loader = index_batches(len(data.seq), int(config["batch_size"]), int(config["seed"]) + 3, per_epoch)
-    return trainer.run(loader, step, int(epochs if epochs is not None else config["epochs"]))
+    n_epochs = int(epochs if epochs is not None else config["epochs"])
+    if not bool(config["select_best_epoch"]):
+        return trainer.run(loader, step, n_epochs)
+    judge = validation if validation is not None and len(validation.seq) else data
+    best = BestEpoch(net, sub)
+
+    def on_epoch_end(epoch: int) -> dict:
+        score = weak_mask_dice(net, judge, sequences, device, float(config["mask_threshold"]))
+        best.offer(epoch, score)
+        return {"val_dice": round(score, 4) if score == score else None}
+
+    state = trainer.run(loader, step, n_epochs, on_epoch_end=on_epoch_end)
+    best.restore()
+    state.best = {"epoch": best.epoch, "val_dice": round(best.score, 4) if best.state is not None else None,
+                  "on": "validation volumes" if judge is validation else "training slices"}
+    return state
 
 
 def frozen_copy(net):
