@@ -59,11 +59,13 @@ def main() -> None:
             epochs.setdefault(stage, []).append(now - last.get(stage, now))
             last[stage] = now
             print(json.dumps({"stage": stage, "epoch": ev["epoch"], "seconds": round(epochs[stage][-1], 1),
+                              "val_dice": ev.get("val_dice"),
                               "mean": {k: round(v, 4) for k, v in ev.get("mean", {}).items()}}), flush=True)
 
-    ctx = TrainingContext(run_dir=root / "runs" / "bench", emit=emit)
+    version = time.strftime("bench-%Y%m%d-%H%M%S")     # a re-run in a kept workspace adds a version
+    ctx = TrainingContext(run_dir=root / "runs" / version, emit=emit)
     t0 = time.perf_counter()
-    model = store.fit_on_workspace(ws, "rasalore", config, context=ctx, version="bench")
+    model = store.fit_on_workspace(ws, "rasalore", config, context=ctx, version=version)
     fit_s = time.perf_counter() - t0
     ids = [c.id for c in ws.cases() if c.kind.value == "mri" and c.split == "test"]
     t0 = time.perf_counter()
@@ -103,6 +105,8 @@ def main() -> None:
         "seconds_per_epoch": {k: round(float(np.mean(v)), 2) for k, v in epochs.items()},
         "weak_masks": model.card.metrics.get("weak_masks"), "train_slices": model.card.metrics.get("train_slices"),
         "final_losses": model.card.metrics.get("final_losses"),
+        "validation_volumes": model.card.metrics.get("validation_volumes"),
+        "selected_epoch": model.card.metrics.get("selected_epoch"),
         "test_slices": {"lesion": int(sum(y)), "healthy": int(len(y) - sum(y))},
         "slice_auroc": round(float(auroc(y, s)), 4) if 0 < sum(y) < len(y) else None,
         "lesion_slice_score_mean": round(float(np.mean([v for v, t in zip(s, y) if t])), 4) if sum(y) else None,

@@ -8,7 +8,9 @@ import torch
 from core.models.rasalore.data import TrainCase
 from core.models.rasalore.network import RasaloreNet
 from core.models.rasalore.supervision import HEALTHY, UNHEALTHY
-from core.models.rasalore.train import BestEpoch, SliceSet, split_validation, train_network, weak_mask_dice
+from core.models.rasalore.train import (
+    BestEpoch, SliceSet, split_validation, train_network, validation_slices, weak_mask_dice,
+)
 from core.training.context import TrainingContext
 
 
@@ -47,14 +49,25 @@ def test_weak_mask_dice_by_hand():
     x = torch.zeros(3, 1, 4, 4)
     m = torch.zeros(3, 1, 4, 4)
     x[0, 0, :2, :2] = 1.0          # prediction 4 px
-    m[0, 0, :2, :] = 1.0           # weak mask 8 px, overlap 4: Dice 8 / 12
-    x[1, 0, 0, 0] = 0.7            # prediction 1 px, weak mask the same pixel: Dice 1
+    m[0, 0, :2, :] = 1.0           # weak mask 8 px, overlap 4
+    x[1, 0, 0, 0] = 0.7            # prediction 1 px on the weak mask's one pixel
     m[1, 0, 0, 0] = 1.0
-    x[2, 0] = 1.0                  # no weak mask: not judged
-    assert weak_mask_dice(_Threshold(), _slices(x, m), ["t2"], "cpu") == pytest.approx((8 / 12 + 1.0) / 2)
-    x[1, 0, 0, 0] = 0.4            # below the 0.5 threshold: empty prediction, Dice 0
-    assert weak_mask_dice(_Threshold(), _slices(x, m), ["t2"], "cpu") == pytest.approx(8 / 12 / 2)
-    assert np.isnan(weak_mask_dice(_Threshold(), _slices(x, torch.zeros_like(m)), ["t2"], "cpu"))
+    x[2, 0] = 1.0                  # a healthy slice (no weak mask) with 16 false-positive pixels
+    net = _Threshold()
+    assert weak_mask_dice(net, _slices(x, m), ["t2"], "cpu") == pytest.approx(2 * 5 / (4 + 8 + 1 + 1 + 16))
+    x[1, 0, 0, 0] = 0.4            # below the 0.5 threshold: missed
+    assert weak_mask_dice(net, _slices(x, m), ["t2"], "cpu") == pytest.approx(2 * 4 / (4 + 8 + 1 + 16))
+    x[2, 0] = 0.0                  # the healthy slice left empty
+    assert weak_mask_dice(net, _slices(x, m), ["t2"], "cpu") == pytest.approx(2 * 4 / (4 + 8 + 1))
+    assert weak_mask_dice(net, _slices(x, torch.zeros_like(m)), ["t2"], "cpu") == 0.0      # only false positives
+    assert np.isnan(weak_mask_dice(net, _slices(torch.zeros_like(x), torch.zeros_like(m)), ["t2"], "cpu"))
+
+
+def test_validation_cases_add_every_healthy_slice():
+    case = TrainCase("V", geometry=None, labels=np.array([HEALTHY, UNHEALTHY, -1, HEALTHY, UNHEALTHY], np.int8),
+                     selected=np.array([1, 4]))
+    assert validation_slices(case).selected.tolist() == [0, 1, 3, 4]     # the unlabelled slice 2 stays out
+    assert case.selected.tolist() == [1, 4]
 
 
 def _net():

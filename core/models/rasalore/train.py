@@ -18,7 +18,7 @@ import numpy as np
 
 from core.models.base import CancelToken, Progress
 from core.models.rasalore.data import TrainCase, augment, index_batches
-from core.models.rasalore.supervision import UNHEALTHY
+from core.models.rasalore.supervision import HEALTHY, UNHEALTHY
 from core.models.rasalore.weak_masks import WeakMasks, _sub_context
 
 
@@ -95,29 +95,35 @@ def split_validation(cases: list[TrainCase], fraction: float, seed: int) -> tupl
 
 
 def weak_mask_dice(net, data: SliceSet, sequences: list[str], device, threshold: float = 0.5, batch: int = 32) -> float:
-    """Mean Dice between the network's masks (probability >= threshold, eval mode) and the weak
-    masks M_DDPT over the slices that have one; NaN when none has."""
+    """Dice between the network's masks (probability >= threshold, eval mode) and the weak masks
+    M_DDPT, pooled over every slice of ``data`` as a volume-level Dice: a healthy slice (empty weak
+    mask) counts its false positives. NaN when neither has a pixel."""
     import torch
 
-    has = data.m_ddpt.flatten(1).any(dim=1).nonzero().squeeze(1)
-    if has.numel() == 0:
-        return float("nan")
     was_training = net.training
     net.eval()
-    dices = []
+    inter, total = 0.0, 0.0
     with torch.inference_mode():
-        for start in range(0, has.numel(), batch):
-            idx = has[start:start + batch]
+        for start in range(0, len(data.seq), batch):
+            idx = torch.arange(start, min(start + batch, len(data.seq)))
             x, m, seq = data.x[idx].to(device).float(), data.m_ddpt[idx].to(device).bool(), data.seq[idx]
             for si in torch.unique(seq).tolist():
                 sel = (seq == si).nonzero().squeeze(1).to(device)
                 pred = net(x[sel], sequences[si])["mask"] >= threshold
                 g = m[sel]
-                inter = (pred & g).flatten(1).sum(1).float()
-                total = (pred.flatten(1).sum(1) + g.flatten(1).sum(1)).float()
-                dices.append((2 * inter / total.clamp(min=1)).cpu())
+                inter += float((pred & g).sum())
+                total += float(pred.sum() + g.sum())
     net.train(was_training)
-    return float(torch.cat(dices).mean())
+    return 2.0 * inter / total if total > 0 else float("nan")
+
+
+def validation_slices(case: TrainCase) -> TrainCase:
+    """A held-out case judged on its selected (weak-masked) slices and every healthy slice."""
+    from dataclasses import replace
+
+    chosen = set(int(k) for k in (case.selected if case.selected is not None else []))
+    chosen |= set(np.flatnonzero(case.labels == HEALTHY).tolist())
+    return replace(case, selected=np.array(sorted(chosen), dtype=np.int64))
 
 
 class BestEpoch:
