@@ -123,3 +123,18 @@ def test_augmentation_moves_masks_with_the_image_and_bounds_the_rotation():
     flips = [m[0], m[0].flip(-1), m[0].flip(-2), m[0].flip(-1).flip(-2)]
     assert all(any(torch.equal(f, g) for g in flips) for f in flipped)
     assert len({tuple(f.flatten().tolist()) for f in flipped}) > 1     # the flips do vary
+
+
+def test_mask_prior_starts_the_output_sparse():
+    torch.manual_seed(0)
+    net = RasaloreNet(["t2"], image_size=S, grid=G, dim=D, heads=4, seed=0).eval()
+    before = net.decoder.upsample[-1].bias.clone()
+    net.set_mask_prior(0.0)                                       # 0: PyTorch's initialisation stays
+    assert torch.equal(net.decoder.upsample[-1].bias, before)
+    x = torch.rand(2, 1, S, S)
+    with torch.no_grad():
+        default_mean = float(net(x, "t2")["mask"].mean())
+        net.set_mask_prior(0.02)
+        assert float(net.decoder.upsample[-1].bias) == pytest.approx(math.log(0.02 / 0.98))
+        sparse = net(x, "t2")["mask"]
+    assert float(sparse.mean()) < 0.1 < default_mean

@@ -46,7 +46,7 @@ class Rasalore(AnomalyModel):
         grid_size=32, embed_dim=256, heads=4, lore_scale=128.0, noise_std=1.0, dropout=0.1,
         epochs=100, batch_size=16, lr=0.01, lr_step=20, min_samples_per_epoch=0, grad_clip=5.0,
         alpha=0.6, beta=0.0, phi=0.3, dice_eps=1.0, sigma=10.0, sigma_background=15.0, use_medsam=True,
-        augment=True, augment_rotation=90.0, healthy_ratio=0.0, max_train_slices=0, val_fraction=0.1, select_best_epoch=True,
+        augment=True, augment_rotation=90.0, healthy_ratio=0.0, max_train_slices=0, val_fraction=0.1, select_best_epoch=True, mask_prior=0.0,
         mask_threshold=0.5, slice_score_top=0.005, predict_batch=16,
         ddpt_backbone="litemedsam", ddpt_epochs=50, ddpt_lr=0.01, ddpt_batch_size=16, ddpt_eta=0.3, ddpt_tau=0.07,
         ddpt_prompts=10, ddpt_grid=16, ddpt_shots=0, ddpt_threshold=0.5, ddpt_context=4, ddpt_match_position=True,
@@ -166,6 +166,7 @@ class Rasalore(AnomalyModel):
         net = RasaloreNet(sequences, image_size=int(c["image_size"]), grid=int(c["grid_size"]), dim=int(c["embed_dim"]),
                           heads=int(c["heads"]), lore_scale=float(c["lore_scale"]), noise_std=float(c["noise_std"]),
                           dropout=float(c["dropout"]), seed=int(c["seed"]))
+        net.set_mask_prior(float(c["mask_prior"]))
         fit_cases, val_cases = split_validation(cases, float(c["val_fraction"]), int(c["seed"]))
         val_cases = [validation_slices(tc) for tc in val_cases]
         data = build_slice_set(fit_cases, masks, [bridge], bridge, c)

@@ -198,6 +198,15 @@ class RasaloreNet(nn.Module):
     def k(self) -> int:
         return self.grid * self.grid
 
+    def set_mask_prior(self, prior: float) -> None:
+        """Start the mask logits' bias at logit(prior), the expected lesion fraction, so training starts
+        from a sparse output instead of 0.5 everywhere (prior <= 0 leaves PyTorch's initialisation)."""
+        if prior <= 0:
+            return
+        last = self.decoder.upsample[-1]
+        with torch.no_grad():
+            last.bias.fill_(math.log(prior / (1.0 - prior)))
+
     def forward(self, x: torch.Tensor, sequence: str) -> dict[str, torch.Tensor]:
         """x (B, 1, S, S) in [0, 1] -> logits (B, 1, S, S), mask (sigmoid), point activations (B, k), xi (B, k, d)."""
         if sequence not in self.rasa:
