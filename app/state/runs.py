@@ -22,6 +22,7 @@ class ModelChoice:
     pixel_threshold: float
     created: str = ""
     active: bool = False
+    caveat: str = ""          # the model's own warning about its case score (card metrics "case_score_caveat")
 
     @property
     def key(self) -> tuple[str, str]:
@@ -38,7 +39,8 @@ class ModelChoice:
         return cls(name=row["name"], version=row["version"], title=card.get("method", row["name"]),
                    modality=str(config.get("modality", "?")), threshold=float(card.get("threshold", 3.0)),
                    pixel_threshold=float(card.get("pixel_threshold", card.get("threshold", 3.0))),
-                   created=str(row.get("created") or card.get("created") or ""), active=bool(row.get("active")))
+                   created=str(row.get("created") or card.get("created") or ""), active=bool(row.get("active")),
+                   caveat=str((card.get("metrics") or {}).get("case_score_caveat") or ""))
 
 
 def short_time(iso: str) -> str:

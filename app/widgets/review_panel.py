@@ -180,6 +180,8 @@ class ReviewPanel(QGroupBox):
                          f"{relation} threshold {r.threshold:.2f}")
             lines.append(f"Model suggests: <b style='color:{colour}'>{suggestion}</b>"
                          f" <span style='color:{theme.MUTED}'>(on {html.escape(r.primary_image)})</span>")
+            if m.caveat:
+                lines.append(f"<span style='color:{theme.WARN}'>{html.escape(m.caveat)}</span>")
         decision = case.decision.value if case.decision else None
         if decision:
             who = f" by {html.escape(case.last_reviewer)}" if case.last_reviewer else ""

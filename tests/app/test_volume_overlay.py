@@ -8,6 +8,7 @@ import numpy as np
 from core.domain import CaseKind
 from core.models import store
 from core.models.base import AnomalyResult, ImageMap, ModelCard
+from core.models.rasalore.model import CASE_SCORE_CAVEAT
 
 
 def _store_fake_result(ws, case_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -17,7 +18,8 @@ def _store_fake_result(ws, case_id: str) -> tuple[np.ndarray, np.ndarray]:
     mask = np.zeros(vol.array.shape, bool)
     heat[80:110, 100:130, 90:110] = 10.0
     mask[85:105, 105:125, 95:105] = True
-    card = ModelCard(method="rasalore", paper="", config={}, version="v-test", threshold=3.0, pixel_threshold=2.0)
+    card = ModelCard(method="rasalore", paper="", config={}, version="v-test", threshold=3.0, pixel_threshold=2.0,
+                     metrics={"case_score_caveat": CASE_SCORE_CAVEAT})
     model = SimpleNamespace(name="rasalore", card=card)
     with ws.catalog.transaction() as c:
         c.execute("INSERT INTO model_versions(name, version, path, created, active, card) VALUES(?,?,?,?,?,?)",
@@ -44,6 +46,7 @@ def test_mri_view_overlays_the_stored_result(window, qtbot):
     assert layers.has_heatmap and layers.has_mask
     summary = window.review_panel.summary.text()
     assert "rasalore" in summary and "7.50" in summary and "abnormal" in summary
+    assert "did not separate normal from lesion volumes" in summary     # the model's caveat beside its suggestion
     # moving away keeps the user's slice when the same result is shown again
     vv.set_position(vv.pos[0], vv.pos[1], 50)
     window._apply_overlay(window._overlay)

@@ -52,6 +52,7 @@ def test_trains_on_the_demo_mri_and_exports_nifti(small_demo, tmp_path):
     assert m["weak_masks"]["weak_masks"] >= 1 and m["weak_masks"]["reference_slices"] >= 1 and m["train_slices_unhealthy"] >= 1
     assert "healthy-reference" in model.card.backbone and any("LiteMedSAM" in d for d in model.card.deviations)
     assert model.card.weights and list(model.card.weights.values())[0].startswith("79d8c9dc")
+    assert "Judge the case from the heatmap and mask" in m["case_score_caveat"]   # shown by the review panel
     kept = m["selected_epoch"]["network"]                                 # the best epoch's weights are kept
     assert kept["epoch"] in (1, 2) and len(m["val_dice_history"]) == 2
     assert kept["on"] == ("validation volumes" if m["validation_volumes"] else "training slices")

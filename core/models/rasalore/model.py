@@ -322,6 +322,7 @@ class Rasalore(AnomalyModel):
         from core.models import weights
 
         self.card.config = dict(self.config)
+        self.card.metrics["case_score_caveat"] = CASE_SCORE_CAVEAT
         source = self.weak_mask_source()
         self.card.backbone = ("RASALoRE network (LoRE + RASA, U-Net encoder); weak masks: "
                               + ("healthy-reference contrast of frozen LiteMedSAM features" if source == "healthy_contrast"
@@ -338,6 +339,11 @@ class Rasalore(AnomalyModel):
                 self.card.weights[cpath.name] = cdigest
         except Exception as exc:  # noqa: BLE001 - the card records what it can
             self.card.notes = f"weights not recorded: {exc}"
+
+
+# shown beside the model's case suggestion in the review panel (see the card's limitation)
+CASE_SCORE_CAVEAT = ("RASALoRE segments lesions; its case score (the highest slice score) did not separate normal from "
+                     "lesion volumes in testing. Judge the case from the heatmap and mask.")
 
 
 def _as_list(value) -> list[str]:
