@@ -71,11 +71,11 @@ def test_cancel_stops_between_steps(tmp_path):
 
 
 DDP_SCRIPT = textwrap.dedent("""
-    import json, os, sys
+    import json, sys
     sys.path.insert(0, {repo!r})
     import torch
     from core.training import Trainer, TrainingContext, seed_everything
-    from core.training.distributed import init_from_env, make_loader, shutdown
+    from core.training.distributed import init_from_env, leave_process, make_loader, shutdown
     info = init_from_env("cpu")
     seed_everything(0)
     m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
@@ -91,8 +91,7 @@ DDP_SCRIPT = textwrap.dedent("""
     print(json.dumps({{"rank": info.rank, "sum": state_checksum(m), "events": [e["event"] for e in events],
                       "ranks": [e for e in events if e["event"] == "ranks"]}}), flush=True)
     shutdown()
-    sys.stdout.flush(); sys.stderr.flush()
-    os._exit(0)  # skip interpreter teardown: gloo's threads can abort it ('terminate called...') under heavy load
+    leave_process(0)  # as `anomaly-studio train` does: gloo's threads can abort interpreter teardown
 """)
 
 

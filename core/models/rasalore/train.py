@@ -12,7 +12,7 @@ augmented) slice of the bridge sequence.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -105,8 +105,8 @@ def weak_mask_dice(net, data: SliceSet, sequences: list[str], device, threshold:
     inter, total = 0.0, 0.0
     with torch.inference_mode():
         for start in range(0, len(data.seq), batch):
-            idx = torch.arange(start, min(start + batch, len(data.seq)))
-            x, m, seq = data.x[idx].to(device).float(), data.m_ddpt[idx].to(device).bool(), data.seq[idx]
+            part = slice(start, start + batch)
+            x, m, seq = data.x[part].to(device).float(), data.m_ddpt[part].to(device).bool(), data.seq[part]
             for si in torch.unique(seq).tolist():
                 sel = (seq == si).nonzero().squeeze(1).to(device)
                 pred = net(x[sel], sequences[si])["mask"] >= threshold
@@ -119,8 +119,6 @@ def weak_mask_dice(net, data: SliceSet, sequences: list[str], device, threshold:
 
 def validation_slices(case: TrainCase) -> TrainCase:
     """A held-out case judged on its selected (weak-masked) slices and every healthy slice."""
-    from dataclasses import replace
-
     chosen = set(int(k) for k in (case.selected if case.selected is not None else []))
     chosen |= set(np.flatnonzero(case.labels == HEALTHY).tolist())
     return replace(case, selected=np.array(sorted(chosen), dtype=np.int64))
