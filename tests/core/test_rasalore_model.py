@@ -17,7 +17,8 @@ from core.models.rasalore.supervision import LabelledCase
 from tests.helpers.contract import cancel_midway, check_contract
 
 TINY = ["image_size=32", "grid_size=8", "embed_dim=32", "heads=4", "epochs=2", "batch_size=4", "ddpt_epochs=2",
-        "ddpt_grid=8", "max_train_slices=6", "device=cpu", "predict_batch=64"]
+        "ddpt_grid=8", "max_train_slices=6", "device=cpu", "predict_batch=64",
+        "classifier_guidance=false"]   # guidance encodes every predicted slice with LiteMedSAM: test_rasalore_guidance.py
 
 
 def _cli(*args) -> tuple[int, str]:

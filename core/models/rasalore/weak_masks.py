@@ -235,14 +235,13 @@ def make_weak_masks(cases: list[TrainCase], sequence: str, config: dict, *, devi
     masks of their selected unhealthy slices."""
     import torch
 
-    from core.models.rasalore.ddpt import SamDDPT
+    from core.models.rasalore.guidance import build_classifier
     from core.sam.model import load_sam
 
     plan = plan_ddpt(cases, sequence, config)
     net = load_sam("litemedsam", device)
-    grid = int(config["ddpt_grid"])
-    ddpt = SamDDPT(net.mask_decoder.transformer, net.prompt_encoder.get_dense_pe(), grid=grid,
-                   n_prompts=int(config["ddpt_prompts"]), tau=float(config["ddpt_tau"]))
+    ddpt = build_classifier(net, config)
+    grid = ddpt.grid
     tokens = torch.zeros(len(plan.items), grid * grid, ddpt.image_pe.shape[-1], dtype=torch.float16)
     full: dict[int, torch.Tensor] = {}
     for i, emb in encode_slices(net, plan.slices, progress=progress, cancel=cancel, what="slice", store=store):
