@@ -158,9 +158,30 @@ class VolumeView(QWidget):
         img = plane_image(self.ras, plane, idx)
         panel = self.panels[plane]
         panel.set_image(img, levels=self._levels.get(self.preset.currentText()), rect=self._plane_rect(plane), keep_view=not reset)
-        panel.set_title(plane.capitalize(), f"slice {idx + 1}/{self.ras.shape[_AXIS[plane]]}")
+        panel.set_title(plane.capitalize(), f"slice {idx + 1}/{self.ras.shape[_AXIS[plane]]}", self._slice_badge(plane))
         self._update_crosshair(plane)
         self._render_overlay(plane)
+
+    def _slice_badge(self, plane: str) -> str:
+        """The model's verdict on the shown slice when the model scores slices along this plane
+        (RASALoRE): its slice score and, with classifier guidance, DDPT's P(lesion)."""
+        extras = self.result.extras if self.result is not None else {}
+        axis, scores = extras.get("slice_axis"), extras.get("slice_scores")
+        if axis is None or not scores or self.ras is None:
+            return ""
+        ornt = np.asarray(self.ornt, int)
+        src = int(np.flatnonzero(ornt[:, 0] == _AXIS[plane])[0])      # the voxel axis shown through this plane
+        if src != int(axis) or len(scores) != self._shape[src]:
+            return ""
+        idx = self.pos[_AXIS[plane]]
+        vi = self._shape[src] - 1 - idx if ornt[src, 1] < 0 else idx
+        if scores[vi] is None:
+            return "not scored"
+        text = f"slice score {scores[vi]:.2f}"
+        probs = extras.get("slice_unhealthy_probability")
+        if probs and len(probs) == len(scores) and probs[vi] is not None:
+            text += f" · P(lesion) {probs[vi]:.2f}"
+        return text
 
     # -- overlays ----------------------------------------------------------------------------
     def set_result(self, result: CaseOverlay | None) -> None:
@@ -183,7 +204,7 @@ class VolumeView(QWidget):
             self.go_to_voxel_slice(int(axis), int(top))
             return
         for plane in PLANES:
-            self._render_overlay(plane)
+            self._render(plane)
         self._update_readout()
 
     def go_to_voxel_slice(self, axis: int, index: int) -> None:

@@ -24,8 +24,14 @@ def _store_fake_result(ws, case_id: str) -> tuple[np.ndarray, np.ndarray]:
     with ws.catalog.transaction() as c:
         c.execute("INSERT INTO model_versions(name, version, path, created, active, card) VALUES(?,?,?,?,?,?)",
                   ("rasalore", "v-test", "models/rasalore/v-test", "now", 1, json.dumps(card.to_json())))
+    depth = vol.array.shape[2]
+    scores = [None] * 15 + [round(0.3 + 0.001 * k, 4) for k in range(15, depth - 15)] + [None] * 15
+    scores[100] = 0.61
+    p_lesion = [None if v is None else 0.25 for v in scores]
+    p_lesion[100] = 0.93
     result = AnomalyResult(score=7.5, heatmap=heat, mask=mask, image=vol.record.name,
-                           extras={"top_slice": 100, "slice_axis": 2},
+                           extras={"top_slice": 100, "slice_axis": 2, "slice_scores": scores,
+                                   "slice_unhealthy_probability": p_lesion},
                            maps={vol.record.name: ImageMap(heatmap=heat, mask=mask, score=7.5, raw_score=0.9)})
     store.store_result(ws, model, case, result)
     return heat, mask
@@ -42,6 +48,9 @@ def test_mri_view_overlays_the_stored_result(window, qtbot):
     assert vv._heat_ras is not None and vv._mask_ras is not None
     # the crosshair went to the model's top slice (array axis 2 of an RAS volume)
     assert vv.pos[2] == 100
+    # the axial panel (the model's slice axis) shows the model's verdict on the shown slice
+    assert vv.panels["axial"].badge.text() == "slice score 0.61 · P(lesion) 0.93"
+    assert vv.panels["coronal"].badge.text() == ""
     layers = vv.overlays["axial"]
     assert layers.has_heatmap and layers.has_mask
     summary = window.review_panel.summary.text()
@@ -51,6 +60,9 @@ def test_mri_view_overlays_the_stored_result(window, qtbot):
     vv.set_position(vv.pos[0], vv.pos[1], 50)
     window._apply_overlay(window._overlay)
     assert vv.pos[2] == 50
+    assert vv.panels["axial"].badge.text() == "slice score 0.35 · P(lesion) 0.25"
+    vv.set_position(vv.pos[0], vv.pos[1], 5)
+    assert vv.panels["axial"].badge.text() == "not scored"              # the paper's skipped first slices
     # another MRI case without a result shows no overlay
     other = next(c for c in ws.cases() if c.kind == CaseKind.MRI and c.id != mri.id)
     window.open_case_now(other.id)
