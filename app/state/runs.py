@@ -22,7 +22,7 @@ class ModelChoice:
     pixel_threshold: float
     created: str = ""
     active: bool = False
-    caveat: str = ""          # the model's own warning about its case score (card metrics "case_score_caveat")
+    caveat: str = ""          # warnings about its case score (:func:`case_score_caveat`)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -40,7 +40,19 @@ class ModelChoice:
                    modality=str(config.get("modality", "?")), threshold=float(card.get("threshold", 3.0)),
                    pixel_threshold=float(card.get("pixel_threshold", card.get("threshold", 3.0))),
                    created=str(row.get("created") or card.get("created") or ""), active=bool(row.get("active")),
-                   caveat=str((card.get("metrics") or {}).get("case_score_caveat") or ""))
+                   caveat=case_score_caveat(card))
+
+
+def case_score_caveat(card: dict) -> str:
+    """What the review panel says beside a model's suggestion: the model's own warning (card metrics
+    "case_score_caveat"), and a warning when one normal case calibrated it (no spread was measured,
+    so the calibrated score's scale, and the threshold on it, is a guess)."""
+    notes = [str((card.get("metrics") or {}).get("case_score_caveat") or "")]
+    n = (card.get("calibration") or {}).get("n")
+    if n is not None and int(n) <= 1:
+        notes.append("Calibrated on " + ("no normal case" if int(n) == 0 else "a single normal case")
+                     + ": its case threshold is a rough guess.")
+    return " ".join(x for x in notes if x)
 
 
 def short_time(iso: str) -> str:

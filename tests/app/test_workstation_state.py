@@ -110,6 +110,18 @@ def test_model_choice_from_a_catalog_row():
     c = ModelChoice.from_row(row)
     assert (c.modality, c.threshold, c.pixel_threshold, c.active) == ("oct", 2.5, 4.25, True)
     assert "patchcore" in c.label and "oct" in c.label
+    assert c.caveat == ""                                   # no calibration recorded: nothing to warn about
+
+
+def test_model_choice_caveat_joins_the_models_own_and_a_single_normal_calibration():
+    card = {"method": "rasalore", "config": {"modality": "mri"}, "metrics": {"case_score_caveat": "Judge the mask."},
+            "calibration": {"n": 1}}
+    c = ModelChoice.from_row({"name": "rasalore", "version": "v1", "card": card})
+    assert c.caveat == "Judge the mask. Calibrated on a single normal case: its case threshold is a rough guess."
+    card["calibration"]["n"], card["metrics"] = 4, {}
+    assert ModelChoice.from_row({"name": "rasalore", "version": "v1", "card": card}).caveat == ""
+    card["calibration"]["n"] = 0
+    assert "no normal case" in ModelChoice.from_row({"name": "rasalore", "version": "v1", "card": card}).caveat
 
 
 # -- case cache ------------------------------------------------------------------------------------
