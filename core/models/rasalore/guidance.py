@@ -26,8 +26,6 @@ import numpy as np
 
 from core.models.base import CancelToken, Progress, no_progress
 
-SAM_SIZE = 256
-
 
 def guided_maps(probs: np.ndarray, p_unhealthy: np.ndarray) -> np.ndarray:
     """(n, S, S) network probabilities, (n,) P(unhealthy) -> (n, S, S) guided maps."""

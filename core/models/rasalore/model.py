@@ -271,8 +271,9 @@ class Rasalore(AnomalyModel):
         return masks
 
     # -- predict ---------------------------------------------------------------------------------
-    def slice_probabilities(self, image: LoadedImage):
-        """(geometry, (n, S, S) probability maps, sequence used) for one volume."""
+    def slice_probabilities(self, image: LoadedImage, normalised: np.ndarray | None = None):
+        """(geometry, (n, S, S) probability maps, sequence used) for one volume (``normalised``: its
+        :func:`.slicing.normalise_volume`, when the caller has it already)."""
         import torch
 
         from core.models.rasalore.data import plan_for, sequence_of
@@ -283,7 +284,9 @@ class Rasalore(AnomalyModel):
         geo = plan_for(image, self.config)
         seq = sequence_of(image)
         used = seq if seq in self.net.sequences else self.config["bridge_sequence"]
-        x = torch.from_numpy(geo.extract(normalise_volume(image.array, float(self.config["gamma"]))))[:, None]
+        if normalised is None:
+            normalised = normalise_volume(image.array, float(self.config["gamma"]))
+        x = torch.from_numpy(geo.extract(normalised))[:, None]
         dev = self.device
         self.net.to(dev).eval()
         out = []
@@ -301,13 +304,16 @@ class Rasalore(AnomalyModel):
     def slice_maps(self, image: LoadedImage) -> dict:
         """One volume's slices: ``geo``, network ``probs`` (n, S, S), ``maps`` (the guided maps, or
         ``probs`` without guidance), ``p_unhealthy`` (n,) or None, ``sequence`` used."""
-        geo, probs, used = self.slice_probabilities(image)
+        from core.models.rasalore.slicing import normalise_volume
+
+        normalised = normalise_volume(image.array, float(self.config["gamma"])) if image.array.ndim == 3 else None
+        geo, probs, used = self.slice_probabilities(image, normalised)
         p = None
         if self.guided():
             from core.models.rasalore.guidance import guided_maps
-            from core.models.rasalore.slicing import normalise_volume
+            from core.models.rasalore.weak_masks import SAM_SIZE
 
-            slices = geo.extract(normalise_volume(image.array, float(self.config["gamma"])), size=256).astype(np.float32)
+            slices = geo.extract(normalised, size=SAM_SIZE).astype(np.float32)
             p = self.slice_classifier().probabilities(slices)
             maps = guided_maps(probs, p)
         else:
