@@ -192,6 +192,10 @@ class AnomalyModel(ABC):
         self.fitted = False
         self.array_store = None
         self.training_context = None   # core.training.TrainingContext: run folder, resume, progress events
+        # set by store.predict_cases around each case: a long prediction (RASALoRE's guided slices)
+        # reports its steps and stops when the run is cancelled
+        self.prediction_progress: Progress | None = None
+        self.prediction_cancel: CancelToken | None = None
 
     def attach_store(self, store) -> None:
         """Give the model the workspace's array store (content-hash cache for embeddings)."""

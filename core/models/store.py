@@ -294,7 +294,13 @@ def predict_cases(ws: Workspace, model: AnomalyModel, case_ids: Sequence[str], *
                 skipped.append({"case": cid, "reason": f"no {model.config['modality']} image"})
                 continue
         case = ws.load_case(record)
-        done.append(store_result(ws, model, case, model.predict(case)))
+        model.prediction_progress = lambda d, t, msg, _i=i, _cid=cid: progress(_i, len(case_ids), f"{_cid}: {msg}")
+        model.prediction_cancel = cancel
+        try:
+            result = model.predict(case)
+        finally:
+            model.prediction_progress = model.prediction_cancel = None
+        done.append(store_result(ws, model, case, result))
     progress(len(case_ids), len(case_ids), "done")
     return done, skipped
 

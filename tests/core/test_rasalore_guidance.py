@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from core.domain import LoadedCase
-from core.errors import InputError
+from core.errors import CancelledError, InputError
+from core.models.base import CancelToken
 from core.models.rasalore.guidance import guided_maps, volume_score
 from core.models.rasalore.supervision import LabelledCase
 from tests.core.test_rasalore_model import TINY, _brain, _with_lesion
@@ -109,6 +110,19 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
     (folder / "card.json").write_text(json.dumps(card))
     old = Rasalore.load(folder)
     assert not old.guided() and old.predict(probe).extras["classifier_guidance"] is False
+
+    # a guided prediction reports its slices and stops on cancel (store.predict_cases lends both)
+    fresh = LoadedCase.from_arrays(case_id="Q", mri=_with_lesion(_brain(rng), (14, 14, 12))[0])
+    steps = []
+    again.prediction_progress = lambda d, t, msg: steps.append(msg)
+    again.predict(fresh)
+    assert any("LiteMedSAM encoder" in m for m in steps)
+    token = CancelToken()
+    token.cancel()
+    again.prediction_progress, again.prediction_cancel = None, token
+    with pytest.raises(CancelledError):
+        again.predict(LoadedCase.from_arrays(case_id="R", mri=_with_lesion(_brain(rng), (13, 15, 14))[0]))
+    again.prediction_cancel = None
 
     # guidance asked of a model without a trained classifier: a clear message
     again._ddpt_state, again._classifier = {}, None

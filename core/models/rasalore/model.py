@@ -314,7 +314,8 @@ class Rasalore(AnomalyModel):
             from core.models.rasalore.weak_masks import SAM_SIZE
 
             slices = geo.extract(normalised, size=SAM_SIZE).astype(np.float32)
-            p = self.slice_classifier().probabilities(slices)
+            p = self.slice_classifier().probabilities(slices, progress=self.prediction_progress or no_progress,
+                                                      cancel=self.prediction_cancel)
             maps = guided_maps(probs, p)
         else:
             maps = probs
