@@ -16,8 +16,10 @@ class _Steps(AnomalyModel):
     modalities = ("fundus",)
     default_config = {}
 
-    def _fit(self, images, *, progress, cancel, final):  # pragma: no cover - never fitted here
-        raise NotImplementedError
+    stop_after_two = None
+
+    def _fit(self, images, *, progress, cancel, final):
+        self.fitted_on = len(images)          # nothing to learn: the test is about prediction
 
     def _predict_raw(self, image):
         for k in range(3):
@@ -44,9 +46,11 @@ def test_predict_cases_lends_progress_and_cancel_for_one_case(small_demo):
     from core.workspace import Workspace
 
     ws = Workspace.open(small_demo)
-    ids = [c.id for c in ws.cases() if c.kind.value == "fundus"][:2]
+    ids = [c.id for c in ws.cases() if c.kind.value == "fundus" and c.split == "test"][:2]
     model = _Steps()
-    model.fitted, model.stop_after_two = True, None
+    model.fit([ws.load_case(c) for c in store.training_normals(ws, "fundus")])
+    assert model.fitted and model.fitted_on >= 1
+    assert model.prediction_progress is None and model.prediction_cancel is None     # fitting's calibration had none
     seen = []
     store.predict_cases(ws, model, ids, progress=lambda d, t, m: seen.append((d, t, m)))
     assert (0, 2, f"{ids[0]}: step 2/3") in seen and (1, 2, f"{ids[1]}: step 3/3") in seen
