@@ -91,8 +91,11 @@ def run_gui(args: argparse.Namespace) -> int:
     from app.state.session import Session
     from app.theme import apply_theme
 
+    from app.crash import install_error_reporter
+
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Anomaly Studio")
+    install_error_reporter(app)
     apply_theme(app)
     window = MainWindow(Session(workspace=ws, user=settings.resolved_user()), model=getattr(args, "model", None),
                         warm_up=not headless)
