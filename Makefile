@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export NO_ALBUMENTATIONS_UPDATE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup bench bundle clean-venv
+.PHONY: run test lint setup bench bundle clean-venv
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Anomaly Studio needs Python 3.11 (python3.11 not found on PATH)."; exit 1; }
@@ -25,8 +25,12 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/anomaly-studio
 
-test: $(STAMP)
+test: $(STAMP) lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

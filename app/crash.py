@@ -25,7 +25,7 @@ log = logging.getLogger("anomaly_studio.crash")
 class ErrorReporter(QObject):
     """Installed once per GUI process; ``uninstall`` restores the previous hooks (tests)."""
 
-    _show = Signal(str, str)        # summary, details: queued to the GUI thread
+    _show = Signal(str, str)  # summary, details: queued to the GUI thread
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -34,7 +34,7 @@ class ErrorReporter(QObject):
         self._previous = (sys.excepthook, threading.excepthook)
         self._show.connect(self._present, Qt.QueuedConnection)
 
-    def install(self) -> "ErrorReporter":
+    def install(self) -> ErrorReporter:
         sys.excepthook = self._excepthook
         threading.excepthook = self._thread_excepthook
         return self
@@ -65,8 +65,10 @@ class ErrorReporter(QObject):
         self.count += 1
         from core.logs import log_file
 
-        text = (f"Something went wrong in Anomaly Studio:\n\n{summary}\n\nYour work is still open and nothing was "
-                f"closed. Labels are saved as usual. Details are in the log file:\n{log_file()}")
+        text = (
+            f"Something went wrong in Anomaly Studio:\n\n{summary}\n\nYour work is still open and nothing was "
+            f"closed. Labels are saved as usual. Details are in the log file:\n{log_file()}"
+        )
         if self.dialog is not None and self.dialog.isVisible():
             self.dialog.setText(text + f"\n\n({self.count} errors so far in this session)")
             self.dialog.setDetailedText(details)

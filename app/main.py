@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--smoke"]:
         from app.smoke import run_smoke
 
-        rest = [a for a in args[1:] if a != "--keep"]   # --smoke [OUT.png] [--keep]: keep the demo workspace
+        rest = [a for a in args[1:] if a != "--keep"]  # --smoke [OUT.png] [--keep]: keep the demo workspace
         return run_smoke(rest[0] if rest else None, keep="--keep" in args)
     from core.cli import main as cli_main
 
@@ -87,18 +87,16 @@ def run_gui(args: argparse.Namespace) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from app.crash import install_error_reporter
     from app.main_window import MainWindow
     from app.state.session import Session
     from app.theme import apply_theme
-
-    from app.crash import install_error_reporter
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Anomaly Studio")
     install_error_reporter(app)
     apply_theme(app)
-    window = MainWindow(Session(workspace=ws, user=settings.resolved_user()), model=getattr(args, "model", None),
-                        warm_up=not headless)
+    window = MainWindow(Session(workspace=ws, user=settings.resolved_user()), model=getattr(args, "model", None), warm_up=not headless)
     if getattr(args, "view", "auto") == "label":
         window.label_mode.set_active(True)
     settings.remember_workspace(ws.root)

@@ -11,7 +11,15 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QVBoxLayout,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -151,13 +159,20 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close))
         handlers = {
-            "previous": lambda: self.worklist.step(-1), "next": lambda: self.worklist.step(1),
-            "normal": lambda: self.review_action("decide", "normal"), "abnormal": lambda: self.review_action("decide", "abnormal"),
-            "approve": lambda: self.review_action("approve"), "flag": lambda: self.review_action("flag"),
-            "comment": self.review_panel.focus_comment, "overlays": self.overlays.toggle_all,
-            "heatmap": self.overlays.toggle_heatmap, "reset_view": self.reset_view,
-            "run_case": lambda: self.run_model("case"), "cancel_run": self.runs.cancel,
-            "search": lambda: self.worklist.search.setFocus(Qt.ShortcutFocusReason), "help": self.show_shortcuts,
+            "previous": lambda: self.worklist.step(-1),
+            "next": lambda: self.worklist.step(1),
+            "normal": lambda: self.review_action("decide", "normal"),
+            "abnormal": lambda: self.review_action("decide", "abnormal"),
+            "approve": lambda: self.review_action("approve"),
+            "flag": lambda: self.review_action("flag"),
+            "comment": self.review_panel.focus_comment,
+            "overlays": self.overlays.toggle_all,
+            "heatmap": self.overlays.toggle_heatmap,
+            "reset_view": self.reset_view,
+            "run_case": lambda: self.run_model("case"),
+            "cancel_run": self.runs.cancel,
+            "search": lambda: self.worklist.search.setFocus(Qt.ShortcutFocusReason),
+            "help": self.show_shortcuts,
         }
         menus = {}
         for group in ("Navigate", "Review", "View", "Model", "Help"):
@@ -211,8 +226,9 @@ class MainWindow(QMainWindow):
             return
         retrain = getattr(self, "_retrain", None)
         if retrain is not None and retrain.process.running:
-            QMessageBox.information(self, "Training is running",
-                                    "Finish or cancel the training run in the Retrain dialog before switching workspaces.")
+            QMessageBox.information(
+                self, "Training is running", "Finish or cancel the training run in the Retrain dialog before switching workspaces."
+            )
             ws.close()
             return
         if retrain is not None:
@@ -282,7 +298,7 @@ class MainWindow(QMainWindow):
             return
         if case.record.kind == CaseKind.MRI:
             ov = self._overlay if self._overlay is not None and self._overlay.case_id == case.id else None
-            mri = case.images.get(ov.primary_image) if ov is not None else None   # the sequence the model scored
+            mri = case.images.get(ov.primary_image) if ov is not None else None  # the sequence the model scored
             mri = mri or case.first(Modality.MRI)
             affine = mri.record.meta.affine_array()
             self.volume_view.set_volume(mri.array, affine if affine is not None else _eye4(), title=mri.record.name, case_id=case.id)
@@ -374,9 +390,11 @@ class MainWindow(QMainWindow):
         retrain = getattr(self, "_retrain", None)
         if retrain is not None and retrain.process.running:
             answer = QMessageBox.question(
-                self, "Training is running",
+                self,
+                "Training is running",
                 "A training run is still going. Cancel it and quit? It keeps its last epoch checkpoint and can be resumed "
-                "from Model → Retrain….")
+                "from Model → Retrain….",
+            )
             if answer != QMessageBox.Yes:
                 event.ignore()
                 return

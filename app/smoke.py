@@ -36,7 +36,7 @@ def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
         step = "weights"
         from core.models.weights import resolve
 
-        sam_path, sam_sha = resolve("litemedsam")   # sha256-verified; inside the bundle when frozen
+        sam_path, sam_sha = resolve("litemedsam")  # sha256-verified; inside the bundle when frozen
         steps[step] = round(time.monotonic() - t0, 1)
 
         step = "demo workspace"
@@ -82,16 +82,28 @@ def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
         steps[step] = round(time.monotonic() - t, 1)
         from core.models.device import describe_device
 
-        print(json.dumps({"ok": True, "seconds": round(time.monotonic() - t0, 1), "steps": steps, "case": case_id,
-                          "score": results[0].score, "screenshot": str(target),
-                          "workspace": str(ws.root) if keep else None, "device": describe_device("auto"),
-                          "frozen": bool(getattr(sys, "frozen", False)),
-                          "app_data": str(app_data_dir()), "log": str(log_dir() / "anomaly-studio.log"),
-                          "litemedsam": {"path": str(sam_path), "sha256": sam_sha}}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "ok": True,
+                    "seconds": round(time.monotonic() - t0, 1),
+                    "steps": steps,
+                    "case": case_id,
+                    "score": results[0].score,
+                    "screenshot": str(target),
+                    "workspace": str(ws.root) if keep else None,
+                    "device": describe_device("auto"),
+                    "frozen": bool(getattr(sys, "frozen", False)),
+                    "app_data": str(app_data_dir()),
+                    "log": str(log_dir() / "anomaly-studio.log"),
+                    "litemedsam": {"path": str(sam_path), "sha256": sam_sha},
+                },
+                indent=2,
+            )
+        )
         return 0
     except Exception as exc:  # noqa: BLE001 - the smoke check reports any failure as a step
-        print(json.dumps({"ok": False, "failed_step": step, "error": f"{exc.__class__.__name__}: {exc}",
-                          "steps": steps}, indent=2))
+        print(json.dumps({"ok": False, "failed_step": step, "error": f"{exc.__class__.__name__}: {exc}", "steps": steps}, indent=2))
         traceback.print_exc()
         return 1
     finally:

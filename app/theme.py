@@ -69,9 +69,17 @@ def apply_theme(app: QApplication) -> None:
     app.setStyle("Fusion")
     pal = QPalette()
     for role, colour in (
-        (QPalette.Window, BG), (QPalette.WindowText, TEXT), (QPalette.Base, PANEL), (QPalette.AlternateBase, "#272a30"),
-        (QPalette.Text, TEXT), (QPalette.Button, "#2f343c"), (QPalette.ButtonText, TEXT), (QPalette.Highlight, ACCENT),
-        (QPalette.HighlightedText, "#ffffff"), (QPalette.ToolTipBase, "#2b2f36"), (QPalette.ToolTipText, TEXT),
+        (QPalette.Window, BG),
+        (QPalette.WindowText, TEXT),
+        (QPalette.Base, PANEL),
+        (QPalette.AlternateBase, "#272a30"),
+        (QPalette.Text, TEXT),
+        (QPalette.Button, "#2f343c"),
+        (QPalette.ButtonText, TEXT),
+        (QPalette.Highlight, ACCENT),
+        (QPalette.HighlightedText, "#ffffff"),
+        (QPalette.ToolTipBase, "#2b2f36"),
+        (QPalette.ToolTipText, TEXT),
         (QPalette.PlaceholderText, MUTED),
     ):
         pal.setColor(role, QColor(colour))

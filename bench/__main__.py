@@ -28,7 +28,7 @@ BENCHES = {
     "accuracy": "bench.accuracy",
 }
 TAKES_DEVICE = {"sam", "models", "accuracy", "train", "rasalore"}
-WRITES_OUT = {"sam", "models", "accuracy"}           # the others print; their stdout is kept
+WRITES_OUT = {"sam", "models", "accuracy"}  # the others print; their stdout is kept
 EXTRA_ARGS = {"gui": ["--json"]}
 
 
@@ -62,8 +62,12 @@ def main(argv: list[str]) -> int:
             summary[name] = {"status": "not available in this checkout"}
             continue
         out = RESULTS / f"{name}.json"
-        cmd = [sys.executable, "-m", module] + (["--out", str(out)] if name in WRITES_OUT else []) \
-            + (["--device", device] if name in TAKES_DEVICE else []) + EXTRA_ARGS.get(name, [])
+        cmd = (
+            [sys.executable, "-m", module]
+            + (["--out", str(out)] if name in WRITES_OUT else [])
+            + (["--device", device] if name in TAKES_DEVICE else [])
+            + EXTRA_ARGS.get(name, [])
+        )
         t0 = time.monotonic()
         print(f"== {name}: {' '.join(cmd)}", flush=True)
         if name in WRITES_OUT:

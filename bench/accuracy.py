@@ -24,8 +24,19 @@ def build(root: Path):
 
     if (root / CATALOG_NAME).exists():
         return Workspace.open(root)
-    plan = DemoPlan(fundus_train=10, fundus_test_normal=8, fundus_test_lesion=16, pair_train=6, pair_test_normal=4,
-                    pair_test_lesion=6, oct_stack_pages=5, mri_train=3, mri_test_normal=2, mri_test_lesion=4, seed=7)
+    plan = DemoPlan(
+        fundus_train=10,
+        fundus_test_normal=8,
+        fundus_test_lesion=16,
+        pair_train=6,
+        pair_test_normal=4,
+        pair_test_lesion=6,
+        oct_stack_pages=5,
+        mri_train=3,
+        mri_test_normal=2,
+        mri_test_lesion=4,
+        seed=7,
+    )
     return build_demo(root, plan)
 
 
@@ -42,8 +53,13 @@ def run(methods: list[str], root: Path, device: str, config: dict[str, dict]) ->
             model = store.fit_on_workspace(ws, name, {"device": device, **config.get(name, {})})
         else:
             model = store.load_version(ws, name, version)
-        todo = [c.id for c in ws.cases() if c.split == "test" and c.image(model.config["modality"]) is not None
-                and store.load_result(ws, name, c.id, model.card.version) is None]
+        todo = [
+            c.id
+            for c in ws.cases()
+            if c.split == "test"
+            and c.image(model.config["modality"]) is not None
+            and store.load_result(ws, name, c.id, model.card.version) is None
+        ]
         store.predict_cases(ws, model, todo)
         rep = evaluate(ws, name, model.card.version)
         rep.pop("images", None)

@@ -31,8 +31,11 @@ def main(argv=None) -> int:
     ws = Workspace.open(args.workspace)
     model = store.load_version(ws, args.model, args.version)
     version = model.card.version
-    todo = [c.id for c in ws.cases() if c.split == "test" and c.image(model.config["modality"]) is not None
-            and store.load_result(ws, args.model, c.id, version) is None]
+    todo = [
+        c.id
+        for c in ws.cases()
+        if c.split == "test" and c.image(model.config["modality"]) is not None and store.load_result(ws, args.model, c.id, version) is None
+    ]
     store.predict_cases(ws, model, todo)
     report = evaluate(ws, args.model, version)
     out = {"model": args.model, "version": version, "image_metrics": report["metrics"]}
@@ -53,8 +56,11 @@ def main(argv=None) -> int:
             y, s = by_kind.setdefault(key, ([], []))
             y.append(c.truth == "abnormal")
             s.append(scores[c.id])
-    out["case_auroc"] = {k: {"auroc": round(auroc(y, s), 4), "abnormal": int(sum(y)), "normal": len(y) - int(sum(y))}
-                         for k, (y, s) in by_kind.items() if len(set(y)) == 2}
+    out["case_auroc"] = {
+        k: {"auroc": round(auroc(y, s), 4), "abnormal": int(sum(y)), "normal": len(y) - int(sum(y))}
+        for k, (y, s) in by_kind.items()
+        if len(set(y)) == 2
+    }
     out["case_scores"] = {cid: round(v, 3) for cid, v in sorted(scores.items())}
     print(json.dumps(out, indent=2))
     return 0

@@ -47,10 +47,10 @@ def _child(workspace: str, n_cases: int) -> None:
     t_process = float(os.environ["BENCH_T0"])
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     import numpy as np
-
-    import app.main as entry
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
+
+    import app.main as entry
 
     out: dict = {}
     state: dict = {}
@@ -63,7 +63,7 @@ def _child(workspace: str, n_cases: int) -> None:
         state["window"] = window
         return 0
 
-    entry.has_display = lambda: True            # take the interactive path (window + event loop)
+    entry.has_display = lambda: True  # take the interactive path (window + event loop)
     QApplication.exec = fake_exec
     entry.main(["gui", "--workspace", workspace])
     app = QApplication.instance()
@@ -100,9 +100,14 @@ def _child(workspace: str, n_cases: int) -> None:
     def open_and_wait(cid):
         t0 = time.perf_counter()
         w.worklist.select_case(cid)
-        pump(lambda: w._loaded is not None and w._loaded.id == cid
-             and (cid not in w.session.scores or (w._overlay is not None and w._overlay.case_id == cid)))
-        app.processEvents()                      # paint
+        pump(
+            lambda: (
+                w._loaded is not None
+                and w._loaded.id == cid
+                and (cid not in w.session.scores or (w._overlay is not None and w._overlay.case_id == cid))
+            )
+        )
+        app.processEvents()  # paint
         return (time.perf_counter() - t0) * 1000
 
     first = {cid: open_and_wait(cid) for cid in ids}
@@ -126,8 +131,13 @@ def _child(workspace: str, n_cases: int) -> None:
         w.runs.start(choice, runnable)
         pump(lambda: not w.runs.run.running)
         timer.stop()
-        out["run"] = {"model": f"{choice.name} {choice.version}", "cases": len(runnable), "seconds": round(time.monotonic() - t, 1),
-                      "status": w.runs.run.status, "per_case_s": round(float(np.mean(w.runs.run.durations)), 2) if w.runs.run.durations else None}
+        out["run"] = {
+            "model": f"{choice.name} {choice.version}",
+            "cases": len(runnable),
+            "seconds": round(time.monotonic() - t, 1),
+            "status": w.runs.run.status,
+            "per_case_s": round(float(np.mean(w.runs.run.durations)), 2) if w.runs.run.durations else None,
+        }
         out["run_gaps"] = gaps_ms()
     out["device"] = w.device_label.text()
     w.close()
@@ -146,10 +156,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         ws = _prepare(args.workspace, Path(tmp))
-        env = dict(os.environ, BENCH_T0=repr(time.time()), ANOMALY_STUDIO_HOME=str(Path(tmp) / "home"),
-                   QT_QPA_PLATFORM="offscreen", NO_ALBUMENTATIONS_UPDATE="1")
-        proc = subprocess.run([sys.executable, "-m", "bench.gui_timings", "--child", str(ws), "--cases", str(args.cases)],
-                              cwd=ROOT, env=env, capture_output=True, text=True)
+        env = dict(
+            os.environ,
+            BENCH_T0=repr(time.time()),
+            ANOMALY_STUDIO_HOME=str(Path(tmp) / "home"),
+            QT_QPA_PLATFORM="offscreen",
+            NO_ALBUMENTATIONS_UPDATE="1",
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.gui_timings", "--child", str(ws), "--cases", str(args.cases)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH ")), None)
     if proc.returncode != 0 or line is None:
         sys.stderr.write(proc.stderr[-4000:])
@@ -159,16 +179,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, indent=2))
         return 0
     print(f"launch to window           {res['launch_to_window_s']:.2f} s   (target < 3 s)")
-    print(f"warm-up (torch + models)   {res['warm_up_s']:.2f} s on the GPU worker; worst event-loop gap "
-          f"{res['warm_up_gaps']['worst_ms']:.0f} ms (p99 {res['warm_up_gaps']['p99_ms']:.0f} ms)")
+    print(
+        f"warm-up (torch + models)   {res['warm_up_s']:.2f} s on the GPU worker; worst event-loop gap "
+        f"{res['warm_up_gaps']['worst_ms']:.0f} ms (p99 {res['warm_up_gaps']['p99_ms']:.0f} ms)"
+    )
     for kind, d in res["open_case"].items():
         print(f"open {kind:<11}           first {d['first_ms']:.0f} ms, cached {d['cached_ms']:.0f} ms (median)")
     print(f"open case, cached, worst   {res['open_case_cached_worst_ms']:.0f} ms   (target < 300 ms)")
     if "run" in res:
         r, g = res["run"], res["run_gaps"]
         print(f"model run                  {r['model']}: {r['cases']} cases in {r['seconds']} s ({r['per_case_s']} s/case), {r['status']}")
-        print(f"event loop during the run  worst gap {g['worst_ms']:.0f} ms, p99 {g['p99_ms']:.0f} ms over {g['ticks']} ticks "
-              "(target < 100 ms)")
+        print(
+            f"event loop during the run  worst gap {g['worst_ms']:.0f} ms, p99 {g['p99_ms']:.0f} ms over {g['ticks']} ticks "
+            "(target < 100 ms)"
+        )
     print(res["device"])
     return 0
 

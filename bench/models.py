@@ -44,22 +44,40 @@ def run(methods: list[str], workspace: str | None, device: str) -> dict:
                 search.append(time.perf_counter() - t2)
         rep = evaluate(ws, name, model.card.version)
         m = rep["metrics"]
-        rows.append({
-            "method": name, "fit_s": round(fit_s, 1), "train_images": len(model.card.training_data),
-            "predict_s_per_image": round(float(np.median(times)), 3),
-            "bank_size": len(model.bank), "bank_dim": int(model.bank.dim),
-            "search_s": round(float(np.median(search)), 3) if search else None,
-            "search_share": round(float(np.median(search)) / float(np.median(times)), 3) if search else None,
-            "image_auroc": round(m.get("image_auroc", float("nan")), 3), "pixel_auroc": round(m.get("pixel_auroc", float("nan")), 4),
-            "pro": round(m.get("pro", float("nan")), 3), "peak_rss_mb": round(peak_rss_mb()),
-        })
+        rows.append(
+            {
+                "method": name,
+                "fit_s": round(fit_s, 1),
+                "train_images": len(model.card.training_data),
+                "predict_s_per_image": round(float(np.median(times)), 3),
+                "bank_size": len(model.bank),
+                "bank_dim": int(model.bank.dim),
+                "search_s": round(float(np.median(search)), 3) if search else None,
+                "search_share": round(float(np.median(search)) / float(np.median(times)), 3) if search else None,
+                "image_auroc": round(m.get("image_auroc", float("nan")), 3),
+                "pixel_auroc": round(m.get("pixel_auroc", float("nan")), 4),
+                "pro": round(m.get("pro", float("nan")), 3),
+                "peak_rss_mb": round(peak_rss_mb()),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return {"device": device_info(), "rows": rows}
 
 
 def table(result: dict) -> str:
-    cols = ["method", "fit_s", "train_images", "predict_s_per_image", "bank_size", "search_s", "search_share",
-            "image_auroc", "pixel_auroc", "pro", "peak_rss_mb"]
+    cols = [
+        "method",
+        "fit_s",
+        "train_images",
+        "predict_s_per_image",
+        "bank_size",
+        "search_s",
+        "search_share",
+        "image_auroc",
+        "pixel_auroc",
+        "pro",
+        "peak_rss_mb",
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in result["rows"]:
         lines.append("| " + " | ".join(str(r.get(c)) for c in cols) + " |")

@@ -64,11 +64,20 @@ def main() -> None:
             now = time.perf_counter()
             epochs.setdefault(stage, []).append(now - last.get(stage, now))
             last[stage] = now
-            print(json.dumps({"stage": stage, "epoch": ev["epoch"], "seconds": round(epochs[stage][-1], 1),
-                              "val_dice": ev.get("val_dice"),
-                              "mean": {k: round(v, 4) for k, v in ev.get("mean", {}).items()}}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "stage": stage,
+                        "epoch": ev["epoch"],
+                        "seconds": round(epochs[stage][-1], 1),
+                        "val_dice": ev.get("val_dice"),
+                        "mean": {k: round(v, 4) for k, v in ev.get("mean", {}).items()},
+                    }
+                ),
+                flush=True,
+            )
 
-    version = time.strftime("bench-%Y%m%d-%H%M%S")     # a re-run in a kept workspace adds a version
+    version = time.strftime("bench-%Y%m%d-%H%M%S")  # a re-run in a kept workspace adds a version
     ctx = TrainingContext(run_dir=root / "runs" / version, emit=emit)
     t0 = time.perf_counter()
     model = store.fit_on_workspace(ws, "rasalore", config, context=ctx, version=version)
@@ -79,7 +88,7 @@ def main() -> None:
     predict_s = (time.perf_counter() - t0) / max(1, len(ids))
 
     y, s, pu, dices, vols = [], [], [], [], []
-    lesion_truth: list[tuple[int, int, np.ndarray]] = []     # (axis, index, truth slice) of lesion slices
+    lesion_truth: list[tuple[int, int, np.ndarray]] = []  # (axis, index, truth slice) of lesion slices
     normal_masks: list[np.ndarray] = []
     for r in results:
         case = ws.case(r.case_id)
@@ -113,8 +122,15 @@ def main() -> None:
                     g, m = labels[tuple(sl)] > 0, mask[tuple(sl)]
                     dices.append(2 * (g & m).sum() / max(1, g.sum() + m.sum()))
                     lesion_truth.append((geo.array_axis, idx, g))
-        vols.append({"case": r.case_id, "truth": case.truth, "score": round(r.score, 3), "raw": round(r.raw_score or 0, 4),
-                     "slices_unhealthy": r.extras.get("slices_unhealthy")})
+        vols.append(
+            {
+                "case": r.case_id,
+                "truth": case.truth,
+                "score": round(r.score, 3),
+                "raw": round(r.raw_score or 0, 4),
+                "slices_unhealthy": r.extras.get("slices_unhealthy"),
+            }
+        )
     blind = []
     for nm in normal_masks:
         for axis, idx, g in lesion_truth:
@@ -122,17 +138,19 @@ def main() -> None:
                 m = nm.take(idx, axis=axis)
                 blind.append(2 * (g & m).sum() / max(1, g.sum() + m.sum()))
     out = {
-        "config": config, "fit_seconds": round(fit_s, 1), "predict_seconds_per_volume": round(predict_s, 1),
+        "config": config,
+        "fit_seconds": round(fit_s, 1),
+        "predict_seconds_per_volume": round(predict_s, 1),
         "seconds_per_epoch": {k: round(float(np.mean(v)), 2) for k, v in epochs.items()},
-        "weak_masks": model.card.metrics.get("weak_masks"), "train_slices": model.card.metrics.get("train_slices"),
+        "weak_masks": model.card.metrics.get("weak_masks"),
+        "train_slices": model.card.metrics.get("train_slices"),
         "final_losses": model.card.metrics.get("final_losses"),
         "validation_volumes": model.card.metrics.get("validation_volumes"),
         "selected_epoch": model.card.metrics.get("selected_epoch"),
         "test_slices": {"lesion": int(sum(y)), "healthy": int(len(y) - sum(y))},
         "slice_classifier": model.card.metrics.get("slice_classifier"),
         "slice_auroc": round(float(auroc(y, s)), 4) if 0 < sum(y) < len(y) else None,
-        "slice_auroc_classifier_alone": (round(float(auroc(y, pu)), 4)
-                                         if 0 < sum(y) < len(y) and None not in pu else None),
+        "slice_auroc_classifier_alone": (round(float(auroc(y, pu)), 4) if 0 < sum(y) < len(y) and None not in pu else None),
         "lesion_slice_score_mean": round(float(np.mean([v for v, t in zip(s, y) if t])), 4) if sum(y) else None,
         "healthy_slice_score_mean": round(float(np.mean([v for v, t in zip(s, y) if not t])), 4) if len(y) > sum(y) else None,
         "mask_dice_on_lesion_slices": round(float(np.mean(dices)), 4) if dices else None,

@@ -36,14 +36,31 @@ def run(device: str = "auto") -> dict:
         cache_read_s = median_time(lambda: cold.embedding(img), repeat=5)
         x, y = RETINA_DISC_XY
         click_s = median_time(lambda: sam.predict(emb, img.shape[:2], points=np.array([[x, y]]), labels=np.array([1])), repeat=15)
-        box_s = median_time(lambda: sam.predict(emb, img.shape[:2], box=np.array([x - 130, y - 130, x + 130, y + 130]), multimask=False), repeat=15)
+        box_s = median_time(
+            lambda: sam.predict(emb, img.shape[:2], box=np.array([x - 130, y - 130, x + 130, y + 130]), multimask=False), repeat=15
+        )
         prev = sam.predict(emb, img.shape[:2], points=np.array([[x, y]]), labels=np.array([1]))
-        refine_s = median_time(lambda: sam.predict(emb, img.shape[:2], points=np.array([[x, y], [x + 200, y]]), labels=np.array([1, 0]),
-                                                   mask_input=prev.low_res_logits[0], multimask=False), repeat=15)
-    return {"device": device_info(), "image": f"{img.shape[1]}x{img.shape[0]}", "model_load_s": round(load_s, 3),
-            "encoder_s": round(encode_s, 3), "cached_embedding_read_s": round(cache_read_s, 4),
-            "click_to_mask_ms": round(click_s * 1000, 1), "box_to_mask_ms": round(box_s * 1000, 1),
-            "refine_click_ms": round(refine_s * 1000, 1)}
+        refine_s = median_time(
+            lambda: sam.predict(
+                emb,
+                img.shape[:2],
+                points=np.array([[x, y], [x + 200, y]]),
+                labels=np.array([1, 0]),
+                mask_input=prev.low_res_logits[0],
+                multimask=False,
+            ),
+            repeat=15,
+        )
+    return {
+        "device": device_info(),
+        "image": f"{img.shape[1]}x{img.shape[0]}",
+        "model_load_s": round(load_s, 3),
+        "encoder_s": round(encode_s, 3),
+        "cached_embedding_read_s": round(cache_read_s, 4),
+        "click_to_mask_ms": round(click_s * 1000, 1),
+        "box_to_mask_ms": round(box_s * 1000, 1),
+        "refine_click_ms": round(refine_s * 1000, 1),
+    }
 
 
 def main(argv=None) -> None:

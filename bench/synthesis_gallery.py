@@ -17,8 +17,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-SHORT = {"sharpen": "sharp", "solarize": "solar", "gamma_contrast": "gamma", "hue": "hue", "colour_temperature": "temp",
-         "autocontrast": "autoc", "colour_shift": "shift"}
+SHORT = {
+    "sharpen": "sharp",
+    "solarize": "solar",
+    "gamma_contrast": "gamma",
+    "hue": "hue",
+    "colour_temperature": "temp",
+    "autocontrast": "autoc",
+    "colour_shift": "shift",
+}
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -69,8 +76,11 @@ def main(argv=None) -> int:
     rows = []
     timings = {}
     for modality in ("fundus", "oct"):
-        normals = (normals_from_workspace(args.workspace, modality, args.size) if args.workspace
-                   else bundled_normals(modality, args.size, args.seed))
+        normals = (
+            normals_from_workspace(args.workspace, modality, args.size)
+            if args.workspace
+            else bundled_normals(modality, args.size, args.seed)
+        )
         if not normals:
             print(f"no {modality} normals found; skipping")
             continue
@@ -85,7 +95,7 @@ def main(argv=None) -> int:
         timings[f"resynth_{modality}"] = (time.perf_counter() - t0) / args.per_row
         rows.append(row)
         sim = MMRADSimulator(modality)
-        sim.sample(normals[0], np.random.default_rng(0), force=True)      # warm-up: albumentations import
+        sim.sample(normals[0], np.random.default_rng(0), force=True)  # warm-up: albumentations import
         rng = np.random.default_rng(args.seed + 1)
         t0 = time.perf_counter()
         row = []

@@ -29,8 +29,11 @@ def normal_cases(n: int, paired: bool):
     out = []
     for i in range(n):
         f = F.random_derivation(rng).apply(retina)
-        out.append(LoadedCase.from_arrays(f"N{i}", fundus=f, oct=render_bscan(rng, 496, 512).image) if paired
-                   else LoadedCase.from_arrays(f"N{i}", fundus=f))
+        out.append(
+            LoadedCase.from_arrays(f"N{i}", fundus=f, oct=render_bscan(rng, 496, 512).image)
+            if paired
+            else LoadedCase.from_arrays(f"N{i}", fundus=f)
+        )
     return out
 
 
@@ -54,14 +57,27 @@ def run(name: str, args) -> None:
     from core.models.registry import create_model
     from core.training import TrainingContext
 
-    steps = args.steps + 1                      # first step is warm-up
+    steps = args.steps + 1  # first step is warm-up
     if name == "resynthdetect":
-        cfg = dict(image_size=args.image_size, batch_size=args.batch, samples_per_epoch=args.batch * steps, epochs=1,
-                   ae_epochs=1, device=args.device, calibration_holdout=0.0)
+        cfg = dict(
+            image_size=args.image_size,
+            batch_size=args.batch,
+            samples_per_epoch=args.batch * steps,
+            epochs=1,
+            ae_epochs=1,
+            device=args.device,
+            calibration_holdout=0.0,
+        )
         cases = normal_cases(max(4, args.batch), paired=False)
     else:
-        cfg = dict(encoder=args.encoder, batch_size=args.batch, samples_per_epoch=args.batch * steps, epochs=1,
-                   device=args.device, calibration_holdout=0.0)
+        cfg = dict(
+            encoder=args.encoder,
+            batch_size=args.batch,
+            samples_per_epoch=args.batch * steps,
+            epochs=1,
+            device=args.device,
+            calibration_holdout=0.0,
+        )
         cases = normal_cases(max(2, args.batch), paired=True)
     model = create_model(name, **cfg)
     timer = StepTimer()
@@ -71,8 +87,10 @@ def run(name: str, args) -> None:
     total = time.perf_counter() - t0
     from core.models.device import describe_device
 
-    print(f"{name} on {describe_device(args.device)}, batch {args.batch}"
-          + (f", {args.image_size} px" if name == "resynthdetect" else f", encoder {args.encoder} ({model.config['image_size']} px, paired)"))
+    print(
+        f"{name} on {describe_device(args.device)}, batch {args.batch}"
+        + (f", {args.image_size} px" if name == "resynthdetect" else f", encoder {args.encoder} ({model.config['image_size']} px, paired)")
+    )
     for stage, ts in timer.times.items():
         measured = ts[1:] or ts
         print(f"  {stage:<14} {np.mean(measured):7.3f} s per batch  (min {np.min(measured):.3f}, {len(measured)} steps)")
@@ -97,7 +115,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     batch = args.batch
-    for name in (["resynthdetect", "mmrad"] if args.model == "all" else [args.model]):
+    for name in ["resynthdetect", "mmrad"] if args.model == "all" else [args.model]:
         args.batch = batch or (4 if name == "resynthdetect" else 2)
         run(name, args)
     return 0

@@ -14,7 +14,7 @@ from core.resources import resource
 class SymptomClass:
     id: int
     name: str
-    color: str          # '#rrggbb'
+    color: str  # '#rrggbb'
     set_name: str
     modality: str
     short: str = ""

@@ -12,8 +12,8 @@ import logging
 import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from core import __version__
 from core.errors import CancelledError, StudioError
@@ -39,9 +39,12 @@ def _stderr_progress(done: int, total: int, message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="anomaly-studio", description="Anomaly Studio: review and label fundus, OCT and brain MRI with anomaly models.",
-                                epilog="anomaly-studio --smoke [OUT.png] [--keep]: installation self-check (offscreen: demo workspace, "
-                                       "one model on one case, window screenshot, JSON summary; exit 0 when it works).")
+    p = argparse.ArgumentParser(
+        prog="anomaly-studio",
+        description="Anomaly Studio: review and label fundus, OCT and brain MRI with anomaly models.",
+        epilog="anomaly-studio --smoke [OUT.png] [--keep]: installation self-check (offscreen: demo workspace, "
+        "one model on one case, window screenshot, JSON summary; exit 0 when it works).",
+    )
     p.add_argument("--version", action="version", version=f"anomaly-studio {__version__}")
     sub = p.add_subparsers(dest="command")
 
@@ -62,8 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="import a folder of images, NIfTI files or DICOM series")
     i.add_argument("src", type=Path)
     i.add_argument("--workspace", "-w", type=Path, required=True)
-    i.add_argument("--format", default="auto", choices=["auto", "folder", "idrid", "bmad", "mmr", "eyeq", "brats"],
-                   help="dataset layout (default: detect)")
+    i.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "folder", "idrid", "bmad", "mmr", "eyeq", "brats"],
+        help="dataset layout (default: detect)",
+    )
     i.add_argument("--modality", choices=["fundus", "oct", "slice"], help="modality of BMAD images (default: from the folder name)")
     i.add_argument("--json", action="store_true")
 
@@ -115,14 +122,16 @@ def cmd_import(args) -> int:
     if not args.src.exists():
         raise UsageError(f"{args.src}: folder does not exist")
     ws = Workspace.open(args.workspace, create=True)
-    report = import_folder(ws, args.src, progress=None if args.json else _stderr_progress, layout=args.format,
-                           modality=args.modality)
+    report = import_folder(ws, args.src, progress=None if args.json else _stderr_progress, layout=args.format, modality=args.modality)
     if args.json:
         _print_json(report.to_json())
     else:
         print(f"Layout: {report.layout}. Imported {len(report.imported)} case(s), skipped {len(report.skipped)}:")
         for e in report.imported:
-            print(f"  + {e['case']:<24} {e['kind']:<11} {', '.join(e['images'])}" + (f"  labels: {', '.join(e['labels'])}" if e.get("labels") else ""))
+            print(
+                f"  + {e['case']:<24} {e['kind']:<11} {', '.join(e['images'])}"
+                + (f"  labels: {', '.join(e['labels'])}" if e.get("labels") else "")
+            )
         for s in report.skipped:
             print(f"  - {s['path']}: {s['reason']}")
         for w in report.warnings:
@@ -138,8 +147,10 @@ def cmd_info(args) -> int:
         return 0
     print(f"{summary['name']}  ({summary['workspace']})  {summary['counts']['cases']} cases")
     for c in summary["cases"]:
-        print(f"  {c['id']:<14} {c['kind']:<11} {c['status']:<11} {c['decision'] or '-':<9} "
-              f"{c['split'] or '-':<6} {', '.join(im['name'] for im in c['images'])}")
+        print(
+            f"  {c['id']:<14} {c['kind']:<11} {c['status']:<11} {c['decision'] or '-':<9} "
+            f"{c['split'] or '-':<6} {', '.join(im['name'] for im in c['images'])}"
+        )
     return 0
 
 

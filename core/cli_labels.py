@@ -43,8 +43,10 @@ def cmd_labels(args) -> int:
     if args.json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
-        print(f"{verb} {len(report.written)} label file(s), skipped {len(report.skipped)}"
-              + (f" -> {args.out.resolve()}" if args.labels_command == "export" else ""))
+        print(
+            f"{verb} {len(report.written)} label file(s), skipped {len(report.skipped)}"
+            + (f" -> {args.out.resolve()}" if args.labels_command == "export" else "")
+        )
         for s in report.skipped:
             print(f"  - {s.get('image') or s.get('path')}: {s['reason']}")
         for w in report.warnings:

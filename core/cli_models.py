@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -33,15 +32,23 @@ def add_model_commands(sub) -> None:
     g.add_argument("--all", action="store_true", help="every case with an image the method scores")
     p.add_argument("--version", help="model version (default: the active one)")
     p.add_argument("--config", "-c", action="append", default=[], metavar="K=V", help="run-time setting, e.g. device=cpu")
-    p.add_argument("--export", type=Path, help="write one float32 heatmap per image (.npy; NIfTI with the source "
-                                               "affine for MRI volumes) and scores.csv here")
+    p.add_argument(
+        "--export",
+        type=Path,
+        help="write one float32 heatmap per image (.npy; NIfTI with the source affine for MRI volumes) and scores.csv here",
+    )
     p.add_argument("--json", action="store_true")
 
     t = sub.add_parser("train", help="train a method, printing JSON-lines progress (epoch, step, loss terms, eta_s)")
     t.add_argument("model")
     t.add_argument("--workspace", "-w", type=Path, required=True)
     t.add_argument("--config", "-c", action="append", default=[], metavar="K=V", help="method setting (repeatable)")
-    t.add_argument("--run-id", "--run", dest="run", help="run id (default: a new one; the same on every rank under torchrun); with --resume, the run to continue")
+    t.add_argument(
+        "--run-id",
+        "--run",
+        dest="run",
+        help="run id (default: a new one; the same on every rank under torchrun); with --resume, the run to continue",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     t.add_argument("--no-activate", action="store_true")
 
@@ -118,15 +125,22 @@ def cmd_fit(args) -> int:
     configure_cpu_threads()
     ws = Workspace.open(args.workspace)
     t0 = time.monotonic()
-    model = store.fit_on_workspace(ws, args.model, parse_config(args.config), progress=_progress(args.json),
-                                   activate_new=not args.no_activate, user="cli")
+    model = store.fit_on_workspace(
+        ws, args.model, parse_config(args.config), progress=_progress(args.json), activate_new=not args.no_activate, user="cli"
+    )
     if not args.json:
         sys.stderr.write("\n")
     card = model.card
-    out = {"model": model.name, "version": card.version, "fit_seconds": round(time.monotonic() - t0, 1),
-           "training_images": len(card.training_data), "threshold": card.threshold,
-           "calibration": {k: card.calibration[k] for k in ("n", "mean", "std", "source")}, "metrics": card.metrics,
-           "deviations": card.deviations}
+    out = {
+        "model": model.name,
+        "version": card.version,
+        "fit_seconds": round(time.monotonic() - t0, 1),
+        "training_images": len(card.training_data),
+        "threshold": card.threshold,
+        "calibration": {k: card.calibration[k] for k in ("n", "mean", "std", "source")},
+        "metrics": card.metrics,
+        "deviations": card.deviations,
+    }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -156,9 +170,15 @@ def cmd_predict(args) -> int:
         sys.stderr.write("\n")
     if args.export:
         export_results(ws, results, args.export)
-    out = {"model": model.name, "version": model.card.version, "threshold": model.card.threshold,
-           "results": [{"case": r.case_id, "image": r.image, "score": r.score, "raw_score": r.raw_score,
-                        "abnormal": r.is_abnormal()} for r in results], "skipped": skipped}
+    out = {
+        "model": model.name,
+        "version": model.card.version,
+        "threshold": model.card.threshold,
+        "results": [
+            {"case": r.case_id, "image": r.image, "score": r.score, "raw_score": r.raw_score, "abnormal": r.is_abnormal()} for r in results
+        ],
+        "skipped": skipped,
+    }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -191,7 +211,7 @@ def export_results(ws, results, folder: Path) -> None:
 
                 from core.io.nifti import write_nifti
 
-                header = nib.load(str(ws.image_path(rec))).header     # header only: the data is not read
+                header = nib.load(str(ws.image_path(rec))).header  # header only: the data is not read
                 fname = f"{r.case_id}__{image_name}.nii.gz"
                 write_nifti(folder / fname, np.asarray(heat, np.float32), header.get_best_affine(), header=header)
                 if mask is not None:
@@ -203,8 +223,20 @@ def export_results(ws, results, folder: Path) -> None:
                     with open(tmp, "wb") as fh:
                         np.save(fh, np.asarray(heat, np.float32))
             score = entry.get("score", r.score)
-            w.writerow([r.case_id, image_name, repr(float(score)), "" if entry.get("raw_score") is None else repr(float(entry["raw_score"])),
-                        r.threshold, int(score >= r.threshold), r.model, r.version, fname, mask_name])
+            w.writerow(
+                [
+                    r.case_id,
+                    image_name,
+                    repr(float(score)),
+                    "" if entry.get("raw_score") is None else repr(float(entry["raw_score"])),
+                    r.threshold,
+                    int(score >= r.threshold),
+                    r.model,
+                    r.version,
+                    fname,
+                    mask_name,
+                ]
+            )
     atomic_write_text(folder / "scores.csv", buf.getvalue())
 
 
@@ -239,18 +271,19 @@ def cmd_train(args) -> int:
 
     def record(status: str, **extra) -> None:
         if main_rank:
-            atomic_write_json(run_dir / "run.json", {"run": run_id, "model": args.model, "config": config, "status": status,
-                                                     "world_size": info.world_size, **extra})
+            atomic_write_json(
+                run_dir / "run.json",
+                {"run": run_id, "model": args.model, "config": config, "status": status, "world_size": info.world_size, **extra},
+            )
 
     run_dir.mkdir(parents=True, exist_ok=True)
     cancel_file = run_dir / CANCEL_FILE
     if main_rank and cancel_file.exists():
-        cancel_file.unlink()             # a stale request from the stopped run this one resumes
+        cancel_file.unlink()  # a stale request from the stopped run this one resumes
     started = time.monotonic()
     record("running", resumed=bool(args.resume))
     ctx = TrainingContext(run_dir=run_dir, resume=args.resume, emit=emit, rank=info.rank, world_size=info.world_size)
-    emit({"event": "run", "run": run_id, "model": args.model, "run_dir": str(run_dir), "config": config,
-          "world_size": info.world_size})
+    emit({"event": "run", "run": run_id, "model": args.model, "run_dir": str(run_dir), "config": config, "world_size": info.world_size})
     last = [0.0]
 
     def progress(done, total, message):
@@ -260,9 +293,18 @@ def cmd_train(args) -> int:
             emit({"event": "progress", "done": done, "total": total, "message": message})
 
     try:
-        model = store.fit_on_workspace(ws, args.model, config, progress=progress, activate_new=not args.no_activate,
-                                       user="train", context=ctx, version=run_id, register=main_rank,
-                                       cancel=FileCancelToken(cancel_file))
+        model = store.fit_on_workspace(
+            ws,
+            args.model,
+            config,
+            progress=progress,
+            activate_new=not args.no_activate,
+            user="train",
+            context=ctx,
+            version=run_id,
+            register=main_rank,
+            cancel=FileCancelToken(cancel_file),
+        )
     except BaseException as exc:
         status = "cancelled" if exc.__class__.__name__ in ("CancelledError", "KeyboardInterrupt") else "failed"
         record(status, error=str(exc), resumed=bool(args.resume), seconds=round(time.monotonic() - started, 1))
@@ -271,12 +313,24 @@ def cmd_train(args) -> int:
     finally:
         shutdown()
     n_images = training_data(ws, args.model, model.config["modality"]).n_cases
-    record("done", version=model.card.version, resumed=bool(args.resume), seconds=round(time.monotonic() - started, 1),
-           samples_seen=planned_samples(args.model, config, n_images))
-    emit({"event": "done", "run": run_id, "version": model.card.version, "fit_seconds": model.card.fit_seconds,
-          "metrics": model.card.metrics})
+    record(
+        "done",
+        version=model.card.version,
+        resumed=bool(args.resume),
+        seconds=round(time.monotonic() - started, 1),
+        samples_seen=planned_samples(args.model, config, n_images),
+    )
+    emit(
+        {
+            "event": "done",
+            "run": run_id,
+            "version": model.card.version,
+            "fit_seconds": model.card.fit_seconds,
+            "metrics": model.card.metrics,
+        }
+    )
     if info.enabled:
-        leave_process(0)                 # everything is saved; see leave_process for why teardown is skipped
+        leave_process(0)  # everything is saved; see leave_process for why teardown is skipped
     return 0
 
 
@@ -291,10 +345,18 @@ def cmd_threshold(args) -> int:
     if args.value is not None:
         store.set_threshold(ws, args.model, args.value, version, user="cli")
     card = next(v["card"] for v in store.list_versions(ws, args.model) if v["version"] == version)
-    out = {"model": args.model, "version": version, "threshold": card["threshold"], "pixel_threshold": card.get("pixel_threshold"),
-           "calibration": {k: card["calibration"].get(k) for k in ("n", "mean", "std", "source")}}
-    print(json.dumps(out, indent=2) if args.json else
-          f"{args.model} {version}: threshold {card['threshold']:.2f} (z-score vs {out['calibration']['n']} held-out normals)")
+    out = {
+        "model": args.model,
+        "version": version,
+        "threshold": card["threshold"],
+        "pixel_threshold": card.get("pixel_threshold"),
+        "calibration": {k: card["calibration"].get(k) for k in ("n", "mean", "std", "source")},
+    }
+    print(
+        json.dumps(out, indent=2)
+        if args.json
+        else f"{args.model} {version}: threshold {card['threshold']:.2f} (z-score vs {out['calibration']['n']} held-out normals)"
+    )
     return 0
 
 
@@ -316,8 +378,11 @@ def cmd_eval(args) -> int:
         if version is None:
             raise StudioError(f"no fitted '{name}' model in {ws.root}: run 'anomaly-studio fit {name}' first")
         model = store.load_version(ws, name, version)
-        todo = [c.id for c in ws.cases() if c.split == "test" and c.image(model.config["modality"]) is not None
-                and store.load_result(ws, name, c.id, version) is None]
+        todo = [
+            c.id
+            for c in ws.cases()
+            if c.split == "test" and c.image(model.config["modality"]) is not None and store.load_result(ws, name, c.id, version) is None
+        ]
         if todo:
             store.predict_cases(ws, model, todo, progress=_progress(args.json))
             if not args.json:
@@ -333,12 +398,20 @@ def cmd_eval(args) -> int:
         print(json.dumps(slim[0] if len(slim) == 1 else slim, indent=2))
     else:
         for r in reports:
-            print(f"{r['model']} {r['version']}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                                            for k, v in r["metrics"].items()))
+            print(
+                f"{r['model']} {r['version']}: "
+                + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in r["metrics"].items())
+            )
         if args.report:
             print(f"report written to {args.report}")
     return 0
 
 
-MODEL_COMMANDS = {"models": cmd_models, "fit": cmd_fit, "train": cmd_train, "predict": cmd_predict, "threshold": cmd_threshold,
-                  "eval": cmd_eval}
+MODEL_COMMANDS = {
+    "models": cmd_models,
+    "fit": cmd_fit,
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "threshold": cmd_threshold,
+    "eval": cmd_eval,
+}

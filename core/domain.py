@@ -11,11 +11,11 @@ import numpy as np
 
 
 class CaseKind(str, Enum):
-    PAIR = "fundus_oct"     # one fundus photo + one OCT B-scan (or B-scan stack)
+    PAIR = "fundus_oct"  # one fundus photo + one OCT B-scan (or B-scan stack)
     FUNDUS = "fundus"
-    OCT = "oct"             # one B-scan or a B-scan stack
-    MRI = "mri"             # one or several co-registered sequences of one brain
-    SLICE = "slice"         # one 2-D grey slice of a volume (BMAD brain MRI / liver CT benchmarks)
+    OCT = "oct"  # one B-scan or a B-scan stack
+    MRI = "mri"  # one or several co-registered sequences of one brain
+    SLICE = "slice"  # one 2-D grey slice of a volume (BMAD brain MRI / liver CT benchmarks)
 
     @property
     def title(self) -> str:
@@ -26,7 +26,7 @@ class Modality(str, Enum):
     FUNDUS = "fundus"
     OCT = "oct"
     MRI = "mri"
-    SLICE = "slice"         # 2-D slice image (BMAD-style benchmarks); scored like a 2-D image
+    SLICE = "slice"  # 2-D slice image (BMAD-style benchmarks); scored like a 2-D image
 
 
 class ReviewStatus(str, Enum):
@@ -82,21 +82,21 @@ class ScanLine:
         return [list(map(float, self.start)), list(map(float, self.end))]
 
     @classmethod
-    def from_json(cls, obj: Any) -> "ScanLine":
+    def from_json(cls, obj: Any) -> ScanLine:
         (x0, y0), (x1, y1) = obj
         return cls((float(x0), float(y0)), (float(x1), float(y1)))
 
 
 @dataclass
 class ImageMeta:
-    laterality: str | None = None                  # "L" / "R" (fundus, OCT)
-    scan_line: ScanLine | None = None              # OCT B-scan position on the paired fundus
-    affine: list[list[float]] | None = None        # MRI voxel -> RAS+ mm, exact float64 values
-    spacing: list[float] | None = None             # voxel or pixel size in mm
-    sequence: str | None = None                    # MRI sequence: t1, t1ce, t2, flair, ...
-    synthetic: bool = False                        # generated, not acquired (synthetic OCT, lesions)
-    derived_from: str | None = None                # provenance of derived images (flip, crop, ...)
-    source: str | None = None                      # original file or package the pixels came from
+    laterality: str | None = None  # "L" / "R" (fundus, OCT)
+    scan_line: ScanLine | None = None  # OCT B-scan position on the paired fundus
+    affine: list[list[float]] | None = None  # MRI voxel -> RAS+ mm, exact float64 values
+    spacing: list[float] | None = None  # voxel or pixel size in mm
+    sequence: str | None = None  # MRI sequence: t1, t1ce, t2, flair, ...
+    synthetic: bool = False  # generated, not acquired (synthetic OCT, lesions)
+    derived_from: str | None = None  # provenance of derived images (flip, crop, ...)
+    source: str | None = None  # original file or package the pixels came from
     description: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -106,7 +106,7 @@ class ImageMeta:
         return {k: v for k, v in d.items() if v not in (None, "", {}, False) or k == "synthetic"}
 
     @classmethod
-    def from_json(cls, obj: dict) -> "ImageMeta":
+    def from_json(cls, obj: dict) -> ImageMeta:
         obj = dict(obj or {})
         known = {f for f in cls.__dataclass_fields__}
         extra = {k: v for k, v in obj.items() if k not in known}
@@ -123,12 +123,12 @@ class ImageMeta:
 
 @dataclass
 class ImageRecord:
-    id: str                 # "<case_id>/<name>"
+    id: str  # "<case_id>/<name>"
     case_id: str
-    name: str               # unique inside the case: fundus, oct, t1, flair, ...
+    name: str  # unique inside the case: fundus, oct, t1, flair, ...
     modality: Modality
-    path: str               # relative to the workspace root, '/' separated
-    sha256: str             # content hash of the decoded pixels
+    path: str  # relative to the workspace root, '/' separated
+    sha256: str  # content hash of the decoded pixels
     shape: tuple[int, ...]
     dtype: str
     meta: ImageMeta = field(default_factory=ImageMeta)
@@ -152,8 +152,8 @@ class CaseRecord:
     comment: str = ""
     last_reviewer: str | None = None
     reviewed_at: str | None = None
-    split: str | None = None        # "train" / "test" / None
-    truth: str | None = None        # known ground truth: "normal" / "abnormal" / None
+    split: str | None = None  # "train" / "test" / None
+    truth: str | None = None  # known ground truth: "normal" / "abnormal" / None
     source: str | None = None
     created: str = ""
     meta: dict = field(default_factory=dict)
@@ -177,8 +177,16 @@ class CaseRecord:
             "created": self.created,
             "meta": self.meta,
             "images": [
-                {"id": im.id, "name": im.name, "modality": im.modality.value, "path": im.path, "sha256": im.sha256,
-                 "shape": list(im.shape), "dtype": im.dtype, "meta": im.meta.to_json()}
+                {
+                    "id": im.id,
+                    "name": im.name,
+                    "modality": im.modality.value,
+                    "path": im.path,
+                    "sha256": im.sha256,
+                    "shape": list(im.shape),
+                    "dtype": im.dtype,
+                    "meta": im.meta.to_json(),
+                }
                 for im in self.images
             ],
         }
@@ -187,7 +195,7 @@ class CaseRecord:
 @dataclass
 class LoadedImage:
     record: ImageRecord
-    array: np.ndarray       # (H, W[, 3]) image, (N, H, W[, 3]) stack, or (X, Y, Z) volume
+    array: np.ndarray  # (H, W[, 3]) image, (N, H, W[, 3]) stack, or (X, Y, Z) volume
 
     @property
     def modality(self) -> Modality:
@@ -212,19 +220,35 @@ class LoadedCase:
         return next((im for im in self.images.values() if im.modality == m), None)
 
     @classmethod
-    def from_arrays(cls, case_id: str = "case", **arrays: np.ndarray) -> "LoadedCase":
+    def from_arrays(cls, case_id: str = "case", **arrays: np.ndarray) -> LoadedCase:
         """Build an in-memory case (tests, benchmarks): ``from_arrays(fundus=a, oct=b)``."""
         from core.io.hashing import array_sha256
 
         images = {}
         for name, arr in arrays.items():
             modality = Modality(name.split("_")[0]) if name.split("_")[0] in {m.value for m in Modality} else Modality.MRI
-            rec = ImageRecord(id=f"{case_id}/{name}", case_id=case_id, name=name, modality=modality, path="",
-                              sha256=array_sha256(arr), shape=tuple(arr.shape), dtype=str(arr.dtype))
+            rec = ImageRecord(
+                id=f"{case_id}/{name}",
+                case_id=case_id,
+                name=name,
+                modality=modality,
+                path="",
+                sha256=array_sha256(arr),
+                shape=tuple(arr.shape),
+                dtype=str(arr.dtype),
+            )
             images[name] = LoadedImage(rec, arr)
         mods = {im.modality for im in images.values()}
-        kind = (CaseKind.PAIR if mods == {Modality.FUNDUS, Modality.OCT} else
-                CaseKind.MRI if Modality.MRI in mods else CaseKind.OCT if mods == {Modality.OCT} else
-                CaseKind.SLICE if mods == {Modality.SLICE} else CaseKind.FUNDUS)
+        kind = (
+            CaseKind.PAIR
+            if mods == {Modality.FUNDUS, Modality.OCT}
+            else CaseKind.MRI
+            if Modality.MRI in mods
+            else CaseKind.OCT
+            if mods == {Modality.OCT}
+            else CaseKind.SLICE
+            if mods == {Modality.SLICE}
+            else CaseKind.FUNDUS
+        )
         record = CaseRecord(id=case_id, kind=kind, images=[im.record for im in images.values()])
         return cls(record, images)

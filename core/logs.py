@@ -36,7 +36,7 @@ class _FaultLoggingHandler(logging.handlers.RotatingFileHandler):
             self.stream = self._open()
         try:
             faulthandler.enable(file=self.stream, all_threads=True)
-        except (ValueError, OSError, AttributeError):   # a stream without a file descriptor
+        except (ValueError, OSError, AttributeError):  # a stream without a file descriptor
             pass
 
     def doRollover(self) -> None:  # noqa: N802 - logging API

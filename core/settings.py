@@ -44,7 +44,7 @@ class Settings:
     last_workspace: str | None = None
     recent_workspaces: list[str] = field(default_factory=list)
     weights_dir: str | None = None
-    device: str = "auto"            # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda
     user: str | None = None
     autosave: bool = True
 
@@ -53,7 +53,7 @@ class Settings:
         return app_data_dir() / "settings.json"
 
     @classmethod
-    def load(cls) -> "Settings":
+    def load(cls) -> Settings:
         path = app_data_dir() / "settings.json"
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))

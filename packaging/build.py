@@ -38,7 +38,7 @@ def largest_parts(bundle: Path, n: int = 8) -> dict[str, int]:
     for p in inner.iterdir():
         sizes[p.name] = folder_size(p) if p.is_dir() else (p.stat().st_size if not p.is_symlink() else 0)
     top = sorted(sizes.items(), key=lambda kv: -kv[1])[:n]
-    return {k: round(v / 2 ** 20) for k, v in top}
+    return {k: round(v / 2**20) for k, v in top}
 
 
 def parse_json(text: str):
@@ -71,8 +71,19 @@ def timed(cmd: list[str], env: dict, timeout: float = 900) -> tuple[subprocess.C
 
 def build(dist: Path, work: Path, clean: bool = True) -> float:
     env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1")
-    cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--distpath", str(dist), "--workpath", str(work),
-           "--log-level", "WARN", str(ROOT / "packaging" / "anomaly_studio.spec")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+        "--log-level",
+        "WARN",
+        str(ROOT / "packaging" / "anomaly_studio.spec"),
+    ]
     if clean:
         cmd.insert(3, "--clean")
     print("$", " ".join(cmd), flush=True)
@@ -91,7 +102,7 @@ def check_bundle(bundle: Path, out: Path, smoke: bool = True) -> dict:
     app_home = Path(tempfile.mkdtemp(prefix="anomaly-studio-bundle-home-"))
     env = check_env(app_home)
     try:
-        for i in range(2):   # first run reads the bundle from disk; the second is a warm start
+        for i in range(2):  # first run reads the bundle from disk; the second is a warm start
             ver, secs = timed([str(exe), "--version"], env)
             summary["startup_seconds_version" + ("" if i else "_first")] = round(secs, 2)
         summary["version"] = (ver.stdout or ver.stderr).strip()
@@ -128,8 +139,9 @@ def check_bundle(bundle: Path, out: Path, smoke: bool = True) -> dict:
                 if gui.returncode != 0 or not window.is_file():
                     failures.append(f"gui --screenshot exit {gui.returncode}: {(gui.stdout + gui.stderr)[-1500:]}")
                 shutil.rmtree(Path(ws).parent, ignore_errors=True)
-        written = [str(p.relative_to(bundle)) for p in bundle.rglob("*")
-                   if p.is_file() and not p.is_symlink() and p.stat().st_mtime > started]
+        written = [
+            str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file() and not p.is_symlink() and p.stat().st_mtime > started
+        ]
         summary["files_written_in_bundle"] = written
         if written:
             failures.append(f"the bundle wrote into its own folder: {written[:5]}")
@@ -155,8 +167,13 @@ def main(argv=None) -> int:
         print(exc, file=sys.stderr)
         return 1
     bundle = dist / BUNDLE_NAME
-    summary = {"bundle": str(bundle), "build_seconds": round(build_s, 1), "size_mb": round(folder_size(bundle) / 2 ** 20),
-               "files": sum(1 for f in bundle.rglob("*") if f.is_file()), "largest_parts_mb": largest_parts(bundle)}
+    summary = {
+        "bundle": str(bundle),
+        "build_seconds": round(build_s, 1),
+        "size_mb": round(folder_size(bundle) / 2**20),
+        "files": sum(1 for f in bundle.rglob("*") if f.is_file()),
+        "largest_parts_mb": largest_parts(bundle),
+    }
     summary.update(check_bundle(bundle, dist, smoke=not a.skip_smoke))
     text = json.dumps(summary, indent=2)
     print(text)

@@ -13,7 +13,6 @@ os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
-
 @pytest.fixture(scope="session", autouse=True)
 def studio_home(tmp_path_factory) -> Path:
     """Settings, logs and weights of the app go to a temporary folder, never the user's."""

@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 
 
 class CaseController(QObject):
-    case_loaded = Signal(object)          # LoadedCase of the current case
-    case_failed = Signal(str, object)     # case id, exception
-    overlay_ready = Signal(str, object)   # case id, CaseOverlay | None (current case and model only)
-    scores_ready = Signal(object, dict)   # ModelChoice, {case id: score}
+    case_loaded = Signal(object)  # LoadedCase of the current case
+    case_failed = Signal(str, object)  # case id, exception
+    overlay_ready = Signal(str, object)  # case id, CaseOverlay | None (current case and model only)
+    scores_ready = Signal(object, dict)  # ModelChoice, {case id: score}
 
     def __init__(self, session, io: TaskRunner, parent: QObject | None = None):
         super().__init__(parent)
@@ -56,8 +56,12 @@ class CaseController(QObject):
     def _load(self, case_id: str, prefetch: bool = False) -> None:
         self._pending.add(case_id)
         ws = self.session.workspace
-        self.io.submit(ws.load_case, case_id, on_done=lambda case, w=ws: self._on_loaded(case, w),
-                       on_error=lambda e, cid=case_id, p=prefetch: self._on_error(cid, e, p))
+        self.io.submit(
+            ws.load_case,
+            case_id,
+            on_done=lambda case, w=ws: self._on_loaded(case, w),
+            on_error=lambda e, cid=case_id, p=prefetch: self._on_error(cid, e, p),
+        )
 
     def _on_loaded(self, case: LoadedCase, ws) -> None:
         self._pending.discard(case.id)
@@ -98,9 +102,14 @@ class CaseController(QObject):
             return
         self._overlay_request += 1
         request = self._overlay_request
-        self.io.submit(load_case_overlay, self.session.workspace, model, case_id,
-                       on_done=lambda ov: self._on_overlay(key, request, ov),
-                       on_error=lambda e: self._on_overlay_error(key, e))
+        self.io.submit(
+            load_case_overlay,
+            self.session.workspace,
+            model,
+            case_id,
+            on_done=lambda ov: self._on_overlay(key, request, ov),
+            on_error=lambda e: self._on_overlay_error(key, e),
+        )
 
     def load_overlay_now(self, case_id: str) -> CaseOverlay | None:
         model = self.session.model
@@ -138,8 +147,9 @@ class CaseController(QObject):
             return
         from core.models import store
 
-        self.io.submit(store.scores_for, self.session.workspace, model.name, model.version,
-                       on_done=lambda scores, m=model: self._on_scores(m, scores))
+        self.io.submit(
+            store.scores_for, self.session.workspace, model.name, model.version, on_done=lambda scores, m=model: self._on_scores(m, scores)
+        )
 
     def _on_scores(self, model: ModelChoice, scores: dict) -> None:
         if self.session.model is not None and self.session.model.key == model.key:

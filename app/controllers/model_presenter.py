@@ -34,8 +34,11 @@ class ModelPresenter(QObject):
             log.error("cannot list models: %s", exc)
             choices = []
         current = self.w.session.model
-        selected = default_choice(choices, wanted) if wanted or current is None else \
-            next((c for c in choices if c.key == current.key), default_choice(choices))
+        selected = (
+            default_choice(choices, wanted)
+            if wanted or current is None
+            else next((c for c in choices if c.key == current.key), default_choice(choices))
+        )
         if wanted and selected is None:
             self.w.statusBar().showMessage(f"No fitted model '{wanted}' in this workspace", 10000)
             selected = default_choice(choices)
@@ -74,7 +77,9 @@ class ModelPresenter(QObject):
         records = [r for r in (self.w.session.case(i) for i in ids) if r is not None]
         ok, skipped = runnable(choice, records)
         if not ok:
-            text = f"{choice.name} scores {choice.modality} images; " + ("no case selected" if not records else "none in the chosen case(s)")
+            text = f"{choice.name} scores {choice.modality} images; " + (
+                "no case selected" if not records else "none in the chosen case(s)"
+            )
             self.w.model_panel.show_error(text)
             self.w.statusBar().showMessage(text, 8000)
             return
@@ -95,7 +100,7 @@ class ModelPresenter(QObject):
         self.w.cases.invalidate(case_id, run.model.key)
         model = self.w.session.model
         if model is None or model.key != run.model.key:
-            return   # a result of another model: stored, not shown
+            return  # a result of another model: stored, not shown
         self.w.session.scores[case_id] = result.score
         self.w.worklist.set_score(case_id, result.score)
         if case_id == self.w.session.current_case_id:

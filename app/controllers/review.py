@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class ReviewController(QObject):
-    case_changed = Signal(object)   # CaseRecord after a stored change
-    message = Signal(str)           # a rule or a failed write, for the status bar
+    case_changed = Signal(object)  # CaseRecord after a stored change
+    message = Signal(str)  # a rule or a failed write, for the status bar
 
     def __init__(self, session, parent: QObject | None = None):
         super().__init__(parent)

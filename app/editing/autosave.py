@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -31,7 +32,7 @@ class AutosaveDriver(QObject):
         self.title = title
         self.scheduler = AutosaveScheduler(saved_revision=source.revision)
         self._future: Future | None = None
-        self._token = 0                  # callbacks of a save superseded by flush() are ignored
+        self._token = 0  # callbacks of a save superseded by flush() are ignored
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self._tick)
@@ -94,8 +95,9 @@ class AutosaveDriver(QObject):
         self._token += 1
         tok = self._token
         self.state_changed.emit()
-        self._future = self.runner.submit(self.write, payload, on_done=lambda _r: self._done(rev, tok),
-                                          on_error=lambda e: self._failed(rev, e, tok))
+        self._future = self.runner.submit(
+            self.write, payload, on_done=lambda _r: self._done(rev, tok), on_error=lambda e: self._failed(rev, e, tok)
+        )
 
     def _done(self, rev: int, tok: int) -> None:
         if tok != self._token:

@@ -115,8 +115,7 @@ class LabelCanvas(QWidget):
         if self.editor is None:
             self.layer.clear()
             return
-        self.layer.show_shapes(self.editor.shapes, self.editor.height, self.editor.width, self.colours, self.visible,
-                               self.selected)
+        self.layer.show_shapes(self.editor.shapes, self.editor.height, self.editor.width, self.colours, self.visible, self.selected)
 
     def _on_edit(self, text: str) -> None:
         n = len(self.editor.shapes)
@@ -158,8 +157,9 @@ class LabelCanvas(QWidget):
 
     def add_rectangle(self, p0, p1) -> None:
         if self._need():
-            self.editor.add_shape(Shape(self.active_label, [view_to_label(*p0), view_to_label(*p1)], shape_type="rectangle"),
-                                  "Add rectangle")
+            self.editor.add_shape(
+                Shape(self.active_label, [view_to_label(*p0), view_to_label(*p1)], shape_type="rectangle"), "Add rectangle"
+            )
 
     def fill_at(self, x, y) -> None:
         if self._need() and not self.editor.fill_at(self.active_label, x, y):
@@ -273,8 +273,12 @@ class LabelCanvas(QWidget):
         crop = result.mask[y0:y1, x0:x1]
         rgba = np.zeros(crop.shape + (4,), np.uint8)
         rgba[crop] = (*hex_rgb(self.active_colour()), 255)
-        edge = crop & ~np.pad(crop, 1)[2:, 1:-1] | crop & ~np.pad(crop, 1)[:-2, 1:-1] \
-            | crop & ~np.pad(crop, 1)[1:-1, 2:] | crop & ~np.pad(crop, 1)[1:-1, :-2]
+        edge = (
+            crop & ~np.pad(crop, 1)[2:, 1:-1]
+            | crop & ~np.pad(crop, 1)[:-2, 1:-1]
+            | crop & ~np.pad(crop, 1)[1:-1, 2:]
+            | crop & ~np.pad(crop, 1)[1:-1, :-2]
+        )
         rgba[edge] = (255, 255, 255, 255)
         self.sam_fill.setImage(rgba, autoLevels=False, levels=(0, 255))
         self.sam_fill.setRect(float(x0), float(y0), float(x1 - x0), float(y1 - y0))

@@ -72,7 +72,7 @@ class LabelView(QWidget):
         self.current: TargetSession | None = None
         self.class_set = None
         self.colours: dict[str, str] = {}
-        self._active: dict[str, str] = {}        # modality -> active class name
+        self._active: dict[str, str] = {}  # modality -> active class name
         self._wire()
         self.set_tool("polygon")
 
@@ -136,7 +136,7 @@ class LabelView(QWidget):
         idx = next((i for i, t in enumerate(self.targets) if t.key == target_key), 0)
         if self.targets and target_key is None:
             stack = self.targets[0].image.is_stack
-            if stack:   # open a stack on its middle page, like the review view
+            if stack:  # open a stack on its middle page, like the review view
                 idx = int(self.targets[0].image.shape[0]) // 2
         self.toolbar.set_targets(titles, idx)
         try:
@@ -323,8 +323,16 @@ class LabelView(QWidget):
             return
         ed = self.current.editor
         try:
-            shapes = result_to_shapes(self.workspace_provider(), self.case.id, sources[index], self.active_label(), use=use,
-                                      threshold=threshold, as_polygon=as_polygon, image_hw=(ed.height, ed.width))
+            shapes = result_to_shapes(
+                self.workspace_provider(),
+                self.case.id,
+                sources[index],
+                self.active_label(),
+                use=use,
+                threshold=threshold,
+                as_polygon=as_polygon,
+                image_hw=(ed.height, ed.width),
+            )
         except StudioError as exc:
             self.show_message(str(exc))
             return
@@ -345,8 +353,7 @@ class LabelView(QWidget):
         if set(self._extra_labels()) - set(self.panel.class_names()):
             self._apply_classes(reload=True)
         self.panel.show_counts_and_flags(counts, ed.flags)
-        self.panel.show_shapes([(s.label, s.shape_type, colour_for(s.label, self.colours)) for s in ed.shapes],
-                               self.canvas.selected)
+        self.panel.show_shapes([(s.label, s.shape_type, colour_for(s.label, self.colours)) for s in ed.shapes], self.canvas.selected)
         h = ed.history
         self.toolbar.set_history(h.can_undo(), h.can_redo(), h.undo_text(), h.redo_text())
 

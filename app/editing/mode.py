@@ -12,12 +12,11 @@ from app.editing.sessions import EditorSessions
 from app.editing.volume_label_view import VolumeLabelView
 from core.domain import CaseKind, LoadedCase
 
-
 REVIEW_KEYS_TAKEN_BY_LABELLING = {"normal", "abnormal", "approve", "flag", "overlays", "reset_view"}
 
 
 class ModeSwitch(QWidget):
-    changed = Signal(bool)     # True: label mode
+    changed = Signal(bool)  # True: label mode
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -59,7 +58,7 @@ class LabelMode(QObject):
         self.view2d = LabelView(self.sessions, window.gpu, ws)
         self.view3d = VolumeLabelView(self.sessions, window.gpu, ws)
         for v in (self.view2d, self.view3d):
-            v.setMinimumWidth(480)      # hidden pages must not widen the review layout (QStackedWidget)
+            v.setMinimumWidth(480)  # hidden pages must not widen the review layout (QStackedWidget)
             window.viewers.addWidget(v)
             v.status.connect(lambda text: window.statusBar().showMessage(text, 8000))
         self.switch = ModeSwitch()
@@ -126,8 +125,12 @@ class LabelMode(QObject):
         if not errors:
             return True
         answer = QMessageBox.warning(
-            self.window, "Labels could not be saved",
-            "These labels could not be written:\n\n" + "\n".join(errors)
+            self.window,
+            "Labels could not be saved",
+            "These labels could not be written:\n\n"
+            + "\n".join(errors)
             + "\n\nFree disk space or fix the folder permissions, then close again.\nClose anyway and lose these changes?",
-            QMessageBox.Close | QMessageBox.Cancel, QMessageBox.Cancel)
+            QMessageBox.Close | QMessageBox.Cancel,
+            QMessageBox.Cancel,
+        )
         return answer == QMessageBox.Close

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -33,9 +33,9 @@ class Prompts:
 
 @dataclass
 class SamResult:
-    mask: np.ndarray            # bool (H, W)
+    mask: np.ndarray  # bool (H, W)
     score: float
-    logits: np.ndarray          # (256, 256) low-res logits of the chosen mask
+    logits: np.ndarray  # (256, 256) low-res logits of the chosen mask
     decode_ms: float
     generation: int
 
@@ -47,12 +47,11 @@ def default_service(store):
 
 
 class SamAssist(QObject):
-    preview_changed = Signal(object)     # SamResult | None
+    preview_changed = Signal(object)  # SamResult | None
     status_changed = Signal(str)
     embedding_ready = Signal(bool)
 
-    def __init__(self, runner, store_provider: Callable[[], object], service_factory=default_service,
-                 parent: QObject | None = None):
+    def __init__(self, runner, store_provider: Callable[[], object], service_factory=default_service, parent: QObject | None = None):
         super().__init__(parent)
         self.runner = runner
         self.store_provider = store_provider
@@ -64,7 +63,7 @@ class SamAssist(QObject):
         self._embedding: np.ndarray | None = None
         self._embedding_for: str | None = None
         self._embedding_pending: str | None = None
-        self._generation = 0           # bumps on every prompt change
+        self._generation = 0  # bumps on every prompt change
         self._decoding = False
         self._wanted = False
         self.last_decode_ms: float | None = None
@@ -143,7 +142,7 @@ class SamAssist(QObject):
             self.ensure_embedding()
             return
         if self._decoding:
-            self._wanted = True        # coalesce: decode the newest prompts when this one returns
+            self._wanted = True  # coalesce: decode the newest prompts when this one returns
             return
         self._submit_decode()
 
@@ -180,8 +179,9 @@ class SamAssist(QObject):
             self.preview_changed.emit(result)
             n = int(result.mask.sum())
             if n:
-                self.status_changed.emit(f"SAM mask: {n} px, predicted IoU {result.score:.2f}, {result.decode_ms:.0f} ms. "
-                                         "Enter accepts, Esc clears.")
+                self.status_changed.emit(
+                    f"SAM mask: {n} px, predicted IoU {result.score:.2f}, {result.decode_ms:.0f} ms. Enter accepts, Esc clears."
+                )
             else:
                 self.status_changed.emit("SAM found no region that fits these clicks: try a box (drag) or another click.")
         if self._wanted or result.generation != self._generation:

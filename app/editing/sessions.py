@@ -5,8 +5,8 @@ image keeps its undo steps; clean editors beyond ``keep`` are dropped, dirty one
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -17,7 +17,7 @@ from core.labels.targets import LabelTarget, open_editor, open_volume_editor, sa
 @dataclass
 class TargetSession:
     target: LabelTarget
-    editor: object                   # LabelEditor | VolumeLabelEditor
+    editor: object  # LabelEditor | VolumeLabelEditor
     saver: AutosaveDriver
 
 
@@ -26,8 +26,7 @@ class EditorSessions(QObject):
 
     state_changed = Signal(str)
 
-    def __init__(self, workspace_provider: Callable[[], object], user: str, io_runner, keep: int = 12,
-                 parent: QObject | None = None):
+    def __init__(self, workspace_provider: Callable[[], object], user: str, io_runner, keep: int = 12, parent: QObject | None = None):
         super().__init__(parent)
         self.workspace_provider = workspace_provider
         self.user = user

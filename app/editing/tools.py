@@ -17,8 +17,15 @@ from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsRectItem
 
 TOOL_KEYS = {"select": "V", "polygon": "P", "rectangle": "R", "brush": "B", "eraser": "E", "fill": "F", "sam": "S"}
-TOOL_TITLES = {"select": "Select", "polygon": "Polygon", "rectangle": "Rectangle", "brush": "Brush", "eraser": "Eraser",
-               "fill": "Fill", "sam": "SAM"}
+TOOL_TITLES = {
+    "select": "Select",
+    "polygon": "Polygon",
+    "rectangle": "Rectangle",
+    "brush": "Brush",
+    "eraser": "Eraser",
+    "fill": "Fill",
+    "sam": "SAM",
+}
 TOOL_TIPS = {
     "select": "Select, move (drag) and delete (Del) shapes. Shift+click adds to the selection.",
     "polygon": "Click the corners; double-click, Enter or a click on the first point closes. Backspace removes a point.",
@@ -223,7 +230,7 @@ class PolygonTool(Tool):
             self._draw()
 
     def close(self) -> None:
-        pts = list(dict.fromkeys(self.points))   # a double-click repeats its last point
+        pts = list(dict.fromkeys(self.points))  # a double-click repeats its last point
         self.points, self.hover_pt = [], None
         self._draw()
         if len(pts) >= 3:
@@ -396,7 +403,7 @@ class InteractionItem(pg.GraphicsObject):
 
     def __init__(self, dispatcher):
         super().__init__()
-        self.dispatcher = dispatcher        # has .tool (Tool | None) and .bounds() -> QRectF
+        self.dispatcher = dispatcher  # has .tool (Tool | None) and .bounds() -> QRectF
         self.setAcceptHoverEvents(True)
         self.setZValue(50)
 

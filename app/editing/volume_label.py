@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QGraphicsRectItem
 from app.editing.sam_assist import SamAssist, SamResult
 from app.editing.tools import TOOLS, InteractionItem, _cosmetic
 from app.viewers.label_layer import LabelLayer, hex_rgb, make_lut
-from app.viewers.volume_view import PLANES, VolumeView, _AXIS, plane_image
+from app.viewers.volume_view import _AXIS, PLANES, VolumeView, plane_image
 from core.io.hashing import array_sha256
 from core.labels.raster import Region, polygon_region, stroke_region
 from core.labels.shapes import view_to_label
@@ -25,7 +25,7 @@ class PlaneHost:
 
     supports_selection = False
 
-    def __init__(self, owner: "EditableVolumeView", plane: str):
+    def __init__(self, owner: EditableVolumeView, plane: str):
         self.owner, self.plane = owner, plane
         self.view = owner.panels[plane].view
 
@@ -197,7 +197,7 @@ class EditableVolumeView(VolumeView):
     def _render(self, plane: str, reset: bool = False) -> None:
         super()._render(plane, reset)
         if self.sam_plane == plane and self.sam.image is not None and self.tool_name == "sam":
-            self.sam_attach(plane, compute=False)    # the slice changed under the SAM prompts
+            self.sam_attach(plane, compute=False)  # the slice changed under the SAM prompts
         self._render_label(plane)
 
     def _render_label(self, plane: str) -> None:
@@ -313,8 +313,7 @@ class EditableVolumeView(VolumeView):
         if res is None or self.editor is None or self.sam_plane is None or not self.active_id:
             self.notify("No SAM mask to accept yet")
             return
-        self.editor.paint(self.sam_plane, self.pos[_AXIS[self.sam_plane]], Region(res.mask, 0, 0), self.active_id,
-                          text="SAM mask")
+        self.editor.paint(self.sam_plane, self.pos[_AXIS[self.sam_plane]], Region(res.mask, 0, 0), self.active_id, text="SAM mask")
         self.sam.clear()
         self.draw_sam_prompts()
 
@@ -328,7 +327,7 @@ class _PlaneDispatcher:
     @property
     def tool(self):
         if self.owner.tool_name in (None, "select"):
-            return None        # navigation: clicks move the crosshair, drags pan
+            return None  # navigation: clicks move the crosshair, drags pan
         return self.owner.tool_for(self.plane)
 
     def bounds(self) -> QRectF:

@@ -82,8 +82,9 @@ class VolumeLabelView(QWidget):
         p.active_changed.connect(lambda _n: self._apply_classes())
         p.visibility_changed.connect(self._apply_classes)
         p.add_class_clicked.connect(self._ask_add_class)
-        p.rename_class_clicked.connect(lambda old: self.show_message("Rename MRI classes in the 2-D label view's panel "
-                                                                     "or with the class catalog"))
+        p.rename_class_clicked.connect(
+            lambda old: self.show_message("Rename MRI classes in the 2-D label view's panel or with the class catalog")
+        )
         p.sam_accept_clicked.connect(v.sam_accept)
         p.sam_clear_clicked.connect(lambda: (self.sam.clear(), v.draw_sam_prompts()))
         p.result_requested.connect(self.add_model_result)
@@ -197,8 +198,7 @@ class VolumeLabelView(QWidget):
             return
         active = self.panel.active_label()
         try:
-            mask = result_to_volume_mask(self.workspace_provider(), self.case.id, self._sources[index], use=use,
-                                         threshold=threshold)
+            mask = result_to_volume_mask(self.workspace_provider(), self.case.id, self._sources[index], use=use, threshold=threshold)
             changed = self.current.editor.apply_mask(mask, self.ids[active], text="Model result")
         except (StudioError, ValueError, KeyError) as exc:
             self.show_message(str(exc))

@@ -25,14 +25,14 @@ COLORMAP_TITLES = {"turbo": "Turbo", "inferno": "Inferno", "magma": "Magma", "vi
 @dataclass(frozen=True)
 class OverlaySettings:
     colormap: str = "turbo"
-    opacity: float = 0.55                    # 0..1, of the whole heatmap layer
+    opacity: float = 0.55  # 0..1, of the whole heatmap layer
     clamp: tuple[float, float] | None = None  # heatmap colour range; None = the model's default
     show_heatmap: bool = True
     show_contour: bool = True
     show_mask: bool = True
-    visible: bool = True                     # master switch (T)
+    visible: bool = True  # master switch (T)
 
-    def with_(self, **changes) -> "OverlaySettings":
+    def with_(self, **changes) -> OverlaySettings:
         return replace(self, **changes)
 
     def clamp_for(self, pixel_threshold: float) -> tuple[float, float]:
@@ -50,10 +50,10 @@ def default_clamp(pixel_threshold: float) -> tuple[float, float]:
 class ImageOverlay:
     """Display data of one image: reduced heatmap and mask, and where they lie."""
 
-    heatmap: np.ndarray | None          # float32 (h, w) reduced, or (X, Y, Z) for volumes
-    mask: np.ndarray | None             # bool, reduced likewise
-    image_shape: tuple[int, ...]        # the image's recorded shape: (H, W[, 3]), (N, H, W) stack, (X, Y, Z)
-    page: int | None = None             # a 2-D map of a B-scan stack lies on this page
+    heatmap: np.ndarray | None  # float32 (h, w) reduced, or (X, Y, Z) for volumes
+    mask: np.ndarray | None  # bool, reduced likewise
+    image_shape: tuple[int, ...]  # the image's recorded shape: (H, W[, 3]), (N, H, W) stack, (X, Y, Z)
+    page: int | None = None  # a 2-D map of a B-scan stack lies on this page
     score: float | None = None
     heat_range: tuple[float, float] = (0.0, 0.0)
     is_stack: bool = False
@@ -75,7 +75,7 @@ class CaseOverlay:
     primary_image: str
     created: str = ""
     images: dict[str, ImageOverlay] = field(default_factory=dict)
-    extras: dict = field(default_factory=dict)       # e.g. RASALoRE's top_slice / slice_axis
+    extras: dict = field(default_factory=dict)  # e.g. RASALoRE's top_slice / slice_axis
 
     @property
     def abnormal(self) -> bool:
@@ -129,8 +129,9 @@ def iso_contours(map2d: np.ndarray, level: float, extent: tuple[float, float] | 
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def prepare_image(heat: np.ndarray | None, mask: np.ndarray | None, image_shape: tuple[int, ...],
-                  is_stack: bool = False, score: float | None = None) -> ImageOverlay:
+def prepare_image(
+    heat: np.ndarray | None, mask: np.ndarray | None, image_shape: tuple[int, ...], is_stack: bool = False, score: float | None = None
+) -> ImageOverlay:
     """Reduce one image's stored maps for display (run on a worker thread)."""
     page = None
     if heat is not None:
@@ -163,9 +164,16 @@ def load_case_overlay(ws: Workspace, choice: ModelChoice, case_id: str) -> CaseO
         return None
     record = ws.case(case_id)
     images = {im.name: im for im in record.images}
-    overlay = CaseOverlay(case_id, choice, float(result.score), float(result.threshold if result.threshold is not None else choice.threshold),
-                          choice.pixel_threshold, result.image, result.created,
-                          extras=dict(result.extras or {}))
+    overlay = CaseOverlay(
+        case_id,
+        choice,
+        float(result.score),
+        float(result.threshold if result.threshold is not None else choice.threshold),
+        choice.pixel_threshold,
+        result.image,
+        result.created,
+        extras=dict(result.extras or {}),
+    )
     for name, entry in result.maps.items():
         if name not in images:
             continue

@@ -22,7 +22,7 @@ class ModelChoice:
     pixel_threshold: float
     created: str = ""
     active: bool = False
-    caveat: str = ""          # warnings about its case score (:func:`case_score_caveat`)
+    caveat: str = ""  # warnings about its case score (:func:`case_score_caveat`)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -33,14 +33,20 @@ class ModelChoice:
         return f"{self.name} · {self.modality} · {short_time(self.created)}" + (" ✓" if self.active else "")
 
     @classmethod
-    def from_row(cls, row: dict) -> "ModelChoice":
+    def from_row(cls, row: dict) -> ModelChoice:
         card = row.get("card") or {}
         config = card.get("config") or {}
-        return cls(name=row["name"], version=row["version"], title=card.get("method", row["name"]),
-                   modality=str(config.get("modality", "?")), threshold=float(card.get("threshold", 3.0)),
-                   pixel_threshold=float(card.get("pixel_threshold", card.get("threshold", 3.0))),
-                   created=str(row.get("created") or card.get("created") or ""), active=bool(row.get("active")),
-                   caveat=case_score_caveat(card))
+        return cls(
+            name=row["name"],
+            version=row["version"],
+            title=card.get("method", row["name"]),
+            modality=str(config.get("modality", "?")),
+            threshold=float(card.get("threshold", 3.0)),
+            pixel_threshold=float(card.get("pixel_threshold", card.get("threshold", 3.0))),
+            created=str(row.get("created") or card.get("created") or ""),
+            active=bool(row.get("active")),
+            caveat=case_score_caveat(card),
+        )
 
 
 def case_score_caveat(card: dict) -> str:
@@ -50,8 +56,9 @@ def case_score_caveat(card: dict) -> str:
     notes = [str((card.get("metrics") or {}).get("case_score_caveat") or "")]
     n = (card.get("calibration") or {}).get("n")
     if n is not None and int(n) <= 1:
-        notes.append("Calibrated on " + ("no normal case" if int(n) == 0 else "a single normal case")
-                     + ": its case threshold is a rough guess.")
+        notes.append(
+            "Calibrated on " + ("no normal case" if int(n) == 0 else "a single normal case") + ": its case threshold is a rough guess."
+        )
     return " ".join(x for x in notes if x)
 
 
@@ -115,7 +122,7 @@ class RunState:
     failed: dict[str, str] = field(default_factory=dict)
     durations: list[float] = field(default_factory=list)
     current: str | None = None
-    status: str = "running"            # running | done | cancelled | failed
+    status: str = "running"  # running | done | cancelled | failed
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
@@ -207,8 +214,7 @@ def describe_error(exc: BaseException, what: str = "") -> str:
     prefix = f"{what}: " if what else ""
     if is_out_of_memory(exc):
         where = "GPU" if ("cuda" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError") else "memory (RAM)"
-        return (f"{prefix}out of {where}. Close other programs using it, run fewer cases at once, "
-                "or choose the CPU as the device.")
+        return f"{prefix}out of {where}. Close other programs using it, run fewer cases at once, or choose the CPU as the device."
     if isinstance(exc, StudioError):
         return f"{prefix}{exc}"
     if isinstance(exc, FileNotFoundError):

@@ -31,8 +31,8 @@ class Session:
     user: str
     cases: list[CaseRecord] = field(default_factory=list)
     current_case_id: str | None = None
-    model: ModelChoice | None = None                          # the model whose results are shown
-    scores: dict[str, float] = field(default_factory=dict)    # its calibrated case scores
+    model: ModelChoice | None = None  # the model whose results are shown
+    scores: dict[str, float] = field(default_factory=dict)  # its calibrated case scores
 
     def reload_cases(self) -> None:
         self.cases = self.workspace.cases()

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Shortcut:
-    action: str          # id the main window maps to a handler
+    action: str  # id the main window maps to a handler
     keys: tuple[str, ...]  # QKeySequence strings
-    text: str            # what it does, for the help dialog
+    text: str  # what it does, for the help dialog
     group: str
 
 

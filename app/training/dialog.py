@@ -13,8 +13,20 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-    QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from app import theme
@@ -29,8 +41,7 @@ from core.models.registry import METHODS, model_class
 
 log = logging.getLogger(__name__)
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
-METRICS = (("image_auroc", "Image AUROC"), ("pixel_auroc", "Pixel AUROC"), ("pro", "PRO"), ("best_dice", "Dice"),
-           ("n_images", "Images"))
+METRICS = (("image_auroc", "Image AUROC"), ("pixel_auroc", "Pixel AUROC"), ("pro", "PRO"), ("best_dice", "Dice"), ("n_images", "Images"))
 
 
 def _scalar(v) -> bool:
@@ -38,11 +49,18 @@ def _scalar(v) -> bool:
 
 
 class RetrainDialog(QDialog):
-    models_changed = Signal(str)            # method name whose active version changed
+    models_changed = Signal(str)  # method name whose active version changed
     _compare_progress = Signal(int, int, str)
 
-    def __init__(self, workspace, user: str, gpu: TaskRunner | None = None, parent: QWidget | None = None,
-                 method: str | None = None, grace_s: float = 20.0):
+    def __init__(
+        self,
+        workspace,
+        user: str,
+        gpu: TaskRunner | None = None,
+        parent: QWidget | None = None,
+        method: str | None = None,
+        grace_s: float = 20.0,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Retrain a model")
         self.resize(1180, 820)
@@ -168,7 +186,7 @@ class RetrainDialog(QDialog):
             self.params.setItem(r, 1, QTableWidgetItem("" if v is None else str(v)))
         self.params.blockSignals(False)
         self._read_training_data()
-        self._runs = retraining.runs_of(self.ws, self.name)      # read once per method, again after a run
+        self._runs = retraining.runs_of(self.ws, self.name)  # read once per method, again after a run
         self.run_id = self._resumable_run()
         self.new_version = None
         self.comparison = None
@@ -243,8 +261,9 @@ class RetrainDialog(QDialog):
         self.method.setEnabled(not running)
         self.params.setEnabled(not running)
         self.compare_button.setEnabled(not running and self.new_version is not None)
-        self.activate_button.setEnabled(not running and self.new_version is not None
-                                        and self.new_version != store.active_version(self.ws, self.name))
+        self.activate_button.setEnabled(
+            not running and self.new_version is not None and self.new_version != store.active_version(self.ws, self.name)
+        )
         self.rollback_button.setEnabled(not running and len(store.list_versions(self.ws, self.name)) > 1)
 
     def _update_versions(self) -> None:
@@ -301,7 +320,7 @@ class RetrainDialog(QDialog):
         if status == "done" and self.new_version is None:
             self.new_version = self.run_id
         self._update_versions()
-        self._update_estimate()          # a finished run gives this workspace's own rate
+        self._update_estimate()  # a finished run gives this workspace's own rate
         self._update_buttons()
         if status == "done":
             self.compare()
@@ -319,9 +338,17 @@ class RetrainDialog(QDialog):
         def progress(done, total, message):
             self._compare_progress.emit(int(done), int(total), str(message))
 
-        self.gpu.submit(retraining.compare_versions, self.ws, self.name, self.new_version, old,
-                        progress=progress, cancel=self._compare_cancel,
-                        on_done=self._on_compared, on_error=self._on_compare_error)
+        self.gpu.submit(
+            retraining.compare_versions,
+            self.ws,
+            self.name,
+            self.new_version,
+            old,
+            progress=progress,
+            cancel=self._compare_cancel,
+            on_done=self._on_compared,
+            on_error=self._on_compare_error,
+        )
 
     def _on_compare_progress(self, done: int, total: int, message: str) -> None:
         self.progress.status.setText(f"Comparing: {message} ({done}/{total})")
@@ -375,8 +402,9 @@ class RetrainDialog(QDialog):
         if self.process.running:
             # never wait here (the GUI would freeze for the grace period): ask the trainer to stop,
             # keep showing its progress, and close when it has (killed after the grace period)
-            self.progress.add_log("Closing: the run is cancelled and this window closes when the trainer has "
-                                  "stopped (the run can resume later)")
+            self.progress.add_log(
+                "Closing: the run is cancelled and this window closes when the trainer has stopped (the run can resume later)"
+            )
             self._close_when_stopped = True
             self.process.cancel()
             event.ignore()

@@ -21,9 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class TrainingProcess(QObject):
-    event = Signal(dict)            # one parsed JSON line of the trainer
-    log_line = Signal(str)          # anything else it printed (stderr, warnings)
-    finished = Signal(str, int)     # status: done | cancelled | failed | killed | crashed; exit code
+    event = Signal(dict)  # one parsed JSON line of the trainer
+    log_line = Signal(str)  # anything else it printed (stderr, warnings)
+    finished = Signal(str, int)  # status: done | cancelled | failed | killed | crashed; exit code
 
     def __init__(self, parent: QObject | None = None, grace_s: float = 20.0):
         super().__init__(parent)

@@ -72,8 +72,10 @@ class TrainingProgress(QWidget):
             self.bar.setValue(int(round(1000 * min(1.0, frac))))
             self.bar.setFormat(f"{prefix}{100 * frac:.0f} %")
             eta = format_seconds(float(e["eta_s"])) if e.get("eta_s") is not None else ""
-            self.status.setText(f"{prefix}epoch {e.get('epoch')}/{epochs} · step {e.get('step')}/{steps} · "
-                                f"loss {float(e.get('loss', float('nan'))):.4g}" + (f" · ETA {eta}" if eta else ""))
+            self.status.setText(
+                f"{prefix}epoch {e.get('epoch')}/{epochs} · step {e.get('step')}/{steps} · "
+                f"loss {float(e.get('loss', float('nan'))):.4g}" + (f" · ETA {eta}" if eta else "")
+            )
             terms = dict(e.get("terms") or {})
             terms.setdefault("loss", e.get("loss"))
             for name, value in terms.items():
@@ -84,13 +86,16 @@ class TrainingProgress(QWidget):
             total = max(1, int(e.get("total", 1)))
             self.status.setText(f"{e.get('message', '')} ({e.get('done')}/{total})")
         elif kind == "epoch":
-            self.add_log(f"{prefix}epoch {e.get('epoch')}/{e.get('epochs')} done: "
-                         + ", ".join(f"{k} {float(v):.4g}" for k, v in (e.get("mean") or {}).items()))
+            self.add_log(
+                f"{prefix}epoch {e.get('epoch')}/{e.get('epochs')} done: "
+                + ", ".join(f"{k} {float(v):.4g}" for k, v in (e.get("mean") or {}).items())
+            )
         elif kind == "resumed":
             self.add_log(f"{prefix}resumed after epoch {e.get('epoch')} (step {e.get('step')})")
         elif kind == "run":
-            self.add_log(f"run {e.get('run')} started at {time.strftime('%H:%M:%S')}: {e.get('model')} "
-                         f"({e.get('world_size', 1)} process(es))")
+            self.add_log(
+                f"run {e.get('run')} started at {time.strftime('%H:%M:%S')}: {e.get('model')} ({e.get('world_size', 1)} process(es))"
+            )
         elif kind == "done":
             self.bar.setValue(1000)
             self.bar.setFormat("done")
@@ -111,10 +116,13 @@ class TrainingProgress(QWidget):
         curve.setData(xs, ys)
 
     def set_finished(self, status: str, message: str = "") -> None:
-        texts = {"done": "Finished", "cancelled": "Cancelled: the run can resume from its last checkpoint",
-                 "killed": "Stopped (killed): the run can resume from its last checkpoint",
-                 "crashed": "The training process crashed; the workspace is unchanged. See the log.",
-                 "failed": "Training failed; see the log."}
+        texts = {
+            "done": "Finished",
+            "cancelled": "Cancelled: the run can resume from its last checkpoint",
+            "killed": "Stopped (killed): the run can resume from its last checkpoint",
+            "crashed": "The training process crashed; the workspace is unchanged. See the log.",
+            "failed": "Training failed; see the log.",
+        }
         text = texts.get(status, status)
         self.status.setText(text + (f" — {message}" if message else ""))
         colour = {"done": theme.OK, "cancelled": theme.WARN, "killed": theme.WARN}.get(status, theme.DANGER)

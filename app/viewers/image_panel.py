@@ -73,8 +73,13 @@ class ImagePanel(QWidget):
         self.badge.setText(badge)
         self.badge.setVisible(bool(badge))
 
-    def set_image(self, array: np.ndarray, levels: tuple[float, float] | None = None,
-                  rect: tuple[float, float, float, float] | None = None, keep_view: bool = False) -> None:
+    def set_image(
+        self,
+        array: np.ndarray,
+        levels: tuple[float, float] | None = None,
+        rect: tuple[float, float, float, float] | None = None,
+        keep_view: bool = False,
+    ) -> None:
         a = np.asarray(array)
         self.placeholder.setText("")
         self.image_item.setImage(a, levels=levels or auto_levels(a), autoLevels=False)

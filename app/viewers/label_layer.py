@@ -132,8 +132,15 @@ class LabelLayer:
     def region_of(self, shape: Shape, height: int, width: int) -> Region | None:
         return self._entry(shape, height, width)[1]
 
-    def show_shapes(self, shapes, height: int, width: int, colours: dict[str, str], visible: set[str] | None = None,
-                    selected: set[int] | frozenset = frozenset()) -> None:
+    def show_shapes(
+        self,
+        shapes,
+        height: int,
+        width: int,
+        colours: dict[str, str],
+        visible: set[str] | None = None,
+        selected: set[int] | frozenset = frozenset(),
+    ) -> None:
         live = {id(s) for s in shapes}
         for key in [k for k in self._cache if k not in live]:
             del self._cache[key]
@@ -147,7 +154,7 @@ class LabelLayer:
             _, region, outline = self._entry(s, height, width)
             colour = colour_for(s.label, colours)
             if region is not None:
-                sub = rgba[region.y0:region.y1, region.x0:region.x1]
+                sub = rgba[region.y0 : region.y1, region.x0 : region.x1]
                 sub[region.mask] = (*hex_rgb(colour), 255)
             lines[colour].extend(outline)
             if s.shape_type == "point":

@@ -44,8 +44,11 @@ def _colormap_rgb(name: str, n: int) -> np.ndarray:
 
     path = Path(pg.__file__).parent / "colors" / "maps" / f"{name}.csv"
     try:
-        rows = [line.split(";")[0].split(",")[:3] for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.lstrip().startswith(";")]
+        rows = [
+            line.split(";")[0].split(",")[:3]
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip().startswith(";")
+        ]
         table = np.asarray(rows, dtype=np.float64)
     except (OSError, ValueError):
         return pg.colormap.get(name).getLookupTable(0.0, 1.0, n, alpha=False)[:, :3]
@@ -71,7 +74,7 @@ class OverlayLayers:
         for item in (self.heat, self.mask, self.mask_outline, self.contour):
             item.hide()
             view.addItem(item)
-        for item in (self.heat, self.mask):   # repaints (cursor, scan marker) blit a cached pixmap
+        for item in (self.heat, self.mask):  # repaints (cursor, scan marker) blit a cached pixmap
             item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self._heat: np.ndarray | None = None
         self._mask: np.ndarray | None = None
@@ -81,8 +84,14 @@ class OverlayLayers:
         self._pixel_threshold = 3.0
 
     # -- data --------------------------------------------------------------------------------
-    def set_data(self, heat: np.ndarray | None, mask: np.ndarray | None, rect: tuple[float, float, float, float],
-                 pixel_threshold: float, settings: OverlaySettings) -> None:
+    def set_data(
+        self,
+        heat: np.ndarray | None,
+        mask: np.ndarray | None,
+        rect: tuple[float, float, float, float],
+        pixel_threshold: float,
+        settings: OverlaySettings,
+    ) -> None:
         """Show ``heat`` / ``mask`` (2-D, any resolution) stretched over ``rect`` = (x, y, w, h)."""
         self._heat = None if heat is None else np.asarray(heat, np.float32)
         self._mask = None if mask is None or not np.any(mask) else np.asarray(mask, np.uint8)
@@ -215,8 +224,11 @@ class ColorLegend(QWidget):
         for v in nice_ticks(lo, hi):
             y = ypos(v)
             p.drawLine(int(bar.right()), int(y), int(bar.right()) + 4, int(y))
-            p.drawText(QRectF(bar.right() + 7, y - fm.height() / 2, self.width() - bar.right() - 7, fm.height()),
-                       Qt.AlignLeft | Qt.AlignVCenter, f"{v:g}")
+            p.drawText(
+                QRectF(bar.right() + 7, y - fm.height() / 2, self.width() - bar.right() - 7, fm.height()),
+                Qt.AlignLeft | Qt.AlignVCenter,
+                f"{v:g}",
+            )
         if self.threshold is not None and lo <= self.threshold <= hi:
             y = ypos(self.threshold)
             p.setPen(QPen(QColor(CONTOUR_COLOUR), 2))

@@ -20,11 +20,11 @@ from core.labels.planes import plane_image, to_ras  # noqa: F401 - one definitio
 
 PLANES = ("axial", "coronal", "sagittal")
 _AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
-_CELL = {"axial": (0, 0), "coronal": (0, 1), "sagittal": (1, 0)}   # 2 x 2 grid; the 4th cell: readout
+_CELL = {"axial": (0, 0), "coronal": (0, 1), "sagittal": (1, 0)}  # 2 x 2 grid; the 4th cell: readout
 
 
 class VolumeView(QWidget):
-    position_changed = Signal(int, int, int)   # RAS voxel indices
+    position_changed = Signal(int, int, int)  # RAS voxel indices
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -36,7 +36,7 @@ class VolumeView(QWidget):
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(4)
-        for i, plane in enumerate(PLANES):
+        for _i, plane in enumerate(PLANES):
             panel = ImagePanel(plane.capitalize())
             slider = QSlider(Qt.Horizontal)
             slider.valueChanged.connect(lambda v, p=plane: self._on_slider(p, v))
@@ -122,7 +122,7 @@ class VolumeView(QWidget):
         for layers in self.overlays.values():
             layers.clear()
         shape = self.ras.shape
-        sample = self.ras[::2, ::2, ::2]          # percentiles on 1/8 of the voxels: same levels, 8x faster
+        sample = self.ras[::2, ::2, ::2]  # percentiles on 1/8 of the voxels: same levels, 8x faster
         brain = sample[sample > 0]
         hi = float(np.percentile(brain, 99.5)) if brain.size else float(self.ras.max() or 1)
         self._levels = {"Brain": (0.0, hi), "Full range": (float(self.ras.min()), float(self.ras.max()) or 1.0)}
@@ -137,9 +137,11 @@ class VolumeView(QWidget):
             s.setRange(0, shape[_AXIS[plane]] - 1)
             s.setValue(self.pos[_AXIS[plane]])
             s.blockSignals(False)
-        self.info.setText(f"{title}: {shape[0]} x {shape[1]} x {shape[2]} voxels of "
-                          f"{self.spacing[0]:.3g} x {self.spacing[1]:.3g} x {self.spacing[2]:.3g} mm (shown in RAS, radiological: "
-                          "patient right on screen left)")
+        self.info.setText(
+            f"{title}: {shape[0]} x {shape[1]} x {shape[2]} voxels of "
+            f"{self.spacing[0]:.3g} x {self.spacing[1]:.3g} x {self.spacing[2]:.3g} mm (shown in RAS, radiological: "
+            "patient right on screen left)"
+        )
         self._render_all(reset=True)
         self._update_readout()
         for plane in PLANES:
@@ -170,7 +172,7 @@ class VolumeView(QWidget):
         if axis is None or not scores or self.ras is None:
             return ""
         ornt = np.asarray(self.ornt, int)
-        src = int(np.flatnonzero(ornt[:, 0] == _AXIS[plane])[0])      # the voxel axis shown through this plane
+        src = int(np.flatnonzero(ornt[:, 0] == _AXIS[plane])[0])  # the voxel axis shown through this plane
         if src != int(axis) or len(scores) != self._shape[src]:
             return ""
         idx = self.pos[_AXIS[plane]]
@@ -200,7 +202,7 @@ class VolumeView(QWidget):
                 self._mask_ras = nib.orientations.apply_orientation(ov.mask, self.ornt)
         top, axis = (result.extras.get("top_slice"), result.extras.get("slice_axis")) if result is not None else (None, None)
         if self._heat_ras is not None and top is not None and axis is not None and not self._jumped:
-            self._jumped = True                      # once per opened volume: never fight the user's navigation
+            self._jumped = True  # once per opened volume: never fight the user's navigation
             self.go_to_voxel_slice(int(axis), int(top))
             return
         for plane in PLANES:
@@ -260,9 +262,11 @@ class VolumeView(QWidget):
         nx, ny, nz = self.ras.shape
         x, y, z = self.pos
         # screen coordinates (mm) of the two in-plane axes after the [::-1, ::-1].T display flip
-        col, row = {"axial": ((nx - 1 - x + 0.5) * sx, (ny - 1 - y + 0.5) * sy),
-                    "coronal": ((nx - 1 - x + 0.5) * sx, (nz - 1 - z + 0.5) * sz),
-                    "sagittal": ((ny - 1 - y + 0.5) * sy, (nz - 1 - z + 0.5) * sz)}[plane]
+        col, row = {
+            "axial": ((nx - 1 - x + 0.5) * sx, (ny - 1 - y + 0.5) * sy),
+            "coronal": ((nx - 1 - x + 0.5) * sx, (nz - 1 - z + 0.5) * sz),
+            "sagittal": ((ny - 1 - y + 0.5) * sy, (nz - 1 - z + 0.5) * sz),
+        }[plane]
         v, h = self.lines[plane]
         v.setPos(col)
         h.setPos(row)
@@ -300,15 +304,20 @@ class VolumeView(QWidget):
             return
         vox, world = self.world_position()
         x, y, z = self.pos
-        rows = [("Voxel", " , ".join(f"{v:.0f}" for v in vox)),
-                ("RAS mm", " , ".join(f"{v:.1f}" for v in world)),
-                ("Intensity", f"{self.ras[x, y, z]:.4g}")]
+        rows = [
+            ("Voxel", " , ".join(f"{v:.0f}" for v in vox)),
+            ("RAS mm", " , ".join(f"{v:.1f}" for v in world)),
+            ("Intensity", f"{self.ras[x, y, z]:.4g}"),
+        ]
         if self._heat_ras is not None:
             rows.append(("Anomaly z", f"{self._heat_ras[x, y, z]:.2f}"))
         if self._mask_ras is not None:
             rows.append(("Mask", "yes" if self._mask_ras[x, y, z] else "no"))
-        self.readout.setText("<table cellspacing='2'>" + "".join(
-            f"<tr><td style='color:#9aa3ad; padding-right:10px'>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>")
+        self.readout.setText(
+            "<table cellspacing='2'>"
+            + "".join(f"<tr><td style='color:#9aa3ad; padding-right:10px'>{k}</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
 
     def _on_slider(self, plane: str, value: int) -> None:
         pos = list(self.pos)

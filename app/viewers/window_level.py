@@ -8,7 +8,7 @@ for the right button only; left drag (pan) and the wheel (zoom) are untouched, s
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -18,7 +18,7 @@ from app import theme
 
 
 class WindowLevelTool:
-    SENSITIVITY = 250.0   # pixels of drag that change the width by a factor e / move the level one width
+    SENSITIVITY = 250.0  # pixels of drag that change the width by a factor e / move the level one width
 
     def __init__(self, panel, on_change: Callable[[float, float], None] | None = None):
         self.panel = panel
@@ -27,7 +27,7 @@ class WindowLevelTool:
         self.data_range: tuple[float, float] = (0.0, 255.0)
         self._start: tuple[float, float] | None = None
         self.label = pg.TextItem("", color=theme.MUTED, anchor=(0, 1))
-        self.label.setParentItem(panel.view)   # fixed to the view, not the image
+        self.label.setParentItem(panel.view)  # fixed to the view, not the image
         self.label.setZValue(50)
         view = panel.view
         self._drag = view.mouseDragEvent
@@ -53,7 +53,7 @@ class WindowLevelTool:
         if lv is None:
             return (0.0, 1.0)
         lv = np.asarray(lv, float)
-        if lv.ndim == 2:   # per-channel levels of RGB data
+        if lv.ndim == 2:  # per-channel levels of RGB data
             return float(lv[:, 0].min()), float(lv[:, 1].max())
         return float(lv[0]), float(lv[1])
 

@@ -29,8 +29,12 @@ class CaseInfoPanel(QWidget):
             self.body.setText("")
             return
         self.title.setText(case.id)
-        rows = [("Kind", case.kind.title), ("Status", case.status.value.replace("_", " ")),
-                ("Decision", case.decision.value if case.decision else "-"), ("Reviewer", case.last_reviewer or "-")]
+        rows = [
+            ("Kind", case.kind.title),
+            ("Status", case.status.value.replace("_", " ")),
+            ("Decision", case.decision.value if case.decision else "-"),
+            ("Reviewer", case.last_reviewer or "-"),
+        ]
         if case.truth:
             rows.append(("Known truth", case.truth))
         if case.split:

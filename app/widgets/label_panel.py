@@ -6,9 +6,25 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
     QListWidget,
-    QListWidgetItem, QMenu, QPushButton, QScrollArea, QToolButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from core.classes import ClassSet
@@ -35,7 +51,7 @@ class LabelPanel(QWidget):
     sam_accept_clicked = Signal()
     sam_clear_clicked = Signal()
     sam_polygon_toggled = Signal(bool)
-    result_requested = Signal(int, str, float, bool)     # source index, 'mask'|'heatmap', threshold, as polygon
+    result_requested = Signal(int, str, float, bool)  # source index, 'mask'|'heatmap', threshold, as polygon
     autosave_toggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None):
@@ -72,8 +88,10 @@ class LabelPanel(QWidget):
         hdr.setSectionResizeMode(1, QHeaderView.ResizeToContents)
         hdr.setSectionResizeMode(2, QHeaderView.ResizeToContents)
         hdr.setStretchLastSection(False)
-        self.classes.setToolTip("Checkbox: show the class. Flag: the symptom is present in this image (image-level label).\n"
-                                "Select a row to make it the active class (keys 1-9).")
+        self.classes.setToolTip(
+            "Checkbox: show the class. Flag: the symptom is present in this image (image-level label).\n"
+            "Select a row to make it the active class (keys 1-9)."
+        )
         self.classes.currentItemChanged.connect(self._on_current)
         self.classes.itemChanged.connect(self._on_item_changed)
         self.classes.setMinimumHeight(230)
@@ -110,7 +128,8 @@ class LabelPanel(QWidget):
         self.shapes.setIconSize(QSize(12, 12))
         self.shapes.setMinimumHeight(110)
         self.shapes.itemSelectionChanged.connect(
-            lambda: self.shapes_selected.emit(sorted(self.shapes.row(i) for i in self.shapes.selectedItems())))
+            lambda: self.shapes_selected.emit(sorted(self.shapes.row(i) for i in self.shapes.selectedItems()))
+        )
         sl.addWidget(self.shapes, 1)
         srow = QGridLayout()
         srow.setSpacing(4)
@@ -242,8 +261,9 @@ class LabelPanel(QWidget):
         self.set_combo.setVisible(len(choices) > 1)
         self.set_combo.blockSignals(False)
 
-    def set_classes(self, class_set: ClassSet, extra_labels: list[str], colours: dict[str, str],
-                    active: str | None, visible: set[str] | None) -> None:
+    def set_classes(
+        self, class_set: ClassSet, extra_labels: list[str], colours: dict[str, str], active: str | None, visible: set[str] | None
+    ) -> None:
         self._set, self._extra = class_set, list(extra_labels)
         self.classes.blockSignals(True)
         self.classes.clear()
@@ -372,5 +392,4 @@ class LabelPanel(QWidget):
     def _on_result(self) -> None:
         i = self.result_combo.currentIndex()
         if 0 <= i < len(self._sources):
-            self.result_requested.emit(i, self.result_use.currentData(), float(self.result_thr.value()),
-                                       self.result_poly.isChecked())
+            self.result_requested.emit(i, self.result_use.currentData(), float(self.result_thr.value()), self.result_poly.isChecked())

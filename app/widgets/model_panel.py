@@ -8,7 +8,15 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from app import theme
@@ -18,10 +26,10 @@ DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
 
 
 class ModelPanel(QGroupBox):
-    model_changed = Signal(object)      # ModelChoice | None
-    run_requested = Signal(str)         # "case" | "selection" | "all"
+    model_changed = Signal(object)  # ModelChoice | None
+    run_requested = Signal(str)  # "case" | "selection" | "all"
     cancel_requested = Signal()
-    device_changed = Signal(str)        # auto | cpu | cuda
+    device_changed = Signal(str)  # auto | cpu | cuda
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Model", parent)
@@ -109,8 +117,9 @@ class ModelPanel(QGroupBox):
             self.combo.addItem("No fitted model", None)
         for c in choices:
             self.combo.addItem(c.label, c.key)
-            self.combo.setItemData(self.combo.count() - 1, f"{c.name} version {c.version}" + (" (active)" if c.active else ""),
-                                   Qt.ToolTipRole)
+            self.combo.setItemData(
+                self.combo.count() - 1, f"{c.name} version {c.version}" + (" (active)" if c.active else ""), Qt.ToolTipRole
+            )
         if selected is not None:
             idx = self.combo.findData(selected.key)
             self.combo.setCurrentIndex(max(idx, 0))
@@ -132,8 +141,9 @@ class ModelPanel(QGroupBox):
         if c is None:
             self.details.setText("Fit a model first: anomaly-studio fit patchcore --workspace W")
             return
-        self.details.setText(f"{html.escape(c.title)} on {c.modality} images · case threshold {c.threshold:.2f} · "
-                             f"pixel iso-contour {c.pixel_threshold:.2f}")
+        self.details.setText(
+            f"{html.escape(c.title)} on {c.modality} images · case threshold {c.threshold:.2f} · pixel iso-contour {c.pixel_threshold:.2f}"
+        )
 
     # -- device ------------------------------------------------------------------------------
     def set_device(self, name: str) -> None:

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
 )
 
 from app.state.overlays import COLORMAP_TITLES, COLORMAPS, OverlaySettings, default_clamp
 
 
 class OverlayPanel(QGroupBox):
-    settings_changed = Signal(object)   # OverlaySettings
+    settings_changed = Signal(object)  # OverlaySettings
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Overlays", parent)
@@ -134,8 +144,13 @@ class OverlayPanel(QGroupBox):
 
     def _changed(self, *_):
         self.settings = self.settings.with_(
-            visible=self.master.isChecked(), show_heatmap=self.heatmap.isChecked(), show_contour=self.contour.isChecked(),
-            show_mask=self.mask.isChecked(), colormap=self.colormap.currentData(), opacity=self.opacity.value() / 100.0)
+            visible=self.master.isChecked(),
+            show_heatmap=self.heatmap.isChecked(),
+            show_contour=self.contour.isChecked(),
+            show_mask=self.mask.isChecked(),
+            colormap=self.colormap.currentData(),
+            opacity=self.opacity.value() / 100.0,
+        )
         for box in (self.heatmap, self.contour, self.mask):
             box.setEnabled(self.master.isChecked())
         self._update_labels()

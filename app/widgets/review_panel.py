@@ -7,7 +7,14 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QGroupBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from app import theme
@@ -37,7 +44,7 @@ class CommentEdit(QPlainTextEdit):
 
 
 class ReviewPanel(QGroupBox):
-    decision_clicked = Signal(str)      # normal | abnormal
+    decision_clicked = Signal(str)  # normal | abnormal
     approve_clicked = Signal()
     flag_clicked = Signal()
     comment_saved = Signal(str)
@@ -130,8 +137,9 @@ class ReviewPanel(QGroupBox):
             return
         self.case_title.setText(case.id)
         status = case.status.value
-        self.status.setText(f"<span style='color:{STATUS_COLOUR.get(status, theme.TEXT)}; font-weight:600'>"
-                            f"{STATUS_TEXT.get(status, status)}</span>")
+        self.status.setText(
+            f"<span style='color:{STATUS_COLOUR.get(status, theme.TEXT)}; font-weight:600'>{STATUS_TEXT.get(status, status)}</span>"
+        )
         self.decisions.setExclusive(False)
         self.normal.setChecked(case.decision is not None and case.decision.value == "normal")
         self.abnormal.setChecked(case.decision is not None and case.decision.value == "abnormal")
@@ -166,20 +174,25 @@ class ReviewPanel(QGroupBox):
             return
         lines = []
         if m is None:
-            lines.append("<span style='color:%s'>No fitted model selected</span>" % theme.MUTED)
+            lines.append(f"<span style='color:{theme.MUTED}'>No fitted model selected</span>")
         elif r is None and not any(im.modality.value == m.modality for im in case.images):
-            lines.append(f"<span style='color:{theme.MUTED}'>{html.escape(m.name)} scores {html.escape(m.modality)} images; "
-                         "this case has none</span>")
+            lines.append(
+                f"<span style='color:{theme.MUTED}'>{html.escape(m.name)} scores {html.escape(m.modality)} images; "
+                "this case has none</span>"
+            )
         elif r is None:
             lines.append(f"<span style='color:{theme.MUTED}'>{html.escape(m.name)}: not run on this case yet (Ctrl+R)</span>")
         else:
             suggestion = model_suggestion(r.score, r.threshold)
             colour = theme.DANGER if suggestion == "abnormal" else theme.OK
             relation = "≥" if r.score >= r.threshold else "&lt;"
-            lines.append(f"<b>{html.escape(m.name)}</b> score <b style='color:{colour}'>{r.score:.2f}</b> "
-                         f"{relation} threshold {r.threshold:.2f}")
-            lines.append(f"Model suggests: <b style='color:{colour}'>{suggestion}</b>"
-                         f" <span style='color:{theme.MUTED}'>(on {html.escape(r.primary_image)})</span>")
+            lines.append(
+                f"<b>{html.escape(m.name)}</b> score <b style='color:{colour}'>{r.score:.2f}</b> {relation} threshold {r.threshold:.2f}"
+            )
+            lines.append(
+                f"Model suggests: <b style='color:{colour}'>{suggestion}</b>"
+                f" <span style='color:{theme.MUTED}'>(on {html.escape(r.primary_image)})</span>"
+            )
             if m.caveat:
                 lines.append(f"<span style='color:{theme.WARN}'>{html.escape(m.caveat)}</span>")
         decision = case.decision.value if case.decision else None

@@ -64,10 +64,10 @@ class CaseTableModel(QAbstractTableModel):
         for cid in changed:
             self._changed(self._row(cid), COL_SCORE, COL_SCORE)
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 - Qt API
         return 0 if parent.isValid() else len(self.cases)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 - Qt API
         return len(COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
@@ -84,7 +84,7 @@ class CaseTableModel(QAbstractTableModel):
         case = self.cases[index.row()]
         col = index.column()
         score = self.scores.get(case.id)
-        if role == _USER and col == COL_SCORE:       # sort key: unscored cases last when descending
+        if role == _USER and col == COL_SCORE:  # sort key: unscored cases last when descending
             return float(score) if score is not None else float("-inf")
         if role == _DISPLAY or role == _USER:
             if col == COL_CASE:
@@ -127,7 +127,11 @@ class CaseTableModel(QAbstractTableModel):
             if col == COL_SCORE:
                 if score is None:
                     return "No result of the selected model for this case"
-                return f"Calibrated anomaly score {score:.3f} (threshold {self.threshold:.2f})" if self.threshold is not None else f"{score:.3f}"
+                return (
+                    f"Calibrated anomaly score {score:.3f} (threshold {self.threshold:.2f})"
+                    if self.threshold is not None
+                    else f"{score:.3f}"
+                )
         return None
 
 
@@ -136,7 +140,8 @@ def _role_int(role) -> int:
 
 
 _DISPLAY, _USER, _FOREGROUND, _FONT, _ALIGN, _TOOLTIP = (
-    _role_int(r) for r in (Qt.DisplayRole, Qt.UserRole, Qt.ForegroundRole, Qt.FontRole, Qt.TextAlignmentRole, Qt.ToolTipRole))
+    _role_int(r) for r in (Qt.DisplayRole, Qt.UserRole, Qt.ForegroundRole, Qt.FontRole, Qt.TextAlignmentRole, Qt.ToolTipRole)
+)
 _ROLES = frozenset((_DISPLAY, _USER, _FOREGROUND, _FONT, _ALIGN, _TOOLTIP))
 _RIGHT = int((Qt.AlignRight | Qt.AlignVCenter).value)
 _colours: dict[str, QColor] = {}
@@ -197,7 +202,7 @@ class WorklistPanel(QWidget):
         header.setHighlightSections(False)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.ElideMiddle)     # long case ids keep their distinguishing end
+        self.table.setTextElideMode(Qt.ElideMiddle)  # long case ids keep their distinguishing end
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setFocusPolicy(Qt.NoFocus)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -27,9 +28,15 @@ class TaskRunner(QObject):
         self._finished.connect(self._deliver)
         self.closed = False
 
-    def submit(self, fn: Callable[..., Any], *args, on_done: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException], None] | None = None, **kwargs) -> Future | None:
-        if self.closed:   # the window is closing: late requests (timers, callbacks) are dropped
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        **kwargs,
+    ) -> Future | None:
+        if self.closed:  # the window is closing: late requests (timers, callbacks) are dropped
             log.debug("%s runner is shut down; dropped %s", self.name, getattr(fn, "__name__", fn))
             return None
 

@@ -17,9 +17,9 @@ unhealthy slices to learn from without touching the test cases.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -39,24 +39,44 @@ class DemoPlan:
     pair_test_normal: int = 2
     pair_test_lesion: int = 4
     oct_stack_pages: int = 7
-    mri_train: int = 3          # the real template + derived
+    mri_train: int = 3  # the real template + derived
     mri_test_normal: int = 1
     mri_test_lesion: int = 3
     mri_train_lesion: int = 10  # synthetic tumours in the training split (MRI-WS..): slice labels for weak supervision
-                                # (with 2, RASALoRE's network did not learn to find unseen lesions)
+    # (with 2, RASALoRE's network did not learn to find unseen lesions)
     seed: int = 0
 
     @classmethod
-    def small(cls) -> "DemoPlan":
+    def small(cls) -> DemoPlan:
         """A reduced plan for tests."""
-        return cls(fundus_train=3, fundus_test_normal=1, fundus_test_lesion=2, pair_train=2, pair_test_normal=1,
-                   pair_test_lesion=1, oct_stack_pages=3, mri_train=1, mri_test_normal=0, mri_test_lesion=1,
-                   mri_train_lesion=1)
+        return cls(
+            fundus_train=3,
+            fundus_test_normal=1,
+            fundus_test_lesion=2,
+            pair_train=2,
+            pair_test_normal=1,
+            pair_test_lesion=1,
+            oct_stack_pages=3,
+            mri_train=1,
+            mri_test_normal=0,
+            mri_test_lesion=1,
+            mri_train_lesion=1,
+        )
 
     def total(self) -> int:
-        return (self.fundus_train + self.fundus_test_normal + self.fundus_test_lesion + self.pair_train
-                + self.pair_test_normal + self.pair_test_lesion + 2 + self.mri_train + self.mri_test_normal
-                + self.mri_test_lesion + self.mri_train_lesion)
+        return (
+            self.fundus_train
+            + self.fundus_test_normal
+            + self.fundus_test_lesion
+            + self.pair_train
+            + self.pair_test_normal
+            + self.pair_test_lesion
+            + 2
+            + self.mri_train
+            + self.mri_test_normal
+            + self.mri_test_lesion
+            + self.mri_train_lesion
+        )
 
 
 DEMO_USER = "demo-builder"
@@ -102,9 +122,12 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
             d = F.random_derivation(rng)
         img = d.apply(retina)
         fovea = d.map_point(F.RETINA_FOVEA_XY, size)
-        meta = ImageMeta(laterality=d.laterality(), source="skimage.data.retina() (CC0)",
-                         derived_from=None if allow_identity else d.description,
-                         description="real fundus photograph" if allow_identity else "derived from a real fundus photograph")
+        meta = ImageMeta(
+            laterality=d.laterality(),
+            source="skimage.data.retina() (CC0)",
+            derived_from=None if allow_identity else d.description,
+            description="real fundus photograph" if allow_identity else "derived from a real fundus photograph",
+        )
         return img, fovea, meta, d
 
     def add_fundus_lesions(img, fovea, n_kinds: int):
@@ -112,8 +135,12 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
         masks: dict[str, np.ndarray] = {}
         kinds = rng.choice(F.FUNDUS_LESIONS, size=n_kinds, replace=False)
         for kind in kinds:
-            size_px = {"retinal hemorrhage": rng.uniform(22, 45), "retinal hard exudates": rng.uniform(30, 60),
-                       "cotton-wool spots": rng.uniform(25, 45), "retinal whitening": rng.uniform(55, 90)}[kind]
+            size_px = {
+                "retinal hemorrhage": rng.uniform(22, 45),
+                "retinal hard exudates": rng.uniform(30, 60),
+                "cotton-wool spots": rng.uniform(25, 45),
+                "retinal whitening": rng.uniform(55, 90),
+            }[kind]
             site = F.random_lesion_site(rng, img, fovea, fov=fov)
             img, m = F.paint_lesion(rng, img, str(kind), site, float(size_px), fov=fov)
             masks[str(kind)] = masks.get(str(kind), np.zeros(m.shape, bool)) | m
@@ -122,8 +149,11 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
     # -- fundus-only cases -------------------------------------------------------------------
     n = 0
     counters = {True: 0, False: 0}
-    for split, count, lesion in (("train", plan.fundus_train, False), ("test", plan.fundus_test_normal, False),
-                                 ("test", plan.fundus_test_lesion, True)):
+    for split, count, lesion in (
+        ("train", plan.fundus_train, False),
+        ("test", plan.fundus_test_normal, False),
+        ("test", plan.fundus_test_lesion, True),
+    ):
         for _ in range(count):
             n += 1
             counters[lesion] += 1
@@ -134,9 +164,16 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
                 meta.synthetic = True
                 meta.description += "; synthetic lesions painted in"
             cid = f"FUN-{'L' if lesion else 'N'}{counters[lesion]:02d}"
-            case = ws.add_case(cid, CaseKind.FUNDUS, [NewImage("fundus", Modality.FUNDUS, array=img, meta=meta)],
-                               split=split, truth="abnormal" if lesion else "normal", source="demo", user=DEMO_USER,
-                               meta={"demo": True})
+            case = ws.add_case(
+                cid,
+                CaseKind.FUNDUS,
+                [NewImage("fundus", Modality.FUNDUS, array=img, meta=meta)],
+                split=split,
+                truth="abnormal" if lesion else "normal",
+                source="demo",
+                user=DEMO_USER,
+                meta={"demo": True},
+            )
             if lesion:
                 rec = case.image(Modality.FUNDUS)
                 ws.write_labels(rec, _lesion_doc(ws, rec, masks), user=DEMO_USER)
@@ -144,8 +181,11 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
 
     # -- fundus + OCT pairs ------------------------------------------------------------------
     counters = {True: 0, False: 0}
-    for split, count, lesion in (("train", plan.pair_train, False), ("test", plan.pair_test_normal, False),
-                                 ("test", plan.pair_test_lesion, True)):
+    for split, count, lesion in (
+        ("train", plan.pair_train, False),
+        ("test", plan.pair_test_normal, False),
+        ("test", plan.pair_test_lesion, True),
+    ):
         for _ in range(count):
             counters[lesion] += 1
             n = counters[lesion]
@@ -161,15 +201,25 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
                     img, fundus_masks = add_fundus_lesions(img, fovea, 1)
                     fmeta.synthetic = True
             scan = render_bscan(rng, *OCT_SIZE, lesions=oct_lesions, fovea_x=OCT_SIZE[1] / 2 + rng.uniform(-6, 6))
-            ometa = ImageMeta(laterality=fmeta.laterality, scan_line=line, synthetic=True,
-                              spacing=[3.9e-3, SCAN_WIDTH_MM / OCT_SIZE[1]],
-                              source="synthetic layered B-scan (no real OCT is available offline)",
-                              description="SYNTHETIC OCT B-scan" + ("; synthetic lesions" if oct_lesions else ""))
+            ometa = ImageMeta(
+                laterality=fmeta.laterality,
+                scan_line=line,
+                synthetic=True,
+                spacing=[3.9e-3, SCAN_WIDTH_MM / OCT_SIZE[1]],
+                source="synthetic layered B-scan (no real OCT is available offline)",
+                description="SYNTHETIC OCT B-scan" + ("; synthetic lesions" if oct_lesions else ""),
+            )
             cid = f"PAIR-{'L' if lesion else 'N'}{n:02d}"
-            case = ws.add_case(cid, CaseKind.PAIR, [NewImage("fundus", Modality.FUNDUS, array=img, meta=fmeta),
-                                                    NewImage("oct", Modality.OCT, array=scan.image, meta=ometa)],
-                               split=split, truth="abnormal" if lesion else "normal", source="demo", user=DEMO_USER,
-                               meta={"demo": True})
+            case = ws.add_case(
+                cid,
+                CaseKind.PAIR,
+                [NewImage("fundus", Modality.FUNDUS, array=img, meta=fmeta), NewImage("oct", Modality.OCT, array=scan.image, meta=ometa)],
+                split=split,
+                truth="abnormal" if lesion else "normal",
+                source="demo",
+                user=DEMO_USER,
+                meta={"demo": True},
+            )
             if lesion:
                 ws.write_labels(case.image(Modality.OCT), _lesion_doc(ws, case.image(Modality.OCT), scan.masks), user=DEMO_USER)
                 if fundus_masks:
@@ -186,10 +236,19 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
             scan = render_bscan(rng, *OCT_SIZE, lesions=les, fovea_x=OCT_SIZE[1] / 2 + offset * 140 * rng.choice([-1, 1]))
             pages.append(scan.image)
             page_masks.append(scan.masks)
-        meta = ImageMeta(synthetic=True, source="synthetic layered B-scans", description=f"SYNTHETIC OCT volume, {len(pages)} B-scans",
-                         laterality="R")
-        case = ws.add_case(cid, CaseKind.OCT, [NewImage("oct", Modality.OCT, array=np.stack(pages), meta=meta)],
-                           split=split, truth="abnormal" if lesion else "normal", source="demo", user=DEMO_USER, meta={"demo": True})
+        meta = ImageMeta(
+            synthetic=True, source="synthetic layered B-scans", description=f"SYNTHETIC OCT volume, {len(pages)} B-scans", laterality="R"
+        )
+        case = ws.add_case(
+            cid,
+            CaseKind.OCT,
+            [NewImage("oct", Modality.OCT, array=np.stack(pages), meta=meta)],
+            split=split,
+            truth="abnormal" if lesion else "normal",
+            source="demo",
+            user=DEMO_USER,
+            meta={"demo": True},
+        )
         if lesion:
             rec = case.image(Modality.OCT)
             for p, masks in enumerate(page_masks):
@@ -205,8 +264,12 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
     counters = {"N": 0, "L": 0, "WS": 0}
     # MRI-WS cases: synthetic tumours in the *training* split, made last so the other cases do not
     # change; weakly supervised methods (RASALoRE) learn from their slice labels (label volumes).
-    for split, count, lesion in (("train", plan.mri_train, False), ("test", plan.mri_test_normal, False),
-                                 ("test", plan.mri_test_lesion, True), ("train", plan.mri_train_lesion, True)):
+    for split, count, lesion in (
+        ("train", plan.mri_train, False),
+        ("test", plan.mri_test_normal, False),
+        ("test", plan.mri_test_lesion, True),
+        ("train", plan.mri_train_lesion, True),
+    ):
         for _ in range(count):
             n += 1
             weak = lesion and split == "train"
@@ -215,9 +278,14 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
             cid = f"MRI-{key}{counters[key]:02d}"
             labels = None
             if n == 1 and not lesion:
-                new = NewImage("t1", Modality.MRI, source_path=Path(M.mni152_path()),
-                               meta=ImageMeta(sequence="t1", source="nilearn MNI152 2009 template (ICBM152, skull-stripped T1)",
-                                              description="real brain template"))
+                new = NewImage(
+                    "t1",
+                    Modality.MRI,
+                    source_path=Path(M.mni152_path()),
+                    meta=ImageMeta(
+                        sequence="t1", source="nilearn MNI152 2009 template (ICBM152, skull-stripped T1)", description="real brain template"
+                    ),
+                )
             else:
                 var = M.random_variation(rng)
                 data = M.apply_variation(rng, mni.data, var)
@@ -227,11 +295,24 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
                     desc += "; synthetic tumour"
                 if weak:
                     desc += " (training split: slice labels for weakly supervised training)"
-                new = NewImage("t1", Modality.MRI, volume=Volume(data, mni.affine, mni.spacing, header=mni.header),
-                               meta=ImageMeta(sequence="t1", derived_from=desc, synthetic=lesion,
-                                              source="nilearn MNI152 2009 template", description=desc))
-            case = ws.add_case(cid, CaseKind.MRI, [new], split=split, truth="abnormal" if lesion else "normal",
-                               source="demo", user=DEMO_USER, meta={"demo": True, **({"weak_supervision": True} if weak else {})})
+                new = NewImage(
+                    "t1",
+                    Modality.MRI,
+                    volume=Volume(data, mni.affine, mni.spacing, header=mni.header),
+                    meta=ImageMeta(
+                        sequence="t1", derived_from=desc, synthetic=lesion, source="nilearn MNI152 2009 template", description=desc
+                    ),
+                )
+            case = ws.add_case(
+                cid,
+                CaseKind.MRI,
+                [new],
+                split=split,
+                truth="abnormal" if lesion else "normal",
+                source="demo",
+                user=DEMO_USER,
+                meta={"demo": True, **({"weak_supervision": True} if weak else {})},
+            )
             if labels is not None:
                 from core.classes import default_set
 

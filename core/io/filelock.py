@@ -38,7 +38,7 @@ class FileLock:
             self._fd = None
         self._thread_lock.release()
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         self.acquire()
         return self
 

@@ -121,7 +121,9 @@ def read_image(path: str | Path) -> np.ndarray:
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
-        raise UnsupportedFormatError(path, f"'{suffix or 'no extension'}' is not an image type we read ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise UnsupportedFormatError(
+            path, f"'{suffix or 'no extension'}' is not an image type we read ({', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     if suffix in TIFF_SUFFIXES:
         array, axes = _read_tiff(path)
         array = _squeeze_tiff(path, array, axes)
@@ -149,7 +151,7 @@ def _squeeze_tiff(path: Path, array: np.ndarray, axes: str) -> np.ndarray:
     # Multiple non-spatial axes (e.g. time and depth) are flattened into one page axis.
     spatial = sum(1 for a in kept_axes if a in "YXS")
     if array.ndim - spatial > 1:
-        array = array.reshape((-1,) + array.shape[array.ndim - spatial:])
+        array = array.reshape((-1,) + array.shape[array.ndim - spatial :])
     if "S" in kept_axes and kept_axes.index("S") != len(kept_axes) - 1:
         raise WrongDimensionError(path, f"planar-configured TIFF with axes {axes} is not supported")
     return array

@@ -51,17 +51,17 @@ class Shape:
     group_id: int | None = None
     description: str = ""
     flags: dict = field(default_factory=dict)
-    mask: np.ndarray | None = None          # bool crop for shape_type "mask"
+    mask: np.ndarray | None = None  # bool crop for shape_type "mask"
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_mask(cls, label: str, full_mask: np.ndarray, **kwargs) -> "Shape":
+    def from_mask(cls, label: str, full_mask: np.ndarray, **kwargs) -> Shape:
         """Make a mask shape from a full-image boolean mask (cropped to its bounding box)."""
         ys, xs = np.nonzero(full_mask)
         if ys.size == 0:
             raise ValueError("empty mask")
         y1, y2, x1, x2 = int(ys.min()), int(ys.max()), int(xs.min()), int(xs.max())
-        crop = np.asarray(full_mask[y1:y2 + 1, x1:x2 + 1], dtype=bool).copy()
+        crop = np.asarray(full_mask[y1 : y2 + 1, x1 : x2 + 1], dtype=bool).copy()
         return cls(label=label, points=[[float(x1), float(y1)], [float(x2), float(y2)]], shape_type="mask", mask=crop, **kwargs)
 
     def to_json(self) -> dict:
@@ -78,7 +78,7 @@ class Shape:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any, where: str) -> "Shape":
+    def from_json(cls, obj: Any, where: str) -> Shape:
         if not isinstance(obj, dict):
             raise ValueError(f"{where} is not an object")
         label = obj.get("label")
@@ -127,7 +127,7 @@ class Shape:
             crop = self.mask if self.mask is not None else np.zeros((0, 0), bool)
             h, w = crop.shape
             ys, xs = slice(max(y1, 0), min(y1 + h, height)), slice(max(x1, 0), min(x1 + w, width))
-            out[ys, xs] = crop[ys.start - y1:ys.stop - y1, xs.start - x1:xs.stop - x1]
+            out[ys, xs] = crop[ys.start - y1 : ys.stop - y1, xs.start - x1 : xs.stop - x1]
             return out
         canvas = Image.new("1", (width, height), 0)
         draw = ImageDraw.Draw(canvas)
@@ -174,7 +174,7 @@ class LabelDocument:
         return out
 
     @classmethod
-    def from_json(cls, obj: Any, path: str | Path = "<memory>") -> "LabelDocument":
+    def from_json(cls, obj: Any, path: str | Path = "<memory>") -> LabelDocument:
         if not isinstance(obj, dict):
             raise LabelFileError(path, "top level is not a JSON object")
         for key in ("shapes", "imagePath"):

@@ -9,10 +9,10 @@ import numpy as np
 
 @dataclass
 class Volume:
-    data: np.ndarray                      # (X, Y, Z) in the file's own voxel order, never reoriented
-    affine: np.ndarray                    # (4, 4) float64 voxel -> RAS+ millimetres, exactly as stored
-    spacing: tuple[float, float, float]   # voxel size in mm along the three array axes
-    header: object | None = None          # the nibabel header, kept so label exports copy it exactly
+    data: np.ndarray  # (X, Y, Z) in the file's own voxel order, never reoriented
+    affine: np.ndarray  # (4, 4) float64 voxel -> RAS+ millimetres, exactly as stored
+    spacing: tuple[float, float, float]  # voxel size in mm along the three array axes
+    header: object | None = None  # the nibabel header, kept so label exports copy it exactly
     meta: dict = field(default_factory=dict)
 
     @property

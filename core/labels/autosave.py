@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,22 @@ class Editable(Protocol):
 
 
 class AutosaveScheduler:
-    def __init__(self, delay: float = DELAY_S, max_delay: float = MAX_DELAY_S, retry: float = RETRY_S,
-                 clock: Callable[[], float] = time.monotonic, saved_revision: int = 0):
+    def __init__(
+        self,
+        delay: float = DELAY_S,
+        max_delay: float = MAX_DELAY_S,
+        retry: float = RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+        saved_revision: int = 0,
+    ):
         if not 0 <= delay <= max_delay:
             raise ValueError("need 0 <= delay <= max_delay")
         self.delay, self.max_delay, self.retry = delay, max_delay, retry
         self.clock = clock
         self.enabled = True
-        self.revision = saved_revision          # newest revision seen
-        self.saved_revision = saved_revision    # newest revision known to be on disk
-        self.in_flight: int | None = None       # revision being written
+        self.revision = saved_revision  # newest revision seen
+        self.saved_revision = saved_revision  # newest revision known to be on disk
+        self.in_flight: int | None = None  # revision being written
         self.last_error: str | None = None
         self.last_saved_at: float | None = None
         self._first_unsaved: float | None = None
@@ -67,7 +74,7 @@ class AutosaveScheduler:
             return None
         if self._retry_at is not None:
             return self._retry_at
-        if self._first_unsaved is None:     # dirty without a recorded change time: save now
+        if self._first_unsaved is None:  # dirty without a recorded change time: save now
             return self.clock()
         return min(self._last_change + self.delay, self._first_unsaved + self.max_delay)
 
@@ -87,8 +94,7 @@ class AutosaveScheduler:
         self.last_error = None
         self.last_saved_at = now
         self._retry_at = None
-        if not self.dirty:   # edits that arrived while writing keep their (earlier) clock
-
+        if not self.dirty:  # edits that arrived while writing keep their (earlier) clock
             self._first_unsaved = self._last_change = None
 
     def failed(self, revision: int, error: BaseException | str, now: float | None = None) -> None:
@@ -108,8 +114,13 @@ class AutosaveScheduler:
 class Autosaver:
     """Synchronous autosave of one editor: ``write(payload)`` is called when a save is due."""
 
-    def __init__(self, editor: Editable, write: Callable[[Any], Any], scheduler: AutosaveScheduler | None = None,
-                 on_error: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        editor: Editable,
+        write: Callable[[Any], Any],
+        scheduler: AutosaveScheduler | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ):
         self.editor = editor
         self.write = write
         self.scheduler = scheduler or AutosaveScheduler(saved_revision=editor.revision)

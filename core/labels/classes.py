@@ -20,8 +20,26 @@ from core.classes import ClassSet, SymptomClass, load_catalog
 from core.errors import InputError, WorkspaceError
 
 INFO_KEY = "label_classes"
-PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
-           "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3", "#808000", "#ffd8b1")
+PALETTE = (
+    "#e6194b",
+    "#3cb44b",
+    "#ffe119",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#46f0f0",
+    "#f032e6",
+    "#bcf60c",
+    "#fabebe",
+    "#008080",
+    "#e6beff",
+    "#9a6324",
+    "#fffac8",
+    "#800000",
+    "#aaffc3",
+    "#808000",
+    "#ffd8b1",
+)
 
 
 @dataclass
@@ -34,9 +52,12 @@ class ClassConfig:
         return {"active": self.active, "added": self.added, "renamed": self.renamed}
 
     @classmethod
-    def from_json(cls, obj: dict) -> "ClassConfig":
-        return cls(dict(obj.get("active") or {}), {k: list(v) for k, v in (obj.get("added") or {}).items()},
-                   {k: dict(v) for k, v in (obj.get("renamed") or {}).items()})
+    def from_json(cls, obj: dict) -> ClassConfig:
+        return cls(
+            dict(obj.get("active") or {}),
+            {k: list(v) for k, v in (obj.get("added") or {}).items()},
+            {k: dict(v) for k, v in (obj.get("renamed") or {}).items()},
+        )
 
 
 def load_config(ws) -> ClassConfig:

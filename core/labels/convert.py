@@ -19,7 +19,7 @@ class ResultSource:
 
     model: str
     version: str
-    image: str                 # image name inside the case
+    image: str  # image name inside the case
     has_mask: bool
     pixel_threshold: float
     active: bool
@@ -34,7 +34,9 @@ def result_sources(ws, case_id: str) -> list[ResultSource]:
     rows = ws.catalog.query(
         "SELECT r.model, r.version, r.maps, v.card, v.active FROM results r "
         "LEFT JOIN model_versions v ON v.name = r.model AND v.version = r.version WHERE r.case_id=? "
-        "ORDER BY v.active DESC, r.created DESC", (case_id,))
+        "ORDER BY v.active DESC, r.created DESC",
+        (case_id,),
+    )
     out = []
     for r in rows:
         card = json.loads(r["card"] or "{}")
@@ -45,7 +47,8 @@ def result_sources(ws, case_id: str) -> list[ResultSource]:
 
 
 def result_arrays(ws, source: ResultSource, case_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-    from core.models.store import load_result, result_arrays as stored_arrays
+    from core.models.store import load_result
+    from core.models.store import result_arrays as stored_arrays
 
     stored = load_result(ws, source.model, case_id, source.version)
     if stored is None:
@@ -71,8 +74,9 @@ def mask_result_shapes(mask: np.ndarray, label: str, *, as_polygon: bool, descri
     return mask_to_shapes(label, np.asarray(mask, bool), as_polygon=as_polygon, description=description)
 
 
-def heatmap_result_shapes(heatmap: np.ndarray, threshold: float, label: str, *, as_polygon: bool, description: str,
-                          min_area: int = 16) -> list[Shape]:
+def heatmap_result_shapes(
+    heatmap: np.ndarray, threshold: float, label: str, *, as_polygon: bool, description: str, min_area: int = 16
+) -> list[Shape]:
     """One shape (or polygons) per connected region above ``threshold``."""
     shapes: list[Shape] = []
     for region in heatmap_regions(heatmap, threshold, min_area):
@@ -80,9 +84,18 @@ def heatmap_result_shapes(heatmap: np.ndarray, threshold: float, label: str, *, 
     return shapes
 
 
-def result_to_shapes(ws, case_id: str, source: ResultSource, label: str, *, use: str = "auto",
-                     threshold: float | None = None, as_polygon: bool = True, min_area: int = 16,
-                     image_hw: tuple[int, int] | None = None) -> list[Shape]:
+def result_to_shapes(
+    ws,
+    case_id: str,
+    source: ResultSource,
+    label: str,
+    *,
+    use: str = "auto",
+    threshold: float | None = None,
+    as_polygon: bool = True,
+    min_area: int = 16,
+    image_hw: tuple[int, int] | None = None,
+) -> list[Shape]:
     """Editable shapes from a stored result. ``use``: 'mask' (MIAS-SAM), 'heatmap' (regions above
     ``threshold``, default the model's pixel threshold) or 'auto' (the mask when there is one)."""
     heat, mask = result_arrays(ws, source, case_id)
@@ -107,8 +120,9 @@ def result_to_shapes(ws, case_id: str, source: ResultSource, label: str, *, use:
     return heatmap_result_shapes(heat, thr, label, as_polygon=as_polygon, description=desc, min_area=min_area)
 
 
-def result_to_volume_mask(ws, case_id: str, source: ResultSource, *, use: str = "auto", threshold: float | None = None,
-                          min_area: int = 16) -> np.ndarray:
+def result_to_volume_mask(
+    ws, case_id: str, source: ResultSource, *, use: str = "auto", threshold: float | None = None, min_area: int = 16
+) -> np.ndarray:
     """Boolean volume on the scan grid from a 3-D result (mask, or heatmap regions above threshold)."""
     heat, mask = result_arrays(ws, source, case_id)
     if use == "auto":

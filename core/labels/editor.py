@@ -18,8 +18,8 @@ pixel ``(row i, column j)`` spans ``[j, j + 1) x [i, i + 1)``. Shape points are 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -27,7 +27,14 @@ from core.io.labelme import LabelDocument, Shape
 from core.labels.history import DEFAULT_LIMIT, History, Step
 from core.labels.raster import Region, combine, enclosed_region, overlaps
 from core.labels.shapes import (
-    AREA_TYPES, clip_region, contains, region_to_shape, relabelled, shape_region, shape_to_mask_shape, shape_to_polygons,
+    AREA_TYPES,
+    clip_region,
+    contains,
+    region_to_shape,
+    relabelled,
+    shape_region,
+    shape_to_mask_shape,
+    shape_to_polygons,
     translated,
 )
 
@@ -40,10 +47,11 @@ class Snapshot:
     def flag_dict(self) -> dict:
         return dict(self.flags)
 
-    def same_as(self, other: "Snapshot") -> bool:
+    def same_as(self, other: Snapshot) -> bool:
         """Identity of shapes (they are never mutated) and equality of flags."""
-        return (len(self.shapes) == len(other.shapes) and all(a is b for a, b in zip(self.shapes, other.shapes))
-                and self.flags == other.flags)
+        return (
+            len(self.shapes) == len(other.shapes) and all(a is b for a, b in zip(self.shapes, other.shapes)) and self.flags == other.flags
+        )
 
 
 def _snap(shapes: Iterable[Shape], flags: dict) -> Snapshot:
@@ -79,9 +87,16 @@ class LabelEditor:
     def document(self) -> LabelDocument:
         """A LabelDocument of the current state (shares the immutable shapes; safe to save off-thread)."""
         b = self._base
-        return LabelDocument(image_path=b.image_path, image_height=b.image_height, image_width=b.image_width,
-                             shapes=list(self._state.shapes), flags=self._state.flag_dict(), version=b.version,
-                             image_data=b.image_data, extra=copy.deepcopy(b.extra))
+        return LabelDocument(
+            image_path=b.image_path,
+            image_height=b.image_height,
+            image_width=b.image_width,
+            shapes=list(self._state.shapes),
+            flags=self._state.flag_dict(),
+            version=b.version,
+            image_data=b.image_data,
+            extra=copy.deepcopy(b.extra),
+        )
 
     def save_payload(self) -> LabelDocument:
         return self.document()
@@ -95,7 +110,7 @@ class LabelEditor:
             if s.label == label:
                 r = shape_region(s, self.height, self.width)
                 if r is not None:
-                    out[r.y0:r.y1, r.x0:r.x1] |= r.mask
+                    out[r.y0 : r.y1, r.x0 : r.x1] |= r.mask
         return out
 
     def shape_at(self, x: float, y: float, labels: Iterable[str] | None = None) -> int | None:
@@ -169,8 +184,7 @@ class LabelEditor:
         idx = set(indices)
         if not idx or (dx == 0 and dy == 0):
             return
-        self._commit(text, [translated(s, dx, dy, self.height, self.width) if i in idx else s
-                            for i, s in enumerate(self.shapes)])
+        self._commit(text, [translated(s, dx, dy, self.height, self.width) if i in idx else s for i, s in enumerate(self.shapes)])
 
     def set_label(self, indices: Iterable[int], label: str, text: str = "Change class") -> None:
         idx = set(indices)
@@ -178,7 +192,7 @@ class LabelEditor:
 
     def replace(self, index: int, shapes: list[Shape], text: str) -> None:
         new = list(self.shapes)
-        new[index:index + 1] = shapes
+        new[index : index + 1] = shapes
         self._commit(text, new)
 
     def convert(self, indices: Iterable[int], to: str, tolerance: float = 0.75) -> None:

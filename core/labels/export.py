@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -92,8 +92,11 @@ def _modality_legends(ws, docs: dict[LabelTarget, object]) -> dict[str, dict[str
 def _legend_entry(ws, modality: str, ids: dict[str, int]) -> dict:
     cs = workspace_class_set(ws, modality)
     colours = {c.name: c.color for c in cs.classes}
-    return {"set": cs.name, "title": cs.title,
-            "classes": [{"id": v, "name": k, "color": colours.get(k), "in_catalog": k in colours} for k, v in ids.items()]}
+    return {
+        "set": cs.name,
+        "title": cs.title,
+        "classes": [{"id": v, "name": k, "color": colours.get(k), "in_catalog": k in colours} for k, v in ids.items()],
+    }
 
 
 def _export_png(ws, targets, out, report, legend, progress) -> None:
@@ -121,8 +124,12 @@ def _export_png(ws, targets, out, report, legend, progress) -> None:
         index = doc.rasterize(ids, dtype=dtype)
         rel = _rel_name(t, ".png")
         write_png(out / rel, index)
-        legend["files"][rel] = {"image": t.image.id, "page": t.page, "modality": t.modality,
-                                "ids_present": sorted(int(v) for v in np.unique(index) if v)}
+        legend["files"][rel] = {
+            "image": t.image.id,
+            "page": t.page,
+            "modality": t.modality,
+            "ids_present": sorted(int(v) for v in np.unique(index) if v),
+        }
         report.written.append({"image": t.key, "file": rel})
 
 
@@ -148,8 +155,12 @@ def _export_nifti(ws, targets, out, report, legend, progress) -> None:
         write_nifti(out / rel, labels.astype(np.uint8), scan.affine, header=scan.header)
         ids = dict(names) or legend_for(workspace_class_set(ws, t.modality))
         legend["modalities"].setdefault(t.modality, _legend_entry(ws, t.modality, ids))
-        legend["files"][rel] = {"image": t.image.id, "modality": t.modality, "legend": ids,
-                                "ids_present": sorted(int(v) for v in np.unique(labels) if v)}
+        legend["files"][rel] = {
+            "image": t.image.id,
+            "modality": t.modality,
+            "legend": ids,
+            "ids_present": sorted(int(v) for v in np.unique(labels) if v),
+        }
         report.written.append({"image": t.key, "file": rel})
 
 
@@ -226,8 +237,9 @@ def _match_by_pixels(ws, src: Path, path: Path, image_path: str, sha_index: dict
     return LabelTarget(im) if im is not None else None
 
 
-def import_labelme_folder(ws, src: str | Path, *, merge: bool = False, user: str = "system",
-                          progress: Progress | None = None) -> LabelReport:
+def import_labelme_folder(
+    ws, src: str | Path, *, merge: bool = False, user: str = "system", progress: Progress | None = None
+) -> LabelReport:
     """Attach the LabelMe files under ``src`` to the matching workspace images. A file matches by
     the export layout ``<case>/<image>.json`` or by the pixels of the image its ``imagePath`` names
     (which may not point outside ``src``). ``merge`` appends shapes to existing labels instead of
@@ -249,8 +261,11 @@ def import_labelme_folder(ws, src: str | Path, *, merge: bool = False, user: str
                 continue
             fresh = ws.new_label_document(target.image)
             if doc.image_height and (doc.image_height, doc.image_width) != (fresh.image_height, fresh.image_width):
-                raise LabelFileError(path, f"labels are for a {doc.image_width}x{doc.image_height} image, "
-                                           f"{target.image.id} is {fresh.image_width}x{fresh.image_height}")
+                raise LabelFileError(
+                    path,
+                    f"labels are for a {doc.image_width}x{doc.image_height} image, "
+                    f"{target.image.id} is {fresh.image_width}x{fresh.image_height}",
+                )
             existing = ws.read_labels(target.image, target.page) if merge else None
             doc.image_path, doc.image_height, doc.image_width = fresh.image_path, fresh.image_height, fresh.image_width
             if existing is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_LIMIT = 200   # the issue asks for at least 50 steps per image
+DEFAULT_LIMIT = 200  # the issue asks for at least 50 steps per image
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 PLANES = ("axial", "coronal", "sagittal")
-PLANE_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}   # RAS axis held fixed by each plane
+PLANE_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}  # RAS axis held fixed by each plane
 
 
 def orientation(affine: np.ndarray) -> np.ndarray:
@@ -49,11 +49,11 @@ def plane_image(ras: np.ndarray, plane: str, index: int) -> np.ndarray:
     """2-D display image of one plane: rows top->bottom anterior->posterior (axial) or
     superior->inferior; columns patient right -> left (radiological)."""
     if plane == "axial":
-        a = ras[:, :, index]           # (x, y)
+        a = ras[:, :, index]  # (x, y)
     elif plane == "coronal":
-        a = ras[:, index, :]           # (x, z)
+        a = ras[:, index, :]  # (x, z)
     elif plane == "sagittal":
-        a = ras[index, :, :]           # (y, z)
+        a = ras[index, :, :]  # (y, z)
     else:
         raise ValueError(f"unknown plane '{plane}'; use one of {PLANES}")
     return a[::-1, ::-1].T

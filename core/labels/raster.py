@@ -38,7 +38,7 @@ class Region:
         out = np.zeros((height, width), dtype=bool)
         ys, xs = slice(max(self.y0, 0), min(self.y1, height)), slice(max(self.x0, 0), min(self.x1, width))
         if ys.stop > ys.start and xs.stop > xs.start:
-            out[ys, xs] = self.mask[ys.start - self.y0:ys.stop - self.y0, xs.start - self.x0:xs.stop - self.x0]
+            out[ys, xs] = self.mask[ys.start - self.y0 : ys.stop - self.y0, xs.start - self.x0 : xs.stop - self.x0]
         return out
 
     def window(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
@@ -46,10 +46,10 @@ class Region:
         out = np.zeros((y1 - y0, x1 - x0), dtype=bool)
         ix0, iy0, ix1, iy1 = max(x0, self.x0), max(y0, self.y0), min(x1, self.x1), min(y1, self.y1)
         if ix1 > ix0 and iy1 > iy0:
-            out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = self.mask[iy0 - self.y0:iy1 - self.y0, ix0 - self.x0:ix1 - self.x0]
+            out[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = self.mask[iy0 - self.y0 : iy1 - self.y0, ix0 - self.x0 : ix1 - self.x0]
         return out
 
-    def tight(self) -> "Region | None":
+    def tight(self) -> Region | None:
         """The same pixels cropped to their bounding box; None when empty."""
         ys, xs = np.nonzero(self.mask)
         if ys.size == 0:
@@ -121,9 +121,9 @@ def stroke_region(points, radius: float, height: int, width: int) -> Region | No
         dd = float(d @ d)
         t = np.zeros_like(cx) if dd == 0 else np.clip(((cx - a[0]) * d[0] + (cy - a[1]) * d[1]) / dd, 0.0, 1.0)
         dist2 = (cx - a[0] - t * d[0]) ** 2 + (cy - a[1] - t * d[1]) ** 2
-        canvas[wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0] |= dist2 <= r * r
+        canvas[wy0 - y0 : wy1 - y0, wx0 - x0 : wx1 - x0] |= dist2 <= r * r
     # the pixel under each sample is always painted, even for a tiny radius
-    for (px, py) in pts:
+    for px, py in pts:
         j, i = int(np.floor(px)) - x0, int(np.floor(py)) - y0
         if 0 <= i < canvas.shape[0] and 0 <= j < canvas.shape[1]:
             canvas[i, j] = True
@@ -148,8 +148,9 @@ def enclosed_region(occupied: np.ndarray, x: float, y: float) -> np.ndarray | No
     return comp
 
 
-def mask_to_polygons(mask: np.ndarray, tolerance: float = 0.75, min_area: int = 4,
-                     x0: int = 0, y0: int = 0) -> tuple[list[list[list[float]]], list[np.ndarray]]:
+def mask_to_polygons(
+    mask: np.ndarray, tolerance: float = 0.75, min_area: int = 4, x0: int = 0, y0: int = 0
+) -> tuple[list[list[list[float]]], list[np.ndarray]]:
     """Outline each connected component of ``mask`` as a polygon (LabelMe points: pixel indices).
 
     Returns ``(polygons, kept_as_masks)``: components with holes cannot be one polygon and come back

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BOX_ONLY_ENCODERS = ("litemedsam",)
-SCALES = (0.012, 0.017, 0.024, 0.034, 0.048, 0.067, 0.094, 0.13, 0.185, 0.26)   # box half-sizes / longer side
+SCALES = (0.012, 0.017, 0.024, 0.034, 0.048, 0.067, 0.094, 0.13, 0.185, 0.26)  # box half-sizes / longer side
 FIRST_STAGE = 5
 STABLE_GROWTH = 1.35
 MAX_CUT = 0.1
@@ -36,11 +36,11 @@ MAX_CUT = 0.1
 
 @dataclass
 class PromptResult:
-    mask: np.ndarray          # bool (H, W)
-    score: float              # predicted IoU
-    logits: np.ndarray        # (256, 256) low-res logits of the chosen mask (for refinement)
-    box: tuple[float, float, float, float] | None   # the box that produced it (image pixels), if any
-    ms: float                 # decode time
+    mask: np.ndarray  # bool (H, W)
+    score: float  # predicted IoU
+    logits: np.ndarray  # (256, 256) low-res logits of the chosen mask (for refinement)
+    box: tuple[float, float, float, float] | None  # the box that produced it (image pixels), if any
+    ms: float  # decode time
 
 
 def candidate_boxes(points: np.ndarray, hw: tuple[int, int], scales=SCALES) -> np.ndarray:
@@ -78,10 +78,14 @@ def _decode(service, embedding, hw, boxes, points, labels, mask_input, multimask
         masks_in = torch.from_numpy(np.ascontiguousarray(mask_input, dtype=np.float32))[None, None].repeat(n, 1, 1, 1).to(dev)
     with torch.inference_mode():
         sparse, dense = net.prompt_encoder(points=pts, boxes=bx, masks=masks_in)
-        low, iou = net.mask_decoder(image_embeddings=emb, image_pe=net.prompt_encoder.get_dense_pe(),
-                                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                                    multimask_output=multimask)
-    return low.float().cpu().numpy(), iou.float().cpu().numpy()    # (n, k, 256, 256), (n, k)
+        low, iou = net.mask_decoder(
+            image_embeddings=emb,
+            image_pe=net.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+        )
+    return low.float().cpu().numpy(), iou.float().cpu().numpy()  # (n, k, 256, 256), (n, k)
 
 
 def _upsample(service, logits: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -113,7 +117,7 @@ def _cut_off(service, logits: np.ndarray, box: np.ndarray, hw) -> float:
     x0, y0, x1, y1 = (int(np.clip(v, 0, logits.shape[-1] - 1)) for v in b)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return 1.0
-    ring = np.concatenate([logits[y0, x0:x1 + 1], logits[y1, x0:x1 + 1], logits[y0:y1 + 1, x0], logits[y0:y1 + 1, x1]])
+    ring = np.concatenate([logits[y0, x0 : x1 + 1], logits[y1, x0 : x1 + 1], logits[y0 : y1 + 1, x0], logits[y0 : y1 + 1, x1]])
     return float((ring > 0).mean())
 
 
@@ -126,7 +130,7 @@ def _pick(service, low, iou, boxes, pos, neg, hw, final: bool) -> int | None:
         lg = low[c, 0]
         valid = _low_res_hits(service, lg, pos, hw).all() and not _low_res_hits(service, lg, neg, hw).any()
         ok.append(valid and areas[c] > 0 and _cut_off(service, lg, boxes[c], hw) < MAX_CUT)
-    for want_score in ((0.5, 0.0) if final else (0.5,)):
+    for want_score in (0.5, 0.0) if final else (0.5,):
         for c in range(n - 1):
             if ok[c] and iou[c, 0] >= want_score and areas[c + 1] / areas[c] < STABLE_GROWTH:
                 return c
@@ -136,8 +140,16 @@ def _pick(service, low, iou, boxes, pos, neg, hw, final: bool) -> int | None:
     return max(valid, key=lambda c: float(iou[c, 0])) if valid else None
 
 
-def predict_prompts(service, embedding: np.ndarray, hw: tuple[int, int], points=None, labels=None, box=None,
-                    previous: PromptResult | None = None, box_only: bool | None = None) -> PromptResult | None:
+def predict_prompts(
+    service,
+    embedding: np.ndarray,
+    hw: tuple[int, int],
+    points=None,
+    labels=None,
+    box=None,
+    previous: PromptResult | None = None,
+    box_only: bool | None = None,
+) -> PromptResult | None:
     """One mask for the current prompts (see the module docstring). None when nothing fits."""
     t0 = time.perf_counter()
     hw = (int(hw[0]), int(hw[1]))
@@ -152,8 +164,15 @@ def predict_prompts(service, embedding: np.ndarray, hw: tuple[int, int], points=
         # clicks outside a drawn box extend it (a box-only encoder cannot take them as points)
         m = 0.01 * max(hw)
         bb = np.asarray(box, np.float32).reshape(4)
-        box = np.array([min(bb[0], pos[:, 0].min() - m), min(bb[1], pos[:, 1].min() - m),
-                        max(bb[2], pos[:, 0].max() + m), max(bb[3], pos[:, 1].max() + m)], np.float32)
+        box = np.array(
+            [
+                min(bb[0], pos[:, 0].min() - m),
+                min(bb[1], pos[:, 1].min() - m),
+                max(bb[2], pos[:, 0].max() + m),
+                max(bb[3], pos[:, 1].max() + m),
+            ],
+            np.float32,
+        )
         box = np.clip(box, 0, [hw[1], hw[0], hw[1], hw[0]])
     if box is not None or not box_only:
         b = None if box is None else np.asarray(box, np.float32).reshape(1, 4)

@@ -15,7 +15,7 @@ from core.io.labelme import Shape
 from core.labels.raster import Region, mask_to_polygons, polygon_region
 
 AREA_TYPES = ("polygon", "rectangle", "circle", "mask")
-PIXEL_CENTRE = 0.5   # a LabelMe point p is drawn at view position p + 0.5 (pixel j spans [j, j + 1))
+PIXEL_CENTRE = 0.5  # a LabelMe point p is drawn at view position p + 0.5 (pixel j spans [j, j + 1))
 
 
 def view_to_label(x: float, y: float) -> list[float]:
@@ -46,8 +46,16 @@ def region_to_shape(label: str, region: Region, like: Shape | None = None) -> Sh
     pts = [[float(region.x0), float(region.y0)], [float(region.x1 - 1), float(region.y1 - 1)]]
     if like is None:
         return Shape(label=label, points=pts, shape_type="mask", mask=region.mask.copy())
-    return Shape(label=label, points=pts, shape_type="mask", mask=region.mask.copy(), group_id=like.group_id,
-                 description=like.description, flags=dict(like.flags), extra=copy.deepcopy(like.extra))
+    return Shape(
+        label=label,
+        points=pts,
+        shape_type="mask",
+        mask=region.mask.copy(),
+        group_id=like.group_id,
+        description=like.description,
+        flags=dict(like.flags),
+        extra=copy.deepcopy(like.extra),
+    )
 
 
 def clip_region(region: Region, height: int, width: int) -> Region | None:
@@ -68,18 +76,27 @@ def translated(shape: Shape, dx: float, dy: float, height: int | None = None, wi
             moved = clip_region(moved, height, width) or moved
         out = region_to_shape(shape.label, moved, like=shape)
         return out
-    return replace(shape, points=[[float(x + dx), float(y + dy)] for x, y in shape.points], flags=dict(shape.flags),
-                   extra=copy.deepcopy(shape.extra))
+    return replace(
+        shape, points=[[float(x + dx), float(y + dy)] for x, y in shape.points], flags=dict(shape.flags), extra=copy.deepcopy(shape.extra)
+    )
 
 
 def relabelled(shape: Shape, label: str) -> Shape:
-    return replace(shape, label=label, points=[list(p) for p in shape.points], flags=dict(shape.flags),
-                   extra=copy.deepcopy(shape.extra))
+    return replace(shape, label=label, points=[list(p) for p in shape.points], flags=dict(shape.flags), extra=copy.deepcopy(shape.extra))
 
 
-def mask_to_shapes(label: str, mask: np.ndarray, *, as_polygon: bool = False, tolerance: float = 0.75,
-                   min_area: int = 4, description: str = "", x0: int = 0, y0: int = 0,
-                   flags: dict | None = None) -> list[Shape]:
+def mask_to_shapes(
+    label: str,
+    mask: np.ndarray,
+    *,
+    as_polygon: bool = False,
+    tolerance: float = 0.75,
+    min_area: int = 4,
+    description: str = "",
+    x0: int = 0,
+    y0: int = 0,
+    flags: dict | None = None,
+) -> list[Shape]:
     """Turn a boolean mask (full image, or a crop placed at ``x0, y0``) into editable shapes.
 
     ``as_polygon`` gives one polygon per connected component; components with holes stay masks
@@ -94,8 +111,7 @@ def mask_to_shapes(label: str, mask: np.ndarray, *, as_polygon: bool = False, to
         shape.flags = dict(flags or {})
         return [shape]
     polygons, kept = mask_to_polygons(m, tolerance=tolerance, min_area=min_area, x0=x0, y0=y0)
-    out = [Shape(label=label, points=p, shape_type="polygon", description=description, flags=dict(flags or {}))
-           for p in polygons]
+    out = [Shape(label=label, points=p, shape_type="polygon", description=description, flags=dict(flags or {})) for p in polygons]
     for comp in kept:
         region = Region(comp, x0, y0).tight()
         s = region_to_shape(label, region)
@@ -110,8 +126,17 @@ def shape_to_polygons(shape: Shape, height: int, width: int, tolerance: float = 
     region = shape_region(shape, height, width)
     if region is None:
         return []
-    out = mask_to_shapes(shape.label, region.mask, as_polygon=True, tolerance=tolerance, min_area=1,
-                         description=shape.description, x0=region.x0, y0=region.y0, flags=shape.flags)
+    out = mask_to_shapes(
+        shape.label,
+        region.mask,
+        as_polygon=True,
+        tolerance=tolerance,
+        min_area=1,
+        description=shape.description,
+        x0=region.x0,
+        y0=region.y0,
+        flags=shape.flags,
+    )
     for s in out:
         s.group_id = shape.group_id
         s.extra = copy.deepcopy(shape.extra)

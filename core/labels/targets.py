@@ -91,8 +91,11 @@ def open_editor(ws, target: LabelTarget, history_limit: int | None = None) -> La
         if doc.image_height <= 0 or doc.image_width <= 0:
             doc.image_height, doc.image_width = fresh.image_height, fresh.image_width
         if (doc.image_height, doc.image_width) != (fresh.image_height, fresh.image_width):
-            raise LabelFileError(path, f"labels are for a {doc.image_width}x{doc.image_height} image, "
-                                       f"but {target.image.id} is {fresh.image_width}x{fresh.image_height}")
+            raise LabelFileError(
+                path,
+                f"labels are for a {doc.image_width}x{doc.image_height} image, "
+                f"but {target.image.id} is {fresh.image_width}x{fresh.image_height}",
+            )
     kwargs = {"history_limit": history_limit} if history_limit else {}
     return LabelEditor(doc, **kwargs)
 
@@ -101,8 +104,9 @@ def save_document(ws, target: LabelTarget, doc, user: str = "system") -> Path:
     return ws.write_labels(target.image, doc, page=target.page, user=user)
 
 
-def open_volume_editor(ws, image: ImageRecord, legend: dict[str, int], affine: np.ndarray | None = None,
-                       history_limit: int | None = None) -> VolumeLabelEditor:
+def open_volume_editor(
+    ws, image: ImageRecord, legend: dict[str, int], affine: np.ndarray | None = None, history_limit: int | None = None
+) -> VolumeLabelEditor:
     """The MRI label volume (or an empty one on the scan grid). ``legend`` is the class set's
     name -> id; names only the stored legend knows are kept."""
     stored = ws.read_label_volume(image)

@@ -8,8 +8,8 @@ voxels (flat indices, values before and after), so 200 steps of brush strokes st
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -20,13 +20,12 @@ from core.labels.raster import Region, enclosed_region
 
 @dataclass(frozen=True, eq=False)
 class Patch:
-    flat: np.ndarray      # flat voxel indices (C order)
-    values: np.ndarray    # uint8 values at those voxels
+    flat: np.ndarray  # flat voxel indices (C order)
+    values: np.ndarray  # uint8 values at those voxels
 
 
 class VolumeLabelEditor:
-    def __init__(self, labels: np.ndarray, affine: np.ndarray, legend: dict[str, int] | None = None,
-                 history_limit: int = DEFAULT_LIMIT):
+    def __init__(self, labels: np.ndarray, affine: np.ndarray, legend: dict[str, int] | None = None, history_limit: int = DEFAULT_LIMIT):
         a = np.asarray(labels)
         if a.ndim != 3:
             raise ValueError(f"label volume must be 3-D, got shape {a.shape}")
@@ -96,8 +95,7 @@ class VolumeLabelEditor:
         flat = self._region_flat(plane, index, region)
         return self._apply(text, flat, np.full(flat.shape, int(class_id), np.uint8))
 
-    def erase(self, plane: str, index: int, region: Region | None, class_ids: Iterable[int] | None = None,
-              text: str = "Erase") -> bool:
+    def erase(self, plane: str, index: int, region: Region | None, class_ids: Iterable[int] | None = None, text: str = "Erase") -> bool:
         if region is None:
             return False
         flat = self._region_flat(plane, index, region)

@@ -35,8 +35,9 @@ def case_truth(case: CaseRecord, source: str = "known") -> str | None:
     return case.truth
 
 
-def image_truth(ws: Workspace, case: CaseRecord, image: ImageRecord, masks: dict[str, np.ndarray | None],
-                source: str = "known") -> bool | None:
+def image_truth(
+    ws: Workspace, case: CaseRecord, image: ImageRecord, masks: dict[str, np.ndarray | None], source: str = "known"
+) -> bool | None:
     m = masks.get(image.id)
     if m is not None and m.any():
         return True
@@ -59,8 +60,14 @@ def _stride(shape) -> int:
     return max(1, int(max(shape[:2]) // 256))
 
 
-def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | None = "test",
-             case_ids: list[str] | None = None, truth: str = "known") -> dict:
+def evaluate(
+    ws: Workspace,
+    name: str,
+    version: str | None = None,
+    split: str | None = "test",
+    case_ids: list[str] | None = None,
+    truth: str = "known",
+) -> dict:
     """Metrics of a version's stored results: on the ``split`` (or exactly ``case_ids``), with image
     truth from the dataset (``truth="known"``) or the reviewers' decisions (``"review"``); pixel
     metrics wherever label documents exist."""
@@ -141,8 +148,16 @@ def evaluate(ws: Workspace, name: str, version: str | None = None, split: str | 
             per_class[label] = entry
     for r in rows:
         r["classes"] = sorted(image_classes.get((r["case"], r["image"]), set()))
-    return {"model": name, "version": version, "threshold": threshold, "pixel_threshold": pixel_threshold,
-            "metrics": metrics, "per_class": per_class, "curves": curves, "images": rows}
+    return {
+        "model": name,
+        "version": version,
+        "threshold": threshold,
+        "pixel_threshold": pixel_threshold,
+        "metrics": metrics,
+        "per_class": per_class,
+        "curves": curves,
+        "images": rows,
+    }
 
 
 def _thin(x: np.ndarray, y: np.ndarray, n: int = 400) -> dict:

@@ -13,9 +13,17 @@ import numpy as np
 
 from core.io.atomic import atomic_path, atomic_write_json, atomic_write_text
 
-TABLE_COLUMNS = [("image_auroc", "I-AUROC"), ("pixel_auroc", "P-AUROC"), ("pro", "PRO"), ("pixel_aupr", "AUPR"),
-                 ("dice_at_threshold", "Dice@thr"), ("best_dice", "best Dice"), ("mask_dice_mean", "mask Dice"),
-                 ("balanced_accuracy", "Bal. acc."), ("image_aupr", "I-AUPR")]
+TABLE_COLUMNS = [
+    ("image_auroc", "I-AUROC"),
+    ("pixel_auroc", "P-AUROC"),
+    ("pro", "PRO"),
+    ("pixel_aupr", "AUPR"),
+    ("dice_at_threshold", "Dice@thr"),
+    ("best_dice", "best Dice"),
+    ("mask_dice_mean", "mask Dice"),
+    ("balanced_accuracy", "Bal. acc."),
+    ("image_aupr", "I-AUPR"),
+]
 
 
 def _fmt(v) -> str:
@@ -44,8 +52,9 @@ def plot_curves(reports: list[dict], key: str, title: str, xlabel: str, ylabel: 
         c = rep.get("curves", {}).get(key)
         if not c:
             continue
-        metric = rep["metrics"].get({"image_roc": "image_auroc", "pixel_roc": "pixel_auroc", "image_pr": "image_aupr",
-                                     "pixel_pr": "pixel_aupr"}[key])
+        metric = rep["metrics"].get(
+            {"image_roc": "image_auroc", "pixel_roc": "pixel_auroc", "image_pr": "image_aupr", "pixel_pr": "pixel_aupr"}[key]
+        )
         ax.plot(c["x"], c["y"], lw=1.8, label=f"{rep['model']} ({metric:.3f})" if metric is not None else rep["model"])
         drawn = True
     if not drawn:
@@ -110,9 +119,11 @@ def gallery(ws, rep: dict, path: Path, per_group: int = 4) -> list[dict]:
     rows = [r for r in rep["images"] if r["truth"] is not None and r["score"] is not None]
     abnormal = sorted((r for r in rows if r["truth"]), key=lambda r: -r["score"])
     normal = sorted((r for r in rows if not r["truth"]), key=lambda r: -r["score"])
-    groups = [("best detections (highest-scored abnormal)", abnormal[:per_group]),
-              ("worst misses (lowest-scored abnormal)", abnormal[::-1][:per_group]),
-              ("worst false alarms (highest-scored normal)", normal[:per_group])]
+    groups = [
+        ("best detections (highest-scored abnormal)", abnormal[:per_group]),
+        ("worst misses (lowest-scored abnormal)", abnormal[::-1][:per_group]),
+        ("worst false alarms (highest-scored normal)", normal[:per_group]),
+    ]
     groups = [(t, g) for t, g in groups if g]
     if not groups:
         return []
@@ -166,10 +177,12 @@ def write_report(ws, rep: dict, out: Path) -> dict:
     """Write report.json, images.csv, metrics.csv, roc/pr PNGs, gallery.png, report.md, report.html."""
     out.mkdir(parents=True, exist_ok=True)
     files = {}
-    for key, title, xl, yl, diag in (("image_roc", "Image-level ROC", "false positive rate", "true positive rate", True),
-                                     ("pixel_roc", "Pixel-level ROC", "false positive rate", "true positive rate", True),
-                                     ("image_pr", "Image-level precision-recall", "recall", "precision", False),
-                                     ("pixel_pr", "Pixel-level precision-recall", "recall", "precision", False)):
+    for key, title, xl, yl, diag in (
+        ("image_roc", "Image-level ROC", "false positive rate", "true positive rate", True),
+        ("pixel_roc", "Pixel-level ROC", "false positive rate", "true positive rate", True),
+        ("image_pr", "Image-level precision-recall", "recall", "precision", False),
+        ("pixel_pr", "Pixel-level precision-recall", "recall", "precision", False),
+    ):
         if plot_curves([rep], key, title, xl, yl, out / f"{key}.png", diag):
             files[key] = f"{key}.png"
     shown = gallery(ws, rep, out / "gallery.png")
@@ -189,10 +202,21 @@ def write_report(ws, rep: dict, out: Path) -> dict:
     w.writerow([rep["model"], rep["version"], *rep["metrics"].values()])
     atomic_write_text(out / "metrics.csv", buf.getvalue())
     m = rep["metrics"]
-    md = [f"# Evaluation: {rep['model']} ({rep['version']})", "",
-          f"{m.get('n_images', 0)} test images ({m.get('n_abnormal', 0)} abnormal). Operating threshold "
-          f"{rep['threshold']:.2f} (calibrated score), heatmap contour at {rep['pixel_threshold']:.2f}.", "",
-          "## Metrics", "", metric_table_md([rep]), "", "## Per symptom class", "", class_table_md(rep), ""]
+    md = [
+        f"# Evaluation: {rep['model']} ({rep['version']})",
+        "",
+        f"{m.get('n_images', 0)} test images ({m.get('n_abnormal', 0)} abnormal). Operating threshold "
+        f"{rep['threshold']:.2f} (calibrated score), heatmap contour at {rep['pixel_threshold']:.2f}.",
+        "",
+        "## Metrics",
+        "",
+        metric_table_md([rep]),
+        "",
+        "## Per symptom class",
+        "",
+        class_table_md(rep),
+        "",
+    ]
     for key, title in (("image_roc", "Image ROC"), ("image_pr", "Image PR"), ("pixel_roc", "Pixel ROC"), ("pixel_pr", "Pixel PR")):
         if key in files:
             md.append(f"![{title}]({files[key]})")
@@ -204,11 +228,15 @@ def write_report(ws, rep: dict, out: Path) -> dict:
 
 
 def _html(title: str, reports: list[dict], files: dict) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
-             "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th:first-child,td:first-child{text-align:left}"
-             "img{max-width:46%;margin:4px}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
-             "<h2>Metrics</h2>", _md_to_html_table(metric_table_md(reports))]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+        "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}th:first-child,td:first-child{text-align:left}"
+        "img{max-width:46%;margin:4px}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<h2>Metrics</h2>",
+        _md_to_html_table(metric_table_md(reports)),
+    ]
     for rep in reports:
         if rep.get("per_class"):
             parts += [f"<h2>Per symptom class: {html.escape(rep['model'])}</h2>", _md_to_html_table(class_table_md(rep))]
@@ -216,8 +244,10 @@ def _html(title: str, reports: list[dict], files: dict) -> str:
         if key in files:
             parts.append(f"<img src='{files[key]}' alt='{key}'>")
     if "gallery" in files:
-        parts += ["<h2>Gallery</h2><p>Heatmap (inferno), threshold contour (cyan), ground truth (green).</p>",
-                  "<img style='max-width:100%' src='gallery.png' alt='gallery'>"]
+        parts += [
+            "<h2>Gallery</h2><p>Heatmap (inferno), threshold contour (cyan), ground truth (green).</p>",
+            "<img style='max-width:100%' src='gallery.png' alt='gallery'>",
+        ]
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -226,13 +256,16 @@ def write_comparison(reports: list[dict], out: Path) -> None:
     """One table (and overlaid curves) for several models evaluated on the same workspace."""
     out.mkdir(parents=True, exist_ok=True)
     files = {}
-    for key, title, xl, yl, diag in (("image_roc", "Image-level ROC", "FPR", "TPR", True),
-                                     ("pixel_roc", "Pixel-level ROC", "FPR", "TPR", True),
-                                     ("pixel_pr", "Pixel-level PR", "recall", "precision", False)):
+    for key, title, xl, yl, diag in (
+        ("image_roc", "Image-level ROC", "FPR", "TPR", True),
+        ("pixel_roc", "Pixel-level ROC", "FPR", "TPR", True),
+        ("pixel_pr", "Pixel-level PR", "recall", "precision", False),
+    ):
         if plot_curves(reports, key, title, xl, yl, out / f"compare_{key}.png", diag):
             files[key] = f"compare_{key}.png"
-    atomic_write_json(out / "comparison.json", {"models": [{k: r[k] for k in ("model", "version", "metrics")} for r in reports],
-                                                "files": files})
+    atomic_write_json(
+        out / "comparison.json", {"models": [{k: r[k] for k in ("model", "version", "metrics")} for r in reports], "files": files}
+    )
     md = ["# Model comparison", "", metric_table_md(reports), ""] + [f"![{k}]({v})" for k, v in files.items()]
     atomic_write_text(out / "comparison.md", "\n".join(md) + "\n")
     atomic_write_text(out / "comparison.html", _html("Model comparison", reports, files))

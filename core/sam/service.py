@@ -15,15 +15,15 @@ from core.sam.model import SamNetwork, load_sam
 
 @dataclass
 class SamPrediction:
-    masks: np.ndarray          # bool (K, H, W) on the original image grid
-    scores: np.ndarray         # predicted IoU per mask (K,)
+    masks: np.ndarray  # bool (K, H, W) on the original image grid
+    scores: np.ndarray  # predicted IoU per mask (K,)
     low_res_logits: np.ndarray  # (K, 256, 256) in the model frame, reusable as mask_input
 
 
 class SamService:
     def __init__(self, network: SamNetwork, store=None, memory_items: int = 8):
         self.net = network
-        self.store = store                     # core.workspace.arrays.ArrayStore or None
+        self.store = store  # core.workspace.arrays.ArrayStore or None
         self._memory: OrderedDict[str, tuple[np.ndarray, tuple[int, int], tuple[int, int]]] = OrderedDict()
         self._memory_items = memory_items
         self._lock = threading.RLock()
@@ -79,9 +79,18 @@ class SamService:
         scale = self.net.img_size / max(h, w)
         return np.asarray(xy, dtype=np.float32) * np.array([scale, scale], np.float32)
 
-    def predict(self, embedding: np.ndarray, image_hw: tuple[int, int], *, points: np.ndarray | None = None,
-                labels: np.ndarray | None = None, box: np.ndarray | None = None, mask_input: np.ndarray | None = None,
-                dense: np.ndarray | None = None, multimask: bool = True) -> SamPrediction:
+    def predict(
+        self,
+        embedding: np.ndarray,
+        image_hw: tuple[int, int],
+        *,
+        points: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        dense: np.ndarray | None = None,
+        multimask: bool = True,
+    ) -> SamPrediction:
         """Decode masks. ``points`` (N, 2) x/y in image pixels with ``labels`` 1/0; ``box`` x0 y0 x1 y1;
         ``mask_input`` (256, 256) low-res logits from an earlier prediction; ``dense`` an extra dense
         embedding (256, 64, 64) added to the image embedding (MIAS-SAM's map prompt)."""
@@ -106,15 +115,20 @@ class SamService:
             sparse, dense_pe = self.net.prompt_encoder(points=pts, boxes=boxes, masks=masks_in)
             if dense is not None:
                 dense_pe = dense_pe + torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))[None].to(dev)
-            low, iou = self.net.mask_decoder(image_embeddings=emb, image_pe=self.net.prompt_encoder.get_dense_pe(),
-                                             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense_pe,
-                                             multimask_output=multimask)
+            low, iou = self.net.mask_decoder(
+                image_embeddings=emb,
+                image_pe=self.net.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense_pe,
+                multimask_output=multimask,
+            )
             nh, nw = self._resized_hw(image_hw)
             up = F.interpolate(low, size=(self.net.img_size, self.net.img_size), mode="bilinear", align_corners=False)
             up = up[..., :nh, :nw]
             up = F.interpolate(up, size=tuple(image_hw), mode="bilinear", align_corners=False)
-        return SamPrediction(masks=(up[0] > 0).cpu().numpy(), scores=iou[0].float().cpu().numpy(),
-                             low_res_logits=low[0].float().cpu().numpy())
+        return SamPrediction(
+            masks=(up[0] > 0).cpu().numpy(), scores=iou[0].float().cpu().numpy(), low_res_logits=low[0].float().cpu().numpy()
+        )
 
     def mask_prompt_from_map(self, prob_map: np.ndarray, logit_scale: float = 8.0) -> np.ndarray:
         """A map in [0, 1] on the image grid -> (256, 256) mask logits in the model frame."""

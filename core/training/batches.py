@@ -3,7 +3,8 @@ resumed run sees the same data as an uninterrupted one."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +14,16 @@ class EpochBatches:
     ``samples_per_epoch`` items (a permutation of the items, repeated as needed) in batches of
     ``batch_size``; the last partial batch is kept."""
 
-    def __init__(self, n_items: int, batch_size: int, make_batch: Callable[[np.random.Generator, list[int]], Any], *,
-                 seed: int = 0, samples_per_epoch: int = 0, stream: int = 0):
+    def __init__(
+        self,
+        n_items: int,
+        batch_size: int,
+        make_batch: Callable[[np.random.Generator, list[int]], Any],
+        *,
+        seed: int = 0,
+        samples_per_epoch: int = 0,
+        stream: int = 0,
+    ):
         if n_items < 1:
             raise ValueError("no training items")
         self.n_items = int(n_items)
@@ -39,4 +48,4 @@ class EpochBatches:
         reps = -(-self.samples // self.n_items)
         order = np.concatenate([rng.permutation(self.n_items) for _ in range(reps)])[: self.samples]
         for start in range(0, self.samples, self.batch_size):
-            yield self.make_batch(rng, [int(i) for i in order[start:start + self.batch_size]])
+            yield self.make_batch(rng, [int(i) for i in order[start : start + self.batch_size]])

@@ -10,9 +10,10 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from core.models.base import CancelToken
 
@@ -21,10 +22,10 @@ Emit = Callable[[dict], None]
 
 @dataclass
 class TrainingContext:
-    run_dir: Path | None = None          # checkpoints: run_dir / "checkpoint.pt"
-    resume: bool = False                 # continue from run_dir's checkpoint when it exists
-    emit: Emit | None = None             # structured events (JSON-lines writer, GUI)
-    rank: int = 0                        # distributed rank; only rank 0 writes files and progress
+    run_dir: Path | None = None  # checkpoints: run_dir / "checkpoint.pt"
+    resume: bool = False  # continue from run_dir's checkpoint when it exists
+    emit: Emit | None = None  # structured events (JSON-lines writer, GUI)
+    rank: int = 0  # distributed rank; only rank 0 writes files and progress
     world_size: int = 1
     extra: dict = field(default_factory=dict)
 
@@ -37,7 +38,7 @@ class TrainingContext:
             payload.setdefault("time", round(time.time(), 3))
             self.emit(payload)
 
-    def child(self, name: str, **tags) -> "TrainingContext":
+    def child(self, name: str, **tags) -> TrainingContext:
         """A context for one stage of a multi-stage method: checkpoints in ``run_dir/name`` and
         every event tagged (e.g. ``stage="autoencoder"``)."""
         emit = self.emit
@@ -47,8 +48,14 @@ class TrainingContext:
             def emit(payload: dict) -> None:
                 parent({**tags, **payload})
 
-        return TrainingContext(run_dir=None if self.run_dir is None else Path(self.run_dir) / name, resume=self.resume,
-                               emit=emit, rank=self.rank, world_size=self.world_size, extra=dict(self.extra))
+        return TrainingContext(
+            run_dir=None if self.run_dir is None else Path(self.run_dir) / name,
+            resume=self.resume,
+            emit=emit,
+            rank=self.rank,
+            world_size=self.world_size,
+            extra=dict(self.extra),
+        )
 
     @property
     def checkpoint_path(self) -> Path | None:

@@ -59,7 +59,7 @@ def shutdown() -> None:
 
     if dist.is_available() and dist.is_initialized():
         if dist.get_world_size() > 1:
-            dist.barrier()      # leave together: a rank tearing gloo down while its peer still talks aborts the peer
+            dist.barrier()  # leave together: a rank tearing gloo down while its peer still talks aborts the peer
         dist.destroy_process_group()
 
 

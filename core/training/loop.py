@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -29,22 +29,32 @@ def seed_everything(seed: int) -> None:
     import torch
 
     random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
+    np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
 
 
 @dataclass
 class TrainState:
-    epoch: int = 0            # epochs completed
-    step: int = 0             # optimiser steps completed
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimiser steps completed
     history: list | None = None
     best: dict | None = None  # the epoch whose weights were kept, when a caller selects one
 
 
 class Trainer:
-    def __init__(self, module, optimizer, scheduler=None, *, device=None, amp: bool | str = "auto",
-                 context: TrainingContext | None = None, progress: Progress | None = None,
-                 cancel: CancelToken | None = None, grad_clip: float | None = None):
+    def __init__(
+        self,
+        module,
+        optimizer,
+        scheduler=None,
+        *,
+        device=None,
+        amp: bool | str = "auto",
+        context: TrainingContext | None = None,
+        progress: Progress | None = None,
+        cancel: CancelToken | None = None,
+        grad_clip: float | None = None,
+    ):
         import torch
 
         self.device = device or torch.device("cpu")
@@ -110,8 +120,15 @@ class Trainer:
         return True
 
     # -- the loop --------------------------------------------------------------------------------
-    def run(self, loader: Iterable, step_fn: Callable[[object], dict], epochs: int, *,
-            steps_per_epoch: int | None = None, on_epoch_end: Callable[[int], dict | None] | None = None) -> TrainState:
+    def run(
+        self,
+        loader: Iterable,
+        step_fn: Callable[[object], dict],
+        epochs: int,
+        *,
+        steps_per_epoch: int | None = None,
+        on_epoch_end: Callable[[int], dict | None] | None = None,
+    ) -> TrainState:
         import torch
 
         if self.context.resume:
@@ -124,21 +141,22 @@ class Trainer:
         for epoch in range(self.state.epoch, epochs):
             if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
                 loader.sampler.set_epoch(epoch)
-            elif hasattr(loader, "set_epoch"):      # core.training.batches.EpochBatches: data drawn per epoch
+            elif hasattr(loader, "set_epoch"):  # core.training.batches.EpochBatches: data drawn per epoch
                 loader.set_epoch(epoch)
             self.train_module.train()
             sums: dict[str, float] = {}
             count = 0
             for i, batch in enumerate(loader):
-                if any_rank(self.cancel.cancelled):     # under torchrun all ranks stop at the same step
+                if any_rank(self.cancel.cancelled):  # under torchrun all ranks stop at the same step
                     self.context.event(event="cancelled", epoch=epoch, step=self.state.step)
                     raise CancelledError("training cancelled by the user")
                 with torch.autocast(device_type=self.device.type, enabled=self.amp):
                     terms = step_fn(batch)
                 loss = terms["loss"]
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch + 1}, step {i + 1}; "
-                                             "lower the learning rate or check the data")
+                    raise FloatingPointError(
+                        f"loss became {float(loss)} at epoch {epoch + 1}, step {i + 1}; lower the learning rate or check the data"
+                    )
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 if self.grad_clip:
@@ -156,12 +174,21 @@ class Trainer:
                 remaining = total_steps - (epoch * steps + i + 1)
                 eta = elapsed / done * remaining if done else math.nan
                 lr = float(self.optimizer.param_groups[0]["lr"])
-                self.context.event(event="step", epoch=epoch + 1, epochs=epochs, step=i + 1, steps=steps,
-                                   global_step=self.state.step, loss=values["loss"],
-                                   terms={k: v for k, v in values.items() if k != "loss"}, lr=lr,
-                                   eta_s=None if math.isnan(eta) else round(eta, 1))
-                self.progress(epoch * steps + i + 1, total_steps,
-                              f"epoch {epoch + 1}/{epochs} step {i + 1}/{steps} loss {values['loss']:.4f}")
+                self.context.event(
+                    event="step",
+                    epoch=epoch + 1,
+                    epochs=epochs,
+                    step=i + 1,
+                    steps=steps,
+                    global_step=self.state.step,
+                    loss=values["loss"],
+                    terms={k: v for k, v in values.items() if k != "loss"},
+                    lr=lr,
+                    eta_s=None if math.isnan(eta) else round(eta, 1),
+                )
+                self.progress(
+                    epoch * steps + i + 1, total_steps, f"epoch {epoch + 1}/{epochs} step {i + 1}/{steps} loss {values['loss']:.4f}"
+                )
                 if steps_per_epoch and i + 1 >= steps_per_epoch:
                     break
             if self.scheduler is not None:

@@ -27,5 +27,4 @@ def warmup_cosine(optimizer, epochs: int, warmup_epochs: int, min_lr: float):
 
     base = optimizer.param_groups[0]["lr"]
     ratio = min_lr / base if base > 0 else 0.0
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: warmup_cosine_factor(e, epochs, warmup_epochs, ratio))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: warmup_cosine_factor(e, epochs, warmup_epochs, ratio))

@@ -11,9 +11,9 @@ import contextlib
 import json
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from core.errors import WorkspaceError
 
@@ -116,7 +116,7 @@ MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Catalog:
@@ -180,8 +180,7 @@ class Catalog:
         c = self.conn()
         version = c.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise WorkspaceError(
-                f"{self.path}: written by a newer Anomaly Studio (schema {version}, this version knows {len(MIGRATIONS)})")
+            raise WorkspaceError(f"{self.path}: written by a newer Anomaly Studio (schema {version}, this version knows {len(MIGRATIONS)})")
         for target in range(version + 1, len(MIGRATIONS) + 1):
             c.execute("BEGIN IMMEDIATE")
             try:

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from core.domain import CaseKind, ImageMeta, Modality, ScanLine, safe_id
 from core.errors import InputError, StudioError
 from core.io.images import IMAGE_SUFFIXES, TIFF_SUFFIXES
-from core.io.labelme import LabelDocument, read_labelme
+from core.io.labelme import read_labelme
 from core.io.nifti import is_nifti
 from core.workspace.workspace import NewImage, Workspace
 
@@ -56,11 +56,11 @@ def _stem(path: Path) -> str:
 @dataclass
 class _Group:
     case_id: str
-    images: dict[str, Path] = field(default_factory=dict)     # role/sequence -> file
+    images: dict[str, Path] = field(default_factory=dict)  # role/sequence -> file
     sidecar: Path | None = None
     seg: Path | None = None
-    labelme: dict[str, Path] = field(default_factory=dict)    # role -> LabelMe json
-    kind: str = "2d"                                           # "2d" | "mri" | "dicom"
+    labelme: dict[str, Path] = field(default_factory=dict)  # role -> LabelMe json
+    kind: str = "2d"  # "2d" | "mri" | "dicom"
 
 
 def _is_labelme(path: Path) -> bool:
@@ -141,7 +141,7 @@ def scan_folder(src: Path, report: ImportReport) -> list[_Group]:
             continue
         m = ROLE_RE.match(stem)
         key = str(j.parent / (m.group("case") if m else stem))
-        role = ({"cfp": "fundus", "bscan": "oct"}.get(m.group("role").lower(), m.group("role").lower()) if m else "auto")
+        role = {"cfp": "fundus", "bscan": "oct"}.get(m.group("role").lower(), m.group("role").lower()) if m else "auto"
         if key in by_stem and _is_labelme(j):
             by_stem[key].labelme[role] = j
         else:
@@ -176,8 +176,15 @@ def _auto_modality(path: Path) -> Modality:
     return Modality.FUNDUS
 
 
-def import_folder(ws: Workspace, src: str | Path, *, user: str = "import", progress: Progress | None = None,
-                  layout: str = "auto", modality: str | None = None) -> ImportReport:
+def import_folder(
+    ws: Workspace,
+    src: str | Path,
+    *,
+    user: str = "import",
+    progress: Progress | None = None,
+    layout: str = "auto",
+    modality: str | None = None,
+) -> ImportReport:
     """Import ``src``. ``layout`` is a dataset adapter name (idrid, bmad, mmr, eyeq, brats),
     'folder' for the generic layouts, or 'auto' to detect a dataset layout first."""
     from core.data.adapters import apply_plan, detect_layout, get_adapter
@@ -196,8 +203,9 @@ def import_folder(ws: Workspace, src: str | Path, *, user: str = "import", progr
         if modality and hasattr(adapter, "modality"):
             adapter.modality = modality
         apply_plan(ws, adapter.plan(src, report), report, user=user, progress=progress)
-        ws.catalog.audit(user, "import", None, {"source": str(src), "layout": layout, "imported": len(report.imported),
-                                                "skipped": len(report.skipped)})
+        ws.catalog.audit(
+            user, "import", None, {"source": str(src), "layout": layout, "imported": len(report.imported), "skipped": len(report.skipped)}
+        )
         return report
     groups = scan_folder(src, report)
     for i, g in enumerate(groups):
@@ -226,8 +234,14 @@ def _import_group(ws: Workspace, g: _Group, user: str, report: ImportReport) -> 
     if g.kind in ("mri", "dicom"):
         kind = CaseKind.MRI
         for seq, path in sorted(g.images.items()):
-            new.append(NewImage(seq if g.kind == "mri" else "mri", Modality.MRI, source_path=path,
-                                meta=ImageMeta(sequence=seq if g.kind == "mri" else None)))
+            new.append(
+                NewImage(
+                    seq if g.kind == "mri" else "mri",
+                    Modality.MRI,
+                    source_path=path,
+                    meta=ImageMeta(sequence=seq if g.kind == "mri" else None),
+                )
+            )
     else:
         roles = dict(g.images)
         if "auto" in roles:
@@ -240,8 +254,15 @@ def _import_group(ws: Workspace, g: _Group, user: str, report: ImportReport) -> 
                 meta.scan_line = ScanLine.from_json(sidecar["scan_line"])
             new.append(NewImage(role, Modality(role), source_path=path, meta=meta))
         kind = CaseKind.PAIR if set(roles) == {"fundus", "oct"} else CaseKind(next(iter(roles)))
-    case = ws.add_case(case_id, kind, new, split=sidecar.get("split"), truth=sidecar.get("truth"),
-                       source=str(next(iter(g.images.values())).parent), user=user)
+    case = ws.add_case(
+        case_id,
+        kind,
+        new,
+        split=sidecar.get("split"),
+        truth=sidecar.get("truth"),
+        source=str(next(iter(g.images.values())).parent),
+        user=user,
+    )
     entry = {"case": case_id, "kind": kind.value, "images": [im.name for im in case.images]}
     # labels
     for role, jpath in g.labelme.items():
@@ -250,8 +271,10 @@ def _import_group(ws: Workspace, g: _Group, user: str, report: ImportReport) -> 
             doc = read_labelme(jpath)
             fresh = ws.new_label_document(rec)
             if doc.image_height and (doc.image_height, doc.image_width) != (fresh.image_height, fresh.image_width):
-                raise InputError(jpath, f"labels are for a {doc.image_width}x{doc.image_height} image, "
-                                        f"the image is {fresh.image_width}x{fresh.image_height}")
+                raise InputError(
+                    jpath,
+                    f"labels are for a {doc.image_width}x{doc.image_height} image, the image is {fresh.image_width}x{fresh.image_height}",
+                )
             doc.image_path, doc.image_height, doc.image_width = fresh.image_path, fresh.image_height, fresh.image_width
             ws.write_labels(rec, doc, user=user)
             entry.setdefault("labels", []).append(rec.name)

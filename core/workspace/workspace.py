@@ -20,7 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from core.domain import (
-    CaseKind, CaseRecord, Decision, ImageMeta, ImageRecord, LoadedCase, LoadedImage, Modality, ReviewStatus,
+    CaseKind,
+    CaseRecord,
+    Decision,
+    ImageMeta,
+    ImageRecord,
+    LoadedCase,
+    LoadedImage,
+    Modality,
+    ReviewStatus,
     valid_id,
 )
 from core.errors import WorkspaceError
@@ -59,7 +67,7 @@ class Workspace:
 
     # -- open / create ---------------------------------------------------------------------
     @classmethod
-    def create(cls, root: str | Path, name: str | None = None) -> "Workspace":
+    def create(cls, root: str | Path, name: str | None = None) -> Workspace:
         root = Path(root)
         if (root / CATALOG_NAME).exists():
             return cls.open(root)
@@ -72,7 +80,7 @@ class Workspace:
         return ws
 
     @classmethod
-    def open(cls, root: str | Path, create: bool = False) -> "Workspace":
+    def open(cls, root: str | Path, create: bool = False) -> Workspace:
         root = Path(root)
         if not (root / CATALOG_NAME).exists():
             if create:
@@ -98,9 +106,19 @@ class Workspace:
         return self._arrays
 
     # -- cases -----------------------------------------------------------------------------
-    def add_case(self, case_id: str, kind: CaseKind, images: list[NewImage], *, split: str | None = None,
-                 truth: str | None = None, source: str | None = None, meta: dict | None = None,
-                 user: str = "system", replace: bool = False) -> CaseRecord:
+    def add_case(
+        self,
+        case_id: str,
+        kind: CaseKind,
+        images: list[NewImage],
+        *,
+        split: str | None = None,
+        truth: str | None = None,
+        source: str | None = None,
+        meta: dict | None = None,
+        user: str = "system",
+        replace: bool = False,
+    ) -> CaseRecord:
         if not valid_id(case_id):
             raise WorkspaceError(f"invalid case id '{case_id}': use letters, digits, '.', '_' and '-'")
         if not images:
@@ -123,8 +141,18 @@ class Workspace:
                 c.execute(
                     "INSERT INTO images(id, case_id, name, modality, path, sha256, shape, dtype, meta, position)"
                     " VALUES(?,?,?,?,?,?,?,?,?,?)",
-                    (rec.id, case_id, rec.name, rec.modality.value, rec.path, rec.sha256, json.dumps(list(rec.shape)),
-                     rec.dtype, json.dumps(rec.meta.to_json()), pos),
+                    (
+                        rec.id,
+                        case_id,
+                        rec.name,
+                        rec.modality.value,
+                        rec.path,
+                        rec.sha256,
+                        json.dumps(list(rec.shape)),
+                        rec.dtype,
+                        json.dumps(rec.meta.to_json()),
+                        pos,
+                    ),
                 )
             self.catalog.audit(user, "case.add", case_id, {"kind": CaseKind(kind).value, "images": names, "source": source})
         return self.case(case_id)
@@ -171,8 +199,15 @@ class Workspace:
             pixels = read_for_modality(self.root / rel, im.modality)
             pixels = pixels.data if isinstance(pixels, Volume) else pixels
         return ImageRecord(
-            id=f"{case_id}/{im.name}", case_id=case_id, name=im.name, modality=Modality(im.modality), path=rel,
-            sha256=array_sha256(pixels), shape=tuple(int(s) for s in pixels.shape), dtype=str(pixels.dtype), meta=meta,
+            id=f"{case_id}/{im.name}",
+            case_id=case_id,
+            name=im.name,
+            modality=Modality(im.modality),
+            path=rel,
+            sha256=array_sha256(pixels),
+            shape=tuple(int(s) for s in pixels.shape),
+            dtype=str(pixels.dtype),
+            meta=meta,
         )
 
     def delete_case(self, case_id: str, user: str = "system") -> None:
@@ -236,8 +271,15 @@ class Workspace:
     # -- review ----------------------------------------------------------------------------
     _UNSET = object()
 
-    def set_review(self, case_id: str, user: str, *, status: ReviewStatus | str | None = None,
-                   decision: Decision | str | None | object = _UNSET, comment: str | None = None) -> CaseRecord:
+    def set_review(
+        self,
+        case_id: str,
+        user: str,
+        *,
+        status: ReviewStatus | str | None = None,
+        decision: Decision | str | None | object = _UNSET,
+        comment: str | None = None,
+    ) -> CaseRecord:
         case = self.case(case_id)
         new_status = ReviewStatus(status) if status is not None else case.status
         new_decision = case.decision if decision is Workspace._UNSET else (Decision(decision) if decision else None)
@@ -265,8 +307,7 @@ class Workspace:
     def reviews(self, case_id: str) -> list[dict]:
         return [dict(r) for r in self.catalog.query("SELECT * FROM reviews WHERE case_id=? ORDER BY id", (case_id,))]
 
-    def set_slice_reviews(self, image: ImageRecord, axis: int, decisions: dict[int, Decision | str | None],
-                          user: str = "system") -> None:
+    def set_slice_reviews(self, image: ImageRecord, axis: int, decisions: dict[int, Decision | str | None], user: str = "system") -> None:
         """Record per-slice decisions of a volume (``None`` clears one). ``axis`` is the array axis the
         slices are perpendicular to and the keys are indices along it (the scan's own voxel grid)."""
         if not image.is_volume:
@@ -283,11 +324,20 @@ class Workspace:
                 if decision is None:
                     c.execute("DELETE FROM slice_reviews WHERE image_id=? AND axis=? AND slice=?", (image.id, int(axis), int(index)))
                 else:
-                    c.execute("INSERT OR REPLACE INTO slice_reviews(image_id, axis, slice, decision, user, time) VALUES(?,?,?,?,?,?)",
-                              (image.id, int(axis), int(index), Decision(decision).value, user, t))
-            self.catalog.audit(user, "review.slices", image.case_id,
-                               {"image": image.id, "axis": int(axis),
-                                "slices": {str(int(i)): (Decision(d).value if d else None) for i, d in decisions.items()}})
+                    c.execute(
+                        "INSERT OR REPLACE INTO slice_reviews(image_id, axis, slice, decision, user, time) VALUES(?,?,?,?,?,?)",
+                        (image.id, int(axis), int(index), Decision(decision).value, user, t),
+                    )
+            self.catalog.audit(
+                user,
+                "review.slices",
+                image.case_id,
+                {
+                    "image": image.id,
+                    "axis": int(axis),
+                    "slices": {str(int(i)): (Decision(d).value if d else None) for i, d in decisions.items()},
+                },
+            )
 
     def slice_reviews(self, image: ImageRecord) -> dict[tuple[int, int], str]:
         """{(axis, index): 'normal' | 'abnormal'} for one volume."""
@@ -364,15 +414,31 @@ def _count(values) -> dict[str, int]:
 
 def _image_from_row(r) -> ImageRecord:
     return ImageRecord(
-        id=r["id"], case_id=r["case_id"], name=r["name"], modality=Modality(r["modality"]), path=r["path"],
-        sha256=r["sha256"], shape=tuple(json.loads(r["shape"])), dtype=r["dtype"], meta=ImageMeta.from_json(json.loads(r["meta"])),
+        id=r["id"],
+        case_id=r["case_id"],
+        name=r["name"],
+        modality=Modality(r["modality"]),
+        path=r["path"],
+        sha256=r["sha256"],
+        shape=tuple(json.loads(r["shape"])),
+        dtype=r["dtype"],
+        meta=ImageMeta.from_json(json.loads(r["meta"])),
     )
 
 
 def _case_from_row(r, images: list[ImageRecord]) -> CaseRecord:
     return CaseRecord(
-        id=r["id"], kind=CaseKind(r["kind"]), images=images, status=ReviewStatus(r["status"]),
-        decision=Decision(r["decision"]) if r["decision"] else None, comment=r["comment"] or "",
-        last_reviewer=r["last_reviewer"], reviewed_at=r["reviewed_at"], split=r["split"], truth=r["truth"],
-        source=r["source"], created=r["created"], meta=json.loads(r["meta"] or "{}"),
+        id=r["id"],
+        kind=CaseKind(r["kind"]),
+        images=images,
+        status=ReviewStatus(r["status"]),
+        decision=Decision(r["decision"]) if r["decision"] else None,
+        comment=r["comment"] or "",
+        last_reviewer=r["last_reviewer"],
+        reviewed_at=r["reviewed_at"],
+        split=r["split"],
+        truth=r["truth"],
+        source=r["source"],
+        created=r["created"],
+        meta=json.loads(r["meta"] or "{}"),
     )

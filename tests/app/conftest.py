@@ -12,11 +12,12 @@ def _collect_garbage_in_the_gui_thread():
 
 @pytest.fixture
 def window(qtbot, small_demo):
+    from PySide6.QtWidgets import QApplication
+
     from app.main_window import MainWindow
     from app.state.session import Session
     from app.theme import apply_theme
     from core.workspace import Workspace
-    from PySide6.QtWidgets import QApplication
 
     apply_theme(QApplication.instance())
     w = MainWindow(Session(workspace=Workspace.open(small_demo), user="tester"))
@@ -59,11 +60,12 @@ def fitted_demo(fitted_demo_master, tmp_path):
 @pytest.fixture
 def open_window(qtbot):
     """Factory: a shown MainWindow on a workspace folder (closed at the end of the test)."""
+    from PySide6.QtWidgets import QApplication
+
     from app.main_window import MainWindow
     from app.state.session import Session
     from app.theme import apply_theme
     from core.workspace import Workspace
-    from PySide6.QtWidgets import QApplication
 
     apply_theme(QApplication.instance())
     made = []

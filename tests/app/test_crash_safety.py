@@ -60,6 +60,7 @@ def test_exception_in_a_slot_is_logged_and_shown_and_the_window_stays(window, qt
     setup_logging()
     reporter = ErrorReporter(window).install()
     try:
+
         def broken_slot():
             raise RuntimeError("slot exploded on purpose")
 
@@ -69,7 +70,7 @@ def test_exception_in_a_slot_is_logged_and_shown_and_the_window_stays(window, qt
         assert "slot exploded on purpose" in reporter.dialog.detailedText()
         QTimer.singleShot(0, broken_slot)
         qtbot.waitUntil(lambda: reporter.count == 2, timeout=5000)
-        assert "2 errors so far" in reporter.dialog.text()     # one dialog, not a pile of them
+        assert "2 errors so far" in reporter.dialog.text()  # one dialog, not a pile of them
         assert window.isVisible()
         import logging
 

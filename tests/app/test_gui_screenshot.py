@@ -29,7 +29,9 @@ def _screenshot(monkeypatch, args):
 def _pixels(path) -> np.ndarray:
     img = QImage(str(path)).convertToFormat(QImage.Format_RGB888)
     w, h = img.width(), img.height()
-    return np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h).reshape(h, img.bytesPerLine())[:, : w * 3].reshape(h, w, 3)
+    return (
+        np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * h).reshape(h, img.bytesPerLine())[:, : w * 3].reshape(h, w, 3)
+    )
 
 
 def test_screenshot_of_a_fundus_case_shows_the_heatmap(fitted_demo, tmp_path, monkeypatch, qapp):
@@ -46,23 +48,28 @@ def test_screenshot_of_a_fundus_case_shows_the_heatmap(fitted_demo, tmp_path, mo
 
 
 def test_screenshot_of_a_pair_and_an_mri_case(fitted_demo, tmp_path, monkeypatch, qapp):
-    seen = _screenshot(monkeypatch, ["gui", "--workspace", str(fitted_demo), "--case", "PAIR-L01",
-                                     "--screenshot", str(tmp_path / "pair.png"), "--size", "1920x1080"])
+    seen = _screenshot(
+        monkeypatch,
+        ["gui", "--workspace", str(fitted_demo), "--case", "PAIR-L01", "--screenshot", str(tmp_path / "pair.png"), "--size", "1920x1080"],
+    )
     w = seen["window"]
     assert seen["viewer"] is w.case_view and seen["pair"]
     assert _pixels(tmp_path / "pair.png").shape == (1080, 1920, 3)
-    seen = _screenshot(monkeypatch, ["gui", "--workspace", str(fitted_demo), "--case", "MRI-L01",
-                                     "--screenshot", str(tmp_path / "mri.png")])
+    seen = _screenshot(
+        monkeypatch, ["gui", "--workspace", str(fitted_demo), "--case", "MRI-L01", "--screenshot", str(tmp_path / "mri.png")]
+    )
     w = seen["window"]
     assert seen["viewer"] is w.volume_view and w.volume_view.ras is not None
-    assert not seen["legend"]          # no MRI result: no colour scale
+    assert not seen["legend"]  # no MRI result: no colour scale
     px = _pixels(tmp_path / "mri.png")
     assert px.std() > 20
 
 
 def test_screenshot_with_an_unknown_model_still_renders(fitted_demo, tmp_path, monkeypatch, qapp):
-    seen = _screenshot(monkeypatch, ["gui", "--workspace", str(fitted_demo), "--case", "FUN-L01", "--model", "resad",
-                                     "--screenshot", str(tmp_path / "x.png")])
+    seen = _screenshot(
+        monkeypatch,
+        ["gui", "--workspace", str(fitted_demo), "--case", "FUN-L01", "--model", "resad", "--screenshot", str(tmp_path / "x.png")],
+    )
     w = seen["window"]
-    assert w.session.model is not None and w.session.model.name == "patchcore"   # falls back to the available one
+    assert w.session.model is not None and w.session.model.name == "patchcore"  # falls back to the available one
     assert (tmp_path / "x.png").exists()

@@ -143,7 +143,7 @@ def test_failed_save_is_shown_and_stays_unsaved(labelling, qtbot):
     folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o500)
-    if os.access(folder, os.W_OK):     # root ignores permissions: block the file name instead
+    if os.access(folder, os.W_OK):  # root ignores permissions: block the file name instead
         folder.chmod(0o700)
         target.mkdir()
         (target / "x").write_text("x")
@@ -266,19 +266,33 @@ def test_model_result_becomes_an_editable_label(labelling, qtbot):
     ws.arrays.put(key + "/heatmap", heat)
     ws.arrays.put(key + "/mask", mask)
     with ws.catalog.transaction() as c:
-        c.execute("INSERT INTO model_versions(name, version, path, created, active, status, card) VALUES(?,?,?,?,?,?,?)",
-                  ("mias_sam", "v1", "models/mias_sam/v1", now_iso(), 1, "ready", json.dumps({"pixel_threshold": 3.0})))
-        c.execute("INSERT INTO results(model, version, case_id, image, score, raw_score, threshold, maps, extras, created)"
-                  " VALUES(?,?,?,?,?,?,?,?,?,?)",
-                  ("mias_sam", "v1", case.id, im.name, 5.0, 1.0, 3.0,
-                   json.dumps({im.name: {"heatmap": key + "/heatmap", "mask": key + "/mask"}}), "{}", now_iso()))
+        c.execute(
+            "INSERT INTO model_versions(name, version, path, created, active, status, card) VALUES(?,?,?,?,?,?,?)",
+            ("mias_sam", "v1", "models/mias_sam/v1", now_iso(), 1, "ready", json.dumps({"pixel_threshold": 3.0})),
+        )
+        c.execute(
+            "INSERT INTO results(model, version, case_id, image, score, raw_score, threshold, maps, extras, created)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?)",
+            (
+                "mias_sam",
+                "v1",
+                case.id,
+                im.name,
+                5.0,
+                1.0,
+                3.0,
+                json.dumps({im.name: {"heatmap": key + "/heatmap", "mask": key + "/mask"}}),
+                "{}",
+                now_iso(),
+            ),
+        )
     view = _open(labelling, qtbot, case.id)
     ed = view.current.editor
     assert view.panel.result_combo.count() == 1 and view.panel.result_box.isEnabled()
     view.set_active_label("retinal hemorrhage")
-    view.panel.result_btn.click()                         # the MIAS-SAM mask, as a mask shape
+    view.panel.result_btn.click()  # the MIAS-SAM mask, as a mask shape
     assert np.array_equal(ed.class_mask("retinal hemorrhage"), mask)
-    view.panel.result_use.setCurrentIndex(1)              # heatmap above the pixel threshold, as polygons
+    view.panel.result_use.setCurrentIndex(1)  # heatmap above the pixel threshold, as polygons
     view.panel.result_poly.setChecked(True)
     view.panel.result_btn.click()
     assert ed.shapes[-1].shape_type == "polygon"

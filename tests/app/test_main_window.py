@@ -91,6 +91,6 @@ def test_garbage_is_collected_in_the_gui_thread_only(window, qtbot):
 
     from PySide6.QtWidgets import QApplication
 
-    assert not gc.isenabled()                     # no automatic collection in whatever thread allocates
-    collector = getattr(QApplication.instance(), "_anomaly_studio_gc")
+    assert not gc.isenabled()  # no automatic collection in whatever thread allocates
+    collector = QApplication.instance()._anomaly_studio_gc
     assert collector.timer.isActive() and collector.timer.interval() == 1000

@@ -17,7 +17,7 @@ CHOICE = ModelChoice("demo", "v1", "demo", "fundus", threshold=3.0, pixel_thresh
 
 def _blob(h=300, w=400, cx=250, cy=120, peak=9.0, sigma=30.0):
     yy, xx = np.mgrid[0:h, 0:w]
-    return (peak * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma ** 2))).astype(np.float32)
+    return (peak * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2))).astype(np.float32)
 
 
 @pytest.fixture
@@ -95,12 +95,12 @@ def test_window_level_on_a_16_bit_image(panel, qtbot):
     wl = WindowLevelTool(panel)
     wl.image_changed(img)
     lo, hi = wl.levels()
-    assert 0 <= lo < 100 and 3900 < hi <= 60000          # percentile default, not the raw range
+    assert 0 <= lo < 100 and 3900 < hi <= 60000  # percentile default, not the raw range
     width, centre = wl.window()
-    wl.drag_by(wl.SENSITIVITY, 0)                        # right: wider window by e
+    wl.drag_by(wl.SENSITIVITY, 0)  # right: wider window by e
     assert wl.window()[0] == pytest.approx(width * np.e, rel=1e-6)
     w2, c2 = wl.window()
-    wl.drag_by(0, wl.SENSITIVITY / 2)                    # down: level goes down by half a width
+    wl.drag_by(0, wl.SENSITIVITY / 2)  # down: level goes down by half a width
     assert wl.window()[1] == pytest.approx(c2 - w2 / 2, rel=1e-6)
     assert "W " in wl.label.textItem.toPlainText()
     wl.reset()
@@ -119,7 +119,7 @@ def _volume_case(shape=(20, 30, 40)):
     vol = np.zeros(shape, np.float32)
     vol[2:-2, 2:-2, 2:-2] = 100.0
     heat = np.zeros(shape, np.float32)
-    heat[4:7, 10:13, 30:33] = 8.0                    # a hot spot at voxel (5, 11, 31)
+    heat[4:7, 10:13, 30:33] = 8.0  # a hot spot at voxel (5, 11, 31)
     return vol, heat
 
 
@@ -131,11 +131,11 @@ def test_volume_view_shows_a_3d_heatmap_in_the_right_place(qtbot):
     vv.resize(900, 700)
     vv.show()
     vol, heat = _volume_case()
-    affine = np.diag([-1.0, 1.0, 2.0, 1.0])          # x flipped (LAS), 2 mm slices
+    affine = np.diag([-1.0, 1.0, 2.0, 1.0])  # x flipped (LAS), 2 mm slices
     vv.set_volume(vol, affine, title="t1", case_id="MRI-X")
     ov = CaseOverlay("MRI-X", CHOICE, 5.0, 3.0, 3.0, "t1", images={"t1": prepare_image(heat, heat > 4, heat.shape)})
     vv.set_result(CaseOverlay("OTHER", CHOICE, 5.0, 3.0, 3.0, "t1", images=ov.images))
-    assert vv._heat_ras is None                      # another case's result is ignored
+    assert vv._heat_ras is None  # another case's result is ignored
     vv.set_result(ov)
     assert vv._heat_ras is not None
     # move the crosshair onto the hot spot: RAS x index = 19 - 5 (flipped axis)
@@ -178,7 +178,7 @@ def test_case_view_ignores_results_of_other_cases_and_pages(qtbot):
     assert cv.result is None
     cv.set_result(ov)
     assert cv.current_page() == 2 and cv.overlays["oct"].has_heatmap
-    cv.page_slider.setValue(0)                       # the map belongs to the middle B-scan only
+    cv.page_slider.setValue(0)  # the map belongs to the middle B-scan only
     assert not cv.overlays["oct"].has_heatmap
     cv.page_slider.setValue(2)
     assert cv.overlays["oct"].has_heatmap

@@ -14,8 +14,7 @@ import pytest
 
 from core.models import store
 
-TINY = dict(image_size=64, base_channels=8, levels=4, batch_size=4, samples_per_epoch=8, lr=0.002, min_lr=0.001,
-            warmup_epochs=0, seed=3)
+TINY = dict(image_size=64, base_channels=8, levels=4, batch_size=4, samples_per_epoch=8, lr=0.002, min_lr=0.001, warmup_epochs=0, seed=3)
 REVIEWED = {"FUN-N04": "normal", "PAIR-N03": "normal", "FUN-L01": "abnormal", "FUN-L02": "abnormal"}
 
 
@@ -65,11 +64,13 @@ def test_retrain_cancel_resume_compare_activate_and_roll_back(open_window, qtbot
     dlg.start()
     assert dlg.process.running and not dlg.start_button.isEnabled() and dlg.cancel_button.isEnabled()
     # wait for the second stage to have a checkpoint, then cancel
-    qtbot.waitUntil(lambda: (dlg.progress.last_event or {}).get("stage") == "localization"
-                    and (dlg.progress.last_event or {}).get("epoch", 0) >= 3, timeout=180_000)
+    qtbot.waitUntil(
+        lambda: (dlg.progress.last_event or {}).get("stage") == "localization" and (dlg.progress.last_event or {}).get("epoch", 0) >= 3,
+        timeout=180_000,
+    )
     assert dlg.progress.bar.value() > 0
     assert any(k.endswith(": loss") for k in dlg.progress.curves) and dlg.progress.steps_seen > 3
-    assert len(dlg.progress.series["localization: loss"][0]) >= 2          # the curve is drawn live
+    assert len(dlg.progress.series["localization: loss"][0]) >= 2  # the curve is drawn live
     dlg.cancel()
     qtbot.waitUntil(lambda: not dlg.process.running, timeout=60_000)
     assert dlg.process.status == "cancelled"
@@ -83,14 +84,14 @@ def test_retrain_cancel_resume_compare_activate_and_roll_back(open_window, qtbot
     assert "resumed after epoch" in dlg.progress.log.toPlainText()
     assert dlg.new_version == run
     ws = window.session.workspace
-    assert store.active_version(ws, "resynthdetect") == "v-old"        # nothing activates by itself
+    assert store.active_version(ws, "resynthdetect") == "v-old"  # nothing activates by itself
     # compare starts by itself after a finished run
     qtbot.waitUntil(lambda: dlg.comparison is not None, timeout=180_000)
     rows = {r["version"]: r for r in dlg.comparison["rows"]}
     assert set(rows) == {run, "v-old"} and sorted(dlg.comparison["cases"]) == sorted(REVIEWED)
     for r in rows.values():
         assert r["metrics"]["n_images"] == 4 and 0.0 <= r["metrics"]["image_auroc"] <= 1.0
-        assert "pixel_auroc" in r["metrics"]                           # the lesion cases have labels
+        assert "pixel_auroc" in r["metrics"]  # the lesion cases have labels
     assert dlg.table.rowCount() == 2
     assert dlg.activate_button.isEnabled()
     dlg.activate()
@@ -108,7 +109,7 @@ def test_killing_the_trainer_leaves_the_gui_and_workspace_intact(open_window, qt
     dlg.set_param("epochs", 200)
     dlg.start()
     qtbot.waitUntil(lambda: dlg.progress.steps_seen >= 2, timeout=180_000)
-    dlg.process.kill()                                   # as the out-of-memory killer would
+    dlg.process.kill()  # as the out-of-memory killer would
     qtbot.waitUntil(lambda: not dlg.process.running, timeout=30_000)
     assert dlg.process.status == "killed"
     assert "killed" in dlg.progress.status.text().lower()
@@ -135,7 +136,7 @@ def test_closing_the_dialog_during_a_run_cancels_without_freezing(open_window, q
     qtbot.waitUntil(lambda: dlg.progress.steps_seen >= 1, timeout=180_000)
     t0 = time.monotonic()
     dlg.close()
-    assert time.monotonic() - t0 < 1.0                    # the GUI thread does not wait for the trainer
+    assert time.monotonic() - t0 < 1.0  # the GUI thread does not wait for the trainer
     assert dlg.isVisible() and "cancelled" in dlg.progress.log.toPlainText()
     qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=60_000)
     assert not dlg.process.running and dlg.process.status == "cancelled"

@@ -34,16 +34,17 @@ def test_smoke_arguments_reach_run_smoke(monkeypatch):
 def test_smoke_from_source_runs_a_model_and_renders_the_window(tmp_path):
     shot = tmp_path / "smoke.png"
     env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1")
-    res = subprocess.run([sys.executable, "-m", "app.main", "--smoke", str(shot)], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        [sys.executable, "-m", "app.main", "--smoke", str(shot)], cwd=REPO, env=env, capture_output=True, text=True, timeout=900
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    out = json.loads(res.stdout[res.stdout.index("{"):])
+    out = json.loads(res.stdout[res.stdout.index("{") :])
     assert out["ok"] is True and out["frozen"] is False
     assert np.isfinite(out["score"]) and out["case"].startswith("FUN-L")
     assert out["litemedsam"]["sha256"] == LITEMEDSAM.sha256
-    assert Path(out["app_data"]) == Path(os.environ["ANOMALY_STUDIO_HOME"])   # the tests' private folder
+    assert Path(out["app_data"]) == Path(os.environ["ANOMALY_STUDIO_HOME"])  # the tests' private folder
     assert Path(out["log"]).is_file()
-    assert out["workspace"] is None          # the temporary demo workspace was removed
+    assert out["workspace"] is None  # the temporary demo workspace was removed
     with Image.open(shot) as im:
         rgb = np.asarray(im.convert("RGB"))
     assert rgb.shape[:2] == (1000, 1600)

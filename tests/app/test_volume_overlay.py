@@ -18,21 +18,34 @@ def _store_fake_result(ws, case_id: str) -> tuple[np.ndarray, np.ndarray]:
     mask = np.zeros(vol.array.shape, bool)
     heat[80:110, 100:130, 90:110] = 10.0
     mask[85:105, 105:125, 95:105] = True
-    card = ModelCard(method="rasalore", paper="", config={}, version="v-test", threshold=3.0, pixel_threshold=2.0,
-                     metrics={"case_score_caveat": CASE_SCORE_CAVEAT})
+    card = ModelCard(
+        method="rasalore",
+        paper="",
+        config={},
+        version="v-test",
+        threshold=3.0,
+        pixel_threshold=2.0,
+        metrics={"case_score_caveat": CASE_SCORE_CAVEAT},
+    )
     model = SimpleNamespace(name="rasalore", card=card)
     with ws.catalog.transaction() as c:
-        c.execute("INSERT INTO model_versions(name, version, path, created, active, card) VALUES(?,?,?,?,?,?)",
-                  ("rasalore", "v-test", "models/rasalore/v-test", "now", 1, json.dumps(card.to_json())))
+        c.execute(
+            "INSERT INTO model_versions(name, version, path, created, active, card) VALUES(?,?,?,?,?,?)",
+            ("rasalore", "v-test", "models/rasalore/v-test", "now", 1, json.dumps(card.to_json())),
+        )
     depth = vol.array.shape[2]
     scores = [None] * 15 + [round(0.3 + 0.001 * k, 4) for k in range(15, depth - 15)] + [None] * 15
     scores[100] = 0.61
     p_lesion = [None if v is None else 0.25 for v in scores]
     p_lesion[100] = 0.93
-    result = AnomalyResult(score=7.5, heatmap=heat, mask=mask, image=vol.record.name,
-                           extras={"top_slice": 100, "slice_axis": 2, "slice_scores": scores,
-                                   "slice_unhealthy_probability": p_lesion},
-                           maps={vol.record.name: ImageMap(heatmap=heat, mask=mask, score=7.5, raw_score=0.9)})
+    result = AnomalyResult(
+        score=7.5,
+        heatmap=heat,
+        mask=mask,
+        image=vol.record.name,
+        extras={"top_slice": 100, "slice_axis": 2, "slice_scores": scores, "slice_unhealthy_probability": p_lesion},
+        maps={vol.record.name: ImageMap(heatmap=heat, mask=mask, score=7.5, raw_score=0.9)},
+    )
     store.store_result(ws, model, case, result)
     return heat, mask
 
@@ -55,14 +68,14 @@ def test_mri_view_overlays_the_stored_result(window, qtbot):
     assert layers.has_heatmap and layers.has_mask
     summary = window.review_panel.summary.text()
     assert "rasalore" in summary and "7.50" in summary and "abnormal" in summary
-    assert "did not separate normal from lesion volumes" in summary     # the model's caveat beside its suggestion
+    assert "did not separate normal from lesion volumes" in summary  # the model's caveat beside its suggestion
     # moving away keeps the user's slice when the same result is shown again
     vv.set_position(vv.pos[0], vv.pos[1], 50)
     window._apply_overlay(window._overlay)
     assert vv.pos[2] == 50
     assert vv.panels["axial"].badge.text() == "slice score 0.35 · P(lesion) 0.25"
     vv.set_position(vv.pos[0], vv.pos[1], 5)
-    assert vv.panels["axial"].badge.text() == "not scored"              # the paper's skipped first slices
+    assert vv.panels["axial"].badge.text() == "not scored"  # the paper's skipped first slices
     # another MRI case without a result shows no overlay
     other = next(c for c in ws.cases() if c.kind == CaseKind.MRI and c.id != mri.id)
     window.open_case_now(other.id)

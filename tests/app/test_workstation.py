@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, QTimer
 from core.domain import Decision, ReviewStatus
 from core.models import store
 
-RUN_TIMEOUT = 240_000   # ms; a loaded 2-core machine can take a while for the first model load
+RUN_TIMEOUT = 240_000  # ms; a loaded 2-core machine can take a while for the first model load
 
 
 def _wait_loaded(qtbot, w, case_id):
@@ -55,9 +55,9 @@ def test_keyboard_review_run_and_restart(fitted_demo, open_window, qtbot):
     qtbot.keyClick(w, Qt.Key_D)
     _wait_loaded(qtbot, w, "FUN-L02")
     layers = w.case_view.overlays["fundus"]
-    assert not layers.has_heatmap                        # not run on FUN-L02 yet
+    assert not layers.has_heatmap  # not run on FUN-L02 yet
 
-    qtbot.keyClick(w, Qt.Key_R, Qt.ControlModifier)     # run the model on this case
+    qtbot.keyClick(w, Qt.Key_R, Qt.ControlModifier)  # run the model on this case
     assert w.runs.running
     _wait_run_done(qtbot, w)
     run = w.runs.run
@@ -77,8 +77,8 @@ def test_keyboard_review_run_and_restart(fitted_demo, open_window, qtbot):
     qtbot.keyClick(w, Qt.Key_T)
     assert layers.heatmap_visible()
 
-    qtbot.keyClick(w, Qt.Key_2)                          # abnormal
-    qtbot.keyClick(w, Qt.Key_Return)                     # approve
+    qtbot.keyClick(w, Qt.Key_2)  # abnormal
+    qtbot.keyClick(w, Qt.Key_Return)  # approve
     case = w.session.case("FUN-L02")
     assert case.decision == Decision.ABNORMAL and case.status == ReviewStatus.APPROVED
     assert case.last_reviewer == "tester"
@@ -105,7 +105,7 @@ def test_keyboard_review_run_and_restart(fitted_demo, open_window, qtbot):
 def test_event_loop_keeps_responding_while_model_runs(fitted_demo, open_window, qtbot):
     """A QTimer ticking every 10 ms never waits more than 100 ms while the model runs."""
     w = open_window(fitted_demo)
-    _wait_warm(qtbot, w)                                 # torch & co imported on the worker
+    _wait_warm(qtbot, w)  # torch & co imported on the worker
     w.worklist.select_case("FUN-N04")
     _wait_loaded(qtbot, w, "FUN-N04")
     ticks: list[float] = []
@@ -129,8 +129,8 @@ def test_switching_cases_during_a_run_never_shows_a_stale_result(fitted_demo, op
     w = open_window(fitted_demo)
     w.worklist.select_case("FUN-L02")
     _wait_loaded(qtbot, w, "FUN-L02")
-    w.run_model("case")                                  # scores FUN-L02 in the background
-    w.worklist.select_case("FUN-N01")                    # ...while the reader moves on
+    w.run_model("case")  # scores FUN-L02 in the background
+    w.worklist.select_case("FUN-N01")  # ...while the reader moves on
     _wait_loaded(qtbot, w, "FUN-N01")
     seen = []
     w.cases.overlay_ready.connect(lambda cid, ov: seen.append((cid, ov.case_id if ov else None)))
@@ -138,7 +138,7 @@ def test_switching_cases_during_a_run_never_shows_a_stale_result(fitted_demo, op
     qtbot.wait(500)
     assert w.runs.run.done == ["FUN-L02"]
     assert all(cid == "FUN-N01" and (oc in (None, "FUN-N01")) for cid, oc in seen)
-    assert not w.case_view.overlays["fundus"].has_heatmap      # FUN-N01 has no result
+    assert not w.case_view.overlays["fundus"].has_heatmap  # FUN-N01 has no result
     assert w.case_view.result is None or w.case_view.result.case_id == "FUN-N01"
     # the score still reached the worklist row of FUN-L02
     assert "FUN-L02" in w.session.scores
@@ -171,7 +171,7 @@ def test_run_errors_are_readable_and_the_app_keeps_running(fitted_demo, open_win
     _wait_run_done(qtbot, w)
     assert w.runs.run.status == "failed"
     assert "model.pt is missing" in w.model_panel.error.text()
-    w.worklist.select_case("PAIR-L01")                  # still usable
+    w.worklist.select_case("PAIR-L01")  # still usable
     _wait_loaded(qtbot, w, "PAIR-L01")
 
 
@@ -208,7 +208,7 @@ def test_comment_is_saved_and_keys_typed_in_it_are_not_shortcuts(fitted_demo, op
     qtbot.keyClick(w, Qt.Key_C)
     assert w.review_panel.comment.hasFocus()
     qtbot.keyClicks(w.review_panel.comment, "2 small haemorrhages, D")
-    assert w.session.case("FUN-L01").decision is None          # '2' and 'D' went into the text
+    assert w.session.case("FUN-L01").decision is None  # '2' and 'D' went into the text
     qtbot.keyClick(w.review_panel.comment, Qt.Key_Return, Qt.ControlModifier)
     case = w.session.case("FUN-L01")
     assert case.comment == "2 small haemorrhages, D" and case.status == ReviewStatus.IN_REVIEW
@@ -234,8 +234,10 @@ def test_approve_needs_a_decision_and_flag_toggles(fitted_demo, open_window, qtb
     assert w.session.case("FUN-N01").status == ReviewStatus.FLAGGED
     qtbot.keyClick(w, Qt.Key_F)
     assert w.session.case("FUN-N01").status == ReviewStatus.IN_REVIEW
-    assert w.worklist.model.data(w.worklist.model.index(
-        next(r for r, c in enumerate(w.worklist.model.cases) if c.id == "FUN-N01"), 3)) == "in review"
+    assert (
+        w.worklist.model.data(w.worklist.model.index(next(r for r, c in enumerate(w.worklist.model.cases) if c.id == "FUN-N01"), 3))
+        == "in review"
+    )
 
 
 def test_help_dialog_lists_every_shortcut(window, qtbot):

@@ -15,8 +15,9 @@ from core.errors import CorruptFileError, WeightsError
 
 
 def _case(status="unreviewed", decision=None, comment=""):
-    return CaseRecord("C1", CaseKind.FUNDUS, status=ReviewStatus(status),
-                      decision=Decision(decision) if decision else None, comment=comment)
+    return CaseRecord(
+        "C1", CaseKind.FUNDUS, status=ReviewStatus(status), decision=Decision(decision) if decision else None, comment=comment
+    )
 
 
 # -- review rules ---------------------------------------------------------------------------------
@@ -53,8 +54,16 @@ def test_comment_starts_the_review_and_unchanged_comments_do_nothing():
 
 # -- runs ------------------------------------------------------------------------------------------
 def _choice(**kw):
-    base = dict(name="patchcore", version="v1", title="patchcore", modality="fundus", threshold=3.0,
-                pixel_threshold=2.5, created="2026-01-02T10:00:00+00:00", active=True)
+    base = dict(
+        name="patchcore",
+        version="v1",
+        title="patchcore",
+        modality="fundus",
+        threshold=3.0,
+        pixel_threshold=2.5,
+        created="2026-01-02T10:00:00+00:00",
+        active=True,
+    )
     base.update(kw)
     return ModelChoice(**base)
 
@@ -66,7 +75,7 @@ def test_run_state_eta_and_summary():
     assert "running A" in run.progress_text()
     run.record_done("A", 2.0)
     run.record_done("B", 4.0)
-    assert run.eta_seconds() == pytest.approx(6.0)      # mean 3 s x 2 left
+    assert run.eta_seconds() == pytest.approx(6.0)  # mean 3 s x 2 left
     run.record_failed("C", "C: bad file")
     assert run.remaining == ["D"] and run.processed == 3
     assert "about" in run.progress_text()
@@ -105,17 +114,26 @@ def test_errors_become_one_readable_line():
 
 
 def test_model_choice_from_a_catalog_row():
-    row = {"name": "patchcore", "version": "v9", "created": "2026-03-04T05:06:07+00:00", "active": True,
-           "card": {"method": "patchcore", "threshold": 2.5, "pixel_threshold": 4.25, "config": {"modality": "oct"}}}
+    row = {
+        "name": "patchcore",
+        "version": "v9",
+        "created": "2026-03-04T05:06:07+00:00",
+        "active": True,
+        "card": {"method": "patchcore", "threshold": 2.5, "pixel_threshold": 4.25, "config": {"modality": "oct"}},
+    }
     c = ModelChoice.from_row(row)
     assert (c.modality, c.threshold, c.pixel_threshold, c.active) == ("oct", 2.5, 4.25, True)
     assert "patchcore" in c.label and "oct" in c.label
-    assert c.caveat == ""                                   # no calibration recorded: nothing to warn about
+    assert c.caveat == ""  # no calibration recorded: nothing to warn about
 
 
 def test_model_choice_caveat_joins_the_models_own_and_a_single_normal_calibration():
-    card = {"method": "rasalore", "config": {"modality": "mri"}, "metrics": {"case_score_caveat": "Judge the mask."},
-            "calibration": {"n": 1}}
+    card = {
+        "method": "rasalore",
+        "config": {"modality": "mri"},
+        "metrics": {"case_score_caveat": "Judge the mask."},
+        "calibration": {"n": 1},
+    }
     c = ModelChoice.from_row({"name": "rasalore", "version": "v1", "card": card})
     assert c.caveat == "Judge the mask. Calibrated on a single normal case: its case threshold is a rough guess."
     card["calibration"]["n"], card["metrics"] = 4, {}
@@ -131,12 +149,12 @@ def test_case_cache_is_bounded_by_bytes_and_least_recently_used():
 
     cache = CaseCache(max_bytes=3_000_000, max_items=10)
     for cid in "ABC":
-        cache.put(case(cid, 1000))                 # 1 MB each
+        cache.put(case(cid, 1000))  # 1 MB each
     assert len(cache) == 3 and cache.nbytes == 3_000_000
-    cache.get("A")                                 # A becomes the most recent
+    cache.get("A")  # A becomes the most recent
     cache.put(case("D", 1000))
     assert "B" not in cache and {"A", "C", "D"} <= {c for c in "ACD" if c in cache}
-    cache.put(case("E", 5000))                     # larger than the whole budget: not kept
+    cache.put(case("E", 5000))  # larger than the whole budget: not kept
     assert "E" not in cache and cache.nbytes == 3_000_000
     assert case_nbytes(case("X", 10)) == 10_000
 
@@ -144,7 +162,7 @@ def test_case_cache_is_bounded_by_bytes_and_least_recently_used():
 # -- overlay data ------------------------------------------------------------------------------------
 def test_reduce_map_keeps_the_mean_and_bounds_the_size():
     yy, xx = np.mgrid[0:1411, 0:1411]
-    heat = np.exp(-((xx - 700) ** 2 + (yy - 400) ** 2) / (2 * 80.0 ** 2)).astype(np.float32) * 8
+    heat = np.exp(-((xx - 700) ** 2 + (yy - 400) ** 2) / (2 * 80.0**2)).astype(np.float32) * 8
     small = reduce_map(heat)
     assert max(small.shape) <= 384 and small.dtype == np.float32
     assert small.mean() == pytest.approx(heat.mean(), rel=0.01)
@@ -158,10 +176,10 @@ def test_reduce_map_keeps_the_mean_and_bounds_the_size():
 def test_iso_contour_encloses_the_region_above_the_threshold():
     yy, xx = np.mgrid[0:200, 0:300]
     r = np.hypot(xx - 150, yy - 100)
-    heat = (10 - r / 10).astype(np.float32)          # > 5 inside a circle of radius 50
-    x, y = iso_contours(heat, 5.0, extent=(600.0, 400.0))   # map stretched 2x over the image
+    heat = (10 - r / 10).astype(np.float32)  # > 5 inside a circle of radius 50
+    x, y = iso_contours(heat, 5.0, extent=(600.0, 400.0))  # map stretched 2x over the image
     ok = np.isfinite(x)
-    radii = np.hypot(x[ok] - 301, y[ok] - 201)       # centre of pixel (150, 100) in image coordinates
+    radii = np.hypot(x[ok] - 301, y[ok] - 201)  # centre of pixel (150, 100) in image coordinates
     assert radii.mean() == pytest.approx(100.0, abs=2.0)  # radius 50 map pixels = 100 image pixels
     # a region touching the border is closed, not left open
     edge = np.zeros((50, 50), np.float32)

@@ -46,7 +46,8 @@ def test_idrid(tmp_path, ws):
     csv_dir = grading / "2. Groundtruths"
     csv_dir.mkdir(parents=True)
     (csv_dir / "a. IDRiD_Disease Grading_Training Labels.csv").write_text(
-        "Image name,Retinopathy grade,Risk of macular edema \nIDRiD_001,0,0\nIDRiD_002,3,1\n")
+        "Image name,Retinopathy grade,Risk of macular edema \nIDRiD_001,0,0\nIDRiD_002,3,1\n"
+    )
     rep = import_folder(ws, root)
     assert rep.layout == "idrid"
     c = ws.case("IDRiD_01")
@@ -95,8 +96,16 @@ def test_mmr_pairs_with_numeric_symptom_ids(tmp_path, ws):
     rgb(a / "fundus.png", 60, 60)
     rgb(a / "oct.png", 30, 50)
     for role, lab, (h, w) in (("fundus", "4", (60, 60)), ("oct", "3", (30, 50))):
-        (a / f"{role}.json").write_text(json.dumps({"shapes": [{"label": lab, "points": [[1, 1], [9, 1], [5, 8]], "shape_type": "polygon"}],
-                                                   "imagePath": f"{role}.png", "imageHeight": h, "imageWidth": w}))
+        (a / f"{role}.json").write_text(
+            json.dumps(
+                {
+                    "shapes": [{"label": lab, "points": [[1, 1], [9, 1], [5, 8]], "shape_type": "polygon"}],
+                    "imagePath": f"{role}.png",
+                    "imageHeight": h,
+                    "imageWidth": w,
+                }
+            )
+        )
     rep = import_folder(ws, root)
     assert rep.layout == "mmr"
     normal, abnormal = ws.case("N001"), ws.case("A001")
@@ -110,7 +119,9 @@ def test_eyeq_csv(tmp_path, ws):
     root = tmp_path / "EyeQ"
     for n in ("1_left.jpeg", "2_right.jpeg", "3_left.jpeg"):
         rgb(root / "images" / n)
-    (root / "Label_EyeQ_train.csv").write_text(",image,quality,DR_grade\n0,1_left.jpeg,0,0\n1,2_right.jpeg,1,2\n2,3_left.jpeg,2,0\n3,9.jpeg,0,0\n")
+    (root / "Label_EyeQ_train.csv").write_text(
+        ",image,quality,DR_grade\n0,1_left.jpeg,0,0\n1,2_right.jpeg,1,2\n2,3_left.jpeg,2,0\n3,9.jpeg,0,0\n"
+    )
     rep = import_folder(ws, root)
     assert rep.layout == "eyeq"
     assert ws.case("1_left").truth == "normal" and ws.case("1_left").split == "train"

@@ -52,9 +52,9 @@ def test_self_mix_weights_follow_eq3():
     mask = np.zeros((21, 21), bool)
     mask[3:18, 3:18] = True
     w = self_mix_weights(mask, 0.7)
-    assert w[~mask].min() == pytest.approx(0.7)           # background: D = 0 -> alpha
+    assert w[~mask].min() == pytest.approx(0.7)  # background: D = 0 -> alpha
     assert w.max() == pytest.approx(1.0) and w[10, 10] == pytest.approx(1.0)
-    assert 0.7 < w[3, 10] < w[6, 10] < w[10, 10]          # grows away from the boundary
+    assert 0.7 < w[3, 10] < w[6, 10] < w[10, 10]  # grows away from the boundary
 
 
 @pytest.mark.parametrize("modality", ["fundus", "oct"])
@@ -67,11 +67,11 @@ def test_resynth_generator_masks_and_unchanged_pixels(modality, fundus_images, o
         s = gen.sample(rng)
         target = images[s.info["target"]]
         assert s.image.shape == target.shape and s.image.dtype == np.uint8 and s.mask.shape == target.shape[:2]
-        assert np.array_equal(s.image[~s.mask], target[~s.mask])          # outside the mask: untouched
+        assert np.array_equal(s.image[~s.mask], target[~s.mask])  # outside the mask: untouched
         assert len(s.info["augmentations"]) == 3 and set(s.info["augmentations"]) <= set(AUGMENTATIONS)
         if s.mask.any():
             nonempty += 1
-            assert not np.array_equal(s.image[s.mask], target[s.mask])   # a lesion was pasted
+            assert not np.array_equal(s.image[s.mask], target[s.mask])  # a lesion was pasted
     assert nonempty >= 10
 
 
@@ -113,7 +113,7 @@ def test_mmrad_simulation_probability_and_determinism(fundus_images):
     sim = MMRADSimulator("fundus", p_anomaly=0.7)
     rng = np.random.default_rng(3)
     hits = [sim(fundus_images[0], rng)[1].any() for _ in range(60)]
-    assert 0.45 <= np.mean(hits) <= 0.85             # some pure normals, mostly anomalies
+    assert 0.45 <= np.mean(hits) <= 0.85  # some pure normals, mostly anomalies
     never = MMRADSimulator("fundus", p_anomaly=0.0)
     assert not any(never(fundus_images[0], rng)[1].any() for _ in range(10))
     a = MMRADSimulator("fundus").sample(fundus_images[1], np.random.default_rng(9), force=True)
@@ -168,10 +168,10 @@ def test_focal_loss_matches_formula():
     logits = torch.tensor([2.0, -1.0, 0.5])
     target = torch.tensor([1.0, 0.0, 0.0])
     p = torch.sigmoid(logits)
-    ref = torch.stack([-(1 - p[0]) ** 2 * torch.log(p[0]), -p[1] ** 2 * torch.log(1 - p[1]), -p[2] ** 2 * torch.log(1 - p[2])]).mean()
+    ref = torch.stack([-((1 - p[0]) ** 2) * torch.log(p[0]), -(p[1] ** 2) * torch.log(1 - p[1]), -(p[2] ** 2) * torch.log(1 - p[2])]).mean()
     assert float(focal_loss(logits, target, 2.0)) == pytest.approx(float(ref), rel=1e-5)
     w = torch.tensor([1.0, 0.0, 0.0])
-    assert float(focal_loss(logits, target, 2.0, w)) == pytest.approx(float(-(1 - p[0]) ** 2 * torch.log(p[0])), rel=1e-5)
+    assert float(focal_loss(logits, target, 2.0, w)) == pytest.approx(float(-((1 - p[0]) ** 2) * torch.log(p[0])), rel=1e-5)
 
 
 def test_labelled_anomalies_only_reviewed_test_cases(small_demo):
@@ -180,7 +180,7 @@ def test_labelled_anomalies_only_reviewed_test_cases(small_demo):
     from core.workspace import Workspace
 
     ws = Workspace.open(small_demo)
-    assert labelled_anomalies(ws, "fundus") == []               # demo lesions are unreviewed test cases
+    assert labelled_anomalies(ws, "fundus") == []  # demo lesions are unreviewed test cases
     lesion = next(c for c in ws.cases() if c.id.startswith("FUN-L"))
     ws.set_review(lesion.id, "tester", decision=Decision.ABNORMAL)
     found = labelled_anomalies(ws, "fundus")

@@ -32,11 +32,14 @@ def frozen(tmp_path, monkeypatch):
     return bundle, home
 
 
-@pytest.mark.parametrize("platform, expected", [
-    ("linux", (".local", "share", "anomaly-studio")),
-    ("win32", ("AppData", "Roaming", "AnomalyStudio")),
-    ("darwin", ("Library", "Application Support", "AnomalyStudio")),
-])
+@pytest.mark.parametrize(
+    "platform, expected",
+    [
+        ("linux", (".local", "share", "anomaly-studio")),
+        ("win32", ("AppData", "Roaming", "AnomalyStudio")),
+        ("darwin", ("Library", "Application Support", "AnomalyStudio")),
+    ],
+)
 def test_frozen_app_data_is_per_user_not_in_bundle(frozen, monkeypatch, platform, expected):
     bundle, home = frozen
     monkeypatch.setattr(sys, "platform", platform)

@@ -13,8 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_cli(*args, env=None):
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "app.main", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=600, env=full_env)
+    return subprocess.run([sys.executable, "-m", "app.main", *args], cwd=REPO, capture_output=True, text=True, timeout=600, env=full_env)
 
 
 def test_info_json_lists_cases(small_demo, capsys):
@@ -87,8 +86,14 @@ def test_gui_unknown_case_exit_2(small_demo):
 def test_gui_without_display_explains_headless_use(small_demo, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env["ANOMALY_STUDIO_HOME"] = str(tmp_path / "home")
-    proc = subprocess.run([sys.executable, "-m", "app.main", "gui", "--workspace", str(small_demo)], cwd=REPO,
-                          capture_output=True, text=True, timeout=600, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.main", "gui", "--workspace", str(small_demo)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "No display found" in proc.stderr and "--screenshot" in proc.stderr
     assert (tmp_path / "home" / "screenshots" / "anomaly-studio.png").exists()

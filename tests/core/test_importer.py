@@ -17,9 +17,19 @@ def _write_layout(src):
     Image.fromarray(rng.integers(0, 255, (60, 60, 3), dtype=np.uint8)).save(src / "P001_fundus.png")
     Image.fromarray(rng.integers(0, 255, (40, 50), dtype=np.uint8)).save(src / "P001_oct.png")
     (src / "P001.json").write_text(json.dumps({"scan_line": [[5, 30], [55, 30]], "laterality": "R", "split": "test"}))
-    (src / "P001_fundus.json").write_text(json.dumps({
-        "version": "5.4.1", "flags": {}, "imagePath": "P001_fundus.png", "imageData": None, "imageHeight": 60,
-        "imageWidth": 60, "shapes": [{"label": "retinal hemorrhage", "points": [[1, 1], [10, 1], [5, 9]], "shape_type": "polygon"}]}))
+    (src / "P001_fundus.json").write_text(
+        json.dumps(
+            {
+                "version": "5.4.1",
+                "flags": {},
+                "imagePath": "P001_fundus.png",
+                "imageData": None,
+                "imageHeight": 60,
+                "imageWidth": 60,
+                "shapes": [{"label": "retinal hemorrhage", "points": [[1, 1], [10, 1], [5, 9]], "shape_type": "polygon"}],
+            }
+        )
+    )
     Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(src / "loose photo.jpg")
     tifffile.imwrite(src / "volume_scan.tif", rng.integers(0, 65535, (4, 30, 40), dtype=np.uint16), photometric="minisblack")
     sub = src / "brats"

@@ -10,10 +10,25 @@ LABELME_FILE = {
     "version": "5.4.1",
     "flags": {"abnormal": True},
     "shapes": [
-        {"label": "retinal hemorrhage", "points": [[10, 10], [30, 12], [25, 30]], "group_id": 3, "description": "dark",
-         "shape_type": "polygon", "flags": {"checked": True}, "mask": None, "other_tool_key": {"score": 0.9}},
-        {"label": "cotton-wool spots", "points": [[5, 5], [15, 20]], "group_id": None, "description": "",
-         "shape_type": "rectangle", "flags": {}, "mask": None},
+        {
+            "label": "retinal hemorrhage",
+            "points": [[10, 10], [30, 12], [25, 30]],
+            "group_id": 3,
+            "description": "dark",
+            "shape_type": "polygon",
+            "flags": {"checked": True},
+            "mask": None,
+            "other_tool_key": {"score": 0.9},
+        },
+        {
+            "label": "cotton-wool spots",
+            "points": [[5, 5], [15, 20]],
+            "group_id": None,
+            "description": "",
+            "shape_type": "rectangle",
+            "flags": {},
+            "mask": None,
+        },
         {"label": "a", "points": [[40, 40], [44, 40]], "shape_type": "circle", "flags": {}},
         {"label": "b", "points": [[1, 1], [20, 40]], "shape_type": "line"},
         {"label": "c", "points": [[1, 1], [20, 40], [30, 5]], "shape_type": "linestrip"},
@@ -62,21 +77,24 @@ def test_rasterize_polygon_and_rectangle():
     doc = LabelDocument.from_json(LABELME_FILE)
     idx = doc.rasterize({"retinal hemorrhage": 4, "cotton-wool spots": 5})
     assert idx.shape == (64, 80)
-    assert idx[15, 20] == 4           # inside the triangle
-    assert idx[7, 10] == 5            # inside the rectangle
+    assert idx[15, 20] == 4  # inside the triangle
+    assert idx[7, 10] == 5  # inside the rectangle
     assert idx[60, 70] == 0
     assert doc.class_mask("a")[40, 42]  # circle of radius 4 around (40, 40)
 
 
-@pytest.mark.parametrize("content,needle", [
-    ("", "empty"),
-    ("{not json", "broken JSON at line 1"),
-    ("[1, 2]", "not a JSON object"),
-    ('{"shapes": []}', "imagePath"),
-    ('{"shapes": [{"label": "x", "points": [[1, 2]], "shape_type": "polygon"}], "imagePath": "a.png"}', "at least 3 points"),
-    ('{"shapes": [{"label": "x", "points": [[1, 2], [3, 4]], "shape_type": "hexagon"}], "imagePath": "a.png"}', "unknown shape_type"),
-    ('{"shapes": [{"label": "x", "points": [[0, 0], [3, 4]], "shape_type": "mask", "mask": "!!"}], "imagePath": "a.png"}', "base64"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("", "empty"),
+        ("{not json", "broken JSON at line 1"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"shapes": []}', "imagePath"),
+        ('{"shapes": [{"label": "x", "points": [[1, 2]], "shape_type": "polygon"}], "imagePath": "a.png"}', "at least 3 points"),
+        ('{"shapes": [{"label": "x", "points": [[1, 2], [3, 4]], "shape_type": "hexagon"}], "imagePath": "a.png"}', "unknown shape_type"),
+        ('{"shapes": [{"label": "x", "points": [[0, 0], [3, 4]], "shape_type": "mask", "mask": "!!"}], "imagePath": "a.png"}', "base64"),
+    ],
+)
 def test_bad_files_name_the_file_and_the_problem(tmp_path, content, needle):
     path = tmp_path / "bad.json"
     path.write_text(content)

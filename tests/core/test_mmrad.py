@@ -21,7 +21,7 @@ def one_thread():
     import torch
 
     n = torch.get_num_threads()
-    torch.set_num_threads(1)           # tiny networks: threads only add overhead on a shared 2-core machine
+    torch.set_num_threads(1)  # tiny networks: threads only add overhead on a shared 2-core machine
     yield
     torch.set_num_threads(n)
 
@@ -117,7 +117,7 @@ def test_single_image_with_paired_model(fitted, cases):
     r = fitted.predict(only_oct)
     assert set(r.maps) == {"oct"} and r.maps["oct"].heatmap.shape == (72, 80)
     assert "fusion_logit" not in r.extras and np.isfinite(r.score)
-    r2 = fitted.predict(cases[4])                           # a fundus-only case
+    r2 = fitted.predict(cases[4])  # a fundus-only case
     assert set(r2.maps) == {"fundus"} and r2.score == r2.maps["fundus"].score
 
 
@@ -198,7 +198,7 @@ def test_pairs_are_simulated_per_case(cases):
     assert 0.22 < normal / 300 < 0.38
     assert {("fundus",), ("oct",), ("fundus", "oct")} <= set(kinds)
     per_image = [simulate_case(entry, sims, rng, 0.7, per_case=False) for _ in range(300)]
-    assert sum(not (o["fundus"][1].any() or o["oct"][1].any()) for o in per_image) / 300 < 0.16     # 0.3 ** 2 = 0.09
+    assert sum(not (o["fundus"][1].any() or o["oct"][1].any()) for o in per_image) / 300 < 0.16  # 0.3 ** 2 = 0.09
 
 
 def test_score_term_weights_by_case_label(cases):
@@ -212,7 +212,7 @@ def test_score_term_weights_by_case_label(cases):
     img = lambda: rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)  # noqa: E731
     lesion = np.zeros((64, 64), bool)
     lesion[10:20, 10:20] = True
-    samples = [{"fundus": (img(), lesion), "oct": (img(), np.zeros((64, 64), bool))}]      # an anomalous pair
+    samples = [{"fundus": (img(), lesion), "oct": (img(), np.zeros((64, 64), bool))}]  # an anomalous pair
     with torch.no_grad():
         plain = net.training_terms(samples, ["fundus", "oct"], True, bce_loss)["score"]
         ignored = net.training_terms(samples, ["fundus", "oct"], True, bce_loss, (1.0, 0.0))["score"]

@@ -8,8 +8,16 @@ from core.cli import main
 from core.models import store
 from core.workspace import Workspace
 
-FAST = ["--config", "backbone=wide_resnet50", "--config", "backbone_weights=random", "--config", "image_size=64",
-        "--config", "coreset_ratio=0.05"]
+FAST = [
+    "--config",
+    "backbone=wide_resnet50",
+    "--config",
+    "backbone_weights=random",
+    "--config",
+    "image_size=64",
+    "--config",
+    "coreset_ratio=0.05",
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +53,7 @@ def test_predict_export_and_scores_are_identical_everywhere(fitted_demo, tmp_pat
         assert heat.dtype == np.float32 and heat.shape == case.images[row["image"]].array.shape[:2]
         stored = store.load_result(ws, "patchcore", row["case"])
         assert float(row["score"]) == stored.score
-        fresh = model.predict(case)   # the same case alone, in a fresh model instance
+        fresh = model.predict(case)  # the same case alone, in a fresh model instance
         assert fresh.score == stored.score
         np.testing.assert_array_equal(fresh.maps[row["image"]].heatmap, heat)
     by_case = {r["case"]: r["score"] for r in printed["results"]}
@@ -58,8 +66,17 @@ def test_eval_reports_metrics(fitted_demo, tmp_path, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert {"image_auroc", "pixel_auroc", "pro", "best_dice"} <= set(rep["metrics"])
     assert 0.0 <= rep["metrics"]["image_auroc"] <= 1.0
-    for f in ("report.json", "images.csv", "metrics.csv", "report.md", "report.html", "image_roc.png", "pixel_roc.png",
-              "pixel_pr.png", "gallery.png"):
+    for f in (
+        "report.json",
+        "images.csv",
+        "metrics.csv",
+        "report.md",
+        "report.html",
+        "image_roc.png",
+        "pixel_roc.png",
+        "pixel_pr.png",
+        "gallery.png",
+    ):
         assert (rep_dir / f).exists(), f
     full = json.loads((rep_dir / "report.json").read_text())
     assert full["per_class"] and all("pixel_auroc" in v for v in full["per_class"].values())

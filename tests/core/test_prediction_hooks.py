@@ -19,7 +19,7 @@ class _Steps(AnomalyModel):
     stop_after_two = None
 
     def _fit(self, images, *, progress, cancel, final):
-        self.fitted_on = len(images)          # nothing to learn: the test is about prediction
+        self.fitted_on = len(images)  # nothing to learn: the test is about prediction
 
     def _predict_raw(self, image):
         for k in range(3):
@@ -50,15 +50,15 @@ def test_predict_cases_lends_progress_and_cancel_for_one_case(small_demo):
     model = _Steps()
     model.fit([ws.load_case(c) for c in store.training_normals(ws, "fundus")])
     assert model.fitted and model.fitted_on >= 1
-    assert model.prediction_progress is None and model.prediction_cancel is None     # fitting's calibration had none
+    assert model.prediction_progress is None and model.prediction_cancel is None  # fitting's calibration had none
     seen = []
     store.predict_cases(ws, model, ids, progress=lambda d, t, m: seen.append((d, t, m)))
     assert (0, 2, f"{ids[0]}: step 2/3") in seen and (1, 2, f"{ids[1]}: step 3/3") in seen
     assert seen[-1] == (2, 2, "done")
-    assert model.prediction_progress is None and model.prediction_cancel is None    # lent for the call only
+    assert model.prediction_progress is None and model.prediction_cancel is None  # lent for the call only
 
     token = CancelToken()
     model.stop_after_two = token
     with pytest.raises(CancelledError):
-        store.predict_cases(ws, model, ids, cancel=token)                          # stops inside the first case
+        store.predict_cases(ws, model, ids, cancel=token)  # stops inside the first case
     assert model.prediction_progress is None and model.prediction_cancel is None

@@ -13,9 +13,9 @@ def test_distance_is_one_minus_the_best_cosine_similarity():
     q = F.normalize(torch.randn(3, 10, 8, generator=g), dim=-1)
     mem = F.normalize(torch.randn(50, 8, generator=g), dim=-1)
     want = 1.0 - (q @ mem.t()).amax(-1)
-    got = distance_maps(q, mem, chunk=7)                      # chunking over the memory changes nothing
+    got = distance_maps(q, mem, chunk=7)  # chunking over the memory changes nothing
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
-    assert float(distance_maps(mem[None, :5], mem).abs().max()) < 1e-5   # a memory token is at distance 0
+    assert float(distance_maps(mem[None, :5], mem).abs().max()) < 1e-5  # a memory token is at distance 0
 
 
 def test_memory_is_capped_by_a_seeded_draw():
@@ -32,7 +32,7 @@ def test_token_maps_pool_and_normalise():
     t = token_maps(emb, 16)
     assert t.shape == (2, 256, 256)
     torch.testing.assert_close(t.norm(dim=-1), torch.ones(2, 256))
-    want = F.normalize(emb[0, :, :4, :4].mean((1, 2)), dim=0)          # token 0 = the top-left 4 x 4 block
+    want = F.normalize(emb[0, :, :4, :4].mean((1, 2)), dim=0)  # token 0 = the top-left 4 x 4 block
     torch.testing.assert_close(t[0, 0], want, rtol=1e-4, atol=1e-5)
 
 
@@ -45,8 +45,8 @@ def test_the_odd_region_becomes_the_weak_mask():
     base = torch.randn(256, generator=g)
     healthy = base + 0.05 * torch.randn(6, 256, 16, 16, generator=g).permute(0, 2, 3, 1)
     sick = base + 0.05 * torch.randn(1, 16, 16, 256, generator=g)
-    sick[0, 5:8, 9:12] = torch.randn(256, generator=g)                  # the lesion tokens
-    to_tokens = lambda x: F.normalize(x.reshape(x.shape[0], -1, 256), dim=-1)   # noqa: E731
+    sick[0, 5:8, 9:12] = torch.randn(256, generator=g)  # the lesion tokens
+    to_tokens = lambda x: F.normalize(x.reshape(x.shape[0], -1, 256), dim=-1)  # noqa: E731
     d = distance_maps(to_tokens(sick), sample_memory(to_tokens(healthy), 512, 0)).reshape(1, 16, 16)
     brain = torch.ones(1, 64, 64, dtype=torch.bool)
     _scaled, mask = attention_to_mask(d, brain, 0.7)
@@ -57,9 +57,14 @@ def test_the_odd_region_becomes_the_weak_mask():
     assert dice > 0.8, dice
 
 
-@pytest.mark.parametrize("source,backbone,want", [("auto", "litemedsam", "healthy_contrast"),
-                                                  ("auto", "clip_vit_b32", "ddpt_attention"),
-                                                  ("ddpt_attention", "litemedsam", "ddpt_attention")])
+@pytest.mark.parametrize(
+    "source,backbone,want",
+    [
+        ("auto", "litemedsam", "healthy_contrast"),
+        ("auto", "clip_vit_b32", "ddpt_attention"),
+        ("ddpt_attention", "litemedsam", "ddpt_attention"),
+    ],
+)
 def test_weak_mask_source(source, backbone, want):
     from core.models.rasalore.model import Rasalore
 

@@ -19,7 +19,7 @@ def test_cavpt_shapes_and_detached_tokens():
     prompts, aux = cav(torch.randn(2, 8), tokens)
     assert prompts.shape == (4, 2, 16) and aux.shape == (4, 2, 2)
     (prompts.sum() + aux.sum()).backward()
-    assert tokens.grad is None                      # DPT: the generator does not train the image tokens
+    assert tokens.grad is None  # DPT: the generator does not train the image tokens
     assert cav.ctx.grad is not None and cav.meta_net.weight.grad is not None
 
 
@@ -33,7 +33,7 @@ def test_attention_to_mask_scales_inside_the_brain():
     assert float(norm[~fg].abs().max()) == 0.0 and not mask[~fg].any()
     ys, xs = np.nonzero(mask[0].numpy())
     assert 4 <= ys.mean() <= 8 and 8 <= xs.mean() <= 12  # the hot cell (row 1, col 2) of the 4 x 4 grid
-    assert not attention_to_mask(torch.zeros(1, 4, 4), fg)[1].any()   # a flat map gives no mask
+    assert not attention_to_mask(torch.zeros(1, 4, 4), fg)[1].any()  # a flat map gives no mask
 
 
 def test_box_of_spans_every_component():
@@ -55,7 +55,7 @@ def test_sam_ddpt_learns_and_freezes_litemedsam():
     before = {k: v.clone() for k, v in ddpt.transformer.state_dict().items()}
     torch.manual_seed(0)
     tokens = torch.randn(8, 64, 256) * 0.1
-    tokens[4:, 20:28] += 1.5                         # "unhealthy" slices carry a bright region
+    tokens[4:, 20:28] += 1.5  # "unhealthy" slices carry a bright region
     labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
     opt = torch.optim.SGD(ddpt.trainable(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     first = None
@@ -68,7 +68,7 @@ def test_sam_ddpt_learns_and_freezes_litemedsam():
         opt.step()
     assert float(terms["loss"].detach()) < first
     assert out["logits"].shape == (8, 2) and out["attention"].shape == (8, 8, 8)
-    assert torch.allclose(out["attention"].sum((1, 2)), torch.ones(8), atol=1e-4)   # a softmax over the tokens
+    assert torch.allclose(out["attention"].sum((1, 2)), torch.ones(8), atol=1e-4)  # a softmax over the tokens
     for k, v in ddpt.transformer.state_dict().items():
         assert torch.equal(v, before[k]), k
 
@@ -76,11 +76,11 @@ def test_sam_ddpt_learns_and_freezes_litemedsam():
 def test_clip_path_names_the_missing_package(monkeypatch):
     from core.models.rasalore.ddpt_clip import load_open_clip
 
-    monkeypatch.setitem(sys.modules, "open_clip", None)                  # not installed
+    monkeypatch.setitem(sys.modules, "open_clip", None)  # not installed
     with pytest.raises(WeightsError, match="open_clip_torch"):
         load_open_clip("cpu")
     monkeypatch.setitem(sys.modules, "open_clip", types.ModuleType("open_clip"))
-    with pytest.raises(WeightsError, match="ViT-B-32.pt"):                # installed, weights missing
+    with pytest.raises(WeightsError, match="ViT-B-32.pt"):  # installed, weights missing
         load_open_clip("cpu")
 
 
@@ -92,7 +92,7 @@ class _Block(nn.Module):
         self.attn = nn.MultiheadAttention(d, h)
         self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
 
-    def forward(self, x, attn_mask=None):                 # sequence-first, as open_clip's blocks
+    def forward(self, x, attn_mask=None):  # sequence-first, as open_clip's blocks
         x = x + self.attn(self.ln_1(x), self.ln_1(x), self.ln_1(x), need_weights=False, attn_mask=attn_mask)[0]
         return x + self.mlp(self.ln_2(x))
 
@@ -124,7 +124,7 @@ def _mini_clip(width=32, text_width=24, out=16, vocab=50, ctx_len=20):
         for i, t in enumerate(texts):
             words = t.replace(".", " .").split()
             ids = [1] + [2 + (sum(map(ord, w)) % (vocab - 4)) for w in words] + [vocab - 1]
-            out_t[i, :len(ids)] = torch.tensor(ids)
+            out_t[i, : len(ids)] = torch.tensor(ids)
         return out_t
 
     fake = types.SimpleNamespace(get_tokenizer=lambda name: tokenizer)
@@ -164,4 +164,4 @@ def test_healthy_ddpt_shots_match_the_lesion_slice_positions():
     picked = matched_healthy(unhealthy, healthy, np.random.default_rng(0))
     assert len(picked) == 4 and len({(c.case_id, k) for c, k in picked}) == 4
     assert sorted(relative_position(c, k) for c, k in picked) == [0.4, 0.5, 0.5, 0.6]
-    assert len(matched_healthy(unhealthy, healthy[:2], np.random.default_rng(0))) == 2     # runs out: fewer shots
+    assert len(matched_healthy(unhealthy, healthy[:2], np.random.default_rng(0))) == 2  # runs out: fewer shots

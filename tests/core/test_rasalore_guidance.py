@@ -19,7 +19,7 @@ from tests.core.test_rasalore_model import TINY, _brain, _with_lesion
 def test_guided_maps_weight_each_slice_by_its_probability():
     probs = np.full((3, 4, 4), 0.8, np.float32)
     probs[1, 0, 0] = 1.0
-    out = guided_maps(probs, np.array([0.0, 0.5, 1.2]))            # probabilities clipped to [0, 1]
+    out = guided_maps(probs, np.array([0.0, 0.5, 1.2]))  # probabilities clipped to [0, 1]
     assert out.dtype == np.float32 and out.shape == probs.shape
     assert out[0].max() == 0.0 and out[1, 0, 0] == pytest.approx(0.5) and out[1, 1, 1] == pytest.approx(0.4)
     np.testing.assert_allclose(out[2], probs[2])
@@ -28,8 +28,8 @@ def test_guided_maps_weight_each_slice_by_its_probability():
 def test_volume_score_is_the_mean_of_the_top_fraction():
     s = np.array([0.1, 0.9, 0.3, 0.7, 0.2, 0.5, 0.0, 0.4, 0.6, 0.8])
     assert volume_score(s, 0.2) == pytest.approx((0.9 + 0.8) / 2)
-    assert volume_score(s, 0.25) == pytest.approx((0.9 + 0.8 + 0.7) / 3)   # ceil(2.5) slices
-    assert volume_score(s, 0.0) == pytest.approx(0.9)                      # at least one slice
+    assert volume_score(s, 0.25) == pytest.approx((0.9 + 0.8 + 0.7) / 3)  # ceil(2.5) slices
+    assert volume_score(s, 0.0) == pytest.approx(0.9)  # at least one slice
     assert volume_score(s, 1.0) == pytest.approx(s.mean())
     assert np.isnan(volume_score(np.array([]), 0.1))
 
@@ -52,14 +52,16 @@ def test_classifier_state_that_does_not_fit_is_refused():
 
 @pytest.mark.slow
 def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
-    from core.models.registry import create_model
     from core.models.rasalore.model import Rasalore
+    from core.models.registry import create_model
     from core.workspace.arrays import ArrayStore
 
     rng = np.random.default_rng(3)
     normals = [LoadedCase.from_arrays(case_id=f"N{i}", mri=_brain(rng)) for i in range(3)]
-    labelled = [LabelledCase(LoadedCase.from_arrays(case_id=f"L{i}", mri=v), lab)
-                for i, (v, lab) in enumerate(_with_lesion(_brain(rng), (14, 15, 13 + i)) for i in range(2))]
+    labelled = [
+        LabelledCase(LoadedCase.from_arrays(case_id=f"L{i}", mri=v), lab)
+        for i, (v, lab) in enumerate(_with_lesion(_brain(rng), (14, 15, 13 + i)) for i in range(2))
+    ]
     kw = dict(p.split("=") for p in TINY)
     kw.update(classifier_guidance="true", skip_slices="8", label_min_pixels="10", epochs="1", calibration_holdout="0.34")
     model = create_model("rasalore", **kw)
@@ -69,10 +71,10 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
     model.fit(normals)
 
     m = model.card.metrics
-    assert m["weak_mask"] == "healthy_contrast"                     # the contrast masks train no DDPT: guidance does
+    assert m["weak_mask"] == "healthy_contrast"  # the contrast masks train no DDPT: guidance does
     assert m["slice_classifier"]["epochs"] == 2 and m["slice_classifier"]["shots"] >= 2
     assert 0.0 <= m["slice_classifier"]["training_accuracy"] <= 1.0
-    assert "case_score_caveat" not in m                              # the caveat is for unguided scores only
+    assert "case_score_caveat" not in m  # the caveat is for unguided scores only
 
     vol, _ = _with_lesion(_brain(rng), (13, 14, 13))
     probe = LoadedCase.from_arrays(case_id="P", mri=vol)
@@ -81,7 +83,7 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
     p = parts["p_unhealthy"]
     assert p.shape == (parts["probs"].shape[0],) and ((p >= 0) & (p <= 1)).all()
     np.testing.assert_allclose(parts["maps"], parts["probs"] * p[:, None, None], rtol=1e-6)
-    assert any(k.startswith("rasalore/ddpt-tokens-8/") for k in arrays.keys())   # tokens cached by content
+    assert any(k.startswith("rasalore/ddpt-tokens-8/") for k in arrays.keys())  # tokens cached by content
 
     r = model.predict(probe)
     ex = r.extras
@@ -90,7 +92,7 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
     kept = [i for i, v in enumerate(per_p) if v is not None]
     assert len(per_p) == vol.shape[axis] and len(kept) == len(p)
     np.testing.assert_allclose([per_p[i] for i in kept], p, atol=1e-4)
-    for i in kept:                                                   # no mask on a slice DDPT calls healthy
+    for i in kept:  # no mask on a slice DDPT calls healthy
         if per_p[i] < 0.5:
             assert not r.mask.take(i, axis=axis).any()
     scores = np.array([ex["slice_scores"][i] for i in kept])

@@ -8,8 +8,15 @@ import torch
 from scipy import ndimage
 
 from core.models.rasalore.losses import (
-    alignment_loss, centre_weight, decoder_loss, dice, el_dice, gaussian_blur, inverse_gauss_weighted,
-    point_activation_loss, structural_loss,
+    alignment_loss,
+    centre_weight,
+    decoder_loss,
+    dice,
+    el_dice,
+    gaussian_blur,
+    inverse_gauss_weighted,
+    point_activation_loss,
+    structural_loss,
 )
 
 
@@ -36,7 +43,7 @@ def test_el_dice_by_hand():
 
 def test_dice_and_empty_masks():
     z = torch.zeros(1, 1, 4, 4)
-    assert dice(z, z).item() == pytest.approx(1.0)       # two empty masks agree
+    assert dice(z, z).item() == pytest.approx(1.0)  # two empty masks agree
     one = torch.ones(1, 1, 4, 4)
     assert dice(one, z).item() == pytest.approx(1.0 / 17.0)
 
@@ -51,7 +58,7 @@ def test_gaussian_weights_match_scipy():
     w = centre_weight(t(m), sigma)[0, 0].numpy()
     np.testing.assert_allclose(w, ref / ref.max(), atol=1e-5)
     inv = inverse_gauss_weighted(t(m), sigma)[0, 0].numpy()
-    assert inv[14, 17] < inv[8, 10]                       # boundary weighted more than the centre
+    assert inv[14, 17] < inv[8, 10]  # boundary weighted more than the centre
     assert centre_weight(torch.zeros(1, 1, 8, 8), 2.0).abs().sum() == 0
 
 
@@ -91,7 +98,7 @@ def test_point_activation_and_structural_losses_by_hand():
     pa = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
     expected = (-math.log((2 * 1.4 + 1) / (1.5 + 2 + 1))) ** 0.3
     assert point_activation_loss(ffn, pa).item() == pytest.approx(expected, rel=1e-5)
-    xi = torch.tensor([[[1.0, 3.0], [-1.0, 1.0]]])           # point 0 active, point 1 inactive
+    xi = torch.tensor([[[1.0, 3.0], [-1.0, 1.0]]])  # point 0 active, point 1 inactive
     mask = torch.tensor([[1.0, 0.0]])
     # MSE([1, 3], 1) = (0 + 4) / 2 = 2; MSE([-1, 1], -1) = (0 + 4) / 2 = 2
     assert structural_loss(xi, mask).item() == pytest.approx(4.0)

@@ -16,9 +16,20 @@ from core.errors import InputError
 from core.models.rasalore.supervision import LabelledCase
 from tests.helpers.contract import cancel_midway, check_contract
 
-TINY = ["image_size=32", "grid_size=8", "embed_dim=32", "heads=4", "epochs=2", "batch_size=4", "ddpt_epochs=2",
-        "ddpt_grid=8", "max_train_slices=6", "device=cpu", "predict_batch=64",
-        "classifier_guidance=false"]   # guidance encodes every predicted slice with LiteMedSAM: test_rasalore_guidance.py
+TINY = [
+    "image_size=32",
+    "grid_size=8",
+    "embed_dim=32",
+    "heads=4",
+    "epochs=2",
+    "batch_size=4",
+    "ddpt_epochs=2",
+    "ddpt_grid=8",
+    "max_train_slices=6",
+    "device=cpu",
+    "predict_batch=64",
+    "classifier_guidance=false",
+]  # guidance encodes every predicted slice with LiteMedSAM: test_rasalore_guidance.py
 
 
 def _cli(*args) -> tuple[int, str]:
@@ -42,7 +53,7 @@ def test_trains_on_the_demo_mri_and_exports_nifti(small_demo, tmp_path):
     assert code == 0, out
     events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     stages = {e.get("stage") for e in events if e["event"] == "epoch"}
-    assert stages == {"network"}                  # the default weak masks need no DDPT training
+    assert stages == {"network"}  # the default weak masks need no DDPT training
     assert events[-1]["event"] == "done" and events[-1]["version"] == "r1"
     assert (small_demo / "runs" / "r1" / "network" / "checkpoint.pt").exists()
 
@@ -53,8 +64,8 @@ def test_trains_on_the_demo_mri_and_exports_nifti(small_demo, tmp_path):
     assert m["weak_masks"]["weak_masks"] >= 1 and m["weak_masks"]["reference_slices"] >= 1 and m["train_slices_unhealthy"] >= 1
     assert "healthy-reference" in model.card.backbone and any("LiteMedSAM" in d for d in model.card.deviations)
     assert model.card.weights and list(model.card.weights.values())[0].startswith("79d8c9dc")
-    assert "Judge the case from the heatmap and mask" in m["case_score_caveat"]   # shown by the review panel
-    kept = m["selected_epoch"]["network"]                                 # the best epoch's weights are kept
+    assert "Judge the case from the heatmap and mask" in m["case_score_caveat"]  # shown by the review panel
+    kept = m["selected_epoch"]["network"]  # the best epoch's weights are kept
     assert kept["epoch"] in (1, 2) and len(m["val_dice_history"]) == 2
     assert kept["on"] == ("validation volumes" if m["validation_volumes"] else "training slices")
 
@@ -67,7 +78,7 @@ def test_trains_on_the_demo_mri_and_exports_nifti(small_demo, tmp_path):
     scores = r.extras["slice_scores"]
     axis = r.extras["slice_axis"]
     assert len(scores) == vol.array.shape[axis]
-    assert scores[0] is None and scores[-1] is None                       # the skipped first / last slices
+    assert scores[0] is None and scores[-1] is None  # the skipped first / last slices
     assert all(0.0 <= s <= 1.0 for s in scores if s is not None)
     # the stored model reproduces the prediction; a damaged weights file is refused
     again = type(model).load(store.model_folder(ws, "rasalore", model.card.version))
@@ -125,8 +136,9 @@ def test_contract_and_multi_sequence_inference_with_any_sequence(tmp_path):
     rng = np.random.default_rng(0)
     normals, labelled = _multi_sequence_data(rng)
     kw = dict(p.split("=") for p in TINY)
-    kw.update(skip_slices="2", label_min_pixels="10", epochs="1", multimodal_epochs="1", calibration_holdout="0.34",
-              weak_mask="ddpt_attention")          # the paper's rule end to end (the demo test runs the default)
+    kw.update(
+        skip_slices="2", label_min_pixels="10", epochs="1", multimodal_epochs="1", calibration_holdout="0.34", weak_mask="ddpt_attention"
+    )  # the paper's rule end to end (the demo test runs the default)
 
     def make():
         m = create_model("rasalore", **kw)

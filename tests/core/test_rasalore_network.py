@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from core.models.rasalore.network import (
-    RASA, CandidatePoints, ImageEncoder, MaskDecoder, PointHead, RasaloreNet, Refiner, count_parameters, grid_coords,
+    RASA,
+    CandidatePoints,
+    ImageEncoder,
+    MaskDecoder,
+    PointHead,
+    RasaloreNet,
+    Refiner,
+    count_parameters,
+    grid_coords,
     point_mask,
 )
 
@@ -21,7 +29,7 @@ def test_grid_and_lore_are_fixed_sinusoids():
     e = pts.embeddings
     assert e.shape == (G * G, D) and not any(p.requires_grad for p in pts.parameters())
     # [sin, cos] pairs: every feature pair lies on the unit circle
-    assert torch.allclose(e[:, : D // 2] ** 2 + e[:, D // 2:] ** 2, torch.ones(G * G, D // 2), atol=1e-5)
+    assert torch.allclose(e[:, : D // 2] ** 2 + e[:, D // 2 :] ** 2, torch.ones(G * G, D // 2), atol=1e-5)
     # a new object with the same seed gives the same embeddings; another seed does not
     assert torch.equal(CandidatePoints(G, D, 128.0, 3).embeddings, e)
     assert not torch.allclose(CandidatePoints(G, D, 128.0, 4).embeddings, e)
@@ -98,7 +106,7 @@ def test_location_embeddings_persist_across_save_and_load(tmp_path):
 
 def test_point_mask_samples_cell_centres():
     weak = torch.zeros(1, 1, 16, 16)
-    weak[0, 0, 0:4, 4:8] = 1.0                    # the top row, second cell of a 4 x 4 grid
+    weak[0, 0, 0:4, 4:8] = 1.0  # the top row, second cell of a 4 x 4 grid
     pm = point_mask(weak, 4)
     assert pm.shape == (1, 16) and pm[0].tolist() == [0, 1] + [0] * 14
     assert math.isclose(float(point_mask(torch.ones(2, 1, 16, 16), 4).sum()), 32.0)
@@ -118,18 +126,18 @@ def test_augmentation_moves_masks_with_the_image_and_bounds_the_rotation():
     xa, (ma,) = augment(x, [m], torch.Generator().manual_seed(0))
     assert xa.shape == x.shape and ma.shape == m.shape and float(xa.min()) >= 0.0 and float(xa.max()) <= 1.0
     inside = ((xa > 0.4) & (ma > 0.5)).sum((1, 2, 3)).float() / (ma > 0.5).sum((1, 2, 3)).float().clamp_min(1)
-    assert float(inside.min()) > 0.85                                  # the lesion pixels stay under the mask
+    assert float(inside.min()) > 0.85  # the lesion pixels stay under the mask
     _x, (flipped,) = augment(x, [m], torch.Generator().manual_seed(1), noise_std=0.0, max_rotation=0.0)
     flips = [m[0], m[0].flip(-1), m[0].flip(-2), m[0].flip(-1).flip(-2)]
     assert all(any(torch.equal(f, g) for g in flips) for f in flipped)
-    assert len({tuple(f.flatten().tolist()) for f in flipped}) > 1     # the flips do vary
+    assert len({tuple(f.flatten().tolist()) for f in flipped}) > 1  # the flips do vary
 
 
 def test_mask_prior_starts_the_output_sparse():
     torch.manual_seed(0)
     net = RasaloreNet(["t2"], image_size=S, grid=G, dim=D, heads=4, seed=0).eval()
     before = net.decoder.upsample[-1].bias.clone()
-    net.set_mask_prior(0.0)                                       # 0: PyTorch's initialisation stays
+    net.set_mask_prior(0.0)  # 0: PyTorch's initialisation stays
     assert torch.equal(net.decoder.upsample[-1].bias, before)
     x = torch.rand(2, 1, S, S)
     with torch.no_grad():

@@ -5,10 +5,14 @@ import pytest
 
 from core.models.rasalore.slicing import geometry_from_json, normalise_volume, plan_slices
 
-LPS_SWAPPED = np.array([[0.0, -1.2, 0.0, 10.0],     # array axis 1 -> -x (L), 1.2 mm
-                        [-1.0, 0.0, 0.0, 5.0],      # array axis 0 -> -y (P)
-                        [0.0, 0.0, 2.0, -3.0],      # array axis 2 -> +z (S), 2 mm
-                        [0.0, 0.0, 0.0, 1.0]])
+LPS_SWAPPED = np.array(
+    [
+        [0.0, -1.2, 0.0, 10.0],  # array axis 1 -> -x (L), 1.2 mm
+        [-1.0, 0.0, 0.0, 5.0],  # array axis 0 -> -y (P)
+        [0.0, 0.0, 2.0, -3.0],  # array axis 2 -> +z (S), 2 mm
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
 
 
 def _phantom(shape=(30, 26, 40), seed=0):
@@ -48,7 +52,7 @@ def test_skip_and_array_indices_follow_the_affine():
     assert geo.array_axis == 2 and geo.n == data.shape[2] - 10
     assert geo.array_indices() == list(range(5, data.shape[2] - 5))
     flipped = LPS_SWAPPED.copy()
-    flipped[2, 2] = -2.0                                  # array axis 2 now runs inferior
+    flipped[2, 2] = -2.0  # array axis 2 now runs inferior
     geo2 = plan_slices(data, flipped, size=16, skip=5)
     assert geo2.array_indices() == [data.shape[2] - 1 - z for z in range(5, data.shape[2] - 5)]
     # a slice of the stack is the array slice it claims to be
@@ -70,8 +74,8 @@ def test_resized_map_lands_on_the_right_voxels():
     data = _phantom((40, 36, 24))
     geo = plan_slices(data, LPS_SWAPPED, size=64, skip=2)
     target = np.zeros(data.shape, np.float32)
-    target[14:22, 10:18, 9:13] = 1.0                      # a block lesion in array coordinates
-    slices = geo.extract(target)                          # upsampled to 64 px
+    target[14:22, 10:18, 9:13] = 1.0  # a block lesion in array coordinates
+    slices = geo.extract(target)  # upsampled to 64 px
     back = geo.to_volume(slices)
     assert ((back >= 0.5) == (target >= 0.5)).mean() > 0.995
     assert ((back >= 0.5) & (target > 0)).sum() >= 0.9 * target.sum()

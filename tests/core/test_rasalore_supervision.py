@@ -26,9 +26,9 @@ def test_labels_from_a_label_volume_use_the_pixel_thresholds():
     geo = plan_slices(data, None, size=16, skip=2)
     lab = np.zeros(data.shape, np.uint8)
     z = geo.array_indices()
-    lab[2:18, 2:18, z[3]] = 1            # 256 voxels -> unhealthy
-    lab[5:10, 5:10, z[4]] = 2            # 25 voxels  -> left out
-    lab[5:6, 5:6, z[5]] = 1              # 1 voxel    -> left out
+    lab[2:18, 2:18, z[3]] = 1  # 256 voxels -> unhealthy
+    lab[5:10, 5:10, z[4]] = 2  # 25 voxels  -> left out
+    lab[5:6, 5:6, z[5]] = 1  # 1 voxel    -> left out
     case = LabelledCase(LoadedCase.from_arrays(case_id="c", t1=data), label_volume=lab)
     out = slice_labels(geo, case, "t1", min_lesion_pixels=200)
     assert out[3] == UNHEALTHY and out[4] == LEFT_OUT and out[5] == LEFT_OUT
@@ -40,12 +40,12 @@ def test_reviews_override_and_normal_cases():
     data = _volume()
     geo = plan_slices(data, None, size=16, skip=2)
     axis, idx = geo.array_axis, geo.array_indices()
-    normal = LabelledCase(LoadedCase.from_arrays(case_id="n", t1=data), known_normal=True,
-                          reviews={"t1": {(axis, idx[0]): "abnormal"}})
+    normal = LabelledCase(LoadedCase.from_arrays(case_id="n", t1=data), known_normal=True, reviews={"t1": {(axis, idx[0]): "abnormal"}})
     out = slice_labels(geo, normal, "t1")
     assert out[0] == UNHEALTHY and (out[1:] == HEALTHY).all()
-    unknown = LabelledCase(LoadedCase.from_arrays(case_id="u", t1=data), reviews={"t1": {(axis, idx[2]): "normal",
-                                                                                          (axis, idx[5]): "abnormal"}})
+    unknown = LabelledCase(
+        LoadedCase.from_arrays(case_id="u", t1=data), reviews={"t1": {(axis, idx[2]): "normal", (axis, idx[5]): "abnormal"}}
+    )
     out = slice_labels(geo, unknown, "t1")
     assert out[2] == HEALTHY and out[5] == UNHEALTHY and (np.delete(out, [2, 5]) == LEFT_OUT).all()
 

@@ -13,8 +13,20 @@ from core.errors import CancelledError
 from core.models.base import CancelToken
 from core.training import TrainingContext
 
-TINY = dict(image_size=64, base_channels=8, levels=4, epochs=4, ae_epochs=3, batch_size=4, samples_per_epoch=8,
-            lr=2e-3, min_lr=1e-3, warmup_epochs=0, device="cpu", seed=3)
+TINY = dict(
+    image_size=64,
+    base_channels=8,
+    levels=4,
+    epochs=4,
+    ae_epochs=3,
+    batch_size=4,
+    samples_per_epoch=8,
+    lr=2e-3,
+    min_lr=1e-3,
+    warmup_epochs=0,
+    device="cpu",
+    seed=3,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -22,7 +34,7 @@ def one_thread():
     import torch
 
     n = torch.get_num_threads()
-    torch.set_num_threads(1)           # tiny networks: threads only add overhead on a shared 2-core machine
+    torch.set_num_threads(1)  # tiny networks: threads only add overhead on a shared 2-core machine
     yield
     torch.set_num_threads(n)
 
@@ -35,8 +47,10 @@ def cases():
 
     rng = np.random.default_rng(0)
     retina = F.load_retina()
-    return [LoadedCase.from_arrays(f"N{i}", fundus=cv2.resize(F.random_derivation(rng).apply(retina), (120, 120),
-                                                               interpolation=cv2.INTER_AREA)) for i in range(5)]
+    return [
+        LoadedCase.from_arrays(f"N{i}", fundus=cv2.resize(F.random_derivation(rng).apply(retina), (120, 120), interpolation=cv2.INTER_AREA))
+        for i in range(5)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +107,7 @@ def test_cancel_then_resume_matches_uninterrupted_run(fitted, cases, tmp_path):
 
     def progress(done, total, message):
         if "stage 2/2" in message and "epoch 3/" in message:
-            cancel.cancel()                       # checked before the next step: epoch 2's checkpoint stays
+            cancel.cancel()  # checked before the next step: epoch 2's checkpoint stays
 
     first = ReSynthDetect(**TINY)
     first.training_context = TrainingContext(run_dir=tmp_path)

@@ -13,8 +13,18 @@ import sys
 from core.models import store
 from core.workspace import Workspace
 
-TINY = dict(device="cpu", image_size=64, base_channels=8, levels=4, batch_size=4, samples_per_epoch=8, epochs=2,
-            ae_epochs=1, warmup_epochs=0, seed=5)
+TINY = dict(
+    device="cpu",
+    image_size=64,
+    base_channels=8,
+    levels=4,
+    batch_size=4,
+    samples_per_epoch=8,
+    epochs=2,
+    ae_epochs=1,
+    warmup_epochs=0,
+    seed=5,
+)
 
 
 def _free_port() -> int:
@@ -24,9 +34,25 @@ def _free_port() -> int:
 
 
 def test_torchrun_two_gloo_ranks_train_identical_weights(small_demo):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), "-m", "app.main", "train", "resynthdetect", "--workspace", str(small_demo),
-           "--run-id", "ddp-run"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "app.main",
+        "train",
+        "resynthdetect",
+        "--workspace",
+        str(small_demo),
+        "--run-id",
+        "ddp-run",
+    ]
     for k, v in TINY.items():
         cmd += ["--config", f"{k}={v}"]
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -23,7 +23,7 @@ def _problem():
     m = torch.nn.Linear(4, 1)
     x = torch.randn(64, 4)
     y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
-    loader = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    loader = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
     return m, loader
 
 
@@ -31,7 +31,11 @@ def test_loss_goes_down_and_events_are_json_lines(tmp_path):
     m, loader = _problem()
     buf = io.StringIO()
     t = Trainer(m, torch.optim.SGD(m.parameters(), lr=0.1), context=TrainingContext(run_dir=tmp_path, emit=JsonLinesWriter(buf)))
-    state = t.run(loader, lambda b: {"loss": torch.nn.functional.mse_loss(m(b[0]), b[1]), "mse": torch.nn.functional.mse_loss(m(b[0]), b[1])}, epochs=4)
+    state = t.run(
+        loader,
+        lambda b: {"loss": torch.nn.functional.mse_loss(m(b[0]), b[1]), "mse": torch.nn.functional.mse_loss(m(b[0]), b[1])},
+        epochs=4,
+    )
     events = [json.loads(line) for line in buf.getvalue().splitlines()]
     steps = [e for e in events if e["event"] == "step"]
     assert len(steps) == 16 and {"epoch", "step", "loss", "terms", "lr", "eta_s"} <= set(steps[0])
@@ -41,7 +45,7 @@ def test_loss_goes_down_and_events_are_json_lines(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    fn = lambda m: (lambda b: {"loss": torch.nn.functional.mse_loss(m(b[0]), b[1])})  # noqa: E731
+    fn = lambda m: lambda b: {"loss": torch.nn.functional.mse_loss(m(b[0]), b[1])}  # noqa: E731
     m1, loader = _problem()
     Trainer(m1, torch.optim.Adam(m1.parameters(), lr=0.05), context=TrainingContext(run_dir=tmp_path / "a")).run(loader, fn(m1), epochs=6)
     m2, _ = _problem()
@@ -107,8 +111,15 @@ def test_two_gloo_ranks_end_with_identical_weights(tmp_path):
     port = _free_port()
     procs = []
     for rank in range(2):
-        env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+        env = dict(
+            os.environ,
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE="2",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+            OMP_NUM_THREADS="1",
+        )
         procs.append(subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (o, e) in zip(procs, outs):

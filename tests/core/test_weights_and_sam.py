@@ -38,7 +38,7 @@ def test_sam_embedding_cache_and_prompts(tmp_path):
     sam = get_sam_service("litemedsam", "cpu", store)
     yy, xx = np.mgrid[:120, :150]
     img = np.full((120, 150, 3), 40, np.uint8)
-    disc = (yy - 60) ** 2 + (xx - 90) ** 2 < 25 ** 2
+    disc = (yy - 60) ** 2 + (xx - 90) ** 2 < 25**2
     img[disc] = 220
     emb = sam.embedding(img)
     assert emb.shape == (256, 64, 64) and emb.dtype == np.float32
@@ -55,6 +55,12 @@ def test_sam_embedding_cache_and_prompts(tmp_path):
     assert inter > 0.8 and pred.masks[0][~disc].mean() < 0.05
     pts = sam.predict(emb, img.shape[:2], points=np.array([[90, 60]]), labels=np.array([1]))
     assert pts.masks.shape == (3, 120, 150) and pts.low_res_logits.shape == (3, 256, 256)
-    refined = sam.predict(emb, img.shape[:2], points=np.array([[90, 60], [10, 10]]), labels=np.array([1, 0]),
-                          mask_input=pts.low_res_logits[int(np.argmax(pts.scores))], multimask=False)
+    refined = sam.predict(
+        emb,
+        img.shape[:2],
+        points=np.array([[90, 60], [10, 10]]),
+        labels=np.array([1, 0]),
+        mask_input=pts.low_res_logits[int(np.argmax(pts.scores))],
+        multimask=False,
+    )
     assert refined.masks[0][60, 90]

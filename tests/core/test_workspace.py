@@ -1,5 +1,4 @@
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import pytest
 
 from core.domain import CaseKind, Decision, ImageMeta, Modality, ReviewStatus, ScanLine
 from core.errors import WorkspaceError
-from core.io.labelme import LabelDocument, Shape
+from core.io.labelme import Shape
 from core.workspace import NewImage, Workspace
 from core.workspace.arrays import ArrayStore
 
@@ -27,8 +26,13 @@ def test_create_add_and_reopen(tmp_path):
     ws = Workspace.create(tmp_path / "w")
     meta = ImageMeta(laterality="L")
     ometa = ImageMeta(scan_line=ScanLine((1.5, 2.0), (30.0, 2.0)), synthetic=True)
-    ws.add_case("P1", CaseKind.PAIR, [NewImage("fundus", Modality.FUNDUS, array=_img(), meta=meta),
-                                      NewImage("oct", Modality.OCT, array=_img(1, (20, 24)), meta=ometa)], split="train", truth="normal")
+    ws.add_case(
+        "P1",
+        CaseKind.PAIR,
+        [NewImage("fundus", Modality.FUNDUS, array=_img(), meta=meta), NewImage("oct", Modality.OCT, array=_img(1, (20, 24)), meta=ometa)],
+        split="train",
+        truth="normal",
+    )
     ws.close()
     ws = Workspace.open(tmp_path / "w")
     case = ws.case("P1")

@@ -33,7 +33,13 @@ def check_contract(make_model, normals: list[LoadedCase], probe: LoadedCase, tmp
     res = model.predict(probe)
     for name, m in res.maps.items():
         src = probe.images[name].array
-        expected = src.shape[:2] if src.ndim == 3 and src.shape[-1] == 3 else src.shape[-2:] if not probe.images[name].record.is_volume else src.shape
+        expected = (
+            src.shape[:2]
+            if src.ndim == 3 and src.shape[-1] == 3
+            else src.shape[-2:]
+            if not probe.images[name].record.is_volume
+            else src.shape
+        )
         if probe.images[name].record.is_stack:
             expected = src.shape[1:3] if src.ndim == 4 else src.shape[1:]
         assert m.heatmap.shape == tuple(expected), (name, m.heatmap.shape, expected)

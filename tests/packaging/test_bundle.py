@@ -42,7 +42,7 @@ def _assert_window_image(path: Path, min_size=(1200, 800)) -> None:
     h, w = rgb.shape[:2]
     assert w >= min_size[0] and h >= min_size[1], (w, h)
     # a rendered window: many distinct colours (image, heatmap, text), not a blank or single-colour grab
-    colours = np.unique(rgb.reshape(-1, 3)[:: 7], axis=0)
+    colours = np.unique(rgb.reshape(-1, 3)[::7], axis=0)
     assert len(colours) > 500, len(colours)
     assert float(rgb.std()) > 10
 
@@ -60,7 +60,7 @@ def bundle_summary(tmp_path_factory):
         dist, work = out / "dist", out / "build"
         summary = {"build_seconds": round(build.build(dist, work, clean=True), 1)}
         bundle = dist / build.BUNDLE_NAME
-        summary.update(bundle=str(bundle), size_mb=round(build.folder_size(bundle) / 2 ** 20))
+        summary.update(bundle=str(bundle), size_mb=round(build.folder_size(bundle) / 2**20))
     try:
         summary.update(build.check_bundle(bundle, out, smoke=True))
         summary["test_seconds"] = round(time.monotonic() - t0, 1)
@@ -68,7 +68,7 @@ def bundle_summary(tmp_path_factory):
         yield bundle, summary, out
     finally:
         if not existing:
-            shutil.rmtree(out / "dist", ignore_errors=True)    # ~5 GB
+            shutil.rmtree(out / "dist", ignore_errors=True)  # ~5 GB
             shutil.rmtree(out / "build", ignore_errors=True)
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -32,9 +32,9 @@ class PlannedCase:
     truth: str | None = None
     source: str = ""
     meta: dict = field(default_factory=dict)
-    mask_labels: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)   # image -> [(class, mask file)]
+    mask_labels: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)  # image -> [(class, mask file)]
     labelme: dict[str, tuple[Path, dict[str, str]]] = field(default_factory=dict)  # image -> (json, label renames)
-    label_volume: tuple[str, Path] | None = None                                     # (image, BraTS-style seg NIfTI)
+    label_volume: tuple[str, Path] | None = None  # (image, BraTS-style seg NIfTI)
 
 
 def get_adapter(name: str):
@@ -61,8 +61,9 @@ def _read_mask(path: Path) -> np.ndarray:
     return m > 0
 
 
-def apply_plan(ws: Workspace, cases: list[PlannedCase], report, user: str = "import",
-               progress: Callable[[int, int, str], None] | None = None) -> None:
+def apply_plan(
+    ws: Workspace, cases: list[PlannedCase], report, user: str = "import", progress: Callable[[int, int, str], None] | None = None
+) -> None:
     from core.io.labelme import Shape, read_labelme
 
     for i, pc in enumerate(cases):
@@ -72,16 +73,14 @@ def apply_plan(ws: Workspace, cases: list[PlannedCase], report, user: str = "imp
             report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": f"case '{pc.case_id}' already exists"})
             continue
         try:
-            case = ws.add_case(pc.case_id, pc.kind, pc.images, split=pc.split, truth=pc.truth, source=pc.source,
-                               meta=pc.meta, user=user)
+            case = ws.add_case(pc.case_id, pc.kind, pc.images, split=pc.split, truth=pc.truth, source=pc.source, meta=pc.meta, user=user)
         except InputError as exc:
             report.skipped.append({"path": exc.path or pc.source, "case": pc.case_id, "reason": exc.reason})
             continue
         except StudioError as exc:
             report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": str(exc)})
             continue
-        entry = {"case": pc.case_id, "kind": pc.kind.value, "images": [im.name for im in case.images],
-                 "split": pc.split, "truth": pc.truth}
+        entry = {"case": pc.case_id, "kind": pc.kind.value, "images": [im.name for im in case.images], "split": pc.split, "truth": pc.truth}
         for image_name, masks in pc.mask_labels.items():
             rec = next(im for im in case.images if im.name == image_name)
             doc = ws.new_label_document(rec)

@@ -52,9 +52,18 @@ class BMAD:
         def add(img: Path, split: str, truth: str, label: Path | None, tag: str) -> None:
             cid = safe_id(f"{prefix}-{tag}-{img.stem}")
             masks = {mod.value: [("anomaly", label)]} if label is not None else {}
-            cases.append(PlannedCase(cid, kind, [NewImage(mod.value, mod, source_path=img, meta=ImageMeta(source=f"BMAD {src.name}"))],
-                                     split=split, truth=truth, source=str(img), meta={"dataset": "BMAD", "bmad_split": tag},
-                                     mask_labels=masks))
+            cases.append(
+                PlannedCase(
+                    cid,
+                    kind,
+                    [NewImage(mod.value, mod, source_path=img, meta=ImageMeta(source=f"BMAD {src.name}"))],
+                    split=split,
+                    truth=truth,
+                    source=str(img),
+                    meta={"dataset": "BMAD", "bmad_split": tag},
+                    mask_labels=masks,
+                )
+            )
 
         for img in _images(src / "train" / "good"):
             add(img, "train", "normal", None, "train")

@@ -56,6 +56,16 @@ class BraTS:
             split = "train" if int(hashlib.sha256(cid.encode()).hexdigest(), 16) % 5 else "test"
             order = {"t1": 0, "t1ce": 1, "t2": 2, "flair": 3}
             images.sort(key=lambda im: order.get(im.name, 9))
-            cases.append(PlannedCase(cid, CaseKind.MRI, images, split=split, truth="abnormal", source=str(folder),
-                                     meta={"dataset": "BraTS"}, label_volume=(images[0].name, seg) if seg else None))
+            cases.append(
+                PlannedCase(
+                    cid,
+                    CaseKind.MRI,
+                    images,
+                    split=split,
+                    truth="abnormal",
+                    source=str(folder),
+                    meta={"dataset": "BraTS"},
+                    label_volume=(images[0].name, seg) if seg else None,
+                )
+            )
         return cases

@@ -73,7 +73,15 @@ class EyeQ:
                     split = row.get("split") or default_split
                     if truth == "abnormal":
                         split = "test"  # abnormal images never train an anomaly model
-                    cases.append(PlannedCase(safe_id(path.stem), CaseKind.FUNDUS,
-                                             [NewImage("fundus", Modality.FUNDUS, source_path=path, meta=ImageMeta(source=table.name))],
-                                             split=split, truth=truth, source=str(path), meta=meta))
+                    cases.append(
+                        PlannedCase(
+                            safe_id(path.stem),
+                            CaseKind.FUNDUS,
+                            [NewImage("fundus", Modality.FUNDUS, source_path=path, meta=ImageMeta(source=table.name))],
+                            split=split,
+                            truth=truth,
+                            source=str(path),
+                            meta=meta,
+                        )
+                    )
         return cases

@@ -55,15 +55,29 @@ class IDRiD:
                 for img in sorted(p for p in split_dir.iterdir() if p.suffix.lower() in IMAGE_EXT):
                     masks = []
                     for code, label in LESIONS.items():
-                        folder = next((d for d in (gt_split.iterdir() if gt_split else []) if d.is_dir() and label.split()[0][:5].lower() in d.name.lower()), None)
+                        folder = next(
+                            (
+                                d
+                                for d in (gt_split.iterdir() if gt_split else [])
+                                if d.is_dir() and label.split()[0][:5].lower() in d.name.lower()
+                            ),
+                            None,
+                        )
                         cand = list(folder.glob(f"{img.stem}_{code}.*")) if folder else []
                         if cand:
                             masks.append((label, cand[0]))
-                    cases.append(PlannedCase(
-                        case_id=img.stem, kind=CaseKind.FUNDUS,
-                        images=[NewImage("fundus", Modality.FUNDUS, source_path=img, meta=ImageMeta(source="IDRiD segmentation set"))],
-                        split="test", truth="abnormal", source=str(img), meta={"dataset": "IDRiD", "class_set": "fundus_dr"},
-                        mask_labels={"fundus": masks} if masks else {}))
+                    cases.append(
+                        PlannedCase(
+                            case_id=img.stem,
+                            kind=CaseKind.FUNDUS,
+                            images=[NewImage("fundus", Modality.FUNDUS, source_path=img, meta=ImageMeta(source="IDRiD segmentation set"))],
+                            split="test",
+                            truth="abnormal",
+                            source=str(img),
+                            meta={"dataset": "IDRiD", "class_set": "fundus_dr"},
+                            mask_labels={"fundus": masks} if masks else {},
+                        )
+                    )
         grading = _find(src, r"^B\.\s*Disease Grading")
         if grading is not None:
             originals = _find(grading, r"Original Images")
@@ -74,7 +88,10 @@ class IDRiD:
                     for row in csv.DictReader(fh):
                         name = (row.get("Image name") or "").strip()
                         try:
-                            grades[name] = (int(row.get("Retinopathy grade", "")), int(row.get("Risk of macular edema ", row.get("Risk of macular edema", "0")) or 0))
+                            grades[name] = (
+                                int(row.get("Retinopathy grade", "")),
+                                int(row.get("Risk of macular edema ", row.get("Risk of macular edema", "0")) or 0),
+                            )
                         except ValueError:
                             report.warnings.append(f"{csv_path.name}: unreadable grade for '{name}'")
             for split_dir in sorted(originals.iterdir()) if originals else []:
@@ -87,9 +104,17 @@ class IDRiD:
                         continue
                     dr, dme = grades[img.stem]
                     normal = dr == 0 and dme == 0
-                    cases.append(PlannedCase(
-                        case_id=img.stem, kind=CaseKind.FUNDUS,
-                        images=[NewImage("fundus", Modality.FUNDUS, source_path=img, meta=ImageMeta(source="IDRiD disease grading set"))],
-                        split=split if normal else "test", truth="normal" if normal else "abnormal", source=str(img),
-                        meta={"dataset": "IDRiD", "retinopathy_grade": dr, "macular_edema_risk": dme}))
+                    cases.append(
+                        PlannedCase(
+                            case_id=img.stem,
+                            kind=CaseKind.FUNDUS,
+                            images=[
+                                NewImage("fundus", Modality.FUNDUS, source_path=img, meta=ImageMeta(source="IDRiD disease grading set"))
+                            ],
+                            split=split if normal else "test",
+                            truth="normal" if normal else "abnormal",
+                            source=str(img),
+                            meta={"dataset": "IDRiD", "retinopathy_grade": dr, "macular_edema_risk": dme},
+                        )
+                    )
         return cases

@@ -73,7 +73,16 @@ class MMR:
                         continue
                     roles = {im.name for im in images}
                     kind = CaseKind.PAIR if roles == {"fundus", "oct"} else CaseKind(next(iter(roles)))
-                    cases.append(PlannedCase(safe_id(folder.name), kind, images, split=split,
-                                             truth="normal" if grp == "normal" else "abnormal", source=str(folder),
-                                             meta={"dataset": "MMR-style"}, labelme=labelme))
+                    cases.append(
+                        PlannedCase(
+                            safe_id(folder.name),
+                            kind,
+                            images,
+                            split=split,
+                            truth="normal" if grp == "normal" else "abnormal",
+                            source=str(folder),
+                            meta={"dataset": "MMR-style"},
+                            labelme=labelme,
+                        )
+                    )
         return cases

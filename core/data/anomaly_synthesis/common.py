@@ -53,7 +53,7 @@ def foreground_mask(image: np.ndarray, modality: str) -> np.ndarray:
         mask = grey > 20
         mask = ndimage.binary_opening(mask, iterations=2)
         mask = ndimage.binary_fill_holes(mask)
-    if mask.mean() < 0.02:           # nothing recognisable: allow the whole image
+    if mask.mean() < 0.02:  # nothing recognisable: allow the whole image
         mask = np.ones(grey.shape, bool)
     return mask
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -24,7 +24,7 @@ def outlined(image: np.ndarray, mask: np.ndarray, colour=(0, 255, 255), tile: in
     out = np.ascontiguousarray(small)
     cv2.drawContours(out, contours, -1, colour, 1)
     canvas = np.zeros((tile, tile, 3), np.uint8)
-    canvas[:out.shape[0], :out.shape[1]] = out
+    canvas[: out.shape[0], : out.shape[1]] = out
     return canvas
 
 
@@ -37,9 +37,8 @@ def gallery(rows: Sequence[Sequence[tuple[np.ndarray, np.ndarray, str]]], tile: 
     for i, row in enumerate(rows):
         for j, (image, mask, caption) in enumerate(row):
             y, x = i * (tile + 18), j * (tile + 4)
-            sheet[y:y + tile, x:x + tile] = outlined(image, mask, tile=tile)
-            cv2.putText(sheet, caption[:38], (x + 2, y + tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (230, 230, 230), 1,
-                        cv2.LINE_AA)
+            sheet[y : y + tile, x : x + tile] = outlined(image, mask, tile=tile)
+            cv2.putText(sheet, caption[:38], (x + 2, y + tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (230, 230, 230), 1, cv2.LINE_AA)
     return sheet
 
 

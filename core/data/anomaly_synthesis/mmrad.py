@@ -48,10 +48,20 @@ def random_polygon(size: tuple[int, int], rng: np.random.Generator, vertices: tu
 class MMRADSimulator:
     """``simulator(image, rng)`` -> ``(image, mask)``; the same layout and dtype (uint8) come back."""
 
-    def __init__(self, modality: str = "fundus", *, p_anomaly: float = 0.7, size_fraction: tuple[float, float] = (0.08, 0.35),
-                 affine_rotate: float = 45.0, affine_shear: float = 25.0, affine_scale: tuple[float, float] = (0.7, 1.3),
-                 pixel_transforms: tuple[str, ...] = ("color_jitter", "channel_shuffle", "rgb_shift"),
-                 n_pixel: int = 2, rotate: bool = True, min_change: float = 2.0):
+    def __init__(
+        self,
+        modality: str = "fundus",
+        *,
+        p_anomaly: float = 0.7,
+        size_fraction: tuple[float, float] = (0.08, 0.35),
+        affine_rotate: float = 45.0,
+        affine_shear: float = 25.0,
+        affine_scale: tuple[float, float] = (0.7, 1.3),
+        pixel_transforms: tuple[str, ...] = ("color_jitter", "channel_shuffle", "rgb_shift"),
+        n_pixel: int = 2,
+        rotate: bool = True,
+        min_change: float = 2.0,
+    ):
         self.modality = modality
         self.p_anomaly = float(p_anomaly)
         self.size_fraction = (float(size_fraction[0]), float(size_fraction[1]))
@@ -73,8 +83,7 @@ class MMRADSimulator:
             import cv2
 
             pool = {
-                "color_jitter": A.ColorJitter(brightness=(0.5, 1.5), contrast=(0.5, 1.5), saturation=(0.5, 1.5),
-                                              hue=(-0.15, 0.15), p=1.0),
+                "color_jitter": A.ColorJitter(brightness=(0.5, 1.5), contrast=(0.5, 1.5), saturation=(0.5, 1.5), hue=(-0.15, 0.15), p=1.0),
                 "channel_shuffle": A.ChannelShuffle(p=1.0),
                 "rgb_shift": A.RGBShift(r_shift_limit=(-50, 50), g_shift_limit=(-50, 50), b_shift_limit=(-50, 50), p=1.0),
             }
@@ -91,7 +100,7 @@ class MMRADSimulator:
 
     def transform(self, patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         c = self.compose
-        c.set_random_seed(int(rng.integers(0, 2 ** 31 - 1)))
+        c.set_random_seed(int(rng.integers(0, 2**31 - 1)))
         return c(image=patch)["image"]
 
     # -- the workflow ------------------------------------------------------------------------------
@@ -99,8 +108,9 @@ class MMRADSimulator:
         s = self.sample(image, rng, foreground)
         return s.image, s.mask
 
-    def sample(self, image: np.ndarray, rng: np.random.Generator, foreground: np.ndarray | None = None,
-               force: bool | None = None) -> SimulatedSample:
+    def sample(
+        self, image: np.ndarray, rng: np.random.Generator, foreground: np.ndarray | None = None, force: bool | None = None
+    ) -> SimulatedSample:
         """One simulated sample. ``force`` True/False overrides the p_anomaly draw (gallery, tests)."""
         import cv2
 
@@ -116,7 +126,7 @@ class MMRADSimulator:
         y0, x0 = box_around(random_point_in(fg, rng), (bh, bw), (h, w))
         # pi: the area (irregular polygon) and its content
         area = random_polygon((bh, bw), rng)
-        patch = rgb[y0:y0 + bh, x0:x0 + bw].copy()
+        patch = rgb[y0 : y0 + bh, x0 : x0 + bw].copy()
         # phi: distribution shift of the area
         changed = self.transform(patch, rng)
         # affine twist of content + area about the box centre
@@ -128,7 +138,7 @@ class MMRADSimulator:
         lin = rot @ np.array([[1.0, np.tan(shear)], [0.0, 1.0]]) @ np.diag([sx, sy])
         # warp into a canvas large enough for the twisted area, then crop what lies on the image
         corners = np.array([[-cx, -cy], [cx, -cy], [-cx, cy], [cx, cy]]) @ lin.T
-        half = np.ceil(np.abs(corners).max(axis=0)).astype(int) + 1          # (x, y)
+        half = np.ceil(np.abs(corners).max(axis=0)).astype(int) + 1  # (x, y)
         ow, oh = 2 * half[0] + 1, 2 * half[1] + 1
         m = np.hstack([lin, (np.array([half[0], half[1]]) - lin @ np.array([cx, cy]))[:, None]]).astype(np.float32)
         warped = cv2.warpAffine(changed, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
@@ -140,8 +150,8 @@ class MMRADSimulator:
         mask = np.zeros((h, w), bool)
         out = rgb.copy()
         if iy1 > iy0 and ix1 > ix0:
-            sub_area = warped_area[iy0 - gy0:iy1 - gy0, ix0 - gx0:ix1 - gx0] & fg[iy0:iy1, ix0:ix1]
-            sub = warped[iy0 - gy0:iy1 - gy0, ix0 - gx0:ix1 - gx0]
+            sub_area = warped_area[iy0 - gy0 : iy1 - gy0, ix0 - gx0 : ix1 - gx0] & fg[iy0:iy1, ix0:ix1]
+            sub = warped[iy0 - gy0 : iy1 - gy0, ix0 - gx0 : ix1 - gx0]
             region = out[iy0:iy1, ix0:ix1]
             region[sub_area] = sub[sub_area]
             mask[iy0:iy1, ix0:ix1] = sub_area
@@ -154,6 +164,11 @@ class MMRADSimulator:
                 # the transforms left the area (nearly) as it was, e.g. ChannelShuffle on a grey
                 # OCT: this is no anomaly, so the sample stays a pure normal
                 return SimulatedSample(original, np.zeros((h, w), bool), {"anomaly": False, "note": "no visible change"})
-        info = {"anomaly": bool(mask.any()), "box": [int(y0), int(x0), int(bh), int(bw)], "angle": float(angle),
-                "shear_deg": float(np.rad2deg(shear)), "scale": [float(sy), float(sx)]}
+        info = {
+            "anomaly": bool(mask.any()),
+            "box": [int(y0), int(x0), int(bh), int(bw)],
+            "angle": float(angle),
+            "shear_deg": float(np.rad2deg(shear)),
+            "scale": [float(sy), float(sx)],
+        }
         return SimulatedSample(result, mask, info)

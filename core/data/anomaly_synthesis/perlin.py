@@ -12,7 +12,7 @@ import numpy as np
 
 
 def _fade(t: np.ndarray) -> np.ndarray:
-    return 6 * t ** 5 - 15 * t ** 4 + 10 * t ** 3
+    return 6 * t**5 - 15 * t**4 + 10 * t**3
 
 
 def perlin_noise(shape: tuple[int, int], res: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -43,8 +43,16 @@ def perlin_noise(shape: tuple[int, int], res: tuple[int, int], rng: np.random.Ge
     return out[:h, :w].astype(np.float32)
 
 
-def perlin_mask(shape: tuple[int, int], rng: np.random.Generator, *, min_scale: int = 0, max_scale: int = 3,
-                threshold: float = 0.5, min_fraction: float = 0.02, tries: int = 12) -> np.ndarray:
+def perlin_mask(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    *,
+    min_scale: int = 0,
+    max_scale: int = 3,
+    threshold: float = 0.5,
+    min_fraction: float = 0.02,
+    tries: int = 12,
+) -> np.ndarray:
     """Binary shape from thresholded Perlin noise: lattice resolution 2**k per axis with k drawn
     from [min_scale, max_scale] (DRAEM's scheme). Never empty: after ``tries`` draws that cover
     less than ``min_fraction`` of the area, the noise is thresholded at its top ``min_fraction``

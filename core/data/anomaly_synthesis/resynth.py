@@ -15,8 +15,8 @@ are never changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -43,7 +43,7 @@ def _solarize(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _gamma(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    g = rng.uniform(0.5, 2.0, size=3).astype(np.float32)          # per channel
+    g = rng.uniform(0.5, 2.0, size=3).astype(np.float32)  # per channel
     return np.clip(255.0 * (img.astype(np.float32) / 255.0) ** g + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -51,7 +51,7 @@ def _hue(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     import cv2
 
     hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV).astype(np.int16)
-    shift = int(rng.integers(-50, 51)) // 2                      # degrees -> OpenCV's 0..179 hue
+    shift = int(rng.integers(-50, 51)) // 2  # degrees -> OpenCV's 0..179 hue
     hsv[..., 0] = (hsv[..., 0] + shift) % 180
     hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.7, 1.5), 0, 255)
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
@@ -114,8 +114,8 @@ def self_mix_weights(mask: np.ndarray, alpha: float) -> np.ndarray:
 
 @dataclass
 class Sample:
-    image: np.ndarray              # same layout and dtype (uint8) as the target image
-    mask: np.ndarray               # bool (H, W), True where a lesion was pasted
+    image: np.ndarray  # same layout and dtype (uint8) as the target image
+    mask: np.ndarray  # bool (H, W), True where a lesion was pasted
     info: dict = field(default_factory=dict)
 
 
@@ -126,10 +126,18 @@ class ConsistentAnomalyGenerator:
     ``generator(rng)`` returns ``(image, mask)``; ``generator.sample(rng)`` also says what it did.
     """
 
-    def __init__(self, images: Sequence[np.ndarray], modality: str = "fundus", *, alpha: float = 0.7,
-                 n_augmentations: int = 3, crop_fraction: tuple[float, float] = (0.08, 0.35),
-                 perlin_scales: tuple[int, int] = (1, 3), threshold: float = 0.3,
-                 augmentations: Sequence[str] | None = None):
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        modality: str = "fundus",
+        *,
+        alpha: float = 0.7,
+        n_augmentations: int = 3,
+        crop_fraction: tuple[float, float] = (0.08, 0.35),
+        perlin_scales: tuple[int, int] = (1, 3),
+        threshold: float = 0.3,
+        augmentations: Sequence[str] | None = None,
+    ):
         if not images:
             raise ValueError("the anomaly generator needs at least one normal image")
         converted = [as_hwc_uint8(im) for im in images]
@@ -175,19 +183,17 @@ class ConsistentAnomalyGenerator:
         aug, chosen = self.augment(src, rng)
         sy, sx = box_around(random_point_in(self.foreground[si], rng), (ch, cw), (h, w))
         ty, tx = box_around(random_point_in(self.foreground[ti], rng), (ch, cw), (h, w))
-        p = perlin_mask((ch, cw), rng, min_scale=self.perlin_scales[0], max_scale=self.perlin_scales[1],
-                        threshold=self.threshold)
-        p &= self.foreground[si][sy:sy + ch, sx:sx + cw] & self.foreground[ti][ty:ty + ch, tx:tx + cw]
+        p = perlin_mask((ch, cw), rng, min_scale=self.perlin_scales[0], max_scale=self.perlin_scales[1], threshold=self.threshold)
+        p &= self.foreground[si][sy : sy + ch, sx : sx + cw] & self.foreground[ti][ty : ty + ch, tx : tx + cw]
         out = tgt.copy()
         mask = np.zeros((h, w), bool)
         if p.any():
             weights = self_mix_weights(p, self.alpha) * p
-            cs = aug[sy:sy + ch, sx:sx + cw].astype(np.float32)
-            ct = tgt[ty:ty + ch, tx:tx + cw].astype(np.float32)
+            cs = aug[sy : sy + ch, sx : sx + cw].astype(np.float32)
+            ct = tgt[ty : ty + ch, tx : tx + cw].astype(np.float32)
             mixed = weights[..., None] * cs + (1.0 - weights[..., None]) * ct
-            region = out[ty:ty + ch, tx:tx + cw]
+            region = out[ty : ty + ch, tx : tx + cw]
             region[p] = np.clip(mixed[p] + 0.5, 0, 255).astype(np.uint8)
-            mask[ty:ty + ch, tx:tx + cw] = p
-        info = {"target": ti, "source": si, "augmentations": chosen, "crop": [ch, cw],
-                "source_box": [sy, sx], "target_box": [ty, tx]}
+            mask[ty : ty + ch, tx : tx + cw] = p
+        info = {"target": ti, "source": si, "augmentations": chosen, "crop": [ch, cw], "source_box": [sy, sx], "target_box": [ty, tx]}
         return Sample(restore_layout(out, self.grey), mask, info)

@@ -13,8 +13,14 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float)
     return field / std if std > 0 else field
 
 
-def irregular_blob(rng: np.random.Generator, shape: tuple[int, int], center: tuple[float, float],
-                   radius: float, roughness: float = 0.35, elongation: float = 1.4) -> np.ndarray:
+def irregular_blob(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    center: tuple[float, float],
+    radius: float,
+    roughness: float = 0.35,
+    elongation: float = 1.4,
+) -> np.ndarray:
     """Soft blob in [0, 1] (1 inside) with a wobbly, slightly elongated outline. ``center`` is (y, x)."""
     h, w = shape
     pad = int(radius * 2.2) + 4
@@ -28,7 +34,7 @@ def irregular_blob(rng: np.random.Generator, shape: tuple[int, int], center: tup
     e = rng.uniform(1.0, elongation)
     dy, dx = yy - center[0], xx - center[1]
     u = (dx * np.cos(angle) + dy * np.sin(angle)) / e
-    v = (-dx * np.sin(angle) + dy * np.cos(angle)) * e ** 0.5
+    v = (-dx * np.sin(angle) + dy * np.cos(angle)) * e**0.5
     r = np.sqrt(u * u + v * v)
     wobble = 1.0 + roughness * smooth_noise(rng, r.shape, sigma=max(radius / 3.0, 1.0)) * 0.5
     edge = max(radius * 0.15, 1.0)

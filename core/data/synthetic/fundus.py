@@ -14,10 +14,10 @@ import numpy as np
 
 from core.data.synthetic.blobs import irregular_blob, smooth_noise
 
-RETINA_FOVEA_XY = (703.0, 703.0)   # in skimage.data.retina() pixels
+RETINA_FOVEA_XY = (703.0, 703.0)  # in skimage.data.retina() pixels
 RETINA_DISC_XY = (206.0, 634.0)
 RETINA_LATERALITY = "L"
-PX_PER_MM = 110.0                  # disc-fovea distance (~4.5 mm) is ~500 px in this photo
+PX_PER_MM = 110.0  # disc-fovea distance (~4.5 mm) is ~500 px in this photo
 
 FUNDUS_LESIONS = ("retinal hemorrhage", "retinal hard exudates", "cotton-wool spots", "retinal whitening")
 
@@ -47,7 +47,7 @@ class Derivation:
     shift_xy: tuple[float, float] = (0.0, 0.0)
     gamma: float = 1.0
     gain: float = 1.0
-    warmth: float = 0.0            # > 0 warmer (more red, less blue)
+    warmth: float = 0.0  # > 0 warmer (more red, less blue)
     blur: float = 0.0
     out_size: int | None = None
     description: str = ""
@@ -78,8 +78,9 @@ class Derivation:
 
         h, w = image.shape[:2]
         out = self.out_size or w
-        warped = cv2.warpAffine(image, self.matrix((h, w)), (out, out * h // w), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        warped = cv2.warpAffine(
+            image, self.matrix((h, w)), (out, out * h // w), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
         f = warped.astype(np.float32) / 255.0
         if self.blur > 0:
             f = cv2.GaussianBlur(f, (0, 0), self.blur)
@@ -114,8 +115,9 @@ def random_derivation(rng: np.random.Generator, allow_flip: bool = True) -> Deri
     return d
 
 
-def paint_lesion(rng: np.random.Generator, image: np.ndarray, kind: str, center_xy: tuple[float, float],
-                 size_px: float, fov: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def paint_lesion(
+    rng: np.random.Generator, image: np.ndarray, kind: str, center_xy: tuple[float, float], size_px: float, fov: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Paint one lesion of ``kind`` centred at ``center_xy``. Returns (new image, bool mask).
 
     Pixels outside the returned mask are left unchanged.
@@ -156,8 +158,9 @@ def paint_lesion(rng: np.random.Generator, image: np.ndarray, kind: str, center_
     return new, mask
 
 
-def random_lesion_site(rng: np.random.Generator, image: np.ndarray, fovea_xy: tuple[float, float], margin: float = 120,
-                       fov: np.ndarray | None = None) -> tuple[float, float]:
+def random_lesion_site(
+    rng: np.random.Generator, image: np.ndarray, fovea_xy: tuple[float, float], margin: float = 120, fov: np.ndarray | None = None
+) -> tuple[float, float]:
     """A point inside the field of view, within ~3.5 mm of the fovea."""
     fov = fov_mask(image) if fov is None else fov
     h, w = fov.shape

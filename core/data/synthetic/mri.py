@@ -55,8 +55,8 @@ class VolumeVariation:
     shift_vox: tuple[int, int, int] = (0, 0, 0)
     gamma: float = 1.0
     bias_strength: float = 0.0
-    noise_std: float = 0.0          # relative to the white-matter intensity
-    scale_to: float = 1000.0        # output intensity of white matter, int16 scanner-like range
+    noise_std: float = 0.0  # relative to the white-matter intensity
+    scale_to: float = 1000.0  # output intensity of white matter, int16 scanner-like range
     description: str = ""
 
 
@@ -68,8 +68,10 @@ def random_variation(rng: np.random.Generator) -> VolumeVariation:
         noise_std=float(rng.uniform(0.01, 0.03)),
         scale_to=float(rng.uniform(800, 1400)),
     )
-    v.description = (f"shift {v.shift_vox} vox, gamma {v.gamma:.2f}, bias field {v.bias_strength:.2f}, "
-                     f"noise {v.noise_std:.3f}, white matter ~{v.scale_to:.0f}")
+    v.description = (
+        f"shift {v.shift_vox} vox, gamma {v.gamma:.2f}, bias field {v.bias_strength:.2f}, "
+        f"noise {v.noise_std:.3f}, white matter ~{v.scale_to:.0f}"
+    )
     return v
 
 
@@ -97,13 +99,14 @@ def apply_variation(rng: np.random.Generator, data: np.ndarray, v: VolumeVariati
     if v.noise_std:
         n1 = rng.normal(0, v.noise_std, out.shape).astype(np.float32)
         n2 = rng.normal(0, v.noise_std, out.shape).astype(np.float32)
-        out = np.sqrt((out + n1) ** 2 + n2 ** 2)  # Rician magnitude noise
+        out = np.sqrt((out + n1) ** 2 + n2**2)  # Rician magnitude noise
         out[~mask] *= 0.3
     return np.clip(out * v.scale_to, 0, 32767).astype(np.int16)
 
 
-def paint_tumour(rng: np.random.Generator, data: np.ndarray, center: tuple[int, int, int] | None = None,
-                 radius_vox: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def paint_tumour(
+    rng: np.random.Generator, data: np.ndarray, center: tuple[int, int, int] | None = None, radius_vox: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Paint a glioma-like lesion into a T1 volume. Returns (new volume, uint8 BraTS label volume).
 
     T1 appearance: hypointense necrotic core, slightly hyperintense irregular rim, mildly
@@ -131,13 +134,13 @@ def paint_tumour(rng: np.random.Generator, data: np.ndarray, center: tuple[int, 
     local_brain = brain[sl]
     labels = np.zeros(shape, np.uint8)
     lab = np.zeros(rr.shape, np.uint8)
-    lab[(rel < 1.7) & local_brain] = 2                 # edema
-    lab[(rel < 1.0) & local_brain] = 3                 # enhancing rim
-    lab[(rel < 0.6) & local_brain] = 1                 # necrotic core
+    lab[(rel < 1.7) & local_brain] = 2  # edema
+    lab[(rel < 1.0) & local_brain] = 3  # enhancing rim
+    lab[(rel < 0.6) & local_brain] = 1  # necrotic core
     labels[sl] = lab
 
     out = data.astype(np.float32).copy()
-    ref = float(np.percentile(data[brain], 75))        # ~ white matter
+    ref = float(np.percentile(data[brain], 75))  # ~ white matter
     seg = out[sl]
     texture = 1.0 + 0.08 * smooth_noise(rng, seg.shape, 1.0)
     target = np.where(lab == 2, seg * 0.78, seg)

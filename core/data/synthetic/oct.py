@@ -31,15 +31,19 @@ LAYERS = (
     ("choroid", 45, 0.50, 0.0),
 )
 
-OCT_LESIONS = ("subretinal fluid", "intraretinal fluid", "middle retinal hyperreflectivity",
-               "outer retinal and choroidal hyperreflectivity in the macula")
+OCT_LESIONS = (
+    "subretinal fluid",
+    "intraretinal fluid",
+    "middle retinal hyperreflectivity",
+    "outer retinal and choroidal hyperreflectivity in the macula",
+)
 
 
 @dataclass
 class BScan:
-    image: np.ndarray                 # uint8 (H, W)
-    masks: dict[str, np.ndarray]      # class name -> bool (H, W)
-    boundaries: np.ndarray            # (n_layers + 1, W) top edge of each layer, then bottom of the last
+    image: np.ndarray  # uint8 (H, W)
+    masks: dict[str, np.ndarray]  # class name -> bool (H, W)
+    boundaries: np.ndarray  # (n_layers + 1, W) top edge of each layer, then bottom of the last
 
 
 def _boundaries(rng: np.random.Generator, h: int, w: int, fovea_x: float) -> np.ndarray:
@@ -63,8 +67,9 @@ def _boundaries(rng: np.random.Generator, h: int, w: int, fovea_x: float) -> np.
     return np.stack(top_down).astype(np.float32)
 
 
-def render_bscan(rng: np.random.Generator, height: int = 496, width: int = 512, lesions: tuple[str, ...] = (),
-                 fovea_x: float | None = None) -> BScan:
+def render_bscan(
+    rng: np.random.Generator, height: int = 496, width: int = 512, lesions: tuple[str, ...] = (), fovea_x: float | None = None
+) -> BScan:
     """Render one B-scan. ``lesions`` picks from :data:`OCT_LESIONS`; each gets a mask."""
     h, w = height, width
     fovea_x = w * rng.uniform(0.45, 0.55) if fovea_x is None else fovea_x
@@ -78,8 +83,9 @@ def render_bscan(rng: np.random.Generator, height: int = 496, width: int = 512, 
     refl[below] = 0.12 * np.exp(-(z - bounds[-1][None]) / (h * 0.08))[below]  # sclera fades
     # choroid vessels: dark lumens
     ch_top, ch_bot = bounds[len(LAYERS) - 1], bounds[len(LAYERS)]
-    vessels = irregular_blob(rng, (h, w), (float(np.mean(ch_top + ch_bot) / 2), w * 0.3), 6) + \
-        irregular_blob(rng, (h, w), (float(np.mean(ch_top + ch_bot) / 2 + 8), w * 0.7), 7)
+    vessels = irregular_blob(rng, (h, w), (float(np.mean(ch_top + ch_bot) / 2), w * 0.3), 6) + irregular_blob(
+        rng, (h, w), (float(np.mean(ch_top + ch_bot) / 2 + 8), w * 0.7), 7
+    )
     refl *= 1.0 - 0.5 * np.clip(vessels, 0, 1)
 
     masks: dict[str, np.ndarray] = {}

@@ -33,7 +33,7 @@ def patchify_embedding(emb, patch_size: int = 5, stride: int = 2, feature_dim: i
     unfolded = F.unfold(t, kernel_size=patch_size, stride=stride, padding=pad)  # (1, C*k*k, L)
     side_h = (t.shape[-2] + 2 * pad - patch_size) // stride + 1
     side_w = (t.shape[-1] + 2 * pad - patch_size) // stride + 1
-    patches = unfolded[0].T.contiguous()                                          # (L, C*k*k)
+    patches = unfolded[0].T.contiguous()  # (L, C*k*k)
     if patches.shape[1] != feature_dim:
         patches = F.adaptive_avg_pool1d(patches[:, None, :], feature_dim)[:, 0]
     return patches, (side_h, side_w)
@@ -57,9 +57,20 @@ class MiasSam(MemoryBankModel):
     title = "MIAS-SAM (SAM memory bank + centre-of-gravity prompt)"
     paper = "Colussi et al., MIAS-SAM: Medical Image Anomaly Segmentation without Thresholding"
     modalities = ("fundus", "oct", "slice")
-    default_config = dict(MemoryBankModel.common_config, encoder="litemedsam", image_size=256, patch_size=5, patch_stride=2,
-                          feature_dim=1024, coreset_ratio=1.0, max_bank_size=16384, gamma=5.0, mask_index=2,
-                          dense_prompt=True, logit_scale=8.0)
+    default_config = dict(
+        MemoryBankModel.common_config,
+        encoder="litemedsam",
+        image_size=256,
+        patch_size=5,
+        patch_stride=2,
+        feature_dim=1024,
+        coreset_ratio=1.0,
+        max_bank_size=16384,
+        gamma=5.0,
+        mask_index=2,
+        dense_prompt=True,
+        logit_scale=8.0,
+    )
     deviations = (
         "Offline default encoder is LiteMedSAM (TinyViT distilled from MedSAM, 256 px) instead of SAM ViT-B at 1024 px; "
         "both give a 256 x 64 x 64 embedding.",
@@ -99,8 +110,9 @@ class MiasSam(MemoryBankModel):
         pixels = self._pixels(image)
         sha = image.sha256 if not image.record.is_stack else None
         emb = self.sam.embedding(pixels, sha)
-        feats, grid = patchify_embedding(emb, int(self.config["patch_size"]), int(self.config["patch_stride"]),
-                                         int(self.config["feature_dim"]))
+        feats, grid = patchify_embedding(
+            emb, int(self.config["patch_size"]), int(self.config["patch_stride"]), int(self.config["feature_dim"])
+        )
         size = self.sam.net.img_size
         return PatchGrid(feats.numpy().astype(np.float32), grid, (size, size), pixels.shape[:2])
 
@@ -142,14 +154,17 @@ class MiasSam(MemoryBankModel):
             norm = (frame_map - lo) / (hi - lo)
             dense = self.sam.mask_prompt_from_map(norm, float(self.config["logit_scale"]))  # already in the model frame
         emb = self.sam.embedding(pixels, image.sha256 if not image.record.is_stack else None)
-        pred = self.sam.predict(emb, (h, w), points=np.array([[x, y]], np.float32), labels=np.array([1]),
-                                mask_input=dense, multimask=True)
+        pred = self.sam.predict(emb, (h, w), points=np.array([[x, y]], np.float32), labels=np.array([1]), mask_input=dense, multimask=True)
         idx = int(self.config["mask_index"])
-        return {"mask": pred.masks[idx], "prompt_point": [float(x), float(y)], "mask_scores": [float(s) for s in pred.scores],
-                "mask_index": idx, "mask_areas": [int(m.sum()) for m in pred.masks]}
+        return {
+            "mask": pred.masks[idx],
+            "prompt_point": [float(x), float(y)],
+            "mask_scores": [float(s) for s in pred.scores],
+            "mask_index": idx,
+            "mask_areas": [int(m.sum()) for m in pred.masks],
+        }
 
     def _update_card(self) -> None:
         super()._update_card()
         self.card.backbone = f"{self.config['encoder']} image encoder"
-        self.card.weights = {self.sam.net.weights_file.rsplit('/', 1)[-1]: self.sam.net.weights_sha256}
-
+        self.card.weights = {self.sam.net.weights_file.rsplit("/", 1)[-1]: self.sam.net.weights_sha256}

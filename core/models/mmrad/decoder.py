@@ -42,7 +42,7 @@ class SharedDecoder(nn.Module):
         self.transformer = copy.deepcopy(mask_decoder.transformer)
         for p in self.transformer.parameters():
             p.requires_grad_(True)
-        self.pe_layer = copy.deepcopy(prompt_encoder.pe_layer)          # fixed random Fourier features (buffer)
+        self.pe_layer = copy.deepcopy(prompt_encoder.pe_layer)  # fixed random Fourier features (buffer)
         dim = mask_decoder.transformer_dim
         self.dim = dim
         self.no_mask_embed = nn.Parameter(prompt_encoder.no_mask_embed.weight.detach().clone().view(1, dim, 1, 1))
@@ -55,7 +55,7 @@ class SharedDecoder(nn.Module):
                 if i < len(head.layers) - 1:
                     dst.weight.copy_(src.weight)
                     dst.bias.copy_(src.bias)
-                else:                                                    # 4 IoU outputs -> 1 score: the first row
+                else:  # 4 IoU outputs -> 1 score: the first row
                     dst.weight.copy_(src.weight[:1])
                     dst.bias.copy_(src.bias[:1])
 
@@ -92,12 +92,17 @@ def sam_decoder_parts(encoder: str, device=None):
     from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
 
     size = 1024 if key == "sam_vit_b" else 256
-    decoder = MaskDecoder(num_multimask_outputs=3, transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
-                          transformer_dim=256, iou_head_depth=3, iou_head_hidden_dim=256)
+    decoder = MaskDecoder(
+        num_multimask_outputs=3,
+        transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
+        transformer_dim=256,
+        iou_head_depth=3,
+        iou_head_hidden_dim=256,
+    )
     prompt = PromptEncoder(embed_dim=256, image_embedding_size=(64, 64), input_image_size=(size, size), mask_in_chans=16)
     path, _digest = W.resolve(key)
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("model", state) if isinstance(state, dict) else state
-    decoder.load_state_dict({k[len("mask_decoder."):]: v for k, v in state.items() if k.startswith("mask_decoder.")}, strict=True)
-    prompt.load_state_dict({k[len("prompt_encoder."):]: v for k, v in state.items() if k.startswith("prompt_encoder.")}, strict=True)
+    decoder.load_state_dict({k[len("mask_decoder.") :]: v for k, v in state.items() if k.startswith("mask_decoder.")}, strict=True)
+    prompt.load_state_dict({k[len("prompt_encoder.") :]: v for k, v in state.items() if k.startswith("prompt_encoder.")}, strict=True)
     return decoder.eval(), prompt.eval()

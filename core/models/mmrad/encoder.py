@@ -33,9 +33,9 @@ class PromptGenerator(nn.Module):
     def __init__(self, p_channels: int, c_channels: int, prompt_dim: int, block_dims: list[int]):
         super().__init__()
         self.block_dims = list(block_dims)
-        self.embed_p = nn.Linear(p_channels, prompt_dim)          # F_p
-        self.embed_c = nn.Linear(c_channels, prompt_dim)          # F_c (eq. 6)
-        self.per_layer = nn.ModuleList([nn.Linear(prompt_dim, prompt_dim) for _ in block_dims])   # LN_1..LN_n
+        self.embed_p = nn.Linear(p_channels, prompt_dim)  # F_p
+        self.embed_c = nn.Linear(c_channels, prompt_dim)  # F_c (eq. 6)
+        self.per_layer = nn.ModuleList([nn.Linear(prompt_dim, prompt_dim) for _ in block_dims])  # LN_1..LN_n
         self.shared = nn.ModuleDict({str(d): nn.Linear(prompt_dim, d) for d in sorted(set(block_dims))})  # LN_s
         for lin in self.shared.values():
             nn.init.zeros_(lin.weight)
@@ -50,8 +50,11 @@ class PromptGenerator(nn.Module):
 def _tokens(fmap: torch.Tensor, grid: int) -> torch.Tensor:
     """(B, C, H, W) -> (B, grid*grid, C), area-pooled or bilinearly resized to the grid."""
     if fmap.shape[-1] != grid:
-        fmap = (F.adaptive_avg_pool2d(fmap, grid) if fmap.shape[-1] > grid
-                else F.interpolate(fmap, size=(grid, grid), mode="bilinear", align_corners=False))
+        fmap = (
+            F.adaptive_avg_pool2d(fmap, grid)
+            if fmap.shape[-1] > grid
+            else F.interpolate(fmap, size=(grid, grid), mode="bilinear", align_corners=False)
+        )
     return fmap.flatten(2).transpose(1, 2)
 
 
@@ -69,7 +72,7 @@ class LowLevelCNN(nn.Module):
 
             from core.models import weights as W
 
-            for key in (("resnet50", "resnet50_v2") if kind == "resnet50x2" else ("resnet50",)):
+            for key in ("resnet50", "resnet50_v2") if kind == "resnet50x2" else ("resnet50",):
                 path, digest = W.resolve(key)
                 net = timm.create_model("resnet50", pretrained=False, features_only=True, out_indices=(3,))
                 state = torch.load(path, map_location="cpu", weights_only=True)
@@ -84,8 +87,7 @@ class LowLevelCNN(nn.Module):
             self.normalisation = "imagenet"
         elif kind == "random":
             g = torch.Generator().manual_seed(0)
-            net = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(),
-                                nn.Conv2d(64, 64, 3, 2, 1))
+            net = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(), nn.Conv2d(64, 64, 3, 2, 1))
             for p in net.parameters():
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=g) * 0.1)
@@ -107,7 +109,7 @@ class LowLevelCNN(nn.Module):
             mean = torch.tensor([0.485, 0.456, 0.406], device=x01.device).view(1, 3, 1, 1)
             std = torch.tensor([0.229, 0.224, 0.225], device=x01.device).view(1, 3, 1, 1)
             x = (x01 - mean) / std
-            side = grid * 16                       # layer3 has stride 16: land on the embedding grid
+            side = grid * 16  # layer3 has stride 16: land on the embedding grid
             if x.shape[-1] != side:
                 x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False)
             feats = [net(x)[-1] for net in self.nets]
@@ -136,8 +138,19 @@ class PromptedEncoder(nn.Module):
             from segment_anything.modeling import ImageEncoderViT
 
             torch.manual_seed(0)
-            enc = ImageEncoderViT(img_size=64, patch_size=4, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0,
-                                  out_chans=256, qkv_bias=True, use_rel_pos=False, window_size=0, global_attn_indexes=())
+            enc = ImageEncoderViT(
+                img_size=64,
+                patch_size=4,
+                embed_dim=32,
+                depth=2,
+                num_heads=2,
+                mlp_ratio=2.0,
+                out_chans=256,
+                qkv_bias=True,
+                use_rel_pos=False,
+                window_size=0,
+                global_attn_indexes=(),
+            )
             enc.eval().to(device)
             for p in enc.parameters():
                 p.requires_grad_(False)
@@ -172,7 +185,7 @@ class PromptedEncoder(nn.Module):
             c_ch = cnn.channels
             self.weights.update(cnn.weights)
         frozen["cnn"] = cnn
-        object.__setattr__(self, "_frozen", frozen)        # not submodules: never saved, never trained
+        object.__setattr__(self, "_frozen", frozen)  # not submodules: never saved, never trained
         self.prompts = PromptGenerator(p_ch, c_ch, int(prompt_dim), block_dims)
 
     @property
@@ -191,14 +204,14 @@ class PromptedEncoder(nn.Module):
         enc, cnn, g = self.enc, self._frozen["cnn"], self.grid
         if self.tinyvit:
             with torch.no_grad():
-                pe = enc.patch_embed(x)                                   # (B, 64, 256, 256)
+                pe = enc.patch_embed(x)  # (B, 64, 256, 256)
                 conv = enc.layers[0].blocks
                 h = pe
                 for blk in conv:
                     h = blk(h)
-                stem = h                                                  # TinyViT's pretrained CNN stage
+                stem = h  # TinyViT's pretrained CNN stage
                 h = enc.layers[0].downsample(h)
-                h = enc.layers[1](h)                                      # 128 x 128 blocks, not prompted
+                h = enc.layers[1](h)  # 128 x 128 blocks, not prompted
             f_p = _tokens(pe, g)
             f_c = _tokens(stem, g) if cnn is None else cnn(self.to_unit(x), g)
             prompts = iter(self.prompts(f_p, f_c))
@@ -211,7 +224,7 @@ class PromptedEncoder(nn.Module):
             b, _, c = h.shape
             return enc.neck(h.view(b, g, g, c).permute(0, 3, 1, 2))
         with torch.no_grad():
-            tok = enc.patch_embed(x)                                      # (B, g, g, C)
+            tok = enc.patch_embed(x)  # (B, g, g, C)
         b = tok.shape[0]
         f_p = tok.reshape(b, g * g, -1)
         f_c = cnn(self.to_unit(x) if self.normalisation == "imagenet" else x, g)

@@ -15,16 +15,16 @@ contributes both of its images.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timezone
-from typing import Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 
-from core.domain import LoadedCase, LoadedImage, Modality
+from core.domain import LoadedCase, LoadedImage
 from core.errors import InputError, StudioError
-from core.models.base import AnomalyModel, AnomalyResult, CancelToken, Calibration, ImageMap, Progress, new_version_id, no_progress
 from core.models.bank_model import image_2d
+from core.models.base import AnomalyModel, AnomalyResult, Calibration, CancelToken, ImageMap, Progress, new_version_id, no_progress
 
 ENCODER_SIZE = {"litemedsam": 256, "sam_vit_b": 1024, "vit_tiny_random": 64}
 MODS = ("fundus", "oct")
@@ -56,11 +56,32 @@ class MMRAD(AnomalyModel):
     trained = True
     refit_on_all = False
     default_config = dict(
-        encoder="litemedsam", image_size=256, low_level_cnn="auto", prompt_dim=32, epochs=1, batch_size=2,
-        samples_per_epoch=0, min_samples_per_epoch=200, lr=2e-4, beta1=0.9, beta2=0.999, weight_decay=0.01,
-        loss="ce", focal_gamma=2.0, p_anomaly=0.7, sim_size_min=0.08, sim_size_max=0.35, fusion_order="fundus,oct",
-        paired=True, image_score="max", use_labelled_anomalies=False, labelled_fraction=0.3,
-        pair_anomaly="per_case", balance_score=True, case_score="auto", validation_pairs=16,
+        encoder="litemedsam",
+        image_size=256,
+        low_level_cnn="auto",
+        prompt_dim=32,
+        epochs=1,
+        batch_size=2,
+        samples_per_epoch=0,
+        min_samples_per_epoch=200,
+        lr=2e-4,
+        beta1=0.9,
+        beta2=0.999,
+        weight_decay=0.01,
+        loss="ce",
+        focal_gamma=2.0,
+        p_anomaly=0.7,
+        sim_size_min=0.08,
+        sim_size_max=0.35,
+        fusion_order="fundus,oct",
+        paired=True,
+        image_score="max",
+        use_labelled_anomalies=False,
+        labelled_fraction=0.3,
+        pair_anomaly="per_case",
+        balance_score=True,
+        case_score="auto",
+        validation_pairs=16,
     )
     deviations = (
         "Offline default encoder is LiteMedSAM's TinyViT (256 px) instead of SAM ViT-B (1024 px); prompts go into its 8 "
@@ -80,8 +101,16 @@ class MMRAD(AnomalyModel):
         "'Maximum' strategy (Table 12); after a short CPU training the fusion token can still give every pair the same "
         "score. case_score=fusion always uses the token, as the paper.",
     )
-    faithful_config = {"encoder": "sam_vit_b", "image_size": 1024, "low_level_cnn": "resnet50x2", "lr": 2e-4, "epochs": 1,
-                       "loss": "ce", "p_anomaly": 0.7, "fusion_order": "fundus,oct"}
+    faithful_config = {
+        "encoder": "sam_vit_b",
+        "image_size": 1024,
+        "low_level_cnn": "resnet50x2",
+        "lr": 2e-4,
+        "epochs": 1,
+        "loss": "ce",
+        "p_anomaly": 0.7,
+        "fusion_order": "fundus,oct",
+    }
 
     def __init__(self, **config):
         super().__init__(**config)
@@ -93,7 +122,9 @@ class MMRAD(AnomalyModel):
         self.config["image_size"] = ENCODER_SIZE[enc]
         order = [m.strip() for m in str(self.config["fusion_order"]).split(",")]
         if sorted(order) != sorted(MODS):
-            raise InputError(None, f"fusion_order must name fundus and oct once each, e.g. 'fundus,oct' (got '{self.config['fusion_order']}')")
+            raise InputError(
+                None, f"fusion_order must name fundus and oct once each, e.g. 'fundus,oct' (got '{self.config['fusion_order']}')"
+            )
         self.order = order
         if self.config["loss"] not in ("ce", "focal"):
             raise InputError(None, "loss must be ce or focal")
@@ -105,7 +136,7 @@ class MMRAD(AnomalyModel):
             raise InputError(None, "image_score must be max or mean")
         self.net = None
         self.mod_calibration: dict[str, Calibration] = {}
-        self.labelled_anomalies: list = []       # core.data.anomaly_synthesis.real.LabelledCase, set by the caller
+        self.labelled_anomalies: list = []  # core.data.anomaly_synthesis.real.LabelledCase, set by the caller
 
     # -- pieces --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -172,15 +203,19 @@ class MMRAD(AnomalyModel):
         score_weights = (0.5 / (1.0 - p_pos), 0.5 / p_pos) if cfg["balance_score"] and 0.0 < p_pos < 1.0 else (1.0, 1.0)
 
         params = [p for p in self.net.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=float(cfg["lr"]), betas=(float(cfg["beta1"]), float(cfg["beta2"])),
-                                weight_decay=float(cfg["weight_decay"]))
+        opt = torch.optim.AdamW(
+            params, lr=float(cfg["lr"]), betas=(float(cfg["beta1"]), float(cfg["beta2"])), weight_decay=float(cfg["weight_decay"])
+        )
         spe = int(cfg["samples_per_epoch"]) or max(len(items), int(cfg["min_samples_per_epoch"]))
         loader = EpochBatches(len(items), int(cfg["batch_size"]), make_batch, seed=seed, samples_per_epoch=spe)
         loss_fn, paired = self.loss_fn(), bool(cfg["paired"])
-        trainer = Trainer(self.net, opt, None, device=self.device, context=self.training_context, progress=progress,
-                          cancel=cancel, grad_clip=1.0)
+        trainer = Trainer(
+            self.net, opt, None, device=self.device, context=self.training_context, progress=progress, cancel=cancel, grad_clip=1.0
+        )
         self.net.encoder.enc.eval()
-        state = trainer.run(loader, lambda samples: self.net.training_terms(samples, self.order, paired, loss_fn, score_weights), int(cfg["epochs"]))
+        state = trainer.run(
+            loader, lambda samples: self.net.training_terms(samples, self.order, paired, loss_fn, score_weights), int(cfg["epochs"])
+        )
         self.net.eval()
         self.card.metrics["training"] = state.history[-1] if state.history else {}
         self.card.metrics["training_history"] = state.history
@@ -268,15 +303,18 @@ class MMRAD(AnomalyModel):
                 fused.append(inf.fusion_logit)
         self.mod_calibration = {m: Calibration.from_samples(raws[m], maps[m], fallback.get(m, source)) for m in MODS if raws[m]}
         primary = self.config["modality"] if self.config["modality"] in self.mod_calibration else next(iter(self.mod_calibration))
-        self.calibration = (Calibration.from_samples(fused, maps[primary], fallback.get("pair", source) + " (fusion score)") if fused
-                            else self.mod_calibration[primary])
+        self.calibration = (
+            Calibration.from_samples(fused, maps[primary], fallback.get("pair", source) + " (fusion score)")
+            if fused
+            else self.mod_calibration[primary]
+        )
         self.fitted = True
         self.choose_case_score([c for c in calib + fit_set if len(c) == 2], cancel)
         self.card.calibration = asdict(self.calibration)
         self.card.metrics["calibration_by_modality"] = {m: asdict(c) for m, c in self.mod_calibration.items()}
         self.card.pixel_threshold = float(max(max(c.pixel_q999 for c in self.mod_calibration.values()), 1.0))
         self.card.training_data = [im.sha256 for c in cases for im in c.values()]
-        self.card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.card.created = datetime.now(UTC).isoformat(timespec="seconds")
         self.card.fit_seconds = round(time.monotonic() - t0, 2)
         self.card.version = self.card.version or new_version_id()
         self._update_card()
@@ -295,12 +333,12 @@ class MMRAD(AnomalyModel):
             return
         rng = np.random.default_rng(int(self.config["seed"]) + 101)
         sims = self._simulators(1.0)
-        entries = [self._sim_entry(p) for p in pairs[:n]]          # each pair prepared once
+        entries = [self._sim_entry(p) for p in pairs[:n]]  # each pair prepared once
         labels, fusion, best_image = [], [], []
         for i in range(n):
             (cancel or CancelToken()).raise_if_cancelled()
             entry = entries[i % len(entries)]
-            anomalous = (i + i // len(entries)) % 2 == 1            # every pair both normal and anomalous in turn
+            anomalous = (i + i // len(entries)) % 2 == 1  # every pair both normal and anomalous in turn
             sample = simulate_case(entry, sims, rng, 1.0 if anomalous else 0.0, per_case=True)
             inf = self.net.infer({m: img for m, (img, _mask) in sample.items()}, self.order, True)
             labels.append(anomalous)
@@ -308,8 +346,12 @@ class MMRAD(AnomalyModel):
             best_image.append(max(self.mod_calibration[m].image_z(self.image_raw(pm)) for m, pm in inf.maps.items()))
         a_fusion, a_max = float(auroc(labels, fusion)), float(auroc(labels, best_image))
         used = "fusion" if a_fusion >= a_max else "max"
-        self.card.metrics["case_score"] = {"mode": mode, "used": used, "validation_pairs": n,
-                                           "validation_auroc": {"fusion": round(a_fusion, 4), "max": round(a_max, 4)}}
+        self.card.metrics["case_score"] = {
+            "mode": mode,
+            "used": used,
+            "validation_pairs": n,
+            "validation_auroc": {"fusion": round(a_fusion, 4), "max": round(a_max, 4)},
+        }
 
     def case_score_mode(self) -> str:
         return ((self.card.metrics or {}).get("case_score") or {}).get("used", "fusion")
@@ -326,8 +368,11 @@ class MMRAD(AnomalyModel):
         inf = self.net.infer({m: self.prepare(p) for m, p in pixels.items()}, self.order, bool(self.config["paired"]))
         for m, pm in inf.maps.items():
             h, w = pixels[m].shape[:2]
-            inf.maps[m] = F.interpolate(torch.from_numpy(pm)[None, None], size=(h, w), mode="bilinear",
-                                        align_corners=False)[0, 0].numpy().astype(np.float32)
+            inf.maps[m] = (
+                F.interpolate(torch.from_numpy(pm)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+                .numpy()
+                .astype(np.float32)
+            )
         return inf
 
     def _predict_raw(self, image: LoadedImage) -> tuple[float, np.ndarray, dict]:
@@ -360,11 +405,15 @@ class MMRAD(AnomalyModel):
         else:
             best = max(out, key=lambda n: out[n].score)
             score, raw = float(out[best].score), float(out[best].raw_score)
-            why = ("the higher of the pair's calibrated image scores (the fusion token ranked simulated validation pairs less well)"
-                   if inf.fusion_logit is not None else "no image pair for the fusion token")
+            why = (
+                "the higher of the pair's calibrated image scores (the fusion token ranked simulated validation pairs less well)"
+                if inf.fusion_logit is not None
+                else "no image pair for the fusion token"
+            )
             extras["case_score"] = f"image score of {best} ({why})"
-        return AnomalyResult(score=float(score), heatmap=out[primary].heatmap, mask=None, extras=extras, image=primary,
-                             raw_score=float(raw), maps=out)
+        return AnomalyResult(
+            score=float(score), heatmap=out[primary].heatmap, mask=None, extras=extras, image=primary, raw_score=float(raw), maps=out
+        )
 
     # -- persistence ---------------------------------------------------------------------------
     def state_tensors(self) -> dict:
@@ -380,6 +429,8 @@ class MMRAD(AnomalyModel):
     def _update_card(self) -> None:
         enc = self.net.encoder
         n = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
-        self.card.backbone = (f"{self.config['encoder']} image encoder (frozen) + low-level prompts ({enc.low_level_kind} CNN) "
-                              f"+ modality-shared decoder; {n / 1e6:.2f} M trained parameters")
+        self.card.backbone = (
+            f"{self.config['encoder']} image encoder (frozen) + low-level prompts ({enc.low_level_kind} CNN) "
+            f"+ modality-shared decoder; {n / 1e6:.2f} M trained parameters"
+        )
         self.card.weights = dict(enc.weights)

@@ -16,8 +16,8 @@ from core.models.mmrad.encoder import PromptedEncoder
 
 @dataclass
 class Inference:
-    maps: dict[str, np.ndarray]            # modality -> probability map on the prepared image's grid
-    fusion_logit: float | None             # case-level fusion token logit (both modalities, paired model)
+    maps: dict[str, np.ndarray]  # modality -> probability map on the prepared image's grid
+    fusion_logit: float | None  # case-level fusion token logit (both modalities, paired model)
 
 
 def prepare_image(image: np.ndarray, size: int) -> np.ndarray:
@@ -70,12 +70,13 @@ class MMRADNet(nn.Module):
         return F.interpolate(logits.float(), size=(s, s), mode="bilinear", align_corners=False)
 
     # -- training step -------------------------------------------------------------------------
-    def training_terms(self, samples: list[dict], order: list[str], paired: bool, loss_fn,
-                       score_weights: tuple[float, float] = (1.0, 1.0)) -> dict:
+    def training_terms(
+        self, samples: list[dict], order: list[str], paired: bool, loss_fn, score_weights: tuple[float, float] = (1.0, 1.0)
+    ) -> dict:
         """``samples``: list of {modality: (image uint8 (h, w, 3), mask bool (h, w))}. Returns the
         loss terms: per-modality map CE (eq. 8) and the case-score CE on max(B_c, B_oct) (eq. 9),
         each pair's score term weighted by ``score_weights`` (normal, anomalous)."""
-        flat = []                                     # (sample index, modality, image, mask)
+        flat = []  # (sample index, modality, image, mask)
         for si, s in enumerate(samples):
             for mod in order:
                 if mod in s:
@@ -84,7 +85,7 @@ class MMRADNet(nn.Module):
         emb = self.encoder(x)
         g = emb.shape[-1]
         dec = self.decoder
-        first, second = [], []                        # indices into flat
+        first, second = [], []  # indices into flat
         seen: dict[int, int] = {}
         for k, (si, *_rest) in enumerate(flat):
             if si in seen and paired:
@@ -95,7 +96,7 @@ class MMRADNet(nn.Module):
         logits = [None] * len(flat)
         t1, k1 = dec.run(emb[first], dec.initial_tokens(len(first)))
         for j, k in enumerate(first):
-            logits[k] = dec.map_logits(t1[j:j + 1], k1[j:j + 1], (g, g))
+            logits[k] = dec.map_logits(t1[j : j + 1], k1[j : j + 1], (g, g))
         terms: dict[str, torch.Tensor] = {}
         if second:
             pos = {k: j for j, k in enumerate(first)}
@@ -103,11 +104,12 @@ class MMRADNet(nn.Module):
             tokens = torch.stack([dec.mask_token.expand(len(second), -1), fusion_in], dim=1)
             t2, k2 = dec.run(emb[second], tokens)
             for j, k in enumerate(second):
-                logits[k] = dec.map_logits(t2[j:j + 1], k2[j:j + 1], (g, g))
-            labels = torch.tensor([float(any(samples[flat[k][0]][m][1].any() for m in samples[flat[k][0]])) for k in second],
-                                  device=emb.device)
+                logits[k] = dec.map_logits(t2[j : j + 1], k2[j : j + 1], (g, g))
+            labels = torch.tensor(
+                [float(any(samples[flat[k][0]][m][1].any() for m in samples[flat[k][0]])) for k in second], device=emb.device
+            )
             logit = dec.score_logit(t2)
-            per_pair = torch.stack([loss_fn(logit[i:i + 1], labels[i:i + 1]) for i in range(len(second))])
+            per_pair = torch.stack([loss_fn(logit[i : i + 1], labels[i : i + 1]) for i in range(len(second))])
             w = torch.where(labels > 0, float(score_weights[1]), float(score_weights[0]))
             terms["score"] = (per_pair * w).mean()
         s = self.encoder.img_size

@@ -16,8 +16,8 @@ from core.models.bank_model import CnnFeatureBankModel, PatchGrid, image_2d
 
 def aggregate_patch_features(maps: list, feature_dim: int):
     """PatchCore's feature processing: 3x3 local average, resize to the first grid, channel pooling."""
-    import torch.nn.functional as F
     import torch
+    import torch.nn.functional as F
 
     ref = maps[0].shape[-2:]
     out = []
@@ -40,14 +40,14 @@ class PatchCore(CnnFeatureBankModel):
     title = "PatchCore (baseline)"
     paper = "Roth et al., Towards Total Recall in Industrial Anomaly Detection, CVPR 2022"
     modalities = ("fundus", "oct", "slice")
-    default_config = dict(CnnFeatureBankModel.common_config, backbone="tinyvit", backbone_weights="official",
-                          stages=[1, 3], feature_dim=1024, image_size=256)
+    default_config = dict(
+        CnnFeatureBankModel.common_config, backbone="tinyvit", backbone_weights="official", stages=[1, 3], feature_dim=1024, image_size=256
+    )
     deviations = (
         "Offline default backbone is the LiteMedSAM TinyViT encoder (stage 2 and stage 4 outputs at 1/4 of a 256 px input) "
         "instead of ImageNet WideResNet-50 layer2+layer3, because no ImageNet weights exist offline.",
     )
     faithful_config = {"backbone": "wide_resnet50", "image_size": 224, "coreset_ratio": 0.1}
-
 
     def patch_features(self, image: LoadedImage) -> PatchGrid:
         pixels = image_2d(image)

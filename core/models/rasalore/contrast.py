@@ -22,8 +22,6 @@ MedSAM refinement is the same as for DDPT masks (:func:`core.models.rasalore.wea
 
 from __future__ import annotations
 
-import numpy as np
-
 from core.models.base import CancelToken, Progress
 from core.models.rasalore.data import TrainCase
 
@@ -58,13 +56,14 @@ def distance_maps(queries, memory, *, device=None, chunk: int = 16384):
             q = queries[i].to(dev).float()
             best = torch.full((q.shape[0],), -2.0, device=dev)
             for s in range(0, memory.shape[0], chunk):
-                best = torch.maximum(best, (q @ memory[s:s + chunk].to(dev).float().t()).amax(1))
+                best = torch.maximum(best, (q @ memory[s : s + chunk].to(dev).float().t()).amax(1))
             out[i] = (1.0 - best).cpu()
     return out
 
 
-def make_contrast_masks(cases: list[TrainCase], sequence: str, config: dict, *, device,
-                        progress: Progress, cancel: CancelToken, store=None):
+def make_contrast_masks(
+    cases: list[TrainCase], sequence: str, config: dict, *, device, progress: Progress, cancel: CancelToken, store=None
+):
     """Weak masks of the selected unhealthy ``sequence`` slices of ``cases`` from the healthy reference."""
     import torch
 
@@ -88,11 +87,17 @@ def make_contrast_masks(cases: list[TrainCase], sequence: str, config: dict, *, 
     for s in range(0, n, 16):
         cancel.raise_if_cancelled()
         progress(s, n, f"healthy-reference distances {s + 1}/{n}")
-        dist.append(distance_maps(tokens[s:min(s + 16, n)], memory, device=device))
+        dist.append(distance_maps(tokens[s : min(s + 16, n)], memory, device=device))
     maps = torch.cat(dist).reshape(n, grid, grid)
     fg = torch.from_numpy(brain_foreground(plan.slices[:n]))
     _scaled, masks = attention_to_mask(maps, fg, float(config["contrast_threshold"]))
     out = refine_with_medsam(plan, masks.numpy(), config, net=net, embeddings=full, progress=progress, cancel=cancel)
-    out.stats.update({"weak_mask": "healthy_contrast", "reference_slices": len(healthy_idx),
-                      "memory_tokens": int(memory.shape[0]), "contrast_grid": grid})
+    out.stats.update(
+        {
+            "weak_mask": "healthy_contrast",
+            "reference_slices": len(healthy_idx),
+            "memory_tokens": int(memory.shape[0]),
+            "contrast_grid": grid,
+        }
+    )
     return out

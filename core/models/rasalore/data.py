@@ -24,8 +24,14 @@ def sequence_of(image: LoadedImage) -> str:
 
 
 def plan_for(image: LoadedImage, config: dict) -> SliceGeometry:
-    return plan_slices(image.array, image.record.meta.affine_array(), size=int(config["image_size"]),
-                       skip=int(config["skip_slices"]), plane=str(config["slice_plane"]), margin=int(config["crop_margin"]))
+    return plan_slices(
+        image.array,
+        image.record.meta.affine_array(),
+        size=int(config["image_size"]),
+        skip=int(config["skip_slices"]),
+        plane=str(config["slice_plane"]),
+        margin=int(config["crop_margin"]),
+    )
 
 
 @dataclass
@@ -34,9 +40,9 @@ class TrainCase:
 
     case_id: str
     geometry: SliceGeometry
-    labels: np.ndarray                                  # (n,) int8 per kept slice
+    labels: np.ndarray  # (n,) int8 per kept slice
     images: dict[str, LoadedImage] = field(default_factory=dict)
-    selected: np.ndarray | None = None                  # kept-slice indices used for training
+    selected: np.ndarray | None = None  # kept-slice indices used for training
 
     def slices(self, sequence: str, size: int, ks: np.ndarray, gamma: float) -> np.ndarray:
         """(len(ks), size, size) normalised slices of one sequence."""
@@ -45,8 +51,9 @@ class TrainCase:
         return geo.extract(normalise_volume(im.array, gamma)).astype(np.float32)
 
 
-def build_cases(normals: list[LoadedImage], labelled: list[LabelledCase], config: dict, *,
-                exclude: set[str] = frozenset()) -> list[TrainCase]:
+def build_cases(
+    normals: list[LoadedImage], labelled: list[LabelledCase], config: dict, *, exclude: set[str] = frozenset()
+) -> list[TrainCase]:
     """Training cases from normal volumes (every kept slice healthy) and slice-labelled cases;
     images whose content hash is in ``exclude`` (calibration hold-outs) are left out."""
     cases: dict[str, TrainCase] = {}
@@ -56,7 +63,7 @@ def build_cases(normals: list[LoadedImage], labelled: list[LabelledCase], config
         if not ims:
             continue
         geo = plan_for(ims[0], config)
-        ims = [im for im in ims if tuple(im.array.shape) == geo.shape]     # co-registered sequences only
+        ims = [im for im in ims if tuple(im.array.shape) == geo.shape]  # co-registered sequences only
         # per-image slice decisions: a slice any sequence marks unhealthy is unhealthy
         labels = np.max([slice_labels(geo, lc, im.record.name, **kw) for im in ims], axis=0).astype(np.int8)
         cases[lc.case.id] = TrainCase(lc.case.id, geo, labels, {sequence_of(im): im for im in ims})
@@ -103,8 +110,13 @@ def index_batches(n: int, batch_size: int, seed: int, samples_per_epoch: int = 0
 
     from core.training.batches import EpochBatches
 
-    return EpochBatches(n, batch_size, lambda _rng, idx: torch.from_numpy(np.sort(np.asarray(idx, np.int64))),
-                        seed=seed, samples_per_epoch=max(int(samples_per_epoch), n))
+    return EpochBatches(
+        n,
+        batch_size,
+        lambda _rng, idx: torch.from_numpy(np.sort(np.asarray(idx, np.int64))),
+        seed=seed,
+        samples_per_epoch=max(int(samples_per_epoch), n),
+    )
 
 
 def augment(x, masks: list, generator=None, noise_std: float = math.sqrt(10.0) / 255.0, max_rotation: float = 90.0):
@@ -131,8 +143,7 @@ def augment(x, masks: list, generator=None, noise_std: float = math.sqrt(10.0) /
     theta[:, 1, 0], theta[:, 1, 1] = sin * fx, cos * fy
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    out_masks = [None if m is None else F.grid_sample(m, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-                 for m in masks]
+    out_masks = [None if m is None else F.grid_sample(m, grid, mode="nearest", padding_mode="zeros", align_corners=False) for m in masks]
     bright = (0.8 + 0.4 * rand(b)).view(-1, 1, 1, 1)
     contrast = (0.8 + 0.4 * rand(b)).view(-1, 1, 1, 1)
     x = x * bright

@@ -70,10 +70,11 @@ class CAVPT(nn.Module):
 class SamDDPT(nn.Module):
     """Prompt-tuned frozen LiteMedSAM two-way transformer for healthy / unhealthy slices."""
 
-    frozen_prefixes = ("transformer",)       # not saved with the model: they are LiteMedSAM's weights
+    frozen_prefixes = ("transformer",)  # not saved with the model: they are LiteMedSAM's weights
 
-    def __init__(self, transformer: nn.Module, dense_pe: torch.Tensor, *, grid: int = 32, n_prompts: int = 10,
-                 tau: float = 0.07, n_classes: int = 2):
+    def __init__(
+        self, transformer: nn.Module, dense_pe: torch.Tensor, *, grid: int = 32, n_prompts: int = 10, tau: float = 0.07, n_classes: int = 2
+    ):
         super().__init__()
         self.transformer = copy.deepcopy(transformer).eval()
         for p in self.transformer.parameters():
@@ -81,7 +82,7 @@ class SamDDPT(nn.Module):
         dim = int(dense_pe.shape[1])
         self.grid, self.tau = int(grid), float(tau)
         pe = F.adaptive_avg_pool2d(dense_pe.detach().float().cpu(), self.grid)
-        self.register_buffer("image_pe", pe.flatten(2).transpose(1, 2).contiguous())   # (1, N, d)
+        self.register_buffer("image_pe", pe.flatten(2).transpose(1, 2).contiguous())  # (1, N, d)
         n_layers = len(self.transformer.layers)
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.class_embed = nn.Parameter(torch.randn(n_classes, dim) * 0.02)
@@ -90,7 +91,7 @@ class SamDDPT(nn.Module):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.transformer.eval()          # frozen: never in training mode
+        self.transformer.eval()  # frozen: never in training mode
         return self
 
     def pool(self, embedding: torch.Tensor) -> torch.Tensor:
@@ -108,13 +109,13 @@ class SamDDPT(nn.Module):
         layers = self.transformer.layers
         for i, layer in enumerate(layers):
             extra = [self.vprompts[i].unsqueeze(0).expand(b, -1, -1)]
-            if i == len(layers) - 1:                      # class-aware prompts in the top block
+            if i == len(layers) - 1:  # class-aware prompts in the top block
                 cap, aux = self.cavpt(self.class_embed, keys)
                 extra.append(cap)
             seq = torch.cat([q, *extra], dim=1)
             pe = torch.cat([cls, *extra], dim=1)
             seq, keys = layer(queries=seq, keys=keys, query_pe=pe, key_pe=key_pe)
-            q = seq[:, :1]                                # VPT-deep: prompt outputs are dropped
+            q = seq[:, :1]  # VPT-deep: prompt outputs are dropped
         t = self.transformer
         out, weights = attention_with_weights(t.final_attn_token_to_image, q + cls, keys + key_pe, keys)
         f = t.norm_final_attn(q + out)[:, 0]
@@ -125,10 +126,9 @@ class SamDDPT(nn.Module):
     def loss(self, out: dict, labels: torch.Tensor, eta: float = 0.3) -> dict[str, torch.Tensor]:
         """CE + eta * CE_ca, the auxiliary term on the CAVPT query of the ground-truth class."""
         ce = F.cross_entropy(out["logits"], labels)
-        aux_gt = out["aux"][torch.arange(labels.shape[0], device=labels.device), labels]   # (B, C)
+        aux_gt = out["aux"][torch.arange(labels.shape[0], device=labels.device), labels]  # (B, C)
         ce_ca = F.cross_entropy(aux_gt, labels)
-        return {"loss": ce + eta * ce_ca, "ce": ce, "ce_ca": ce_ca,
-                "acc": (out["logits"].argmax(1) == labels).float().mean()}
+        return {"loss": ce + eta * ce_ca, "ce": ce, "ce_ca": ce_ca, "acc": (out["logits"].argmax(1) == labels).float().mean()}
 
     def trainable(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

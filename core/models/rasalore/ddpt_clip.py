@@ -26,7 +26,7 @@ from core.models.base import CancelToken, Progress
 CLIP_SIZE = 224
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-CLASS_NAMES = ("no tumour", "tumour")        # healthy, unhealthy (the paper: 'No Tumor' / 'Tumor')
+CLASS_NAMES = ("no tumour", "tumour")  # healthy, unhealthy (the paper: 'No Tumor' / 'Tumor')
 
 
 def load_open_clip(device):
@@ -34,11 +34,13 @@ def load_open_clip(device):
     try:
         import open_clip
     except ImportError:
-        raise WeightsError("ddpt_backbone=clip_vit_b32 needs the 'open_clip_torch' package (pip install open_clip_torch), "
-                           "which is not part of the offline install; use ddpt_backbone=litemedsam") from None
+        raise WeightsError(
+            "ddpt_backbone=clip_vit_b32 needs the 'open_clip_torch' package (pip install open_clip_torch), "
+            "which is not part of the offline install; use ddpt_backbone=litemedsam"
+        ) from None
     from core.models import weights
 
-    path, _digest = weights.resolve("clip_vit_b32")        # WeightsError names ViT-B-32.pt and the weights folder
+    path, _digest = weights.resolve("clip_vit_b32")  # WeightsError names ViT-B-32.pt and the weights folder
     # the official OpenAI release is a TorchScript archive: open_clip rebuilds the model from it
     model = open_clip.load_openai_model(str(path), precision="fp32", device=str(device))
     model.eval()
@@ -85,8 +87,8 @@ def _build_module(open_clip, clip, n_ctx: int, n_prompts: int, tau: float):
             with torch.no_grad():
                 emb = clip.token_embedding(tokens)
             self.register_buffer("tokens", tokens, persistent=False)
-            self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)          # SOS
-            self.register_buffer("suffix", emb[:, 1 + n_ctx:].clone(), persistent=False)  # class, '.', EOS, padding
+            self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)  # SOS
+            self.register_buffer("suffix", emb[:, 1 + n_ctx :].clone(), persistent=False)  # class, '.', EOS, padding
             self.name_lens = [len(tokenizer([n])[0].nonzero()) - 2 for n in CLASS_NAMES]
             self.half = half
             n_blocks = len(visual.transformer.resblocks)
@@ -104,8 +106,18 @@ def _build_module(open_clip, clip, n_ctx: int, n_prompts: int, tau: float):
         def text_features(self):
             parts = []
             for i, n in enumerate(self.name_lens):
-                parts.append(torch.cat([self.prefix[i:i + 1], self.ctx[None, :self.half], self.suffix[i:i + 1, :n],
-                                        self.ctx[None, self.half:], self.suffix[i:i + 1, n:]], dim=1))
+                parts.append(
+                    torch.cat(
+                        [
+                            self.prefix[i : i + 1],
+                            self.ctx[None, : self.half],
+                            self.suffix[i : i + 1, :n],
+                            self.ctx[None, self.half :],
+                            self.suffix[i : i + 1, n:],
+                        ],
+                        dim=1,
+                    )
+                )
             x = torch.cat(parts) + self.clip.positional_embedding
             x = _blocks(self.clip.transformer, x, attn_mask=self.clip.attn_mask)
             x = self.clip.ln_final(x)
@@ -116,7 +128,7 @@ def _build_module(open_clip, clip, n_ctx: int, n_prompts: int, tau: float):
         def forward(self, images):
             v = self.clip.visual
             b = images.shape[0]
-            x = v.conv1(images).flatten(2).transpose(1, 2)                           # (B, 49, width)
+            x = v.conv1(images).flatten(2).transpose(1, 2)  # (B, 49, width)
             cls = v.class_embedding.view(1, 1, -1).expand(b, -1, -1).to(x.dtype)
             x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
             x = v.ln_pre(x)
@@ -124,11 +136,11 @@ def _build_module(open_clip, clip, n_ctx: int, n_prompts: int, tau: float):
             text = self.text_features()
             blocks = v.transformer.resblocks
             lnd = _lnd(v.transformer)
-            for i, blk in enumerate(blocks[:-1]):                                       # VPT-deep
+            for i, blk in enumerate(blocks[:-1]):  # VPT-deep
                 seq = torch.cat([x, self.vprompts[i].unsqueeze(0).expand(b, -1, -1)], dim=1)
                 seq = blk(seq.transpose(0, 1)).transpose(0, 1) if lnd else blk(seq)
                 x = seq[:, :n_tok]
-            cap, aux = self.cavpt(text, x)                                              # class-aware prompts, last block
+            cap, aux = self.cavpt(text, x)  # class-aware prompts, last block
             seq = torch.cat([x, cap], dim=1)
             last = blocks[-1]
             h = last.ln_1(seq)
@@ -169,8 +181,7 @@ def clip_inputs(slices: np.ndarray):
     return ((t - mean) / std).to(torch.float16)
 
 
-def make_weak_masks_clip(cases, sequence: str, config: dict, *, device, context=None, progress: Progress,
-                         cancel: CancelToken, store=None):
+def make_weak_masks_clip(cases, sequence: str, config: dict, *, device, context=None, progress: Progress, cancel: CancelToken, store=None):
     """Stage 1 with CLIP ViT-B/32 DDPT; MedSAM refinement as in the offline path."""
     from core.models.rasalore.weak_masks import encode_slices, finish_weak_masks, plan_ddpt, train_ddpt
     from core.sam.model import load_sam
@@ -183,8 +194,8 @@ def make_weak_masks_clip(cases, sequence: str, config: dict, *, device, context=
     net = load_sam("litemedsam", device)
     full = {}
     if config["use_medsam"]:
-        for i, emb in encode_slices(net, plan.slices[:plan.n_unhealthy], progress=progress, cancel=cancel,
-                                    what="unhealthy slice", store=store):
+        for i, emb in encode_slices(
+            net, plan.slices[: plan.n_unhealthy], progress=progress, cancel=cancel, what="unhealthy slice", store=store
+        ):
             full[i] = emb
-    return finish_weak_masks(plan, module, inputs, state, config, net=net, embeddings=full, device=device,
-                             progress=progress, cancel=cancel)
+    return finish_weak_masks(plan, module, inputs, state, config, net=net, embeddings=full, device=device, progress=progress, cancel=cancel)

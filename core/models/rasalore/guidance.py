@@ -46,8 +46,13 @@ def build_classifier(net, config: dict, state: dict | None = None):
     """A SamDDPT over ``net``'s frozen transformer; ``state`` (the saved learnable part) loaded when given."""
     from core.models.rasalore.ddpt import SamDDPT
 
-    module = SamDDPT(net.mask_decoder.transformer, net.prompt_encoder.get_dense_pe(), grid=int(config["ddpt_grid"]),
-                     n_prompts=int(config["ddpt_prompts"]), tau=float(config["ddpt_tau"]))
+    module = SamDDPT(
+        net.mask_decoder.transformer,
+        net.prompt_encoder.get_dense_pe(),
+        grid=int(config["ddpt_grid"]),
+        n_prompts=int(config["ddpt_prompts"]),
+        tau=float(config["ddpt_tau"]),
+    )
     if state:
         missing, unexpected = module.load_state_dict(state, strict=False)
         learnable = [k for k in missing if k.split(".")[0] not in module.frozen_prefixes]
@@ -56,8 +61,9 @@ def build_classifier(net, config: dict, state: dict | None = None):
     return module
 
 
-def train_classifier(cases, sequence: str, config: dict, *, device, context, progress: Progress, cancel: CancelToken,
-                     store=None) -> tuple[dict, dict]:
+def train_classifier(
+    cases, sequence: str, config: dict, *, device, context, progress: Progress, cancel: CancelToken, store=None
+) -> tuple[dict, dict]:
     """Train DDPT over frozen LiteMedSAM on the planned healthy / unhealthy shots of ``sequence``
     (the weak-mask stage's plan, so the encodings are already cached). Returns (the learnable state,
     statistics: shots, epochs, training accuracy)."""
@@ -75,8 +81,11 @@ def train_classifier(cases, sequence: str, config: dict, *, device, context, pro
     state = train_ddpt(module, tokens, plan, config, device=device, context=context, progress=progress, cancel=cancel)
     logits, _attn = infer_ddpt(module, tokens[plan.train_idx], device)
     labels = plan.labels()[plan.train_idx]
-    stats = {"shots": int(len(plan.train_idx)), "epochs": int(state.epoch),
-             "training_accuracy": round(float((logits.argmax(1) == labels).float().mean()), 4)}
+    stats = {
+        "shots": int(len(plan.train_idx)),
+        "epochs": int(state.epoch),
+        "training_accuracy": round(float((logits.argmax(1) == labels).float().mean()), 4),
+    }
     learnable = {k: v.detach().cpu() for k, v in module.state_dict().items() if k.split(".")[0] not in module.frozen_prefixes}
     return learnable, stats
 
@@ -92,8 +101,7 @@ class SliceClassifier:
         self.net = load_sam("litemedsam", device)
         self.module = build_classifier(self.net, config, state).to(device).eval()
 
-    def probabilities(self, slices: np.ndarray, *, progress: Progress = no_progress,
-                      cancel: CancelToken | None = None) -> np.ndarray:
+    def probabilities(self, slices: np.ndarray, *, progress: Progress = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
         """(n, 256, 256) slices in [0, 1] -> (n,) P(unhealthy). With a workspace array store the
         pooled DDPT tokens of each slice (128 KB, not the 2 MB embedding) are cached by content, and
         the embeddings cached by training are used where they exist."""
@@ -113,7 +121,7 @@ class SliceClassifier:
             full = None if hit is not None or not shas else self.store.get(f"rasalore/litemedsam/{shas[i]}")
             if hit is not None:
                 tokens[i] = torch.from_numpy(np.asarray(hit, np.float32))
-            elif full is not None:                         # a training slice: its embedding is cached already
+            elif full is not None:  # a training slice: its embedding is cached already
                 tokens[i] = self.module.pool(torch.from_numpy(np.asarray(full))[None].float())[0]
             else:
                 todo.append(i)

@@ -38,7 +38,7 @@ def dice(a: torch.Tensor, b: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
 
 
 def gaussian_kernel(sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
-    radius = max(1, int(math.ceil(4.0 * sigma)))             # scipy's truncate=4.0
+    radius = max(1, int(math.ceil(4.0 * sigma)))  # scipy's truncate=4.0
     x = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
     k = torch.exp(-0.5 * (x / sigma) ** 2)
     return k / k.sum()
@@ -80,9 +80,18 @@ def inverse_gauss_weighted(mask: torch.Tensor, sigma: float) -> torch.Tensor:
     return mask * (1.0 - centre_weight(mask, sigma))
 
 
-def decoder_loss(pred: torch.Tensor, m_ddpt: torch.Tensor, m_sam: torch.Tensor | None, *, alpha: float = 0.6,
-                 beta: float = 0.6, phi: float = 0.3, eps: float = 1.0, sigma: float = 10.0,
-                 sigma_background: float = 15.0) -> dict[str, torch.Tensor]:
+def decoder_loss(
+    pred: torch.Tensor,
+    m_ddpt: torch.Tensor,
+    m_sam: torch.Tensor | None,
+    *,
+    alpha: float = 0.6,
+    beta: float = 0.6,
+    phi: float = 0.3,
+    eps: float = 1.0,
+    sigma: float = 10.0,
+    sigma_background: float = 15.0,
+) -> dict[str, torch.Tensor]:
     """L_Dec of eq. (1) and its four terms (batch means). ``m_sam=None``: RASALoRE without MedSAM."""
     t1 = el_dice(pred, gauss_weighted(m_ddpt, sigma), phi, eps)
     if m_sam is not None:
@@ -95,8 +104,14 @@ def decoder_loss(pred: torch.Tensor, m_ddpt: torch.Tensor, m_sam: torch.Tensor |
     t3 = alpha * (pred * background).flatten(1).mean(1)
     t4 = beta * el_dice((1.0 - pred) * background, gauss_weighted(background, sigma_background), phi, eps)
     total = t1 + t2 + t3 + t4
-    return {"dec": total.mean(), "dec_ddpt": t1.mean(), "dec_sam": t2.mean(), "dec_fp": t3.mean(), "dec_tn": t4.mean(),
-            "gamma": gamma.mean()}
+    return {
+        "dec": total.mean(),
+        "dec_ddpt": t1.mean(),
+        "dec_sam": t2.mean(),
+        "dec_fp": t3.mean(),
+        "dec_tn": t4.mean(),
+        "gamma": gamma.mean(),
+    }
 
 
 def point_activation_loss(m_ffn: torch.Tensor, m_pa: torch.Tensor, phi: float = 0.3, eps: float = 1.0) -> torch.Tensor:
@@ -107,7 +122,7 @@ def point_activation_loss(m_ffn: torch.Tensor, m_pa: torch.Tensor, phi: float = 
 def structural_loss(xi: torch.Tensor, m_pa: torch.Tensor) -> torch.Tensor:
     """L_Struct = MSE(xi[active], 1) + MSE(xi[inactive], -1) per sample (a term is 0 when its set is
     empty), batch mean. ``xi`` (B, k, d), ``m_pa`` (B, k) binary."""
-    active = m_pa.flatten(1).float().unsqueeze(-1)                # (B, k, 1)
+    active = m_pa.flatten(1).float().unsqueeze(-1)  # (B, k, 1)
     d = xi.shape[-1]
     sq_pos = ((xi - 1.0) ** 2 * active).sum((1, 2))
     sq_neg = ((xi + 1.0) ** 2 * (1.0 - active)).sum((1, 2))

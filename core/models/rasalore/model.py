@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -37,26 +37,74 @@ from core.models.rasalore import supervision
 class Rasalore(AnomalyModel):
     name = "rasalore"
     title = "RASALoRE (weakly supervised brain MRI: DDPT weak masks + LoRE / RASA segmentation)"
-    paper = ("Sharma, Jaganathan, Palaniappan. RASALoRE: Region Aware Spatial Attention with Location-based "
-             "Random Embeddings for Weakly Supervised Anomaly Detection in Brain MRI Scans (BMVC 2025)")
+    paper = (
+        "Sharma, Jaganathan, Palaniappan. RASALoRE: Region Aware Spatial Attention with Location-based "
+        "Random Embeddings for Weakly Supervised Anomaly Detection in Brain MRI Scans (BMVC 2025)"
+    )
     modalities = ("mri",)
     trained = True
     refit_on_all = False
-    needs_labelled_cases = True      # store.fit_on_workspace also passes slice-labelled training cases
-    samples_per_case = 30            # training slices a lesion volume gives (demo: 59 in 2), for time estimates
+    needs_labelled_cases = True  # store.fit_on_workspace also passes slice-labelled training cases
+    samples_per_case = 30  # training slices a lesion volume gives (demo: 59 in 2), for time estimates
     default_config = dict(
-        image_size=256, skip_slices=15, slice_plane="axial", crop_margin=4, gamma=2.0,
-        label_min_pixels=200, healthy_max_pixels=0,
-        grid_size=32, embed_dim=256, heads=4, lore_scale=128.0, noise_std=1.0, dropout=0.1,
-        epochs=100, batch_size=16, lr=0.01, lr_step=20, min_samples_per_epoch=0, grad_clip=5.0,
-        alpha=0.6, beta=0.0, phi=0.3, dice_eps=1.0, sigma=10.0, sigma_background=15.0, use_medsam=True,
-        augment=True, augment_rotation=90.0, healthy_ratio=0.0, max_train_slices=0,
-        val_fraction=0.1, select_best_epoch=True, mask_prior=0.0,
-        mask_threshold=0.5, slice_score_top=0.005, predict_batch=16, classifier_guidance=True, volume_score_top=0.1,
-        ddpt_backbone="litemedsam", ddpt_epochs=50, ddpt_lr=0.01, ddpt_batch_size=16, ddpt_eta=0.3, ddpt_tau=0.07,
-        ddpt_prompts=10, ddpt_grid=16, ddpt_shots=0, ddpt_threshold=0.5, ddpt_context=4, ddpt_match_position=True,
-        weak_mask="auto", contrast_grid=32, contrast_memory=65536, contrast_threshold=0.7,
-        sequences="auto", bridge_sequence="t2", align_weight=1.0, multimodal_epochs=0,
+        image_size=256,
+        skip_slices=15,
+        slice_plane="axial",
+        crop_margin=4,
+        gamma=2.0,
+        label_min_pixels=200,
+        healthy_max_pixels=0,
+        grid_size=32,
+        embed_dim=256,
+        heads=4,
+        lore_scale=128.0,
+        noise_std=1.0,
+        dropout=0.1,
+        epochs=100,
+        batch_size=16,
+        lr=0.01,
+        lr_step=20,
+        min_samples_per_epoch=0,
+        grad_clip=5.0,
+        alpha=0.6,
+        beta=0.0,
+        phi=0.3,
+        dice_eps=1.0,
+        sigma=10.0,
+        sigma_background=15.0,
+        use_medsam=True,
+        augment=True,
+        augment_rotation=90.0,
+        healthy_ratio=0.0,
+        max_train_slices=0,
+        val_fraction=0.1,
+        select_best_epoch=True,
+        mask_prior=0.0,
+        mask_threshold=0.5,
+        slice_score_top=0.005,
+        predict_batch=16,
+        classifier_guidance=True,
+        volume_score_top=0.1,
+        ddpt_backbone="litemedsam",
+        ddpt_epochs=50,
+        ddpt_lr=0.01,
+        ddpt_batch_size=16,
+        ddpt_eta=0.3,
+        ddpt_tau=0.07,
+        ddpt_prompts=10,
+        ddpt_grid=16,
+        ddpt_shots=0,
+        ddpt_threshold=0.5,
+        ddpt_context=4,
+        ddpt_match_position=True,
+        weak_mask="auto",
+        contrast_grid=32,
+        contrast_memory=65536,
+        contrast_threshold=0.7,
+        sequences="auto",
+        bridge_sequence="t2",
+        align_weight=1.0,
+        multimodal_epochs=0,
     )
     deviations = (
         "DDPT's healthy shots are drawn at the relative slice positions of the unhealthy ones (ddpt_match_position): "
@@ -118,8 +166,19 @@ class Rasalore(AnomalyModel):
         "min_samples_per_epoch (default 0: one pass) makes an epoch at least that many augmented slices, for small "
         "workspaces whose one pass is only a few optimiser steps.",
     )
-    faithful_config = {"ddpt_backbone": "clip_vit_b32", "weak_mask": "ddpt_attention", "beta": 0.6, "grad_clip": 0.0, "image_size": 256, "grid_size": 32, "embed_dim": 256,
-                       "ddpt_epochs": 100, "ddpt_shots": 10000, "batch_size": 16, "classifier_guidance": False}
+    faithful_config = {
+        "ddpt_backbone": "clip_vit_b32",
+        "weak_mask": "ddpt_attention",
+        "beta": 0.6,
+        "grad_clip": 0.0,
+        "image_size": 256,
+        "grid_size": 32,
+        "embed_dim": 256,
+        "ddpt_epochs": 100,
+        "ddpt_shots": 10000,
+        "batch_size": 16,
+        "classifier_guidance": False,
+    }
 
     gather_labelled_cases = staticmethod(supervision.gather_labelled_cases)
 
@@ -139,13 +198,16 @@ class Rasalore(AnomalyModel):
         self.labelled_skipped: list[dict] = []
         self._ddpt_state: dict = {}
         self._normal_shas: set[str] = set()
-        self._classifier = None                      # guidance.SliceClassifier, built on first use
+        self._classifier = None  # guidance.SliceClassifier, built on first use
 
     # -- fit -------------------------------------------------------------------------------------
     def fit(self, normals: Sequence[LoadedCase], *, progress: Progress | None = None, cancel: CancelToken | None = None) -> None:
         if self.labelled_cases is None:
-            raise InputError(None, "rasalore is weakly supervised: it needs training cases with slice labels (label volumes or "
-                                   "per-slice review decisions); fit it on a workspace or set model.labelled_cases")
+            raise InputError(
+                None,
+                "rasalore is weakly supervised: it needs training cases with slice labels (label volumes or "
+                "per-slice review decisions); fit it on a workspace or set model.labelled_cases",
+            )
         images = self.select_images(normals)
         self._normal_shas = {im.sha256 for im in images}
         if images:
@@ -166,7 +228,7 @@ class Rasalore(AnomalyModel):
 
         c = self.config
         cancel.raise_if_cancelled()
-        exclude = self._normal_shas - {im.sha256 for im in images}           # calibration hold-outs
+        exclude = self._normal_shas - {im.sha256 for im in images}  # calibration hold-outs
         cases = build_cases(images, self.labelled_cases or [], c, exclude=exclude)
         if not cases:
             raise InputError(None, "rasalore: no training volumes with usable slice labels")
@@ -178,58 +240,110 @@ class Rasalore(AnomalyModel):
         select_slices(cases, c, int(c["seed"]))
         n_unhealthy = int(sum((tc.labels[tc.selected] == supervision.UNHEALTHY).sum() for tc in cases if tc.selected is not None))
         if n_unhealthy == 0:
-            raise InputError(None, "rasalore needs unhealthy training slices: give training cases label volumes or mark "
-                                   "abnormal slices (none of the training slices is labelled unhealthy)")
+            raise InputError(
+                None,
+                "rasalore needs unhealthy training slices: give training cases label volumes or mark "
+                "abnormal slices (none of the training slices is labelled unhealthy)",
+            )
         seed_everything(int(c["seed"]))
         masks = self._weak_masks(cases, bridge, progress, cancel)
-        net = RasaloreNet(sequences, image_size=int(c["image_size"]), grid=int(c["grid_size"]), dim=int(c["embed_dim"]),
-                          heads=int(c["heads"]), lore_scale=float(c["lore_scale"]), noise_std=float(c["noise_std"]),
-                          dropout=float(c["dropout"]), seed=int(c["seed"]))
+        net = RasaloreNet(
+            sequences,
+            image_size=int(c["image_size"]),
+            grid=int(c["grid_size"]),
+            dim=int(c["embed_dim"]),
+            heads=int(c["heads"]),
+            lore_scale=float(c["lore_scale"]),
+            noise_std=float(c["noise_std"]),
+            dropout=float(c["dropout"]),
+            seed=int(c["seed"]),
+        )
         net.set_mask_prior(float(c["mask_prior"]))
         fit_cases, val_cases = split_validation(cases, float(c["val_fraction"]), int(c["seed"]))
         val_cases = [validation_slices(tc) for tc in val_cases]
         data = build_slice_set(fit_cases, masks, [bridge], bridge, c)
         val = build_slice_set(val_cases, masks, [bridge], bridge, c) if val_cases else None
         t0 = time.monotonic()
-        state = train_network(net, data, [bridge], c, device=self.device, context=self.training_context, stage="network",
-                              progress=progress, cancel=cancel, validation=val)
+        state = train_network(
+            net,
+            data,
+            [bridge],
+            c,
+            device=self.device,
+            context=self.training_context,
+            stage="network",
+            progress=progress,
+            cancel=cancel,
+            validation=val,
+        )
         history = list(state.history or [])
         selected = {"network": state.best} if state.best else {}
         if len(sequences) > 1:
             mm = build_slice_set(fit_cases, masks, sequences, bridge, c)
             mm_val = build_slice_set(val_cases, masks, sequences, bridge, c) if val_cases else None
-            state = train_network(net, mm, sequences, c, device=self.device, context=self.training_context, stage="multimodal",
-                                  progress=progress, cancel=cancel, bridge_net=frozen_copy(net), bridge=bridge,
-                                  epochs=int(c["multimodal_epochs"]) or int(c["epochs"]), validation=mm_val)
+            state = train_network(
+                net,
+                mm,
+                sequences,
+                c,
+                device=self.device,
+                context=self.training_context,
+                stage="multimodal",
+                progress=progress,
+                cancel=cancel,
+                bridge_net=frozen_copy(net),
+                bridge=bridge,
+                epochs=int(c["multimodal_epochs"]) or int(c["epochs"]),
+                validation=mm_val,
+            )
             history += [{"stage": "multimodal", **h} for h in (state.history or [])]
             if state.best:
                 selected["multimodal"] = state.best
-        if self.guided() and not self._ddpt_state:      # the contrast weak masks trained no DDPT
+        if self.guided() and not self._ddpt_state:  # the contrast weak masks trained no DDPT
             from core.models.rasalore.guidance import train_classifier
 
             self._ddpt_state, classifier_stats = train_classifier(
-                cases, bridge, c, device=self.device, context=self.training_context, progress=progress, cancel=cancel,
-                store=self.array_store)
+                cases,
+                bridge,
+                c,
+                device=self.device,
+                context=self.training_context,
+                progress=progress,
+                cancel=cancel,
+                store=self.array_store,
+            )
         elif self.guided():
-            classifier_stats = {"training_accuracy": masks.stats.get("ddpt_accuracy"), "shots": masks.stats.get("ddpt_slices"),
-                                "epochs": masks.stats.get("ddpt_epochs")}
+            classifier_stats = {
+                "training_accuracy": masks.stats.get("ddpt_accuracy"),
+                "shots": masks.stats.get("ddpt_slices"),
+                "epochs": masks.stats.get("ddpt_epochs"),
+            }
         else:
             classifier_stats = None
         self._classifier = None
         self.net = net.eval()
         self.config["sequences"] = list(sequences)
         self.config["bridge_sequence"] = bridge
-        self.card.metrics.update({
-            "weak_masks": masks.stats, "slices": supervision.describe([tc.labels for tc in cases]),
-            "train_slices": int(len(data.seq)), "train_slices_unhealthy": n_unhealthy, "training_volumes": len(cases),
-            "sequences": list(sequences), "bridge_sequence": bridge, "parameters": count_parameters(net),
-            "network_seconds": round(time.monotonic() - t0, 1), "epochs": int(state.epoch),
-            "final_losses": {k: round(float(v), 5) for k, v in (history[-1] if history else {}).items() if isinstance(v, (int, float))},
-            "labelled_cases_skipped": list(self.labelled_skipped),
-            "validation_volumes": [tc.case_id for tc in val_cases], "selected_epoch": selected,
-            "val_dice_history": [h.get("val_dice") for h in history if "val_dice" in h],
-            "slice_classifier": classifier_stats,
-        })
+        self.card.metrics.update(
+            {
+                "weak_masks": masks.stats,
+                "slices": supervision.describe([tc.labels for tc in cases]),
+                "train_slices": int(len(data.seq)),
+                "train_slices_unhealthy": n_unhealthy,
+                "training_volumes": len(cases),
+                "sequences": list(sequences),
+                "bridge_sequence": bridge,
+                "parameters": count_parameters(net),
+                "network_seconds": round(time.monotonic() - t0, 1),
+                "epochs": int(state.epoch),
+                "final_losses": {k: round(float(v), 5) for k, v in (history[-1] if history else {}).items() if isinstance(v, (int, float))},
+                "labelled_cases_skipped": list(self.labelled_skipped),
+                "validation_volumes": [tc.case_id for tc in val_cases],
+                "selected_epoch": selected,
+                "val_dice_history": [h.get("val_dice") for h in history if "val_dice" in h],
+                "slice_classifier": classifier_stats,
+            }
+        )
 
     def _bridge(self, cases, sequences: list[str]) -> str:
         want = str(self.config["bridge_sequence"]).lower()
@@ -255,18 +369,35 @@ class Rasalore(AnomalyModel):
         if self.weak_mask_source() == "healthy_contrast":
             from core.models.rasalore.contrast import make_contrast_masks
 
-            masks = make_contrast_masks(cases, bridge, self.config, device=self.device, progress=progress, cancel=cancel,
-                                        store=self.array_store)
+            masks = make_contrast_masks(
+                cases, bridge, self.config, device=self.device, progress=progress, cancel=cancel, store=self.array_store
+            )
         elif self.config["ddpt_backbone"] == "clip_vit_b32":
             from core.models.rasalore.ddpt_clip import make_weak_masks_clip
 
-            masks = make_weak_masks_clip(cases, bridge, self.config, device=self.device, context=self.training_context,
-                                         progress=progress, cancel=cancel, store=self.array_store)
+            masks = make_weak_masks_clip(
+                cases,
+                bridge,
+                self.config,
+                device=self.device,
+                context=self.training_context,
+                progress=progress,
+                cancel=cancel,
+                store=self.array_store,
+            )
         else:
             from core.models.rasalore.weak_masks import make_weak_masks
 
-            masks = make_weak_masks(cases, bridge, self.config, device=self.device, context=self.training_context,
-                                    progress=progress, cancel=cancel, store=self.array_store)
+            masks = make_weak_masks(
+                cases,
+                bridge,
+                self.config,
+                device=self.device,
+                context=self.training_context,
+                progress=progress,
+                cancel=cancel,
+                store=self.array_store,
+            )
         self._ddpt_state = masks.ddpt_state
         return masks
 
@@ -293,7 +424,7 @@ class Rasalore(AnomalyModel):
         bs = max(1, int(self.config["predict_batch"]))
         with torch.inference_mode():
             for s in range(0, x.shape[0], bs):
-                out.append(self.net(x[s:s + bs].to(dev), used)["mask"][:, 0].float().cpu())
+                out.append(self.net(x[s : s + bs].to(dev), used)["mask"][:, 0].float().cpu())
         return geo, torch.cat(out).numpy(), used
 
     def _slice_scores(self, probs: np.ndarray) -> np.ndarray:
@@ -314,8 +445,9 @@ class Rasalore(AnomalyModel):
             from core.models.rasalore.weak_masks import SAM_SIZE
 
             slices = geo.extract(normalised, size=SAM_SIZE).astype(np.float32)
-            p = self.slice_classifier().probabilities(slices, progress=self.prediction_progress or no_progress,
-                                                      cancel=self.prediction_cancel)
+            p = self.slice_classifier().probabilities(
+                slices, progress=self.prediction_progress or no_progress, cancel=self.prediction_cancel
+            )
             maps = guided_maps(probs, p)
         else:
             maps = probs
@@ -323,8 +455,11 @@ class Rasalore(AnomalyModel):
 
     def slice_classifier(self):
         if not self._ddpt_state:
-            raise InputError(None, "rasalore: this model has no trained DDPT classifier for classifier guidance "
-                                   "(it was fitted without it); predict with classifier_guidance=false or retrain")
+            raise InputError(
+                None,
+                "rasalore: this model has no trained DDPT classifier for classifier guidance "
+                "(it was fitted without it); predict with classifier_guidance=false or retrain",
+            )
         if self._classifier is None:
             from core.models.rasalore.guidance import SliceClassifier
 
@@ -344,18 +479,24 @@ class Rasalore(AnomalyModel):
         per_slice: list[float | None] = [None] * geo.shape[geo.array_axis]
         per_slice_p: list[float | None] = [None] * geo.shape[geo.array_axis]
         for k, idx in enumerate(geo.array_indices()):
-            per_slice[idx] = float(f"{float(scores[k]):.6g}")     # 6 significant digits: tiny scores still rank
+            per_slice[idx] = float(f"{float(scores[k]):.6g}")  # 6 significant digits: tiny scores still rank
             if p is not None:
                 per_slice_p[idx] = round(float(p[k]), 4)
-                if p[k] < 0.5:                                    # classifier-guided mask: healthy slice, no mask
+                if p[k] < 0.5:  # classifier-guided mask: healthy slice, no mask
                     sl = [slice(None)] * 3
                     sl[geo.array_axis] = idx
                     mask[tuple(sl)] = False
-        extras = {"mask": mask, "slice_scores": per_slice,
-                  "slice_axis": geo.array_axis, "slice_plane": self.config["slice_plane"],
-                  "top_slice": int(geo.array_index(int(np.argmax(scores)))), "sequence": used,
-                  "mask_threshold": threshold, "probability_max": float(probs.max()),
-                  "classifier_guidance": p is not None}
+        extras = {
+            "mask": mask,
+            "slice_scores": per_slice,
+            "slice_axis": geo.array_axis,
+            "slice_plane": self.config["slice_plane"],
+            "top_slice": int(geo.array_index(int(np.argmax(scores)))),
+            "sequence": used,
+            "mask_threshold": threshold,
+            "probability_max": float(probs.max()),
+            "classifier_guidance": p is not None,
+        }
         if p is not None:
             extras["slice_unhealthy_probability"] = per_slice_p
             extras["slices_unhealthy"] = int((p >= 0.5).sum())
@@ -391,18 +532,26 @@ class Rasalore(AnomalyModel):
         try:
             saved = json.loads((Path(folder) / CARD_FILE).read_text(encoding="utf-8")).get("config") or {}
         except (OSError, ValueError, AttributeError):
-            saved = {}                                   # the base class reports a missing or damaged card
+            saved = {}  # the base class reports a missing or damaged card
         if "classifier_guidance" not in saved and "classifier_guidance" not in overrides:
-            overrides["classifier_guidance"] = False     # versions from before guidance: scored as they were
+            overrides["classifier_guidance"] = False  # versions from before guidance: scored as they were
         return super().load(folder, **overrides)
 
     def _build_net(self):
         from core.models.rasalore.network import RasaloreNet
 
         c = self.config
-        return RasaloreNet(_as_list(c["sequences"]), image_size=int(c["image_size"]), grid=int(c["grid_size"]),
-                           dim=int(c["embed_dim"]), heads=int(c["heads"]), lore_scale=float(c["lore_scale"]),
-                           noise_std=float(c["noise_std"]), dropout=float(c["dropout"]), seed=int(c["seed"]))
+        return RasaloreNet(
+            _as_list(c["sequences"]),
+            image_size=int(c["image_size"]),
+            grid=int(c["grid_size"]),
+            dim=int(c["embed_dim"]),
+            heads=int(c["heads"]),
+            lore_scale=float(c["lore_scale"]),
+            noise_std=float(c["noise_std"]),
+            dropout=float(c["dropout"]),
+            seed=int(c["seed"]),
+        )
 
     def state_tensors(self) -> dict:
         out = {f"net.{k}": v for k, v in self.net.state_dict().items()}
@@ -424,11 +573,15 @@ class Rasalore(AnomalyModel):
         else:
             self.card.metrics["case_score_caveat"] = CASE_SCORE_CAVEAT
         source = self.weak_mask_source()
-        self.card.backbone = ("RASALoRE network (LoRE + RASA, U-Net encoder); weak masks: "
-                              + ("healthy-reference contrast of frozen LiteMedSAM features" if source == "healthy_contrast"
-                                 else "DDPT attention over " + ("CLIP ViT-B/32" if self.config["ddpt_backbone"] == "clip_vit_b32"
-                                                                else "frozen LiteMedSAM"))
-                              + (" + LiteMedSAM box refinement" if self.config["use_medsam"] else ""))
+        self.card.backbone = (
+            "RASALoRE network (LoRE + RASA, U-Net encoder); weak masks: "
+            + (
+                "healthy-reference contrast of frozen LiteMedSAM features"
+                if source == "healthy_contrast"
+                else "DDPT attention over " + ("CLIP ViT-B/32" if self.config["ddpt_backbone"] == "clip_vit_b32" else "frozen LiteMedSAM")
+            )
+            + (" + LiteMedSAM box refinement" if self.config["use_medsam"] else "")
+        )
         self.card.metrics["ddpt_backbone"] = self.config["ddpt_backbone"]
         self.card.metrics["weak_mask"] = source
         try:
@@ -442,8 +595,10 @@ class Rasalore(AnomalyModel):
 
 
 # shown beside the model's case suggestion in the review panel when classifier guidance is off (see the card)
-CASE_SCORE_CAVEAT = ("RASALoRE without classifier guidance segments lesions; its case score (the highest slice score) did "
-                     "not separate normal from lesion volumes in testing. Judge the case from the heatmap and mask.")
+CASE_SCORE_CAVEAT = (
+    "RASALoRE without classifier guidance segments lesions; its case score (the highest slice score) did "
+    "not separate normal from lesion volumes in testing. Judge the case from the heatmap and mask."
+)
 
 
 def _as_list(value) -> list[str]:

@@ -51,7 +51,7 @@ class CandidatePoints(nn.Module):
         matrix = torch.randn(2, dim // 2, generator=gen) * float(scale)
         self.grid = grid
         self.register_buffer("matrix", matrix)
-        self.register_buffer("embeddings", fourier_embed(grid_coords(grid), matrix))   # (k, d)
+        self.register_buffer("embeddings", fourier_embed(grid_coords(grid), matrix))  # (k, d)
 
     def at_grid(self, side: int) -> torch.Tensor:
         """LoRE evaluated at the cell centres of another grid (decoder token positions)."""
@@ -117,7 +117,7 @@ class Refiner(nn.Module):
 
     def forward(self, p1: torch.Tensor) -> torch.Tensor:
         out = self.up2(self.up1(self.conv(p1))) + self.skip(p1)
-        return F.adaptive_avg_pool2d(out, self.grid)                # (B, d, g, g): one pixel per CPP
+        return F.adaptive_avg_pool2d(out, self.grid)  # (B, d, g, g): one pixel per CPP
 
 
 class RASA(nn.Module):
@@ -130,11 +130,11 @@ class RASA(nn.Module):
 
     def forward(self, refined: torch.Tensor, lore: torch.Tensor) -> torch.Tensor:
         b = refined.shape[0]
-        r = refined.flatten(2).transpose(1, 2)                      # (B, k, d), row-major like the CPPs
+        r = refined.flatten(2).transpose(1, 2)  # (B, k, d), row-major like the CPPs
         e = lore.unsqueeze(0).expand(b, -1, -1)
         value = r + torch.randn_like(r) * self.noise_std if self.training and self.noise_std > 0 else r
         out, _ = self.attn(query=e, key=r + e, value=value, need_weights=False)
-        return out + e                                             # residual from the LoRE
+        return out + e  # residual from the LoRE
 
 
 class PointHead(nn.Module):
@@ -143,8 +143,9 @@ class PointHead(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         h1, h2 = dim // 2, dim // 4
-        self.net = nn.Sequential(nn.Linear(dim, h1), nn.ReLU(), nn.LayerNorm(h1), nn.Linear(h1, h2), nn.ReLU(),
-                                 nn.LayerNorm(h2), nn.Linear(h2, 1), nn.Sigmoid())
+        self.net = nn.Sequential(
+            nn.Linear(dim, h1), nn.ReLU(), nn.LayerNorm(h1), nn.Linear(h1, h2), nn.ReLU(), nn.LayerNorm(h2), nn.Linear(h2, 1), nn.Sigmoid()
+        )
 
     def forward(self, xi: torch.Tensor) -> torch.Tensor:
         return self.net(xi).squeeze(-1)
@@ -159,24 +160,39 @@ class MaskDecoder(nn.Module):
         self.norm2 = nn.LayerNorm(k)
         self.noise_std = noise_std
         c2, c3 = dim // 4, dim // 2
-        self.upsample = nn.Sequential(nn.ConvTranspose2d(k, c3, 4, stride=2, padding=1), nn.ReLU(),
-                                      nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1), nn.ReLU(),
-                                      nn.Conv2d(c2, 1, 1))
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(k, c3, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c2, 1, 1),
+        )
 
     def forward(self, image: torch.Tensor, xi: torch.Tensor, token_pe: torch.Tensor) -> torch.Tensor:
         b, d, h, w = image.shape
-        tokens = image.flatten(2).transpose(1, 2)                   # (B, h*w, d)
+        tokens = image.flatten(2).transpose(1, 2)  # (B, h*w, d)
         value = tokens + torch.randn_like(tokens) * self.noise_std if self.training and self.noise_std > 0 else tokens
         out, _ = self.attn(query=xi, key=tokens + token_pe.unsqueeze(0), value=value, need_weights=False)
-        q = self.norm1(self.drop(out) + xi)                         # (B, k, d)
+        q = self.norm1(self.drop(out) + xi)  # (B, k, d)
         per_point = self.norm2(torch.bmm(tokens, q.transpose(1, 2)))  # (B, h*w, k)
         grid = per_point.transpose(1, 2).reshape(b, -1, h, w)
-        return self.upsample(grid)                                  # (B, 1, 4h, 4w) logits
+        return self.upsample(grid)  # (B, 1, 4h, 4w) logits
 
 
 class RasaloreNet(nn.Module):
-    def __init__(self, sequences: list[str], *, image_size: int = 256, grid: int = 32, dim: int = 256, heads: int = 4,
-                 lore_scale: float = 128.0, noise_std: float = 1.0, dropout: float = 0.1, seed: int = 0):
+    def __init__(
+        self,
+        sequences: list[str],
+        *,
+        image_size: int = 256,
+        grid: int = 32,
+        dim: int = 256,
+        heads: int = 4,
+        lore_scale: float = 128.0,
+        noise_std: float = 1.0,
+        dropout: float = 0.1,
+        seed: int = 0,
+    ):
         super().__init__()
         if image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
@@ -184,8 +200,7 @@ class RasaloreNet(nn.Module):
             raise ValueError(f"embedding dimension {dim} must be a multiple of 8 and of the head count {heads}")
         self.sequences = [str(s) for s in sequences]
         self.image_size, self.grid, self.dim = image_size, grid, dim
-        self.points = nn.ModuleDict({s: CandidatePoints(grid, dim, lore_scale, seed * 1000 + i)
-                                     for i, s in enumerate(self.sequences)})
+        self.points = nn.ModuleDict({s: CandidatePoints(grid, dim, lore_scale, seed * 1000 + i) for i, s in enumerate(self.sequences)})
         self.rasa = nn.ModuleDict({s: RASA(dim, heads, noise_std) for s in self.sequences})
         self.encoder = ImageEncoder(dim, dropout)
         self.refiner = Refiner(dim, grid)

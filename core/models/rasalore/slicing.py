@@ -30,7 +30,7 @@ import numpy as np
 
 from core.errors import InputError
 
-PLANE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}   # through-plane axis in RAS
+PLANE_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}  # through-plane axis in RAS
 
 
 def _orientation(affine: np.ndarray | None) -> np.ndarray:
@@ -98,12 +98,12 @@ def _resize(stack: np.ndarray, size: tuple[int, int], mode: str = "bilinear") ->
 class SliceGeometry:
     """Where the network slices of one volume come from; built by :func:`plan_slices`."""
 
-    shape: tuple[int, int, int]          # volume array shape (file voxel order)
+    shape: tuple[int, int, int]  # volume array shape (file voxel order)
     ornt: tuple[tuple[float, float], ...]  # nibabel orientation: array axes -> RAS
-    through: int                         # RAS axis the planes are perpendicular to
-    indices: tuple[int, ...]             # kept plane indices in the RAS stack
-    box: tuple[int, int, int]            # (row0, col0, side) of the square crop in plane pixels
-    size: int                            # network side
+    through: int  # RAS axis the planes are perpendicular to
+    indices: tuple[int, ...]  # kept plane indices in the RAS stack
+    box: tuple[int, int, int]  # (row0, col0, side) of the square crop in plane pixels
+    size: int  # network side
 
     @property
     def n(self) -> int:
@@ -129,7 +129,7 @@ class SliceGeometry:
         for i, (ax, _f) in enumerate(self.ornt):
             ras_shape[int(ax)] = self.shape[i]
         rest = [s for a, s in enumerate(ras_shape) if a != self.through]
-        return rest[1], rest[0]   # rows, cols after the display transpose
+        return rest[1], rest[0]  # rows, cols after the display transpose
 
     def planes(self, data: np.ndarray) -> np.ndarray:
         """All display planes of a volume with this geometry's shape (a view, no copy)."""
@@ -145,7 +145,7 @@ class SliceGeometry:
         rs, re = max(r0, 0), min(r0 + side, rows)
         cs, ce = max(c0, 0), min(c0 + side, cols)
         if re > rs and ce > cs:
-            out[:, rs - r0:re - r0, cs - c0:ce - c0] = plane_stack[:, rs:re, cs:ce]
+            out[:, rs - r0 : re - r0, cs - c0 : ce - c0] = plane_stack[:, rs:re, cs:ce]
         return out
 
     def extract(self, data: np.ndarray, size: int | None = None, mode: str = "bilinear") -> np.ndarray:
@@ -170,7 +170,7 @@ class SliceGeometry:
         rs, re = max(r0, 0), min(r0 + side, rows)
         cs, ce = max(c0, 0), min(c0 + side, cols)
         if re > rs and ce > cs:
-            planes[list(self.indices), rs:re, cs:ce] = boxed[:, rs - r0:re - r0, cs - c0:ce - c0]
+            planes[list(self.indices), rs:re, cs:ce] = boxed[:, rs - r0 : re - r0, cs - c0 : ce - c0]
         return np.ascontiguousarray(_from_ras(ras_of(planes, self.through), np.asarray(self.ornt)), dtype=np.float32)
 
     def slice_counts(self, labels: np.ndarray) -> np.ndarray:
@@ -179,12 +179,26 @@ class SliceGeometry:
         return np.array([int(np.count_nonzero(planes[z])) for z in self.indices], dtype=np.int64)
 
     def to_json(self) -> dict:
-        return {"shape": list(self.shape), "ornt": [list(map(float, o)) for o in self.ornt], "through": self.through,
-                "indices": list(self.indices), "box": list(self.box), "size": self.size}
+        return {
+            "shape": list(self.shape),
+            "ornt": [list(map(float, o)) for o in self.ornt],
+            "through": self.through,
+            "indices": list(self.indices),
+            "box": list(self.box),
+            "size": self.size,
+        }
 
 
-def plan_slices(data: np.ndarray, affine: np.ndarray | None = None, *, size: int = 256, skip: int = 15,
-                plane: str = "axial", margin: int = 4, foreground: float = 0.05) -> SliceGeometry:
+def plan_slices(
+    data: np.ndarray,
+    affine: np.ndarray | None = None,
+    *,
+    size: int = 256,
+    skip: int = 15,
+    plane: str = "axial",
+    margin: int = 4,
+    foreground: float = 0.05,
+) -> SliceGeometry:
     """Plan the slices of one volume. ``foreground`` is the fraction of the robust maximum above
     which a voxel counts as brain for the bounding box."""
     a = np.asarray(data)
@@ -196,7 +210,7 @@ def plan_slices(data: np.ndarray, affine: np.ndarray | None = None, *, size: int
     through = PLANE_AXIS[plane]
     planes = planes_of(_to_ras(a, ornt), through)
     n = planes.shape[0]
-    skip = max(0, min(int(skip), (n - 1) // 2))          # tiny volumes keep at least one slice
+    skip = max(0, min(int(skip), (n - 1) // 2))  # tiny volumes keep at least one slice
     indices = tuple(range(skip, n - skip))
     kept = planes[list(indices)]
     pos = kept[kept > 0]
@@ -213,10 +227,22 @@ def plan_slices(data: np.ndarray, affine: np.ndarray | None = None, *, size: int
     side = max(r1 - r0, c1 - c0)
     r0 -= (side - (r1 - r0)) // 2
     c0 -= (side - (c1 - c0)) // 2
-    return SliceGeometry(shape=tuple(int(s) for s in a.shape), ornt=tuple((float(x), float(y)) for x, y in ornt),
-                         through=through, indices=indices, box=(int(r0), int(c0), int(side)), size=int(size))
+    return SliceGeometry(
+        shape=tuple(int(s) for s in a.shape),
+        ornt=tuple((float(x), float(y)) for x, y in ornt),
+        through=through,
+        indices=indices,
+        box=(int(r0), int(c0), int(side)),
+        size=int(size),
+    )
 
 
 def geometry_from_json(obj: dict) -> SliceGeometry:
-    return SliceGeometry(shape=tuple(obj["shape"]), ornt=tuple(tuple(o) for o in obj["ornt"]), through=int(obj["through"]),
-                         indices=tuple(obj["indices"]), box=tuple(obj["box"]), size=int(obj["size"]))
+    return SliceGeometry(
+        shape=tuple(obj["shape"]),
+        ornt=tuple(tuple(o) for o in obj["ornt"]),
+        through=int(obj["through"]),
+        indices=tuple(obj["indices"]),
+        box=tuple(obj["box"]),
+        size=int(obj["size"]),
+    )

@@ -14,8 +14,8 @@ gives no slice labels and is left out (its slices cannot be told apart).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class LabelledCase:
     """A training case with what is known about its slices."""
 
     case: LoadedCase
-    label_volume: np.ndarray | None = None                               # on the case's (co-registered) grid
+    label_volume: np.ndarray | None = None  # on the case's (co-registered) grid
     reviews: dict[str, dict[tuple[int, int], str]] = field(default_factory=dict)  # image name -> {(axis, index): decision}
     known_normal: bool = False
 
@@ -38,8 +38,9 @@ class LabelledCase:
         return [im for im in self.case.images.values() if im.modality == Modality.MRI]
 
 
-def slice_labels(geometry: SliceGeometry, labelled: LabelledCase, image_name: str, *, min_lesion_pixels: int = 200,
-                 healthy_max_pixels: int = 0) -> np.ndarray:
+def slice_labels(
+    geometry: SliceGeometry, labelled: LabelledCase, image_name: str, *, min_lesion_pixels: int = 200, healthy_max_pixels: int = 0
+) -> np.ndarray:
     """int8 label per kept slice of ``geometry`` (see the module docstring)."""
     out = np.full(geometry.n, LEFT_OUT, np.int8)
     if labelled.known_normal:
@@ -102,5 +103,4 @@ def gather_labelled_cases(ws, *, progress=None, cancel=None) -> tuple[list[Label
 
 def describe(labels: Sequence[np.ndarray]) -> dict:
     allv = np.concatenate([np.asarray(x) for x in labels]) if labels else np.zeros(0, np.int8)
-    return {"healthy": int((allv == HEALTHY).sum()), "unhealthy": int((allv == UNHEALTHY).sum()),
-            "left_out": int((allv == LEFT_OUT).sum())}
+    return {"healthy": int((allv == HEALTHY).sum()), "unhealthy": int((allv == UNHEALTHY).sum()), "left_out": int((allv == LEFT_OUT).sum())}

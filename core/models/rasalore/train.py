@@ -29,8 +29,8 @@ class SliceSet:
     x: object
     m_ddpt: object
     m_sam: object
-    seq: object                # (N,) long: index into the sequence list
-    bridge: object | None      # (N, 1, S, S) pixels of the same slice in the bridge sequence
+    seq: object  # (N,) long: index into the sequence list
+    bridge: object | None  # (N, 1, S, S) pixels of the same slice in the bridge sequence
     keys: list
 
 
@@ -41,8 +41,9 @@ def _resize_mask(m: np.ndarray, size: int) -> np.ndarray:
     if m.shape[-1] == size:
         return m.astype(np.float32)
     t = torch.from_numpy(m.astype(np.float32))[None, None]
-    return (F.adaptive_avg_pool2d(t, size) if size < m.shape[-1] else F.interpolate(t, size=(size, size), mode="bilinear",
-                                                                                      align_corners=False))[0, 0].numpy() >= 0.5
+    return (
+        F.adaptive_avg_pool2d(t, size) if size < m.shape[-1] else F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
+    )[0, 0].numpy() >= 0.5
 
 
 def build_slice_set(cases: list[TrainCase], masks: WeakMasks, sequences: list[str], bridge: str, config: dict) -> SliceSet:
@@ -60,7 +61,7 @@ def build_slice_set(cases: list[TrainCase], masks: WeakMasks, sequences: list[st
             if c.labels[k] == UNHEALTHY and (c.case_id, int(k)) in masks.ddpt:
                 md[j] = _resize_mask(masks.ddpt[(c.case_id, int(k))], size)
                 ms[j] = _resize_mask(masks.sam.get((c.case_id, int(k)), masks.ddpt[(c.case_id, int(k))]), size)
-        if bridge not in c.images:          # every sample needs its bridge slice (weak masks, alignment)
+        if bridge not in c.images:  # every sample needs its bridge slice (weak masks, alignment)
             continue
         bridge_px = c.slices(bridge, size, ks, gamma)
         for si, seq in enumerate(sequences):
@@ -78,15 +79,20 @@ def build_slice_set(cases: list[TrainCase], masks: WeakMasks, sequences: list[st
         raise InputError(None, f"no training slices of the bridge sequence '{bridge}'")
     cat = lambda a: torch.from_numpy(np.concatenate(a))[:, None]  # noqa: E731
     multi = len(sequences) > 1
-    return SliceSet(cat(xs).to(torch.float16), cat(mds).to(torch.uint8), cat(mss).to(torch.uint8),
-                    torch.from_numpy(np.concatenate(seqs)), cat(brs).to(torch.float16) if multi else None, keys)
+    return SliceSet(
+        cat(xs).to(torch.float16),
+        cat(mds).to(torch.uint8),
+        cat(mss).to(torch.uint8),
+        torch.from_numpy(np.concatenate(seqs)),
+        cat(brs).to(torch.float16) if multi else None,
+        keys,
+    )
 
 
 def split_validation(cases: list[TrainCase], fraction: float, seed: int) -> tuple[list[TrainCase], list[TrainCase]]:
     """(training, validation) cases: ``fraction`` of the volumes with selected unhealthy slices (at
     least one) are held out, whole, as the paper's validation split; none with fewer than three."""
-    candidates = [i for i, c in enumerate(cases)
-                  if c.selected is not None and (c.labels[c.selected] == UNHEALTHY).any()]
+    candidates = [i for i, c in enumerate(cases) if c.selected is not None and (c.labels[c.selected] == UNHEALTHY).any()]
     if fraction <= 0 or len(candidates) < 3:
         return list(cases), []
     n_val = min(len(candidates) - 2, max(1, int(round(fraction * len(candidates)))))
@@ -140,7 +146,7 @@ class BestEpoch:
             self.epoch, self.score, self.state = int(saved["epoch"]), float(saved["score"]), saved["module"]
 
     def offer(self, epoch: int, score: float) -> None:
-        if not (score > self.score):           # NaN never wins
+        if not (score > self.score):  # NaN never wins
             return
         import torch
 
@@ -158,16 +164,29 @@ class BestEpoch:
             self.net.load_state_dict(self.state)
 
 
-def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, device, context, stage: str,
-                  progress: Progress, cancel: CancelToken, bridge_net=None, bridge: str | None = None, epochs: int | None = None,
-                  validation: SliceSet | None = None):
+def train_network(
+    net,
+    data: SliceSet,
+    sequences: list[str],
+    config: dict,
+    *,
+    device,
+    context,
+    stage: str,
+    progress: Progress,
+    cancel: CancelToken,
+    bridge_net=None,
+    bridge: str | None = None,
+    epochs: int | None = None,
+    validation: SliceSet | None = None,
+):
     """Run one training stage of ``net`` with the shared loop; returns the loop state. With
     ``select_best_epoch`` the weights of the epoch whose masks best match the weak masks of
     ``validation`` (the training slices, unaugmented, when there is none) are kept; the state's
     ``best`` says which epoch that was."""
     import torch
 
-    from core.models.rasalore.losses import decoder_loss, point_activation_loss, structural_loss, alignment_loss
+    from core.models.rasalore.losses import alignment_loss, decoder_loss, point_activation_loss, structural_loss
     from core.models.rasalore.network import point_mask
     from core.training import Trainer
 
@@ -182,8 +201,9 @@ def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, de
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=float(config["lr"]), momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(config["lr_step"]), gamma=0.5)
     sub = _sub_context(context, stage)
-    trainer = Trainer(net, opt, sched, device=device, context=sub, progress=progress, cancel=cancel,
-                      grad_clip=float(config["grad_clip"]) or None)
+    trainer = Trainer(
+        net, opt, sched, device=device, context=sub, progress=progress, cancel=cancel, grad_clip=float(config["grad_clip"]) or None
+    )
     if bridge_net is not None:
         bridge_net.to(device).eval()
         for p in bridge_net.parameters():
@@ -204,8 +224,17 @@ def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, de
         for si in torch.unique(seq).tolist():
             sel = (seq == si).nonzero().squeeze(1)
             out = net(x[sel], sequences[si])
-            dec = decoder_loss(out["mask"], md[sel], ms[sel] if use_sam else None, alpha=float(config["alpha"]),
-                               beta=float(config["beta"]), phi=phi, eps=eps, sigma=sig, sigma_background=sig_bg)
+            dec = decoder_loss(
+                out["mask"],
+                md[sel],
+                ms[sel] if use_sam else None,
+                alpha=float(config["alpha"]),
+                beta=float(config["beta"]),
+                phi=phi,
+                eps=eps,
+                sigma=sig,
+                sigma_background=sig_bg,
+            )
             m_pa = point_mask(md[sel], net.grid)
             terms = {**dec, "pa": point_activation_loss(out["points"], m_pa, phi, eps), "struct": structural_loss(out["xi"], m_pa)}
             loss = terms["dec"] + terms["pa"] + terms["struct"]
@@ -235,8 +264,11 @@ def train_network(net, data: SliceSet, sequences: list[str], config: dict, *, de
 
     state = trainer.run(loader, step, n_epochs, on_epoch_end=on_epoch_end)
     best.restore()
-    state.best = {"epoch": best.epoch, "val_dice": round(best.score, 4) if best.state is not None else None,
-                  "on": "validation volumes" if judge is validation else "training slices"}
+    state.best = {
+        "epoch": best.epoch,
+        "val_dice": round(best.score, 4) if best.state is not None else None,
+        "on": "validation volumes" if judge is validation else "training slices",
+    }
     return state
 
 

@@ -52,8 +52,7 @@ def box_of(mask: np.ndarray) -> np.ndarray | None:
     return np.array([cols[0], rows[0], cols[-1], rows[-1]], np.float32)
 
 
-def encode_slices(net, slices: np.ndarray, *, batch: int = 4, progress: Progress, cancel: CancelToken, what: str,
-                  store=None):
+def encode_slices(net, slices: np.ndarray, *, batch: int = 4, progress: Progress, cancel: CancelToken, what: str, store=None):
     """Yield (index, (256, 64, 64) float16 embedding) for every 256 px slice, encoder frozen. With a
     workspace array store, embeddings are cached by the slice's content hash (a retraining run does
     not encode the same slices again)."""
@@ -72,7 +71,7 @@ def encode_slices(net, slices: np.ndarray, *, batch: int = 4, progress: Progress
     for start in range(0, len(todo), batch):
         cancel.raise_if_cancelled()
         progress(start, len(todo), f"LiteMedSAM encoder: {what} {start + 1}/{len(todo)}")
-        part = todo[start:start + batch]
+        part = todo[start : start + batch]
         xs = torch.cat([net.preprocess(slices[i])[0] for i in part])
         with torch.inference_mode():
             emb = net.image_encoder(xs).to(torch.float16).cpu()
@@ -98,10 +97,10 @@ class DdptPlan:
     """The slices stage 1 works on: every selected unhealthy slice first (they need weak masks),
     then the healthy DDPT shots; ``train_idx`` are the DDPT training shots among them."""
 
-    items: list                      # (TrainCase, kept index, label)
+    items: list  # (TrainCase, kept index, label)
     train_idx: np.ndarray
     n_unhealthy: int
-    slices: np.ndarray               # (n, 256, 256) normalised slices
+    slices: np.ndarray  # (n, 256, 256) normalised slices
 
     def labels(self):
         import torch
@@ -115,12 +114,18 @@ def plan_ddpt(cases: list[TrainCase], sequence: str, config: dict) -> DdptPlan:
     unhealthy = [(c, int(k)) for c in usable for k in c.selected if c.labels[k] == UNHEALTHY]
     healthy_all = [(c, int(k)) for c in usable for k in np.flatnonzero(c.labels == HEALTHY)]
     if not unhealthy or not healthy_all:
-        raise InputError(None, f"RASALoRE needs healthy and unhealthy training slices of sequence '{sequence}' "
-                               f"to train DDPT (found {len(healthy_all)} healthy, {len(unhealthy)} unhealthy)")
-    shots = int(config["ddpt_shots"]) or len(unhealthy)       # a shot = one (healthy, unhealthy) pair
+        raise InputError(
+            None,
+            f"RASALoRE needs healthy and unhealthy training slices of sequence '{sequence}' "
+            f"to train DDPT (found {len(healthy_all)} healthy, {len(unhealthy)} unhealthy)",
+        )
+    shots = int(config["ddpt_shots"]) or len(unhealthy)  # a shot = one (healthy, unhealthy) pair
     pick_u = unhealthy if shots >= len(unhealthy) else [unhealthy[i] for i in np.sort(rng.choice(len(unhealthy), shots, replace=False))]
-    pick_h = (matched_healthy(pick_u, healthy_all, rng) if config["ddpt_match_position"]
-              else [healthy_all[i] for i in np.sort(rng.choice(len(healthy_all), min(shots, len(healthy_all)), replace=False))])
+    pick_h = (
+        matched_healthy(pick_u, healthy_all, rng)
+        if config["ddpt_match_position"]
+        else [healthy_all[i] for i in np.sort(rng.choice(len(healthy_all), min(shots, len(healthy_all)), replace=False))]
+    )
     items = [(c, k, UNHEALTHY) for c, k in unhealthy] + [(c, k, HEALTHY) for c, k in pick_h]
     chosen = {(c.case_id, k) for c, k in pick_u} | {(c.case_id, k) for c, k in pick_h}
     train_idx = np.array([i for i, (c, k, _l) in enumerate(items) if (c.case_id, k) in chosen])
@@ -138,12 +143,12 @@ def matched_healthy(unhealthy: list, healthy: list, rng) -> list:
     slices anywhere: drawn at random, the healthy shots would let DDPT tell the classes apart by the
     brain's size and shape alone, and its attention would not go to the lesion."""
     pos = np.array([relative_position(c, k) for c, k in healthy], dtype=np.float64)
-    pos = pos + rng.uniform(0.0, 1e-6, len(pos))          # random among equally placed slices
+    pos = pos + rng.uniform(0.0, 1e-6, len(pos))  # random among equally placed slices
     out = []
-    for c, k in unhealthy[:len(healthy)]:
+    for c, k in unhealthy[: len(healthy)]:
         j = int(np.argmin(np.abs(pos - relative_position(c, k))))
         out.append(healthy[j])
-        pos[j] = np.inf                                    # taken
+        pos[j] = np.inf  # taken
     return sorted(out, key=lambda ck: (ck[0].case_id, ck[1]))
 
 
@@ -177,14 +182,15 @@ def infer_ddpt(module, inputs, device, batch: int = 32):
     logits, attn = [], []
     with torch.inference_mode():
         for s in range(0, len(inputs), batch):
-            o = module(inputs[s:s + batch].to(device).float())
+            o = module(inputs[s : s + batch].to(device).float())
             logits.append(o["logits"].float().cpu())
             attn.append(o["attention"].float().cpu())
     return torch.cat(logits), torch.cat(attn)
 
 
-def refine_with_medsam(plan: DdptPlan, masks: np.ndarray, config: dict, *, net, embeddings: dict,
-                       progress: Progress, cancel: CancelToken) -> WeakMasks:
+def refine_with_medsam(
+    plan: DdptPlan, masks: np.ndarray, config: dict, *, net, embeddings: dict, progress: Progress, cancel: CancelToken
+) -> WeakMasks:
     """M_DDPT = ``masks`` (n_unhealthy, 256, 256) of the planned unhealthy slices; M_SAM from a
     LiteMedSAM box prompt around each (the paper prompts MedSAM with the box of M_DDPT)."""
     from core.sam.service import SamService
@@ -199,18 +205,25 @@ def refine_with_medsam(plan: DdptPlan, masks: np.ndarray, config: dict, *, net, 
         out.ddpt[(c.case_id, k)] = m
         if service is not None:
             box = box_of(m)
-            sam = np.zeros_like(m) if box is None else service.predict(embeddings[i].float().numpy(), (SAM_SIZE, SAM_SIZE),
-                                                                       box=box, multimask=False).masks[0]
+            sam = (
+                np.zeros_like(m)
+                if box is None
+                else service.predict(embeddings[i].float().numpy(), (SAM_SIZE, SAM_SIZE), box=box, multimask=False).masks[0]
+            )
             out.sam[(c.case_id, k)] = sam
             inter = float(np.logical_and(sam, m).sum())
             gammas.append((2 * inter + 1.0) / (float(sam.sum()) + float(m.sum()) + 1.0))
-    out.stats = {"weak_masks": n, "weak_mask_area_mean": round(float(masks.mean()), 5) if n else 0.0,
-                 "medsam_ddpt_dice_mean": round(float(np.mean(gammas)), 4) if gammas else None}
+    out.stats = {
+        "weak_masks": n,
+        "weak_mask_area_mean": round(float(masks.mean()), 5) if n else 0.0,
+        "medsam_ddpt_dice_mean": round(float(np.mean(gammas)), 4) if gammas else None,
+    }
     return out
 
 
-def finish_weak_masks(plan: DdptPlan, module, inputs, state, config: dict, *, net, embeddings: dict, device,
-                      progress: Progress, cancel: CancelToken) -> WeakMasks:
+def finish_weak_masks(
+    plan: DdptPlan, module, inputs, state, config: dict, *, net, embeddings: dict, device, progress: Progress, cancel: CancelToken
+) -> WeakMasks:
     """M_DDPT from the attention maps, M_SAM from LiteMedSAM box prompts, and the stage statistics."""
     import torch
 
@@ -222,15 +235,21 @@ def finish_weak_masks(plan: DdptPlan, module, inputs, state, config: dict, *, ne
     fg = torch.from_numpy(brain_foreground(plan.slices[:n]))
     _maps, masks = attention_to_mask(attn[:n], fg, float(config["ddpt_threshold"]))
     out = refine_with_medsam(plan, masks.numpy(), config, net=net, embeddings=embeddings, progress=progress, cancel=cancel)
-    out.stats = {"weak_mask": "ddpt_attention", "ddpt_slices": int(len(plan.train_idx)), "ddpt_epochs": int(state.epoch),
-                 "ddpt_accuracy": round(float((logits.argmax(1) == labels).float().mean()), 4),
-                 "ddpt_final_loss": round(float(state.history[-1]["loss"]), 5) if state.history else None, **out.stats}
+    out.stats = {
+        "weak_mask": "ddpt_attention",
+        "ddpt_slices": int(len(plan.train_idx)),
+        "ddpt_epochs": int(state.epoch),
+        "ddpt_accuracy": round(float((logits.argmax(1) == labels).float().mean()), 4),
+        "ddpt_final_loss": round(float(state.history[-1]["loss"]), 5) if state.history else None,
+        **out.stats,
+    }
     out.ddpt_state = {k: v.detach().cpu() for k, v in module.state_dict().items() if k.split(".")[0] not in module.frozen_prefixes}
     return out
 
 
-def make_weak_masks(cases: list[TrainCase], sequence: str, config: dict, *, device, context=None,
-                    progress: Progress, cancel: CancelToken, store=None) -> WeakMasks:
+def make_weak_masks(
+    cases: list[TrainCase], sequence: str, config: dict, *, device, context=None, progress: Progress, cancel: CancelToken, store=None
+) -> WeakMasks:
     """Offline default: DDPT over frozen LiteMedSAM on the ``sequence`` slices of ``cases``; weak
     masks of their selected unhealthy slices."""
     import torch
@@ -249,8 +268,7 @@ def make_weak_masks(cases: list[TrainCase], sequence: str, config: dict, *, devi
         if i < plan.n_unhealthy and config["use_medsam"]:
             full[i] = emb
     state = train_ddpt(ddpt, tokens, plan, config, device=device, context=context, progress=progress, cancel=cancel)
-    return finish_weak_masks(plan, ddpt, tokens, state, config, net=net, embeddings=full, device=device,
-                             progress=progress, cancel=cancel)
+    return finish_weak_masks(plan, ddpt, tokens, state, config, net=net, embeddings=full, device=device, progress=progress, cancel=cancel)
 
 
 def _gather(items, sequence: str, gamma: float) -> np.ndarray:

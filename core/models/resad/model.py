@@ -20,9 +20,18 @@ class ReSAD(CnnFeatureBankModel):
     title = "ReSAD (region + spatial aware memory bank)"
     paper = "Niu et al., Region and Spatial Aware Anomaly Detection for Fundus Images"
     modalities = ("fundus", "oct", "slice")
-    default_config = dict(CnnFeatureBankModel.common_config, backbone="tinyvit", backbone_weights="official", stages=[1, 3],
-                          image_size=256, region_radius=0, attention_temperature=1.0, use_region=True, use_spatial=True,
-                          smooth_sigma=0.0)
+    default_config = dict(
+        CnnFeatureBankModel.common_config,
+        backbone="tinyvit",
+        backbone_weights="official",
+        stages=[1, 3],
+        image_size=256,
+        region_radius=0,
+        attention_temperature=1.0,
+        use_region=True,
+        use_spatial=True,
+        smooth_sigma=0.0,
+    )
     deviations = (
         "Offline default backbone is the LiteMedSAM TinyViT encoder at 256 px (stage 2 + stage 4 features on a 64x64 grid) "
         "instead of ImageNet WideResNet-50 layer2 + layer3 at 784 px (98x98 grid): no ImageNet weights exist offline.",
@@ -33,7 +42,6 @@ class ReSAD(CnnFeatureBankModel):
     )
     backbone_hint = " (paper: image_size=784)"
     faithful_config = {"backbone": "wide_resnet50", "image_size": 784, "region_radius": 12, "coreset_ratio": 0.1}
-
 
     def radius_for(self, grid_side: int) -> int:
         r = int(self.config["region_radius"])
@@ -60,14 +68,19 @@ class ReSAD(CnnFeatureBankModel):
 
         feats, frame_hw, image_hw = self.feature_map(image)
         with torch.inference_mode():
-            c = resc(feats, self.radius_for(max(feats.shape[-2:])), float(self.config["attention_temperature"]),
-                     bool(self.config["use_region"]), bool(self.config["use_spatial"]))
+            c = resc(
+                feats,
+                self.radius_for(max(feats.shape[-2:])),
+                float(self.config["attention_temperature"]),
+                bool(self.config["use_region"]),
+                bool(self.config["use_spatial"]),
+            )
         grid = tuple(c.shape[-2:])
         flat = c[0].permute(1, 2, 0).reshape(-1, c.shape[1]).cpu().numpy().astype(np.float32)
         return PatchGrid(flat, grid, frame_hw, image_hw)
 
     def image_score(self, patch_scores: np.ndarray, frame_map: np.ndarray) -> float:
-        return float(frame_map.max())   # max of the anomaly score map (paper section 3.3)
+        return float(frame_map.max())  # max of the anomaly score map (paper section 3.3)
 
     def _update_card(self) -> None:
         super()._update_card()

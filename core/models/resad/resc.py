@@ -13,8 +13,8 @@ import numpy as np
 def region_kernel(radius: int) -> np.ndarray:
     """(2r+1, 2r+1) weights max(0, 1 - d / (r + 1)), normalised to sum to one."""
     r = int(radius)
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1].astype(np.float64)
-    d = np.sqrt(yy ** 2 + xx ** 2)
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1].astype(np.float64)
+    d = np.sqrt(yy**2 + xx**2)
     k = np.clip(1.0 - d / (r + 1.0), 0.0, None)
     return (k / k.sum()).astype(np.float32)
 
@@ -41,12 +41,12 @@ def spatial_aware(features, temperature: float = 1.0, chunk: int = 2048):
     import torch
 
     _, c, h, w = features.shape
-    flat = features[0].reshape(c, h * w).T.contiguous()          # (N, C)
+    flat = features[0].reshape(c, h * w).T.contiguous()  # (N, C)
     out = torch.empty_like(flat)
     for start in range(0, flat.shape[0], chunk):
-        rows = flat[start:start + chunk]
+        rows = flat[start : start + chunk]
         attn = torch.softmax((rows @ flat.T) / temperature, dim=1)  # (n, N)
-        out[start:start + chunk] = attn @ flat
+        out[start : start + chunk] = attn @ flat
     return out.T.reshape(1, c, h, w)
 
 

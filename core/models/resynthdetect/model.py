@@ -14,8 +14,8 @@ import numpy as np
 
 from core.data.anomaly_synthesis.common import as_hwc_uint8
 from core.domain import LoadedImage
-from core.models.base import AnomalyModel, CancelToken, Progress
 from core.models.bank_model import image_2d
+from core.models.base import AnomalyModel, CancelToken, Progress
 
 
 def clahe(rgb: np.ndarray, clip: float = 2.0, grid: int = 8) -> np.ndarray:
@@ -39,10 +39,30 @@ class ReSynthDetect(AnomalyModel):
     trained = True
     refit_on_all = False
     default_config = dict(
-        image_size=256, base_channels=32, levels=5, epochs=300, ae_epochs=-1, batch_size=4, samples_per_epoch=0,
-        lr=5e-5, min_lr=2.5e-5, warmup_epochs=50, weight_decay=0.0, focal_gamma=2.0, top_k=10,
-        clahe_clip=2.0, clahe_grid=8, alpha=0.7, n_augmentations=3, p_anomaly=0.5, crop_min=0.08, crop_max=0.35,
-        perlin_threshold=0.3, use_reconstruction=True, use_labelled_anomalies=False, labelled_fraction=0.3,
+        image_size=256,
+        base_channels=32,
+        levels=5,
+        epochs=300,
+        ae_epochs=-1,
+        batch_size=4,
+        samples_per_epoch=0,
+        lr=5e-5,
+        min_lr=2.5e-5,
+        warmup_epochs=50,
+        weight_decay=0.0,
+        focal_gamma=2.0,
+        top_k=10,
+        clahe_clip=2.0,
+        clahe_grid=8,
+        alpha=0.7,
+        n_augmentations=3,
+        p_anomaly=0.5,
+        crop_min=0.08,
+        crop_max=0.35,
+        perlin_threshold=0.3,
+        use_reconstruction=True,
+        use_labelled_anomalies=False,
+        labelled_fraction=0.3,
     )
     deviations = (
         "Default input is 256 x 256 instead of the paper's 768 x 768 so training runs on a laptop CPU "
@@ -62,7 +82,7 @@ class ReSynthDetect(AnomalyModel):
         super().__init__(**config)
         self.ae = None
         self.loc = None
-        self.labelled_anomalies: list = []        # core.data.anomaly_synthesis.real.LabelledCase, set by the caller
+        self.labelled_anomalies: list = []  # core.data.anomaly_synthesis.real.LabelledCase, set by the caller
 
     # -- preprocessing -------------------------------------------------------------------------
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
@@ -141,8 +161,15 @@ class ReSynthDetect(AnomalyModel):
         # stage 1: autoencoder, L2 reconstruction of normal images
         if ae_epochs > 0:
             opt, sched = optimiser(self.ae, ae_epochs)
-            trainer = Trainer(self.ae, opt, sched, device=dev, context=ctx.child("autoencoder", stage="autoencoder") if ctx else None,
-                              progress=staged("autoencoder", 1), cancel=cancel)
+            trainer = Trainer(
+                self.ae,
+                opt,
+                sched,
+                device=dev,
+                context=ctx.child("autoencoder", stage="autoencoder") if ctx else None,
+                progress=staged("autoencoder", 1),
+                cancel=cancel,
+            )
 
             def ae_batch(rng, idx):
                 return self.to_tensor([normals[i] for i in idx], dev)
@@ -156,9 +183,14 @@ class ReSynthDetect(AnomalyModel):
         for p in self.ae.parameters():
             p.requires_grad_(False)
         # stage 2: localisation network on synthetic anomalies, E_r frozen
-        gen = ConsistentAnomalyGenerator(normals, cfg["modality"], alpha=float(cfg["alpha"]), n_augmentations=int(cfg["n_augmentations"]),
-                                         crop_fraction=(float(cfg["crop_min"]), float(cfg["crop_max"])),
-                                         threshold=float(cfg["perlin_threshold"]))
+        gen = ConsistentAnomalyGenerator(
+            normals,
+            cfg["modality"],
+            alpha=float(cfg["alpha"]),
+            n_augmentations=int(cfg["n_augmentations"]),
+            crop_fraction=(float(cfg["crop_min"]), float(cfg["crop_max"])),
+            threshold=float(cfg["perlin_threshold"]),
+        )
         p_anom, p_real, gamma = float(cfg["p_anomaly"]), float(cfg["labelled_fraction"]), float(cfg["focal_gamma"])
 
         def loc_batch(rng, idx):
@@ -182,8 +214,15 @@ class ReSynthDetect(AnomalyModel):
             return {"loss": focal_loss(self.loc(x, rf), m, gamma)}
 
         opt, sched = optimiser(self.loc, epochs)
-        trainer = Trainer(self.loc, opt, sched, device=dev, context=ctx.child("localization", stage="localization") if ctx else None,
-                          progress=staged("localization", 2), cancel=cancel)
+        trainer = Trainer(
+            self.loc,
+            opt,
+            sched,
+            device=dev,
+            context=ctx.child("localization", stage="localization") if ctx else None,
+            progress=staged("localization", 2),
+            cancel=cancel,
+        )
         state = trainer.run(EpochBatches(len(normals), bs, loc_batch, seed=seed, samples_per_epoch=spe, stream=2), loc_step, epochs)
         history["localization"] = state.history
         self.loc.eval()
@@ -209,7 +248,7 @@ class ReSynthDetect(AnomalyModel):
         pixels = image_2d(image)
         prob = self.probability_map(pixels)
         k = max(1, min(int(self.config["top_k"]), prob.size))
-        score = float(np.sort(prob.ravel())[-k:].mean())            # mean of the top-k pixel probabilities
+        score = float(np.sort(prob.ravel())[-k:].mean())  # mean of the top-k pixel probabilities
         h, w = pixels.shape[:2]
         full = F.interpolate(torch.from_numpy(prob)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
         return score, full.numpy().astype(np.float32), {"max_probability": float(prob.max())}

@@ -15,8 +15,8 @@ CPU allows.
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def _norm(c: int) -> nn.Module:
@@ -25,12 +25,18 @@ def _norm(c: int) -> nn.Module:
 
 class ConvBlock(nn.Sequential):
     def __init__(self, cin: int, cout: int):
-        super().__init__(nn.Conv2d(cin, cout, 3, padding=1, bias=False), _norm(cout), nn.ReLU(inplace=True),
-                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), _norm(cout), nn.ReLU(inplace=True))
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            _norm(cout),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            _norm(cout),
+            nn.ReLU(inplace=True),
+        )
 
 
 def level_channels(base: int, levels: int) -> list[int]:
-    return [base * min(2 ** i, 8) for i in range(levels)]
+    return [base * min(2**i, 8) for i in range(levels)]
 
 
 class Encoder(nn.Module):
@@ -68,8 +74,9 @@ class AutoEncoder(nn.Module):
 class LocalizationUNet(nn.Module):
     """E_l with E_r's features concatenated at every level, and a U-Net decoder D_l."""
 
-    def __init__(self, in_ch: int = 3, base: int = 32, levels: int = 5, rec_channels: list[int] | None = None,
-                 use_reconstruction: bool = True):
+    def __init__(
+        self, in_ch: int = 3, base: int = 32, levels: int = 5, rec_channels: list[int] | None = None, use_reconstruction: bool = True
+    ):
         super().__init__()
         ch = level_channels(base, levels)
         rec = (rec_channels or ch) if use_reconstruction else [0] * levels
@@ -91,7 +98,7 @@ class LocalizationUNet(nn.Module):
         for i, blk in enumerate(self.enc):
             h = blk(h if i == 0 else F.max_pool2d(h, 2))
             if self.use_reconstruction:
-                h = torch.cat([rec_feats[i].to(h.dtype), h], dim=1)      # F_c^i = concat(F_r^i, F_l^i)
+                h = torch.cat([rec_feats[i].to(h.dtype), h], dim=1)  # F_c^i = concat(F_r^i, F_l^i)
             skips.append(h)
         d = skips[-1]
         for j, blk in enumerate(self.dec):

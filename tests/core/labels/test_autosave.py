@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from core.io.labelme import LabelDocument, Shape, read_labelme, write_labelme
-from core.labels.autosave import AutosaveScheduler, Autosaver
+from core.labels.autosave import Autosaver, AutosaveScheduler
 from core.labels.editor import LabelEditor
 from core.labels.raster import stroke_region
 
@@ -33,15 +33,15 @@ def test_scheduler_debounces_but_never_waits_past_max_delay():
     assert s.deadline() is None and not s.dirty
     s.changed(1)
     assert s.deadline() == pytest.approx(100.3)
-    for k in range(2, 12):          # the user keeps drawing every 0.1 s
+    for k in range(2, 12):  # the user keeps drawing every 0.1 s
         clk.t += 0.1
         s.changed(k)
-    assert s.deadline() == pytest.approx(101.0)   # capped at first change + max_delay
+    assert s.deadline() == pytest.approx(101.0)  # capped at first change + max_delay
     clk.t = 101.0
     assert s.due()
     rev = s.begin()
-    assert s.deadline() is None                  # one save at a time
-    s.changed(12)                                # an edit while writing
+    assert s.deadline() is None  # one save at a time
+    s.changed(12)  # an edit while writing
     s.done(rev)
     assert s.dirty and s.saved_revision == 11 and s.due()
     s.done(s.begin())
@@ -84,7 +84,7 @@ def _make_unwritable(folder: Path, target: Path) -> None:
     """A real OS failure for the next write: a read-only folder, or (as root, who ignores
     permissions) a directory sitting where the file must go."""
     folder.chmod(0o500)
-    if os.access(folder, os.W_OK):        # running as root
+    if os.access(folder, os.W_OK):  # running as root
         folder.chmod(0o700)
         target.mkdir()
         (target / "occupied").write_text("x")
@@ -108,13 +108,19 @@ def test_failed_save_is_reported_and_never_marks_clean(tmp_path):
         shutil.rmtree(path)
     assert saver.save_now() and not saver.dirty and saver.last_error is None
     assert len(read_labelme(path).shapes) == 1
-    assert not [p for p in folder.iterdir() if p.name.startswith(".")]   # no temporary left behind
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary left behind
 
 
 def _run_child(ws: Path, image_id: str, start: int, kill_after: float, label_path: Path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "tests.helpers.autosave_child", str(ws), image_id, str(start)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.autosave_child", str(ws), image_id, str(start)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     lines: list[dict] = []
     bad_reads: list[str] = []
     stop = threading.Event()
@@ -123,7 +129,7 @@ def _run_child(ws: Path, image_id: str, start: int, kill_after: float, label_pat
         for line in proc.stdout:
             lines.append(json.loads(line))
 
-    def watcher():   # a concurrent reader must always find a complete, parseable file
+    def watcher():  # a concurrent reader must always find a complete, parseable file
         while not stop.is_set():
             if label_path.exists():
                 try:
@@ -165,17 +171,19 @@ def test_sigkill_while_editing_loses_at_most_two_seconds(small_demo):
     for kill_after in (3.3, 2.7):
         lines, t_kill, bad_reads = _run_child(small_demo, image.id, start, kill_after, label_path)
         assert not bad_reads, bad_reads[:3]
-        assert lines[0]["shapes"] == on_disk          # the restarted editor found the saved labels
+        assert lines[0]["shapes"] == on_disk  # the restarted editor found the saved labels
         edits = [ln for ln in lines if "i" in ln]
         saves = [ln for ln in lines if "saved" in ln]
         assert not [ln for ln in lines if "error" in ln]
         assert len(edits) > 20 and len(saves) >= 2
-        doc = read_labelme(label_path)             # parses: never half-written
+        doc = read_labelme(label_path)  # parses: never half-written
         present = {s.label for s in doc.shapes}
         old = [e["label"] for e in edits if e["t"] < t_kill - 2.0]
         assert old, "no edit is older than 2 s"
         missing = [label for label in old if label not in present]
         assert not missing, f"lost edits older than 2 s: {missing[:5]}"
         start, on_disk = max(e["i"] for e in edits) + 1, len(doc.shapes)
-        print(f"killed after {len(edits)} edits, {len(saves)} saves; {len(doc.shapes)} shapes on disk, "
-              f"{start - len(doc.shapes)} newest edits lost (< 2 s old)")
+        print(
+            f"killed after {len(edits)} edits, {len(saves)} saves; {len(doc.shapes)} shapes on disk, "
+            f"{start - len(doc.shapes)} newest edits lost (< 2 s old)"
+        )

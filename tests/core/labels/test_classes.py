@@ -26,11 +26,11 @@ def test_workspace_adds_and_renames_classes_persistently(small_demo):
         d = ws.read_labels(im)
         assert d is None or "retinal hemorrhage" not in {s.label for s in d.shapes}
     ws.close()
-    ws = Workspace.open(small_demo)           # stored in the workspace, not in memory
+    ws = Workspace.open(small_demo)  # stored in the workspace, not in memory
     cs = workspace_class_set(ws, "fundus")
     assert cs.by_name("haemorrhage").id == 4 and cs.by_name("drusen").id == 10
     assert cs.by_name("retinal hemorrhage") is None
-    rename_class(ws, "fundus", "haemorrhage", "retinal hemorrhage")   # back to the bundled name
+    rename_class(ws, "fundus", "haemorrhage", "retinal hemorrhage")  # back to the bundled name
     assert workspace_class_set(ws, "fundus").by_name("retinal hemorrhage").id == 4
     # another set for fundus; other modalities untouched
     dr = set_active_set(ws, "fundus", "fundus_dr")

@@ -18,17 +18,22 @@ def _store_fake_result(ws, case_id, image, heat, mask=None, pixel_threshold=2.0,
         entry["mask"] = f"results/{model}/{version}/{sha}/mask"
         ws.arrays.put(entry["mask"], mask)
     with ws.catalog.transaction() as c:
-        c.execute("INSERT INTO model_versions(name, version, path, created, active, status, card) VALUES(?,?,?,?,?,?,?)",
-                  (model, version, f"models/{model}/{version}", now_iso(), 1, "ready", json.dumps({"pixel_threshold": pixel_threshold})))
-        c.execute("INSERT INTO results(model, version, case_id, image, score, raw_score, threshold, maps, extras, created)"
-                  " VALUES(?,?,?,?,?,?,?,?,?,?)", (model, version, case_id, image, 5.0, 1.0, 3.0, json.dumps({image: entry}), "{}", now_iso()))
+        c.execute(
+            "INSERT INTO model_versions(name, version, path, created, active, status, card) VALUES(?,?,?,?,?,?,?)",
+            (model, version, f"models/{model}/{version}", now_iso(), 1, "ready", json.dumps({"pixel_threshold": pixel_threshold})),
+        )
+        c.execute(
+            "INSERT INTO results(model, version, case_id, image, score, raw_score, threshold, maps, extras, created)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?)",
+            (model, version, case_id, image, 5.0, 1.0, 3.0, json.dumps({image: entry}), "{}", now_iso()),
+        )
 
 
 def test_heatmap_regions_are_connected_components_above_threshold():
     h = np.zeros((50, 60), np.float32)
     h[5:15, 5:15] = 4.0
     h[30:33, 40:43] = 3.0
-    h[40, 5] = 9.0                          # a lone pixel: below min_area
+    h[40, 5] = 9.0  # a lone pixel: below min_area
     h[20, 20] = np.nan
     regions = heatmap_regions(h, 2.5, min_area=4)
     assert [r.sum() for r in regions] == [100, 9]

@@ -50,7 +50,7 @@ def test_undo_redo_restores_every_state_exactly_over_sixty_steps():
             changed = ed.erase(stroke_region([(x, y), (x + 10, y + 5)], 6, H, W))
         else:
             changed = ed.paint("a", stroke_region([(x, y), (x + 15, y + 3)], 3, H, W)) is not None
-        if changed:   # an erase that hits nothing is not a step
+        if changed:  # an erase that hits nothing is not a step
             states.append(ed.class_mask("a").copy())
     assert len(ed.history) == 60
     for k in range(60, 0, -1):
@@ -103,7 +103,7 @@ def test_fill_a_closed_brush_contour():
     ring = [(40 + 25 * np.cos(t), 60 + 25 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 60)]
     ed.paint("a", stroke_region(ring, 2, H, W))
     outline = ed.class_mask("a").sum()
-    assert not ed.fill_at("a", 5, 5)          # outside the contour: not enclosed
+    assert not ed.fill_at("a", 5, 5)  # outside the contour: not enclosed
     assert ed.fill_at("a", 40, 60)
     filled = ed.class_mask("a")
     assert filled[60, 40] and filled.sum() > outline + 1000 and len(ed.shapes) == 1

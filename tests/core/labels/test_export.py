@@ -2,10 +2,8 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 
 from core.cli import main as cli_main
-from core.errors import LabelFileError
 from core.io.labelme import read_labelme
 from core.labels.classes import workspace_class_set
 from core.labels.export import export_labels, import_labelme_folder, labelled_targets
@@ -32,7 +30,7 @@ def test_png_export_index_values_and_legend(small_demo, tmp_path):
         mod_ids = {c["name"]: c["id"] for c in legend["modalities"][t.modality]["classes"]}
         for s in doc.shapes:
             m = s.rasterize(doc.image_height, doc.image_width)
-            assert m.any() and (index[m] == mod_ids[s.label]).mean() > 0.99   # overlaps: last shape wins
+            assert m.any() and (index[m] == mod_ids[s.label]).mean() > 0.99  # overlaps: last shape wins
         assert sorted(legend["files"][entry["file"]]["ids_present"]) == sorted(set(np.unique(index)) - {0})
     ws.close()
 
@@ -50,7 +48,7 @@ def test_nifti_export_keeps_the_scan_affine_and_header_exactly(small_demo, tmp_p
         scan = nib.load(str(ws.image_path(t.image)))
         lab = nib.load(str(out / entry["file"]))
         assert lab.shape == scan.shape
-        assert np.array_equal(lab.affine, scan.affine)                       # bit for bit
+        assert np.array_equal(lab.affine, scan.affine)  # bit for bit
         assert np.array_equal(lab.header.get_sform(), scan.header.get_sform())
         assert np.array_equal(lab.header.get_qform(), scan.header.get_qform())
         assert int(lab.header["sform_code"]) == int(scan.header["sform_code"])
@@ -69,7 +67,7 @@ def test_labelme_export_import_round_trip(small_demo, small_demo_master, tmp_pat
     first = out / report.written[0]["file"]
     doc = read_labelme(first)
     assert (first.parent / doc.image_path).exists() and "/" not in doc.image_path
-    assert doc.extra.get("anomalyStudio")                        # unknown keys preserved
+    assert doc.extra.get("anomalyStudio")  # unknown keys preserved
     # a fresh workspace copy without labels gets them back from the folder, by layout and by pixels
     fresh_root = tmp_path / "fresh"
     shutil.copytree(small_demo_master, fresh_root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
@@ -92,7 +90,7 @@ def test_labelme_export_import_round_trip(small_demo, small_demo_master, tmp_pat
         a, b = ws.read_labels(t.image, t.page), fresh.read_labels(t.image, t.page)
         assert [s.label for s in a.shapes] == [s.label for s in b.shapes]
         assert np.array_equal(a.union_mask(), b.union_mask())
-        assert b.image_path == a.image_path                          # relative, inside the workspace
+        assert b.image_path == a.image_path  # relative, inside the workspace
     ws.close()
     fresh.close()
 

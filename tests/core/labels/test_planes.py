@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from core.labels.planes import (
-    PLANES, display_to_voxel, plane_image, plane_shape, plane_voxel_index, ras_shape, to_ras, voxel_plane_index,
+    PLANES,
+    display_to_voxel,
+    plane_image,
+    plane_shape,
+    plane_voxel_index,
+    ras_shape,
+    to_ras,
+    voxel_plane_index,
 )
 from core.labels.raster import Region
 from core.labels.volume import VolumeLabelEditor

@@ -15,7 +15,7 @@ def test_brush_disc_covers_pixel_centres_within_radius():
 def test_stroke_is_continuous_and_clipped_to_the_image():
     r = stroke_region([(-20, 10), (60, 10)], 3, 40, 50)
     full = r.full(40, 50)
-    assert full[10, :].all()            # no gaps along the drag, clipped at both borders
+    assert full[10, :].all()  # no gaps along the drag, clipped at both borders
     assert full.shape == (40, 50) and r.x0 == 0
     assert stroke_region([(-100, -100)], 3, 40, 50) is None
     tiny = stroke_region([(5.2, 7.9)], 0.1, 40, 50)
@@ -27,9 +27,9 @@ def test_enclosed_region_fills_only_closed_contours():
     ring[10:40, 10] = ring[10:40, 39] = ring[10, 10:40] = ring[39, 10:40] = True
     inside = enclosed_region(ring, 20, 20)
     assert inside.sum() == 28 * 28 and not inside[ring].any()
-    assert enclosed_region(ring, 5, 5) is None          # outside: reaches the border
-    assert enclosed_region(ring, 10.5, 20) is None      # on the contour
-    ring[20, 39] = False                                  # open the contour
+    assert enclosed_region(ring, 5, 5) is None  # outside: reaches the border
+    assert enclosed_region(ring, 10.5, 20) is None  # on the contour
+    ring[20, 39] = False  # open the contour
     assert enclosed_region(ring, 20, 20) is None
 
 
