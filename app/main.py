@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from app.screenshot import save_screenshot
 from core.errors import StudioError, WorkspaceError
 
 
@@ -152,16 +153,6 @@ def _default_case(ws) -> str | None:
     ids = ws.case_ids()
     pairs = [c for c in ids if c.startswith("PAIR-L")]
     return (pairs or ids or [None])[0]
-
-
-def save_screenshot(window, path: Path) -> None:
-    from core.io.atomic import atomic_path
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixmap = window.grab()
-    with atomic_path(path) as tmp:
-        if not pixmap.save(str(tmp), "PNG"):
-            raise StudioError(f"{path}: could not write the screenshot")
 
 
 if __name__ == "__main__":

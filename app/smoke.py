@@ -34,7 +34,7 @@ def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
 
         logging.getLogger(__name__).info("smoke check started (frozen=%s)", bool(getattr(sys, "frozen", False)))
         step = "weights"
-        from core.models.weights import resolve
+        from core.runtime.weights import resolve
 
         sam_path, sam_sha = resolve("litemedsam")  # sha256-verified; inside the bundle when frozen
         steps[step] = round(time.monotonic() - t0, 1)
@@ -63,8 +63,8 @@ def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
         t = time.monotonic()
         from PySide6.QtWidgets import QApplication
 
-        from app.main import save_screenshot
         from app.main_window import MainWindow
+        from app.screenshot import save_screenshot
         from app.state.session import Session
         from app.theme import apply_theme
 
@@ -80,7 +80,7 @@ def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
         save_screenshot(window, target)
         window.close()
         steps[step] = round(time.monotonic() - t, 1)
-        from core.models.device import describe_device
+        from core.runtime.device import describe_device
 
         print(
             json.dumps(

@@ -40,8 +40,8 @@ def main() -> None:
 
     from core.metrics.classification import auroc
     from core.models import store
-    from core.models.device import configure_cpu_threads
     from core.models.rasalore.data import plan_for
+    from core.runtime.device import configure_cpu_threads
     from core.training.context import TrainingContext
     from core.workspace import Workspace
 

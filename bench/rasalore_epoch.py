@@ -35,11 +35,11 @@ def main() -> None:
 
     import torch
 
-    from core.models.base import CancelToken
-    from core.models.device import configure_cpu_threads, describe_device, resolve_device
     from core.models.rasalore.model import Rasalore
     from core.models.rasalore.network import RasaloreNet, count_parameters
     from core.models.rasalore.train import SliceSet, train_network
+    from core.runtime.device import configure_cpu_threads, describe_device, resolve_device
+    from core.runtime.progress import CancelToken
 
     configure_cpu_threads()
     device = resolve_device(args.device)

@@ -85,7 +85,7 @@ def run(name: str, args) -> None:
     t0 = time.perf_counter()
     model.fit(cases)
     total = time.perf_counter() - t0
-    from core.models.device import describe_device
+    from core.runtime.device import describe_device
 
     print(
         f"{name} on {describe_device(args.device)}, batch {args.batch}"

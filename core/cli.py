@@ -116,8 +116,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from core.data.importer import import_folder
     from core.workspace import Workspace
-    from core.workspace.importer import import_folder
 
     if not args.src.exists():
         raise UsageError(f"{args.src}: folder does not exist")

@@ -95,7 +95,7 @@ def _progress(quiet: bool):
 
 def cmd_models(args) -> int:
     from core.models import list_models
-    from core.models.weights import available
+    from core.runtime.weights import available
 
     out = {"methods": list_models(), "weights": available()}
     if args.workspace:
@@ -119,7 +119,7 @@ def cmd_models(args) -> int:
 
 def cmd_fit(args) -> int:
     from core.models import store
-    from core.models.device import configure_cpu_threads
+    from core.runtime.device import configure_cpu_threads
     from core.workspace import Workspace
 
     configure_cpu_threads()
@@ -150,7 +150,7 @@ def cmd_fit(args) -> int:
 
 def cmd_predict(args) -> int:
     from core.models import store
-    from core.models.device import configure_cpu_threads
+    from core.runtime.device import configure_cpu_threads
     from core.workspace import Workspace
 
     configure_cpu_threads()
@@ -247,8 +247,8 @@ def cmd_train(args) -> int:
     from core.io.atomic import atomic_write_json
     from core.models import store
     from core.models.base import new_version_id
-    from core.models.device import configure_cpu_threads
     from core.models.retraining import CANCEL_FILE, planned_samples, training_data
+    from core.runtime.device import configure_cpu_threads
     from core.training.context import FileCancelToken, JsonLinesWriter, TrainingContext
     from core.training.distributed import init_from_env, leave_process, shutdown
     from core.workspace import Workspace
@@ -364,7 +364,7 @@ def cmd_eval(args) -> int:
     from core.metrics.evaluate import evaluate
     from core.metrics.report import write_comparison, write_report
     from core.models import store
-    from core.models.device import configure_cpu_threads
+    from core.runtime.device import configure_cpu_threads
     from core.workspace import Workspace
 
     configure_cpu_threads()

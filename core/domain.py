@@ -222,7 +222,7 @@ class LoadedCase:
     @classmethod
     def from_arrays(cls, case_id: str = "case", **arrays: np.ndarray) -> LoadedCase:
         """Build an in-memory case (tests, benchmarks): ``from_arrays(fundus=a, oct=b)``."""
-        from core.io.hashing import array_sha256
+        from core.hashing import array_sha256
 
         images = {}
         for name, arr in arrays.items():

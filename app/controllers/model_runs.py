@@ -24,7 +24,7 @@ from app.state.runs import ModelChoice, RunState, describe_error, is_out_of_memo
 from app.workers.pool import TaskRunner
 from app.workers.priority import lower_current_thread_priority
 from core.errors import CancelledError, StudioError
-from core.models.base import CancelToken
+from core.runtime.progress import CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +225,6 @@ def _preload_and_describe(device: str, preload: bool = True) -> str:
                 importlib.import_module(name)
             except ImportError:
                 pass
-    from core.models.device import describe_device
+    from core.runtime.device import describe_device
 
     return describe_device(device)

@@ -20,7 +20,7 @@ from app.viewers.label_layer import colour_for
 from app.widgets.label_panel import LabelPanel
 from core.domain import LoadedCase
 from core.errors import StudioError
-from core.io.hashing import array_sha256
+from core.hashing import array_sha256
 from core.labels import classes as wc
 from core.labels.targets import LabelTarget, targets_for_case
 

@@ -13,7 +13,7 @@ from app.editing.sam_assist import SamAssist, SamResult
 from app.editing.tools import TOOLS, InteractionItem, _cosmetic
 from app.viewers.label_layer import LabelLayer, hex_rgb, make_lut
 from app.viewers.volume_view import _AXIS, PLANES, VolumeView, plane_image
-from core.io.hashing import array_sha256
+from core.hashing import array_sha256
 from core.labels.raster import Region, polygon_region, stroke_region
 from core.labels.shapes import view_to_label
 

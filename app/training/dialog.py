@@ -36,8 +36,9 @@ from app.training.progress_view import TrainingProgress
 from app.workers.pool import TaskRunner
 from core.errors import StudioError
 from core.models import retraining, store
-from core.models.base import CancelToken, new_version_id
+from core.models.base import new_version_id
 from core.models.registry import METHODS, model_class
+from core.runtime.progress import CancelToken
 
 log = logging.getLogger(__name__)
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))

@@ -223,7 +223,7 @@ def _match_by_layout(ws, src: Path, path: Path) -> LabelTarget | None:
 
 def _match_by_pixels(ws, src: Path, path: Path, image_path: str, sha_index: dict) -> LabelTarget | None:
     """The workspace image whose decoded pixels equal the file ``imagePath`` points at."""
-    from core.io.hashing import array_sha256
+    from core.hashing import array_sha256
     from core.io.images import read_image
 
     resolved = resolve_image_path(path, image_path, src)

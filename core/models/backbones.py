@@ -70,7 +70,7 @@ class WideResNet50Backbone:
             torch.manual_seed(0)
         self.model = timm.create_model("wide_resnet50_2", pretrained=False, features_only=True, out_indices=(2, 3))
         if weights == "official":
-            from core.models import weights as W
+            from core.runtime import weights as W
 
             path, digest = W.resolve("wide_resnet50_2")
             state = torch.load(path, map_location="cpu", weights_only=True)

@@ -10,8 +10,9 @@ import numpy as np
 
 from core.domain import LoadedImage
 from core.errors import InputError
-from core.models.base import AnomalyModel, CancelToken, Progress
+from core.models.base import AnomalyModel
 from core.models.memory_bank import MemoryBank, greedy_coreset
+from core.runtime.progress import CancelToken, Progress
 
 
 class PatchGrid:

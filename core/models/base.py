@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,39 +25,15 @@ import numpy as np
 
 from core import __version__
 from core.domain import LoadedCase, LoadedImage, Modality
-from core.errors import CancelledError, InputError, StudioError
+from core.errors import InputError, StudioError
+from core.runtime.progress import CancelToken, Progress, no_progress
 
-Progress = Callable[[int, int, str], None]
 MODEL_FILE = "model.pt"
 CARD_FILE = "card.json"
 
 
 class ModelFolderError(StudioError):
     """A saved model folder is missing, truncated or was modified."""
-
-
-class CancelToken:
-    """Thread-safe cancellation flag shared by the GUI and a worker."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled:
-            raise CancelledError(self.reason)
-
-    reason = "cancelled by the user"
-
-
-def no_progress(done: int, total: int, message: str) -> None:  # noqa: ARG001 - callback signature
-    return None
 
 
 @dataclass(frozen=True)
@@ -228,7 +203,7 @@ class AnomalyModel(ABC):
     # -- device ------------------------------------------------------------------------------
     @property
     def device(self):
-        from core.models.device import resolve_device
+        from core.runtime.device import resolve_device
 
         return resolve_device(self.config["device"])
 
@@ -341,8 +316,8 @@ class AnomalyModel(ABC):
     def save(self, folder: str | Path) -> Path:
         import torch
 
+        from core.hashing import file_sha256
         from core.io.atomic import atomic_path, atomic_write_json
-        from core.io.hashing import file_sha256
 
         if not self.fitted:
             raise StudioError(f"{self.name}: cannot save an unfitted model")
@@ -360,7 +335,7 @@ class AnomalyModel(ABC):
     def load(cls, folder: str | Path, **overrides: Any) -> AnomalyModel:
         import torch
 
-        from core.io.hashing import file_sha256
+        from core.hashing import file_sha256
 
         folder = Path(folder)
         card_path, model_path = folder / CARD_FILE, folder / MODEL_FILE

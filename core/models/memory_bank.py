@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from core.models.base import CancelToken, Progress, no_progress
+from core.runtime.progress import CancelToken, Progress, no_progress
 
 
 def jl_min_dim(n_samples: int, eps: float) -> int:

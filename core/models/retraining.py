@@ -20,8 +20,8 @@ from pathlib import Path
 
 from core.errors import StudioError
 from core.models import store
-from core.models.base import CancelToken, Progress, no_progress
 from core.models.registry import model_class
+from core.runtime.progress import CancelToken, Progress, no_progress
 from core.workspace import Workspace
 
 CANCEL_FILE = "CANCEL"  # written into the run folder to ask a run to stop

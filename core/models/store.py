@@ -21,8 +21,9 @@ import numpy as np
 
 from core.domain import CaseRecord, Decision, LoadedCase
 from core.errors import StudioError, WorkspaceError
-from core.models.base import AnomalyModel, AnomalyResult, CancelToken, Progress, no_progress
+from core.models.base import AnomalyModel, AnomalyResult
 from core.models.registry import model_class
+from core.runtime.progress import CancelToken, Progress, no_progress
 from core.workspace.catalog import now_iso
 from core.workspace.workspace import Workspace
 

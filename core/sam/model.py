@@ -92,8 +92,8 @@ def load_sam(encoder: str = "litemedsam", device=None, fuse: bool = True) -> Sam
     """Build the network once per (encoder, device) and share it (GUI clicks, MIAS-SAM, MMRAD)."""
     import torch
 
-    from core.models import weights
-    from core.models.device import resolve_device
+    from core.runtime import weights
+    from core.runtime.device import resolve_device
 
     dev = device if isinstance(device, torch.device) else resolve_device(device or "auto")
     key = (encoder, str(dev))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.io.hashing import array_sha256
+from core.hashing import array_sha256
 from core.sam.model import SamNetwork, load_sam
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from core.models.base import CancelToken
+from core.runtime.progress import CancelToken
 
 Emit = Callable[[dict], None]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import CancelledError
-from core.models.base import CancelToken, Progress, no_progress
+from core.runtime.progress import CancelToken, Progress, no_progress
 from core.training.context import TrainingContext
 from core.training.distributed import any_rank
 

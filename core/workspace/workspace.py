@@ -32,8 +32,8 @@ from core.domain import (
     valid_id,
 )
 from core.errors import WorkspaceError
+from core.hashing import array_sha256
 from core.io.atomic import atomic_path
-from core.io.hashing import array_sha256
 from core.io.images import write_png, write_tiff_stack
 from core.io.labelme import LabelDocument, read_labelme, write_labelme
 from core.io.loader import read_for_modality

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.models.weights import LITEMEDSAM
+from core.runtime.weights import LITEMEDSAM
 
 REPO = Path(__file__).resolve().parents[2]
 

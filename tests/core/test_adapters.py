@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.data.importer import import_folder
 from core.domain import CaseKind, Modality
 from core.workspace import Workspace
-from core.workspace.importer import import_folder
 
 rng = np.random.default_rng(0)
 

@@ -5,9 +5,9 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from core.data.importer import import_folder
 from core.domain import CaseKind, ScanLine
 from core.workspace import Workspace
-from core.workspace.importer import import_folder
 from tests.helpers.files import make_dicom_series
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.domain import LoadedCase
 from core.errors import CancelledError
-from core.models.base import CancelToken
+from core.runtime.progress import CancelToken
 from core.training import TrainingContext
 
 TINY = dict(encoder="vit_tiny_random", epochs=3, batch_size=2, samples_per_epoch=4, device="cpu", seed=1)

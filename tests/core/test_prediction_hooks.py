@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from core.errors import CancelledError
-from core.models.base import AnomalyModel, CancelToken
+from core.models.base import AnomalyModel
+from core.runtime.progress import CancelToken
 
 
 class _Steps(AnomalyModel):

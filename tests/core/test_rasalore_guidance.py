@@ -10,9 +10,9 @@ import pytest
 
 from core.domain import LoadedCase
 from core.errors import CancelledError, InputError
-from core.models.base import CancelToken
 from core.models.rasalore.guidance import guided_maps, volume_score
 from core.models.rasalore.supervision import LabelledCase
+from core.runtime.progress import CancelToken
 from tests.core.test_rasalore_model import TINY, _brain, _with_lesion
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.domain import LoadedCase
 from core.errors import CancelledError
-from core.models.base import CancelToken
+from core.runtime.progress import CancelToken
 from core.training import TrainingContext
 
 TINY = dict(

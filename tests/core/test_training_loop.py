@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core.errors import CancelledError
-from core.models.base import CancelToken
+from core.runtime.progress import CancelToken
 from core.training import Trainer, TrainingContext, seed_everything
 from core.training.context import JsonLinesWriter
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.errors import WeightsError
-from core.models import weights
+from core.runtime import weights
 from core.sam import get_sam_service
 
 
@@ -42,7 +42,7 @@ def test_sam_embedding_cache_and_prompts(tmp_path):
     img[disc] = 220
     emb = sam.embedding(img)
     assert emb.shape == (256, 64, 64) and emb.dtype == np.float32
-    from core.io.hashing import array_sha256
+    from core.hashing import array_sha256
 
     assert store.has(sam.cache_key(array_sha256(img)))
     # a second service with the same store reads the cached embedding instead of encoding

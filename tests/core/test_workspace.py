@@ -41,7 +41,7 @@ def test_create_add_and_reopen(tmp_path):
     assert case.image("fundus").meta.laterality == "L"
     loaded = ws.load_case("P1")
     np.testing.assert_array_equal(loaded.images["fundus"].array, _img())
-    from core.io.hashing import array_sha256
+    from core.hashing import array_sha256
 
     assert case.image("fundus").sha256 == array_sha256(_img())
 

@@ -9,7 +9,8 @@ import pytest
 
 from core.domain import LoadedCase
 from core.errors import CancelledError
-from core.models.base import AnomalyModel, CancelToken
+from core.models.base import AnomalyModel
+from core.runtime.progress import CancelToken
 
 
 def textured(seed: int, size: int = 64, lesion: bool = False, rgb: bool = True) -> np.ndarray:

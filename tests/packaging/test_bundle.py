@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from core.models.registry import METHODS
-from core.models.weights import LITEMEDSAM
+from core.runtime.weights import LITEMEDSAM
 
 pytestmark = pytest.mark.packaging
 REPO = Path(__file__).resolve().parents[2]

@@ -108,7 +108,7 @@ def apply_plan(
             except InputError as exc:
                 report.warnings.append(f"{pc.case_id}: labels not imported: {exc}")
         if pc.label_volume is not None:
-            from core.workspace.importer import import_label_volume
+            from core.data.importer import import_label_volume
 
             image_name, path = pc.label_volume
             rec = next(im for im in case.images if im.name == image_name)

@@ -82,7 +82,7 @@ def sam_decoder_parts(encoder: str, device=None):
     """(mask_decoder, prompt_encoder) of the SAM whose weights initialise the decoder: the already
     loaded network when there is one, else only these two parts built from the weights file
     (no image encoder is built)."""
-    from core.models import weights as W
+    from core.runtime import weights as W
     from core.sam import model as sam_model
 
     key = "sam_vit_b" if encoder == "sam_vit_b" else "litemedsam"

@@ -70,7 +70,7 @@ class LowLevelCNN(nn.Module):
         if kind in ("resnet50", "resnet50x2"):
             import timm
 
-            from core.models import weights as W
+            from core.runtime import weights as W
 
             for key in ("resnet50", "resnet50_v2") if kind == "resnet50x2" else ("resnet50",):
                 path, digest = W.resolve(key)

@@ -24,7 +24,8 @@ import numpy as np
 from core.domain import LoadedCase, LoadedImage
 from core.errors import InputError, StudioError
 from core.models.bank_model import image_2d
-from core.models.base import AnomalyModel, AnomalyResult, Calibration, CancelToken, ImageMap, Progress, new_version_id, no_progress
+from core.models.base import AnomalyModel, AnomalyResult, Calibration, ImageMap, new_version_id
+from core.runtime.progress import CancelToken, Progress, no_progress
 
 ENCODER_SIZE = {"litemedsam": 256, "sam_vit_b": 1024, "vit_tiny_random": 64}
 MODS = ("fundus", "oct")

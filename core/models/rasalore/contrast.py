@@ -22,8 +22,8 @@ MedSAM refinement is the same as for DDPT masks (:func:`core.models.rasalore.wea
 
 from __future__ import annotations
 
-from core.models.base import CancelToken, Progress
 from core.models.rasalore.data import TrainCase
+from core.runtime.progress import CancelToken, Progress
 
 
 def token_maps(embeddings, grid: int):

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from core.errors import WeightsError
-from core.models.base import CancelToken, Progress
+from core.runtime.progress import CancelToken, Progress
 
 CLIP_SIZE = 224
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -38,7 +38,7 @@ def load_open_clip(device):
             "ddpt_backbone=clip_vit_b32 needs the 'open_clip_torch' package (pip install open_clip_torch), "
             "which is not part of the offline install; use ddpt_backbone=litemedsam"
         ) from None
-    from core.models import weights
+    from core.runtime import weights
 
     path, _digest = weights.resolve("clip_vit_b32")  # WeightsError names ViT-B-32.pt and the weights folder
     # the official OpenAI release is a TorchScript archive: open_clip rebuilds the model from it

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from core.models.base import CancelToken, Progress, no_progress
+from core.runtime.progress import CancelToken, Progress, no_progress
 
 
 def guided_maps(probs: np.ndarray, p_unhealthy: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ class SliceClassifier:
         the embeddings cached by training are used where they exist."""
         import torch
 
-        from core.io.hashing import array_sha256
+        from core.hashing import array_sha256
         from core.models.rasalore.weak_masks import encode_slices, infer_ddpt
 
         cancel = cancel or CancelToken()

@@ -30,8 +30,9 @@ import numpy as np
 
 from core.domain import LoadedCase, LoadedImage
 from core.errors import InputError
-from core.models.base import AnomalyModel, Calibration, CancelToken, Progress, no_progress
+from core.models.base import AnomalyModel, Calibration
 from core.models.rasalore import supervision
+from core.runtime.progress import CancelToken, Progress, no_progress
 
 
 class Rasalore(AnomalyModel):
@@ -565,7 +566,7 @@ class Rasalore(AnomalyModel):
         self._ddpt_state = {k[5:]: v for k, v in state.items() if k.startswith("ddpt.")}
 
     def _update_card(self) -> None:
-        from core.models import weights
+        from core.runtime import weights
 
         self.card.config = dict(self.config)
         if self.guided():

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from core.models.base import CancelToken, Progress
 from core.models.rasalore.data import TrainCase, augment, index_batches
 from core.models.rasalore.supervision import HEALTHY, UNHEALTHY
 from core.models.rasalore.weak_masks import WeakMasks, _sub_context
+from core.runtime.progress import CancelToken, Progress
 
 
 @dataclass

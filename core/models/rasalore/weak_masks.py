@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from core.errors import InputError
-from core.models.base import CancelToken, Progress
 from core.models.rasalore.data import TrainCase
 from core.models.rasalore.supervision import HEALTHY, UNHEALTHY
+from core.runtime.progress import CancelToken, Progress
 
 SAM_SIZE = 256
 
@@ -58,7 +58,7 @@ def encode_slices(net, slices: np.ndarray, *, batch: int = 4, progress: Progress
     not encode the same slices again)."""
     import torch
 
-    from core.io.hashing import array_sha256
+    from core.hashing import array_sha256
 
     keys = [f"rasalore/litemedsam/{array_sha256(np.ascontiguousarray(s))}" for s in slices] if store is not None else None
     todo = []

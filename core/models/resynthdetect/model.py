@@ -15,7 +15,8 @@ import numpy as np
 from core.data.anomaly_synthesis.common import as_hwc_uint8
 from core.domain import LoadedImage
 from core.models.bank_model import image_2d
-from core.models.base import AnomalyModel, CancelToken, Progress
+from core.models.base import AnomalyModel
+from core.runtime.progress import CancelToken, Progress
 
 
 def clahe(rgb: np.ndarray, clip: float = 2.0, grid: int = 8) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import WeightsError
-from core.io.hashing import file_sha256
+from core.hashing import file_sha256
 
 
 @dataclass(frozen=True)
