@@ -48,3 +48,7 @@ class WeightsError(StudioError):
 
 class CancelledError(StudioError):
     """Work was cancelled by the user."""
+
+
+class ConfigError(StudioError):
+    """A method setting (``--config K=V``, the Retrain dialog, a saved card) is unknown or has a bad value."""

@@ -41,6 +41,8 @@ from core.io.nifti import write_nifti
 from core.io.volume import Volume
 from core.workspace.arrays import ArrayStore
 from core.workspace.catalog import Catalog, now_iso
+from core.workspace.results import ResultsRepository
+from core.workspace.versions import VersionsRepository
 
 log = logging.getLogger(__name__)
 CATALOG_NAME = "workspace.sqlite"
@@ -104,6 +106,16 @@ class Workspace:
         if self._arrays is None:
             self._arrays = ArrayStore(self.root / ARRAYS_NAME)
         return self._arrays
+
+    @property
+    def versions(self) -> VersionsRepository:
+        """Fitted model versions (core.workspace.versions)."""
+        return VersionsRepository(self.catalog)
+
+    @property
+    def results(self) -> ResultsRepository:
+        """Stored model results and their arrays (core.workspace.results)."""
+        return ResultsRepository(self.catalog, self.arrays)
 
     # -- cases -----------------------------------------------------------------------------
     def add_case(
