@@ -188,7 +188,31 @@ def _positions_px(bscan_meta, lm, n: int):
 
 
 # -- oct-converter formats ---------------------------------------------------------------------
-CUBE_RE = re.compile(r"(\d{2,4})x(\d{2,4})")
+CUBE_RE = re.compile(r"[Cc]ube[ _]*(\d{1,4})x(\d{1,4})")
+
+
+class _NumpyWithFromstring:
+    """NumPy plus the binary ``fromstring`` that NumPy 2.3 removed and oct-converter 0.6.2's Topcon
+    readers still call; handed to those two modules only (``module.np``), NumPy itself is untouched."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def fromstring(data, dtype=float, count=-1, sep=""):
+        if sep:
+            return np.fromstring(data, dtype=dtype, count=count, sep=sep)
+        return np.frombuffer(data, dtype=dtype, count=count).copy()
+
+
+def _oct_converter():
+    from oct_converter import readers
+    from oct_converter.readers import fda, fds
+
+    for module in (fda, fds):
+        if module.np is np:
+            module.np = _NumpyWithFromstring()
+    return readers
 
 
 def _check_topcon(path: Path, fda: bool) -> None:
@@ -204,6 +228,10 @@ def _check_topcon(path: Path, fda: bool) -> None:
     ):
         if name in chunks:
             location, size = chunks[name]
+            if location + size > path.stat().st_size:
+                raise CorruptFileError(
+                    path, f"file is truncated: the OCT chunk needs {location + size:,} bytes, the file has {path.stat().st_size:,}"
+                )
             with open(path, "rb") as handle:
                 handle.seek(location)
                 head = struct.parse(handle.read(struct.sizeof()))
@@ -217,8 +245,7 @@ def _check_topcon(path: Path, fda: bool) -> None:
 
 
 def _read_oct_converter(path: Path, fmt: str) -> OctVolume:
-    from oct_converter import readers as R
-
+    R = _oct_converter()
     fundus = None
     if fmt == ".img":
         vol = _read_zeiss_img(path, R.IMG)
@@ -244,8 +271,9 @@ def _read_oct_converter(path: Path, fmt: str) -> OctVolume:
         bscans = bscans.astype(np.float32)
     elif bscans.dtype not in (np.uint8, np.uint16):
         bscans = bscans.astype(np.uint16)
-    ps = list(vol.pixel_spacing or [])
-    spacing = OctSpacing(*(float(v) * 1000.0 if v else None for v in (ps + [None, None, None])[:3])) if ps else OctSpacing()
+    ps = [float(v) * 1000.0 if v else None for v in (list(vol.pixel_spacing or []) + [None, None, None])[:3]]
+    # oct-converter reports Topcon spacing as (width, slice distance, height) in mm, the others as (x, y)
+    spacing = OctSpacing(x_um=ps[0], axial_um=ps[2], between_um=ps[1]) if fmt == ".fds" else OctSpacing(x_um=ps[0], axial_um=ps[1])
     if fundus is not None:
         fundus = np.clip(np.rint(np.asarray(fundus, dtype=np.float32)), 0, 255).astype(np.uint8)
     acquired = vol.acquisition_date

@@ -78,6 +78,8 @@ def read_ophthalmic_dicom(path: str | Path) -> OctVolume | OphthalmicPhoto:
     """Read an OP photo or an OPT volume; any other DICOM is refused with the reason."""
     path = Path(path)
     header = _header(path)
+    if not getattr(header, "SOPClassUID", None) and not getattr(header, "Modality", None):
+        raise CorruptFileError(path, "DICOM file without an image header (no SOP Class UID, no Modality)")
     kind = _kind(header)
     if kind is None:
         what = f"{getattr(header, 'Modality', '?')} ({getattr(header, 'SOPClassUID', 'no SOP class')})"

@@ -1,0 +1,97 @@
+"""Small clinic files built with the field's writers (pydicom for OP/OPT, eyepy's .vol layout)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from core.io.ophthalmic import OctSpacing, OctVolume, OphthalmicPhoto
+from core.io.ophthalmic_writers import write_heyex_vol, write_op, write_opt
+
+SPACING = OctSpacing(x_um=11.5, axial_um=3.87, between_um=120.0)
+
+
+def bscans(n: int = 5, h: int = 48, w: int = 64, seed: int = 0, dtype=np.uint8) -> np.ndarray:
+    """Distinct B-scans: page i carries its index in the first pixel, so order errors show."""
+    rng = np.random.default_rng(seed)
+    top = 255 if dtype == np.uint8 else 4095
+    b = rng.integers(0, top + 1, (n, h, w)).astype(dtype)
+    b[:, 0, 0] = np.arange(n)
+    return b
+
+
+def positions(n: int, x0: float = 10.0, x1: float = 80.0, y_top: float = 15.0, step: float = 6.5) -> np.ndarray:
+    """B-scan 0 lowest on the localizer (largest y), as Heidelberg stores a raster."""
+    return np.array([[[x0, y_top + (n - 1 - i) * step], [x1, y_top + (n - 1 - i) * step]] for i in range(n)], dtype=np.float64)
+
+
+def smooth_rgb(h: int = 96, w: int = 112) -> np.ndarray:
+    """A smooth colour image (JPEG reproduces it closely)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = 150 + 80 * np.sin(x / 17.0)
+    g = 90 + 60 * np.cos(y / 13.0)
+    b = 60 + 40 * np.sin((x + y) / 23.0)
+    return np.clip(np.stack([r, g, b], -1), 0, 255).astype(np.uint8)
+
+
+def write_vol(path: Path, n: int = 5, laterality: str = "L", seed: int = 0) -> OctVolume:
+    rng = np.random.default_rng(seed + 1)
+    vol = OctVolume(
+        bscans(n, seed=seed),
+        rng.integers(0, 256, (100, 96), dtype=np.uint8),
+        positions(n),
+        SPACING,
+        (11.25, 11.25),
+        laterality,
+        "2024-05-06T10:11:12",
+    )
+    write_heyex_vol(path, vol)
+    return vol
+
+
+def write_photo(path: Path, pixels: np.ndarray, laterality: str = "L", study: str = "1.2.3.4", compression=None, sop: str | None = None):
+    uids = {"study_uid": study, **({"sop_instance_uid": sop} if sop else {})}
+    photo = OphthalmicPhoto(pixels, laterality, "2024-05-06T10:00:00", device="ACME / Fundus 1", spacing_um=(7.5, 8.0), uids=uids)
+    return write_op(path, photo, compression=compression), photo
+
+
+def write_volume_dcm(path: Path, localizer_uid: str | None, n: int = 5, laterality: str = "L", study: str = "1.2.3.4", compression=None):
+    vol = OctVolume(
+        bscans(n, seed=3), None, positions(n), SPACING, laterality=laterality, acquired="2024-05-06T10:05:00", device="ACME / OCT 2"
+    )
+    vol.uids = {"study_uid": study, **({"localizer_uid": localizer_uid} if localizer_uid else {})}
+    write_opt(path, vol, compression=compression)
+    return vol
+
+
+def write_topcon_fds(path: Path, b: np.ndarray, eye: int = 1, cap_date=(2024, 5, 6, 10, 11, 12)) -> None:
+    """A minimal Topcon .fds built from oct-converter's own chunk structures (OCT, capture info, scan params)."""
+    import struct
+
+    from oct_converter.readers.binary_structs import fds_binary as S
+
+    n, h, w = b.shape
+    head = S.header.build(dict(file_code="FOCT", file_type="FDS", major_ver=1, minor_ver=3))
+    scan = S.oct_header.build(dict(scan_mode=2, width=w, height=h, bits_per_pixel=16, number_slices=n, format=0, size=w * h * n * 2))
+    scan += np.ascontiguousarray(b.astype(np.uint16).transpose(2, 1, 0)).ravel(order="F").tobytes()
+    capture = S.capture_info_02_header.build(dict(eye=eye, scan_mode=2, session_id=1, label="synthetic", cap_date=list(cap_date)))
+    params = S.param_scan_04_header.build(
+        dict(
+            fixation=0,
+            mirror_pos=0,
+            polar=0,
+            x_dimension_mm=6.0,
+            y_dimension_mm=6.0,
+            z_resolution_um=2.6,
+            comp_eff_2=0.0,
+            comp_eff_3=0.0,
+            base_pos=0,
+            used_calib_data=0,
+        )
+    )
+    out = bytearray(head)
+    for name, payload in ((b"@IMG_SCAN_03", scan), (b"@CAPTURE_INFO_02", capture), (b"@PARAM_SCAN_04", params)):
+        out += struct.pack("<B", len(name)) + name + struct.pack("<I", len(payload)) + payload
+    out += b"\x00"
+    path.write_bytes(bytes(out))
