@@ -216,10 +216,13 @@ def _oct_converter():
 
 
 def _check_topcon(path: Path, fda: bool) -> None:
-    from oct_converter.readers import FDA, FDS
     from oct_converter.readers.binary_structs import fda_binary, fds_binary
 
-    reader = (FDA if fda else FDS)(path)
+    readers = _oct_converter()
+    try:
+        reader = (readers.FDA if fda else readers.FDS)(path)
+    except Exception as exc:  # noqa: BLE001 - the chunk walk ends in IndexError/struct errors on damaged files
+        raise CorruptFileError(path, f"file is truncated or its chunk list is damaged ({exc.__class__.__name__})") from None
     chunks = reader.chunk_dict
     for name, struct in (
         (b"@IMG_JPEG", fda_binary.oct_header),
