@@ -135,13 +135,23 @@ def _read_eyepy(path: Path, fmt: str) -> OctVolume:
     return from_eye_volume(ev, path, EYEPY_SUFFIXES[fmt], device="Heidelberg Engineering")
 
 
-def from_eye_volume(ev, path: Path, source_format: str, device: str = "") -> OctVolume:
-    """An eyepy ``EyeVolume`` as an :class:`OctVolume` (positions converted to localizer pixels)."""
+def from_eye_volume(ev, path: Path, source_format: str, device: str = "", device_localizer: bool = True) -> OctVolume:
+    """An eyepy ``EyeVolume`` as an :class:`OctVolume` (positions converted to localizer pixels).
+    ``device_localizer=False`` for sources without one (datasets): eyepy then makes a projection of
+    its own, which is not kept."""
     meta = ev.meta
     bscans = np.ascontiguousarray(ev.data)
+    if (
+        bscans.dtype.kind == "f"
+        and bscans.size
+        and float(bscans.min()) >= 0
+        and float(bscans.max()) <= 255
+        and np.all(bscans == np.rint(bscans))
+    ):
+        bscans = bscans.astype(np.uint8)  # whole-number grey values stored as float (MATLAB exports)
     warnings: list[str] = []
     localizer = positions = loc_um = None
-    if ev.localizer is not None and getattr(ev.localizer, "data", None) is not None:
+    if device_localizer and ev.localizer is not None and getattr(ev.localizer, "data", None) is not None:
         localizer = np.ascontiguousarray(ev.localizer.data)
         if localizer.dtype.kind == "f":
             localizer = (
