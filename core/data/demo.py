@@ -329,7 +329,9 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
         from core.data.demo_volumes import add_volume_cases
 
         small = plan.volume_bscans < 10
-        add_volume_cases(ws, n_bscans=plan.volume_bscans, small=small, seed=plan.seed, user=DEMO_USER, label_doc=_lesion_doc, step=step)
+        add_volume_cases(
+            ws, n_bscans=plan.volume_bscans, small=small, seed=plan.seed, user=DEMO_USER, label_doc=_lesion_doc, step=step, retina=retina
+        )
 
     ws.catalog.set_info("demo_build_seconds", f"{time.monotonic() - t0:.1f}")
     return ws

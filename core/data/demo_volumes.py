@@ -40,14 +40,22 @@ def _mark_synthetic(ws: Workspace, case_id: str, source: str, user: str) -> None
 
 
 def add_volume_cases(
-    ws: Workspace, *, n_bscans: int, small: bool, seed: int, user: str, label_doc: Callable, step: Callable[[str], None]
+    ws: Workspace,
+    *,
+    n_bscans: int,
+    small: bool,
+    seed: int,
+    user: str,
+    label_doc: Callable,
+    step: Callable[[str], None],
+    retina: np.ndarray | None = None,
 ) -> None:
     from core.data.clinic_import import ClinicGroup, group_clinic_files, import_clinic_group
     from core.data.importer import ImportReport
     from core.io.ophthalmic_writers import write_heyex_vol, write_op, write_opt
 
     rng = np.random.default_rng(seed + 22)
-    retina = F.load_retina()
+    retina = F.load_retina() if retina is None else retina
     size = retina.shape[:2]
     h, w = (124, 128) if small else (496, 512)
     report = ImportReport()
