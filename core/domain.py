@@ -134,7 +134,10 @@ class ImageMeta:
         if kwargs.get("scan_line") is not None:
             kwargs["scan_line"] = ScanLine.from_json(kwargs["scan_line"])
         if kwargs.get("bscan_positions") is not None:
-            kwargs["bscan_positions"] = [ScanLine.from_json(p) for p in kwargs["bscan_positions"]]
+            try:
+                kwargs["bscan_positions"] = [ScanLine.from_json(p) for p in kwargs["bscan_positions"]]
+            except (TypeError, ValueError):  # a damaged catalog entry: keep it visible, never crash the load
+                extra["invalid_bscan_positions"] = kwargs.pop("bscan_positions")
         kwargs.setdefault("extra", {})
         kwargs["extra"] = {**kwargs["extra"], **extra}
         return cls(**kwargs)

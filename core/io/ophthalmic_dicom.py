@@ -146,6 +146,9 @@ def _decode(path: Path, header, kind: str):
         if pixels.size and int(pixels.min()) < 0:
             raise UnsupportedFormatError(path, "signed pixel values below 0 are not supported for ophthalmic images")
         pixels = pixels.astype(np.uint16 if bits == 16 else np.uint8)
+    if str(getattr(ds, "PhotometricInterpretation", "")) == "MONOCHROME1":  # 0 is white: store as MONOCHROME2
+        top = (1 << int(getattr(ds, "BitsStored", bits) or bits)) - 1
+        pixels = (top - np.minimum(pixels, top)).astype(pixels.dtype)
     if kind == "opt":
         if spp != 1:
             raise UnsupportedFormatError(path, "colour OCT B-scans are not supported; expected MONOCHROME frames")
@@ -216,7 +219,8 @@ def _uids(ds) -> dict:
         "sop_instance_uid": str(getattr(ds, "SOPInstanceUID", "") or ""),
         "sop_class_uid": str(getattr(ds, "SOPClassUID", "") or ""),
     }
-    refs = [str(getattr(item, "ReferencedSOPInstanceUID", "")) for item in getattr(ds, "ReferencedImageSequence", None) or []]
+    items = [*(getattr(ds, "ReferencedImageSequence", None) or []), *(getattr(ds, "SourceImageSequence", None) or [])]
+    refs = [str(getattr(item, "ReferencedSOPInstanceUID", "")) for item in items]
     refs = [r for r in refs if r]
     if refs:
         out["referenced_uids"] = refs

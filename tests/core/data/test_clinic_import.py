@@ -128,3 +128,5 @@ def test_image_meta_json_round_trip_and_old_workspaces():
     assert back.bscan_positions == lines and back.localizer == "localizer" and back.uids == {"study_uid": "1"}
     old = ImageMeta.from_json({"laterality": "L", "scan_line": [[0, 1], [2, 3]], "synthetic": True, "vendor_key": 5})
     assert old.bscan_positions is None and old.role is None and old.extra == {"vendor_key": 5} and old.scan_line.end == (2.0, 3.0)
+    damaged = ImageMeta.from_json({"bscan_positions": [[1, 2], "x"]})
+    assert damaged.bscan_positions is None and damaged.extra["invalid_bscan_positions"] == [[1, 2], "x"]

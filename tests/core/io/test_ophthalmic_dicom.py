@@ -36,6 +36,27 @@ def test_op_monochrome2_16bit_jpeg2000_is_exact(tmp_path):
     np.testing.assert_array_equal(photo.pixels, grey)
 
 
+def test_op_ybr_full_and_monochrome1_come_back_as_rgb_and_monochrome2(tmp_path):
+    import pydicom
+    from pydicom.pixels import convert_color_space
+
+    rgb = smooth_rgb()
+    write_photo(tmp_path / "op.dcm", rgb)
+    ds = pydicom.dcmread(tmp_path / "op.dcm")
+    ds.PixelData = convert_color_space(rgb, "RGB", "YBR_FULL").tobytes()
+    ds.PhotometricInterpretation = "YBR_FULL"
+    ds.save_as(tmp_path / "ybr.dcm")
+    photo = read_clinic_file(tmp_path / "ybr.dcm")
+    assert photo.photometric == "YBR_FULL" and np.abs(photo.pixels.astype(int) - rgb).max() <= 2
+    grey = rgb[..., 1].copy()
+    write_photo(tmp_path / "grey.dcm", grey)
+    ds = pydicom.dcmread(tmp_path / "grey.dcm")
+    ds.PixelData = (255 - grey).tobytes()
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.save_as(tmp_path / "mono1.dcm")
+    np.testing.assert_array_equal(read_clinic_file(tmp_path / "mono1.dcm").pixels, grey)
+
+
 @pytest.mark.parametrize("compression", [None, "j2k"])
 def test_opt_volume_round_trip_with_positions(tmp_path, compression):
     write_volume_dcm(tmp_path / "opt.dcm", "1.2.3.9", n=6, laterality="R", compression=compression)
