@@ -40,7 +40,7 @@ def device_format(path: Path) -> str | None:
     if head.startswith(b"FOCT"):  # Topcon: "FOCT" then "FDA" (OCT + fundus) or "FAA"
         return ".fds" if suffix == ".fds" else ".fda"
     if suffix == ".xml":
-        return ".xml" if b"<HEYEX" in sniff(path, 512).upper() or b"<BODY" in sniff(path, 512).upper() else None
+        return ".xml" if b"<HEDX" in sniff(path, 512).upper() else None  # HEYEX XML export root element
     if suffix in (".vol", ".e2e", ".fda", ".fds", ".img", ".oct"):
         return suffix  # no signature found: the reader says what is wrong with the content
     return None
@@ -131,8 +131,40 @@ def _read_eyepy(path: Path, fmt: str) -> OctVolume:
         _check_topcon(path, fda=True)
         ev = eio.import_topcon_fda(path)
         return from_eye_volume(ev, path, EYEPY_SUFFIXES[fmt], device="Topcon")
+    if fmt == ".xml":
+        _check_heyex_xml(path)
     ev = eio.import_heyex_e2e(path) if fmt == ".e2e" else eio.import_heyex_xml(path)
     return from_eye_volume(ev, path, EYEPY_SUFFIXES[fmt], device="Heidelberg Engineering")
+
+
+def _check_heyex_xml(path: Path) -> None:
+    """Every image the export names is a plain file in its folder (no path that leaves it), exists,
+    and all of them together fit the pixel budget - checked from the image headers before eyepy reads."""
+    import xml.etree.ElementTree as ElementTree
+
+    from PIL import Image
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (ElementTree.ParseError, OSError, ValueError) as exc:
+        raise CorruptFileError(path, f"not a readable XML file ({exc})") from None
+    urls = [(e.text or "").strip() for e in root.iter("ExamURL")]
+    if not urls:
+        raise CorruptFileError(path, "HEYEX XML export without images (no ExamURL)")
+    total = 0
+    for url in urls:
+        name = url.split("\\")[-1]
+        if not name or "/" in name or name.startswith("."):
+            raise CorruptFileError(path, f"image reference {url!r} is not a file name in the export folder")
+        image = path.parent / name
+        if not image.is_file() or image.is_symlink():
+            raise CorruptFileError(path, f"image {name} named by the export is missing")
+        try:
+            with Image.open(image) as im:
+                total += im.size[0] * im.size[1]
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise CorruptFileError(image, f"not a readable image ({exc.__class__.__name__})") from None
+    check_pixel_budget(path, total, 1)
 
 
 def from_eye_volume(ev, path: Path, source_format: str, device: str = "", device_localizer: bool = True) -> OctVolume:

@@ -95,3 +95,37 @@ def write_topcon_fds(path: Path, b: np.ndarray, eye: int = 1, cap_date=(2024, 5,
         out += struct.pack("<B", len(name)) + name + struct.pack("<I", len(payload)) + payload
     out += b"\x00"
     path.write_bytes(bytes(out))
+
+
+def write_heyex_xml(folder: Path, n: int = 4, laterality: str = "R", image_ref=None) -> OctVolume:
+    """A HEYEX XML export (the XML plus one PNG per image) in the layout eyepy's HeXmlReader reads."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(11)
+    vol = OctVolume(bscans(n, seed=7), rng.integers(0, 256, (100, 96), dtype=np.uint8), positions(n), SPACING, (11.25, 11.25), laterality)
+    date = "<Date><Year>2024</Year><Month>5</Month><Day>6</Day></Date>"
+
+    def image(kind, name, w, h, sx, sy, extra=""):
+        return (
+            f"<Image><ImageType><Type>{kind}</Type></ImageType><OphthalmicAcquisitionContext><Width>{w}</Width><Height>{h}</Height>"
+            f"<ScaleX>{sx}</ScaleX><ScaleY>{sy}</ScaleY><Angle>30</Angle><Focus>0.5</Focus>{extra}</OphthalmicAcquisitionContext>"
+            f"<ImageData><ExamURL>{(image_ref or {}).get(name, 'C:' + chr(92) + 'HEYEX' + chr(92) + name)}</ExamURL></ImageData></Image>"
+        )
+
+    Image.fromarray(vol.localizer).save(folder / "loc.png")
+    parts = [image("LOCALIZER", "loc.png", 96, 100, 0.01125, 0.01125)]
+    for i in range(n):
+        Image.fromarray(vol.bscans[i]).save(folder / f"b{i}.png")
+        (x0, y0), (x1, y1) = vol.positions[i] * 0.01125
+        coords = f"<Start><Coord><X>{x0}</X><Y>{y0}</Y></Coord></Start><End><Coord><X>{x1}</X><Y>{y1}</Y></Coord></End>"
+        parts.append(image("OCT", f"b{i}.png", 64, 48, 0.0115, 0.00387, coords + "<ImageQuality>30</ImageQuality>"))
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?><HEDX><BODY><SWVersion><Version>5.3</Version></SWVersion>'
+        f"<Patient><ID>1</ID><PatientID>SYN</PatientID><FirstNames>A</FirstNames><LastName>B</LastName><Birthdate>{date}</Birthdate>"
+        f"<Study><StudyDate>{date}</StudyDate><Series><ID>7</ID><Laterality>{laterality}</Laterality>"
+        f"<ReferenceSeries><ID>7</ID><ExamDate>{date}</ExamDate></ReferenceSeries>"
+        f"{''.join(parts)}</Series></Study></Patient></BODY></HEDX>"
+    )
+    (folder / "export.xml").write_text(xml, encoding="utf-8")
+    return vol

@@ -7,7 +7,7 @@ from core.cli import main
 from core.domain import CaseKind, ImageMeta, Modality, ScanLine
 from core.hashing import array_sha256
 from core.workspace import Workspace
-from tests.helpers.clinic_files import bscans, positions, smooth_rgb, write_photo, write_vol, write_volume_dcm
+from tests.helpers.clinic_files import bscans, positions, smooth_rgb, write_heyex_xml, write_photo, write_vol, write_volume_dcm
 
 
 def _import(src, ws, capsys):
@@ -119,6 +119,17 @@ def test_only_hostile_files_exit_2_with_the_file_named(tmp_path, capsys):
     rc = main(["import", str(src), "--workspace", str(tmp_path / "ws")])
     out = capsys.readouterr()
     assert rc == 2 and "scan.vol" in out.out + out.err and "budget" in out.out + out.err
+
+
+def test_heyex_xml_export_folder_is_one_volume_case_not_loose_images(tmp_path, capsys):
+    src = tmp_path / "src"
+    vol = write_heyex_xml(src / "patient7" / "exam", n=3)
+    rc, report = _import(src, tmp_path / "ws", capsys)
+    assert rc == 0 and [e["case"] for e in report["imported"]] == ["export"] and not report["skipped"]
+    ws = Workspace.open(tmp_path / "ws")
+    case = ws.case("export")
+    assert [im.name for im in case.images] == ["oct", "localizer"] and case.localizer_name == "localizer"
+    np.testing.assert_array_equal(_check_exact(ws, case.image("oct")), vol.bscans)
 
 
 def test_image_meta_json_round_trip_and_old_workspaces():

@@ -6,7 +6,7 @@ import pytest
 from core.errors import CorruptFileError, InputError, UnsupportedFormatError
 from core.io.clinic import clinic_format, read_clinic_file
 from core.io.limits import TooLargeError
-from tests.helpers.clinic_files import SPACING, bscans, write_topcon_fds, write_vol
+from tests.helpers.clinic_files import SPACING, bscans, write_heyex_xml, write_topcon_fds, write_vol
 
 # .vol header offsets (HSF-OCT-103, as eyepy's vol_format lays it out)
 N_BSCANS_AT, SIZE_X_AT = 16, 12
@@ -68,6 +68,28 @@ def test_truncated_and_hostile_vol_files_are_refused(tmp_path, monkeypatch):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(UnsupportedFormatError):
         read_clinic_file(tmp_path / "notes.txt")
+
+
+def test_heyex_xml_export_through_eyepy(tmp_path):
+    src = write_heyex_xml(tmp_path / "export", n=4)
+    assert clinic_format(tmp_path / "export" / "export.xml") == ".xml"
+    vol = read_clinic_file(tmp_path / "export" / "export.xml")
+    np.testing.assert_array_equal(vol.bscans, src.bscans)
+    np.testing.assert_array_equal(vol.localizer, src.localizer)
+    np.testing.assert_allclose(vol.positions, src.positions, atol=1e-6)
+    assert vol.laterality == "R" and vol.spacing.x_um == pytest.approx(11.5) and vol.spacing.between_um == pytest.approx(73.125)
+    assert vol.source_format == "Heidelberg HEYEX XML"
+
+
+def test_heyex_xml_naming_a_file_outside_its_folder_is_refused(tmp_path):
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG")
+    write_heyex_xml(tmp_path / "export", n=2, image_ref={"b1.png": "../secret.png"})
+    with pytest.raises(CorruptFileError, match="not a file name in the export folder"):
+        read_clinic_file(tmp_path / "export" / "export.xml")
+    write_heyex_xml(tmp_path / "gone", n=2)
+    (tmp_path / "gone" / "b1.png").unlink()
+    with pytest.raises(CorruptFileError, match="missing"):
+        read_clinic_file(tmp_path / "gone" / "export.xml")
 
 
 def test_zeiss_cube_through_oct_converter(tmp_path):
