@@ -15,6 +15,9 @@ Before pixel data is decoded the claimed size is checked (header fields for .vol
 
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
+import io
 import re
 from pathlib import Path
 
@@ -56,11 +59,13 @@ def read_device_oct(path: str | Path) -> OctVolume:
     if fmt is None:
         raise UnsupportedFormatError(path, "not an OCT device export we read (.vol, .e2e, HEYEX .xml, .fda, .fds, .img, .oct)")
     try:
-        if fmt == ".vol":
-            return _read_vol(path)
-        if fmt in EYEPY_SUFFIXES:
-            return _read_eyepy(path, fmt)
-        return _read_oct_converter(path, fmt)
+        # oct-converter prints progress and missing-chunk notes: keep them off stdout (the CLI's JSON)
+        with contextlib.redirect_stdout(io.StringIO()):
+            if fmt == ".vol":
+                return _read_vol(path)
+            if fmt in EYEPY_SUFFIXES:
+                return _read_eyepy(path, fmt)
+            return _read_oct_converter(path, fmt)
     except InputError:
         raise
     except MemoryError:
@@ -128,9 +133,15 @@ def _read_eyepy(path: Path, fmt: str) -> OctVolume:
     import eyepy.io as eio
 
     if fmt == ".fda":
-        _check_topcon(path, fda=True)
+        reader = _check_topcon(path, fda=True)
         ev = eio.import_topcon_fda(path)
-        return from_eye_volume(ev, path, EYEPY_SUFFIXES[fmt], device="Topcon")
+        vol = from_eye_volume(ev, path, EYEPY_SUFFIXES[fmt], device="Topcon")
+        # eyepy's FDA import drops the eye and the capture date; oct-converter's metadata has them
+        capture = reader.read_all_metadata().get("capture_info_02") or {}
+        vol.laterality = {0: "R", 1: "L"}.get(capture.get("eye"))
+        with contextlib.suppress(TypeError, ValueError):
+            vol.acquired = _dt.datetime(*capture["cap_date"]).isoformat() if capture.get("cap_date") else None
+        return vol
     if fmt == ".xml":
         _check_heyex_xml(path)
     ev = eio.import_heyex_e2e(path) if fmt == ".e2e" else eio.import_heyex_xml(path)
@@ -257,7 +268,7 @@ def _oct_converter():
     return readers
 
 
-def _check_topcon(path: Path, fda: bool) -> None:
+def _check_topcon(path: Path, fda: bool):
     from oct_converter.readers.binary_structs import fda_binary, fds_binary
 
     readers = _oct_converter()
@@ -285,7 +296,7 @@ def _check_topcon(path: Path, fda: bool) -> None:
             check_pixel_budget(path, w * h * n, 2 if raw else 1)
             if raw and size < w * h * n * 2:
                 raise CorruptFileError(path, f"OCT chunk holds {size:,} bytes, the header claims {w * h * n * 2:,}")
-            return
+            return reader
     raise CorruptFileError(path, "no OCT data chunk found in this Topcon file")
 
 

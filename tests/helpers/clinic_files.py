@@ -129,3 +129,74 @@ def write_heyex_xml(folder: Path, n: int = 4, laterality: str = "R", image_ref=N
     )
     (folder / "export.xml").write_text(xml, encoding="utf-8")
     return vol
+
+
+def _topcon_chunks(out: bytearray, chunks) -> bytes:
+    import struct
+
+    for name, payload in chunks:
+        out += struct.pack("<B", len(name)) + name + struct.pack("<I", len(payload)) + payload
+    out += b"\x00"
+    return bytes(out)
+
+
+def write_topcon_fda(path: Path, b: np.ndarray, fundus: np.ndarray, box=(20, 10, 70, 50), eye: int = 0) -> list[np.ndarray]:
+    """A minimal Topcon .fda (JPEG B-scans, JPEG fundus, registration box) from oct-converter's structures.
+    Returns the B-scans as a JPEG decoder gives them back."""
+    import io
+    import struct
+
+    from oct_converter.readers.binary_structs import fda_binary as S
+    from PIL import Image
+
+    def jpeg(a):
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="JPEG", quality=90)
+        return buf.getvalue()
+
+    n, h, w = b.shape
+    scan = S.oct_header.build(dict(scan_mode=2, unknown1=0, unknown2=0, width=w, height=h, number_slices=n, unknown3=0))
+    decoded = []
+    for i in range(n):
+        data = jpeg(b[i])
+        scan += struct.pack("<i", len(data)) + data
+        decoded.append(np.asarray(Image.open(io.BytesIO(data))))
+    fjpeg = jpeg(fundus[..., ::-1])  # Topcon stores BGR; oct-converter flips it back
+    fund = S.fundus_header.build(
+        dict(width=fundus.shape[1], height=fundus.shape[0], bits_per_pixel=24, number_slices=1, format="jpg", size=len(fjpeg))
+    )
+    fund += fjpeg
+    capture = S.capture_info_02_header.build(dict(eye=eye, scan_mode=2, session_id=1, label="synthetic", cap_date=[2024, 5, 6, 10, 11, 12]))
+    params = S.param_scan_04_header.build(
+        dict(
+            fixation=0,
+            mirror_pos=0,
+            polar=0,
+            x_dimension_mm=6.0,
+            y_dimension_mm=6.0,
+            z_resolution_um=2.6,
+            comp_eff_2=0.0,
+            comp_eff_3=0.0,
+            base_pos=0,
+            used_calib_data=0,
+        )
+    )
+    regist = S.regist_info_header.build(
+        {
+            "0x0": 0,
+            "unknown": [0, 0],
+            "bounding_box_in_fundus_pixels": list(box),
+            "version": "v",
+            "bounding_box_in_trc_pixels": [0, 0, 0, 0],
+        }
+    )
+    head = bytearray(S.header.build(dict(file_code="FOCT", file_type="FDA", major_ver=1, minor_ver=3)))
+    chunks = [
+        (b"@IMG_JPEG", scan),
+        (b"@IMG_FUNDUS", fund),
+        (b"@CAPTURE_INFO_02", capture),
+        (b"@PARAM_SCAN_04", params),
+        (b"@REGIST_INFO", regist),
+    ]
+    path.write_bytes(_topcon_chunks(head, chunks))
+    return decoded

@@ -6,7 +6,7 @@ import pytest
 from core.errors import CorruptFileError, InputError, UnsupportedFormatError
 from core.io.clinic import clinic_format, read_clinic_file
 from core.io.limits import TooLargeError
-from tests.helpers.clinic_files import SPACING, bscans, write_heyex_xml, write_topcon_fds, write_vol
+from tests.helpers.clinic_files import SPACING, bscans, smooth_rgb, write_heyex_xml, write_topcon_fda, write_topcon_fds, write_vol
 
 # .vol header offsets (HSF-OCT-103, as eyepy's vol_format lays it out)
 N_BSCANS_AT, SIZE_X_AT = 16, 12
@@ -132,6 +132,19 @@ def test_topcon_fds_through_oct_converter(tmp_path):
     (tmp_path / "cut.fds").write_bytes(data[:400])
     with pytest.raises(CorruptFileError, match="truncated"):
         read_clinic_file(tmp_path / "cut.fds")
+
+
+def test_topcon_fda_through_eyepy(tmp_path, capsys):
+    b = bscans(4, 40, 48)
+    decoded = write_topcon_fda(tmp_path / "scan.fda", b, smooth_rgb(80, 90), box=(20, 10, 70, 50))
+    assert clinic_format(tmp_path / "scan.fda") == ".fda"
+    vol = read_clinic_file(tmp_path / "scan.fda")
+    np.testing.assert_array_equal(vol.bscans, np.stack(decoded))  # exactly what the JPEG decoder gives
+    assert vol.localizer.shape == (80, 90, 3) and np.abs(vol.localizer.astype(int) - smooth_rgb(80, 90)).mean() < 3
+    assert vol.laterality == "R" and vol.acquired == "2024-05-06T10:11:12" and vol.spacing.axial_um == pytest.approx(2.6)
+    np.testing.assert_allclose(vol.positions[0], [[20, 10], [70, 10]], atol=1e-6)
+    np.testing.assert_allclose(vol.positions[3], [[20, 49], [70, 49]], atol=1e-6)
+    assert capsys.readouterr().out == ""  # oct-converter's prints never reach stdout (the CLI's JSON)
 
 
 def test_topcon_file_without_oct_chunk_is_refused(tmp_path):
