@@ -317,7 +317,7 @@ def _read_oct_converter(path: Path, fmt: str) -> OctVolume:
         vols = R.POCT(path).read_oct_volume()
         vol = vols[0]
     else:
-        vol = R.BOCT(path).read_oct_volume()[0]
+        vol = _read_bioptigen(path, R.BOCT)
     frames = [np.asarray(f) for f in vol.volume]
     shapes = {f.shape for f in frames}
     if not frames or len(shapes) != 1:
@@ -328,8 +328,9 @@ def _read_oct_converter(path: Path, fmt: str) -> OctVolume:
     elif bscans.dtype not in (np.uint8, np.uint16):
         bscans = bscans.astype(np.uint16)
     ps = [float(v) * 1000.0 if v else None for v in (list(vol.pixel_spacing or []) + [None, None, None])[:3]]
-    # oct-converter reports Topcon spacing as (width, slice distance, height) in mm, the others as (x, y)
-    spacing = OctSpacing(x_um=ps[0], axial_um=ps[2], between_um=ps[1]) if fmt == ".fds" else OctSpacing(x_um=ps[0], axial_um=ps[1])
+    # oct-converter reports Topcon spacing as (width, slice distance, height) in mm; for Optovue it reports
+    # the video (en-face) scale, not the B-scans', and Zeiss/Bioptigen files carry none: left unknown
+    spacing = OctSpacing(x_um=ps[0], axial_um=ps[2], between_um=ps[1]) if fmt == ".fds" else OctSpacing()
     if fundus is not None:
         fundus = np.clip(np.rint(np.asarray(fundus, dtype=np.float32)), 0, 255).astype(np.uint8)
     acquired = vol.acquisition_date
@@ -344,6 +345,22 @@ def _read_oct_converter(path: Path, fmt: str) -> OctVolume:
         path=str(path),
         warnings=["this format carries no B-scan positions on a localizer"],
     )
+
+
+def _read_bioptigen(path: Path, BOCT):
+    """Bioptigen .oct: the first scan at every frame position, transposed so rows are depth. The size is
+    checked first: oct-converter fills a preallocated array and stops quietly on a short file."""
+    from types import SimpleNamespace
+
+    reader = BOCT(path)  # parses and validates the header
+    h = reader.header_structure.parse_file(path)
+    frames, lines, depth = check_dimensions(
+        path, {"frames": h.framecount.value, "A-scans per frame": h.linecount.value, "samples per A-scan": h.linelength.value}
+    )
+    check_pixel_budget(path, frames * lines * depth, 2, stored_raw=True)
+    volumes = reader.read_oct_volume()
+    first = [np.asarray(v.volume)[0].T for v in volumes]
+    return SimpleNamespace(volume=first, pixel_spacing=None, laterality=volumes[0].laterality, acquisition_date=volumes[0].acquisition_date)
 
 
 def _read_zeiss_img(path: Path, IMG):

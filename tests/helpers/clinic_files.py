@@ -200,3 +200,52 @@ def write_topcon_fda(path: Path, b: np.ndarray, fundus: np.ndarray, box=(20, 10,
     ]
     path.write_bytes(_topcon_chunks(head, chunks))
     return decoded
+
+
+def write_bioptigen(path: Path, b: np.ndarray, truncate: int = 0) -> None:
+    """A Bioptigen .oct laid out as oct-converter's ``bioptigen_file_structure`` reads it (rect scan,
+    one scan per position); each frame stores A-scan after A-scan (the transpose of a B-scan)."""
+    import struct
+
+    def key(k: str) -> bytes:
+        return struct.pack("<I", len(k)) + k.encode()
+
+    def int_field(k, v):
+        return key(k) + struct.pack("<II", 4, v)
+
+    def float_field(k, v):
+        return key(k) + struct.pack("<Id", 8, v)
+
+    def str_field(k, v):
+        return key(k) + struct.pack("<I", len(v)) + v.encode()
+
+    n, h, w = b.shape
+    out = struct.pack("<IH", 0x646D6170, 1) + key("FRAMEHEADER") + struct.pack("<I", 0)
+    out += int_field("FRAMECOUNT", n) + int_field("LINECOUNT", w) + int_field("LINELENGTH", h) + int_field("SAMPLEFORMAT", 2)
+    out += str_field("DESCRIPTION", "synthetic")
+    for name in ("XMIN", "XMAX"):
+        out += float_field(name, 0.0)
+    out += str_field("XCAPTION", "x")
+    for name in ("YMIN", "YMAX"):
+        out += float_field(name, 0.0)
+    out += str_field("YCAPTION", "y") + int_field("SCANTYPE", 1)
+    for name in ("SCANDEPTH", "SCANLENGTH", "AZSCANLENGTH", "ELSCANLENGTH", "OBJECTDISTANCE", "SCANANGLE"):
+        out += float_field(name, 1.0)
+    out += int_field("SCANS", 1) + int_field("FRAMES", n) + int_field("DOPPLERFLAG", 0) + key("CONFIG") + struct.pack("<I", 0)
+    out += struct.pack("<I", 0)
+    for i in range(n):
+        out += key("FRAMEDATA") + struct.pack("<I", 0)
+        out += key("FRAMEDATETIME") + struct.pack("<I", 16) + struct.pack("<8H", 2024, 5, 1, 6, 10, 11, 12, 0)
+        out += float_field("FRAMETIMESTAMP", float(i)) + int_field("FRAMELINES", w)
+        out += key("FRAMESAMPLES") + struct.pack("<I", h * w * 2)
+        out += np.ascontiguousarray(b[i].T.astype(np.uint16)).tobytes() + struct.pack("<I", 0)
+    path.write_bytes(out[: len(out) - truncate] if truncate else out)
+
+
+def write_optovue(path: Path, b: np.ndarray, eye: str = "OD") -> None:
+    """An Optovue .OCT (float32 samples) with the .txt file spec oct-converter's POCT reader parses."""
+    n, h, w = b.shape
+    spec = f"Window Height = {h}\nScan Length = {w}\nScan Usage = {n}\nEye Scanned = {eye}\n"
+    path.with_suffix(".txt").write_text(spec, encoding="iso-8859-1")
+    # POCT reshapes each slice to (length, height) and rotates it by 90 degrees
+    path.write_bytes(np.concatenate([np.rot90(s.astype(np.float32), -1).ravel() for s in b]).tobytes())

@@ -6,7 +6,17 @@ import pytest
 from core.errors import CorruptFileError, InputError, UnsupportedFormatError
 from core.io.clinic import clinic_format, read_clinic_file
 from core.io.limits import TooLargeError
-from tests.helpers.clinic_files import SPACING, bscans, smooth_rgb, write_heyex_xml, write_topcon_fda, write_topcon_fds, write_vol
+from tests.helpers.clinic_files import (
+    SPACING,
+    bscans,
+    smooth_rgb,
+    write_bioptigen,
+    write_heyex_xml,
+    write_optovue,
+    write_topcon_fda,
+    write_topcon_fds,
+    write_vol,
+)
 
 # .vol header offsets (HSF-OCT-103, as eyepy's vol_format lays it out)
 N_BSCANS_AT, SIZE_X_AT = 16, 12
@@ -105,6 +115,26 @@ def test_zeiss_cube_through_oct_converter(tmp_path):
     (tmp_path / "P1_Macular Cube 16x4_x.img").write_bytes(b"\0" * 1000)
     with pytest.raises(CorruptFileError, match="do not match"):
         read_clinic_file(tmp_path / "P1_Macular Cube 16x4_x.img")
+
+
+def test_bioptigen_oct_through_oct_converter(tmp_path):
+    b = bscans(3, 32, 40, dtype=np.uint16)
+    write_bioptigen(tmp_path / "scan_OS.oct", b)
+    assert clinic_format(tmp_path / "scan_OS.oct") == ".oct"
+    vol = read_clinic_file(tmp_path / "scan_OS.oct")
+    np.testing.assert_array_equal(vol.bscans, b)
+    assert vol.laterality == "L" and vol.acquired == "2024-05-06T10:11:12" and vol.source_format == "Bioptigen/Optovue .oct"
+    write_bioptigen(tmp_path / "cut.oct", b, truncate=500)  # oct-converter alone would return a half-filled volume
+    with pytest.raises(CorruptFileError):
+        read_clinic_file(tmp_path / "cut.oct")
+
+
+def test_optovue_oct_through_oct_converter(tmp_path):
+    b = bscans(3, 32, 40).astype(np.float32) / 7.0
+    write_optovue(tmp_path / "scan.OCT", b, eye="OS")
+    vol = read_clinic_file(tmp_path / "scan.OCT")
+    np.testing.assert_array_equal(vol.bscans, b)
+    assert vol.bscans.dtype == np.float32 and vol.laterality == "L" and vol.spacing.x_um is None
 
 
 def test_oct_converter_readers_import_without_opencv_python():
