@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--format",
         default="auto",
-        choices=["auto", "folder", "idrid", "bmad", "mmr", "eyeq", "brats"],
+        choices=["auto", "folder", "idrid", "bmad", "mmr", "eyeq", "brats", "retouch", "duke"],
         help="dataset layout (default: detect)",
     )
     i.add_argument("--modality", choices=["fundus", "oct", "slice"], help="modality of BMAD images (default: from the folder name)")
