@@ -119,8 +119,9 @@ def _facts(case, result: stored.CaseResult | None) -> encode.ReportFacts:
     )
 
 
-def plan_send(ws, case_id: str, *, model: str | None = None, include: tuple[str, ...] = KINDS) -> SendPlan:
-    """Build and validate what would be sent for ``case_id`` (nothing is sent here)."""
+def plan_send(ws, case_id: str, *, model: str | None = None, version: str | None = None, include: tuple[str, ...] = KINDS) -> SendPlan:
+    """Build and validate what would be sent for ``case_id`` (nothing is sent here). The heatmap and
+    score come from ``model`` (``version``, else its active one), or the newest active result."""
     bad = [k for k in include if k not in KINDS]
     if bad:
         raise PacsError(f"unknown object kind '{bad[0]}': choose from {', '.join(KINDS)}")
@@ -129,7 +130,7 @@ def plan_send(ws, case_id: str, *, model: str | None = None, include: tuple[str,
     if not sourced:
         raise PacsError(f"case '{case_id}' has no image retrieved from a PACS; results can only go back to the instances they refer to")
     plan = SendPlan(case_id)
-    result = stored.case_result(ws, case_id, model)
+    result = stored.case_result(ws, case_id, model, version)
     headers = {im.name: source_headers(ws, im) for im in sourced}
     for image in sourced:
         uids = source_of(image).sop_uids

@@ -29,12 +29,12 @@ class CaseResult:
         return None if self.threshold is None else self.score >= self.threshold
 
 
-def case_result(ws, case_id: str, model: str | None = None) -> CaseResult | None:
-    """The result of ``model`` (its active version) for ``case_id``; with no model named, the newest
-    result among the active versions of every method. None when the case has no result."""
+def case_result(ws, case_id: str, model: str | None = None, version: str | None = None) -> CaseResult | None:
+    """The result of ``model`` (``version``, else its active version) for ``case_id``; with no model
+    named, the newest result among the active versions of every method. None when there is none."""
     from core.models import store
 
-    versions = [v for v in store.list_versions(ws, model) if v["active"]]
+    versions = [v for v in store.list_versions(ws, model) if (v["version"] == version if version else v["active"])]
     found = []
     for v in versions:
         r = store.load_result(ws, v["name"], case_id, v["version"])
