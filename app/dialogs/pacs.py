@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from app import theme
 from app.widgets.pacs_filters import StudyFilters
 from core.errors import CancelledError
-from core.pacs.retrieve import NON_IMAGE_MODALITIES
+from core.pacs.query import NON_IMAGE_MODALITIES
 from core.runtime.progress import CancelToken
 from core.settings import Settings
 
@@ -155,26 +155,25 @@ class PacsBrowser(QDialog):
         if dlg.exec():
             self.reload_servers(dlg.saved_name)
 
-    def _client(self):
-        from core.pacs import connect
-
+    def _server(self):
+        """The chosen server entry; the connection itself is made on the I/O worker (core.pacs.connect)."""
         server = Settings.load().pacs_server(self.filters.server.currentText())
         if server is None:
             raise ValueError("choose a PACS server first")
-        return connect(server)
+        return server
 
     # -- search ----------------------------------------------------------------------------------
     def search(self) -> None:
         try:
             query = self.filters.query()
             query.qido_filters()  # validate here: bad input never reaches the server
-            client = self._client()
+            server = self._server()
         except Exception as exc:  # noqa: BLE001 - shown to the user as one line
             self._say(str(exc), error=True)
             return
-        self._say(f"Searching {client.name}…")
+        self._say(f"Searching {server.name}…")
         self.search_button.setEnabled(False)
-        self.window_.io.submit(client.search_studies, query, on_done=self._on_studies, on_error=self._on_search_error)
+        self.window_.io.submit(_search, server, query, on_done=self._on_studies, on_error=self._on_search_error)
 
     def _on_search_error(self, exc: BaseException) -> None:
         self.search_button.setEnabled(True)
@@ -204,14 +203,14 @@ class PacsBrowser(QDialog):
             return
         study = self.studies[row]
         try:
-            client = self._client()
+            server = self._server()
         except Exception as exc:  # noqa: BLE001
             self._say(str(exc), error=True)
             return
         ws = self.window_.session.workspace
         self.window_.io.submit(
             _series_with_status,
-            client,
+            server,
             ws,
             study.study_uid,
             on_done=lambda answer: self._on_series(answer, announce),
@@ -249,15 +248,13 @@ class PacsBrowser(QDialog):
         return [s.series_uid for i, s in enumerate(self.series) if self.series_table.item(i, 0).checkState() == Qt.Checked]
 
     def retrieve(self) -> None:
-        from core.pacs.retrieve import retrieve_study
-
         row = self.study_table.currentRow()
         chosen = self.chosen_series()
         if not (0 <= row < len(self.studies)) or not chosen:
             self._say("Tick the series to retrieve.", error=True)
             return
         try:
-            client = self._client()
+            server = self._server()
         except Exception as exc:  # noqa: BLE001
             self._say(str(exc), error=True)
             return
@@ -267,9 +264,9 @@ class PacsBrowser(QDialog):
         self._say(f"Retrieving {len(chosen)} series of {study.patient_name or study.patient_id}…")
         w = self.window_
         w.io.submit(
-            retrieve_study,
+            _retrieve,
+            server,
             w.session.workspace,
-            client,
             study.study_uid,
             chosen,
             user=w.session.user,
@@ -330,11 +327,26 @@ class PacsBrowser(QDialog):
         super().closeEvent(event)
 
 
-def _series_with_status(client, ws, study_uid: str):
-    """(study uid, [(series row, case id already holding it or None)]) - on the I/O worker."""
+# -- on the I/O worker ------------------------------------------------------------------------------
+def _search(server, query):
+    from core.pacs import connect
+
+    return connect(server).search_studies(query)
+
+
+def _retrieve(server, ws, study_uid: str, series: list[str], **kwargs):
+    from core.pacs import connect
+    from core.pacs.retrieve import retrieve_study
+
+    return retrieve_study(ws, connect(server), study_uid, series, **kwargs)
+
+
+def _series_with_status(server, ws, study_uid: str):
+    """(study uid, [(series row, case id already holding it or None)])."""
+    from core.pacs import connect
     from core.pacs.provenance import source_of
 
-    rows = client.search_series(study_uid)
+    rows = connect(server).search_series(study_uid)
     held = {}
     for case in ws.cases():
         for image in case.images:

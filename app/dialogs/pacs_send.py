@@ -86,21 +86,13 @@ class SendDialog(QDialog):
         self.send_button.setText(f"Send {n} object{'s' if n != 1 else ''} to {name}" if name else "No PACS server configured")
 
     def send(self) -> None:
-        from core.pacs import connect
-        from core.pacs.send import send
-
         server = Settings.load().pacs_server(self.server.currentText())
         if server is None or self.plan is None:
-            return
-        try:
-            client = connect(server)
-        except Exception as exc:  # noqa: BLE001 - one line for the user
-            self._say(str(exc), error=True)
             return
         self.send_button.setEnabled(False)
         self._say(f"Sending to {server.name}…")
         w = self.window_
-        w.io.submit(send, w.session.workspace, client, self.plan, user=w.session.user, on_done=self._on_sent, on_error=self._on_send_error)
+        w.io.submit(_send, server, w.session.workspace, self.plan, w.session.user, on_done=self._on_sent, on_error=self._on_send_error)
 
     def _on_sent(self, result) -> None:
         self._say(f"Sent {len(result['sent'])} object(s) to {result['server']}.")
@@ -114,3 +106,11 @@ class SendDialog(QDialog):
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
         self.status.setStyleSheet(f"color: {theme.DANGER};" if error else "")
+
+
+def _send(server, ws, plan, user: str) -> dict:
+    """On the I/O worker: connect (auth, TLS) and store the planned objects."""
+    from core.pacs import connect
+    from core.pacs.send import send
+
+    return send(ws, connect(server), plan, user=user)

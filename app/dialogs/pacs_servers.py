@@ -121,17 +121,14 @@ class ServerDialog(QDialog):
         return self.secret.text() or get_secret(server.name)
 
     def test(self) -> None:
-        from core.pacs.client import PacsClient
-
         try:
             server = self.server()
-            client = PacsClient(server, self._secret(server))
-        except Exception as exc:  # noqa: BLE001 - one line for the user
+        except ValueError as exc:
             self._say(str(exc), error=True)
             return
         self._say(f"Asking {server.url}…")
         self.test_button.setEnabled(False)
-        self.io.submit(client.check, on_done=lambda _: self._tested(None), on_error=self._tested)
+        self.io.submit(_check, server, self._secret(server), on_done=lambda _: self._tested(None), on_error=self._tested)
 
     def _tested(self, exc) -> None:
         self.test_button.setEnabled(True)
@@ -160,3 +157,10 @@ class ServerDialog(QDialog):
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
         self.status.setStyleSheet(f"color: {theme.DANGER};" if error else "")
+
+
+def _check(server: PacsServer, secret: str | None) -> None:
+    """On the I/O worker: a study search with these settings (raises a readable PacsError)."""
+    from core.pacs.client import PacsClient
+
+    PacsClient(server, secret).check()

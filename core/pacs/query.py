@@ -13,6 +13,8 @@ from datetime import date
 from core.errors import InputError
 
 KNOWN_MODALITIES = ("OP", "OPT", "MR")  # what the product reads; any DICOM modality code may be searched
+# Series that hold no images (results, reports, presentation states): listed, never retrieved for import
+NON_IMAGE_MODALITIES = frozenset({"SEG", "SR", "KO", "PR", "RTSTRUCT", "REG", "DOC", "FID", "PLAN", "RWV", "AU", "ECG"})
 _MODALITY_RE = re.compile(r"^[A-Z0-9]{1,16}$")
 _BAD_TEXT = re.compile(r"[\\\x00-\x1f]")
 

@@ -27,11 +27,10 @@ from core.io.atomic import atomic_path
 from core.pacs.client import PacsClient
 from core.pacs.errors import PacsAuthError, PacsConnectionError, PacsError, PacsNotFoundError, PartialRetrieveError
 from core.pacs.provenance import record_source, sop_index
-from core.pacs.query import SeriesRow
+from core.pacs.query import NON_IMAGE_MODALITIES, SeriesRow
 from core.runtime.progress import CancelToken, Progress, no_progress
 
 log = logging.getLogger(__name__)
-NON_IMAGE_MODALITIES = frozenset({"SEG", "SR", "KO", "PR", "RTSTRUCT", "REG", "DOC", "FID", "PLAN", "RWV", "AU", "ECG"})
 INCOMING = ("pacs", "incoming")
 STAGING = ("pacs", "staging")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog
 
 from core.data.importer import BRATS_LEGEND
 from core.settings import Settings
@@ -89,3 +90,30 @@ def test_browser_without_servers_says_how_to_add_one(qtbot, open_window, tmp_pat
     browser = open_pacs_browser(window)
     assert not browser.search_button.isEnabled() and "Servers…" in browser.status.text()
     browser.close()
+
+
+def test_server_editor_tests_the_connection_and_keeps_the_password_out_of_the_settings(qtbot, open_window, orthanc, tmp_path, monkeypatch):
+    from app.dialogs.pacs_servers import ServerDialog
+    from core.pacs.credentials import get_secret
+    from tests.helpers.orthanc import PASSWORD, USER
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("ANOMALY_STUDIO_HOME", str(home))
+    Workspace.create(tmp_path / "ws").close()
+    window = open_window(tmp_path / "ws", warm_up=False)
+    dlg = ServerDialog(window, window.io)
+    qtbot.addWidget(dlg)
+    dlg.name.setText("Eye clinic")
+    dlg.url.setText(orthanc.dicomweb)
+    dlg.auth.setCurrentText("basic")
+    dlg.username.setText(USER)
+    dlg.secret.setText("not-" + PASSWORD)
+    qtbot.mouseClick(dlg.test_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "HTTP 401" in dlg.status.text(), timeout=15000)
+    dlg.secret.setText(PASSWORD)
+    qtbot.mouseClick(dlg.test_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: dlg.status.text().startswith("The server answered"), timeout=15000)
+    dlg.save()
+    assert dlg.result() == QDialog.Accepted and dlg.saved_name == "Eye clinic"
+    assert Settings.load().pacs_server("Eye clinic").username == USER and get_secret("Eye clinic") == PASSWORD
+    assert PASSWORD not in (home / "settings.json").read_text()
