@@ -153,6 +153,8 @@ class PacsBrowser(QDialog):
 
         dlg = ServerDialog(self, self.window_.io, name=self.filters.server.currentText() or None)
         if dlg.exec():
+            # the window saves its own Settings object later (device changes): give it the new list
+            self.window_.settings.pacs_servers = Settings.load().pacs_servers
             self.reload_servers(dlg.saved_name)
 
     def _server(self):

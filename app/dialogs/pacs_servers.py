@@ -65,6 +65,10 @@ class ServerDialog(QDialog):
         self.test_button.clicked.connect(self.test)
         buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Cancel)
         buttons.addButton(self.test_button, QDialogButtonBox.ActionRole)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove)
+        self.remove_button.setEnabled(False)
+        buttons.addButton(self.remove_button, QDialogButtonBox.DestructiveRole)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -79,6 +83,7 @@ class ServerDialog(QDialog):
 
     def _load(self, name: str) -> None:
         server = Settings.load().pacs_server(name)
+        self.remove_button.setEnabled(server is not None)
         if server is None:
             for w in (self.name, self.url, self.username, self.ca_bundle):
                 w.clear()
@@ -153,6 +158,16 @@ class ServerDialog(QDialog):
             set_secret(server.name, self.secret.text())
         self.saved_name = server.name
         self.accept()
+
+    def remove(self) -> None:
+        """Remove the picked server and its stored secret."""
+        name = self.pick.currentText()
+        settings = Settings.load()
+        if settings.remove_pacs_server(name):
+            settings.save()
+            set_secret(name, None)
+            self.saved_name = None
+            self.accept()
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)

@@ -117,3 +117,9 @@ def test_server_editor_tests_the_connection_and_keeps_the_password_out_of_the_se
     assert dlg.result() == QDialog.Accepted and dlg.saved_name == "Eye clinic"
     assert Settings.load().pacs_server("Eye clinic").username == USER and get_secret("Eye clinic") == PASSWORD
     assert PASSWORD not in (home / "settings.json").read_text()
+
+    again = ServerDialog(window, window.io, name="Eye clinic")
+    qtbot.addWidget(again)
+    assert again.url.text() == orthanc.dicomweb and again.secret.placeholderText().startswith("stored")
+    again.remove()
+    assert Settings.load().pacs_server("Eye clinic") is None and get_secret("Eye clinic") is None
