@@ -147,8 +147,8 @@ class _Fetch:
             except PacsNotFoundError:
                 report.missing.append({"series_uid": row.series_uid, "sop_uid": sop, "reason": "no longer on the server (HTTP 404)"})
                 complete = False
-            except (PacsError, ValueError, OSError) as exc:
-                report.missing.append({"series_uid": row.series_uid, "sop_uid": sop, "reason": str(exc)[:300]})
+            except Exception as exc:  # noqa: BLE001 - pydicom raises many types for an instance it cannot write
+                report.missing.append({"series_uid": row.series_uid, "sop_uid": sop, "reason": str(exc)[:300] or exc.__class__.__name__})
                 complete = False
             self.step(label)
         return complete
@@ -219,7 +219,7 @@ def retrieve_study(
         {
             "server": client.name,
             "study_uid": study_uid,
-            "imported": [e["case"] for e in report.imported],
+            "imported": sorted({e["case"] for e in report.imported}),
             "duplicates": len(report.duplicates),
             "refused": len(report.refused),
             "missing": len(report.missing),

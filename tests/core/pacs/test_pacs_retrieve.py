@@ -177,3 +177,15 @@ def test_retrieving_a_study_that_is_not_there(orthanc, pacs_server, ws):
     with pytest.raises(PacsNotFoundError, match="has no series"):
         retrieve_study(ws, connect(pacs_server), "1.2.3.4.5.6.7.8.9")
     assert SOURCE_KEY == "dicom_source"
+
+
+def test_a_series_the_readers_refuse_is_named_with_their_reason(orthanc, pacs_server, ws):
+    mr = mr_series(n=3, patient=("PACS-X1", "Refused^Rita"))
+    mr[2].ImagePositionPatient = list(mr[1].ImagePositionPatient)  # two slices at one position
+    orthanc.upload(mr)
+    report = retrieve_study(ws, connect(pacs_server), mr[0].StudyInstanceUID)
+    assert ws.case_ids() == [] and report.imported == [] and report.missing == []
+    [refused] = report.refused
+    assert refused["series_uid"] == mr[0].SeriesInstanceUID and "share one position" in refused["reason"]
+    assert report.problem().startswith(f"series {mr[0].SeriesInstanceUID} (MR) refused by the readers: ")
+    assert not list((ws.root / "pacs").rglob("*.dcm"))  # nothing half-imported is left behind
