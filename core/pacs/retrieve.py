@@ -236,14 +236,22 @@ def _import(ws, server: str, study_uid: str, complete: list[tuple[SeriesRow, Pat
     study_dir.mkdir(parents=True)
     taken = set(ws.case_ids())
     series_of: dict[str, tuple[SeriesRow, list]] = {}  # staging sub-folder name -> series, headers
+    moved: list[tuple[Path, Path]] = []
     try:
         for row, folder in complete:
             files = sorted(folder.glob("*.dcm"))
             headers = [h for h in (_read_header(p) for p in files) if h is not None]
             name = _case_folder_name(headers[0], row, taken)
             folder.rename(study_dir / name)
+            moved.append((study_dir / name, folder))
             series_of[name] = (row, headers)
-        imp = import_folder(ws, study_dir, user=user, layout="folder")
+        try:
+            imp = import_folder(ws, study_dir, user=user, layout="folder")
+        except BaseException:  # the workspace failed (not a file): the instances go back for the next retrieve
+            for staged, incoming in moved:
+                if staged.exists() and not incoming.exists():
+                    staged.rename(incoming)
+            raise
         report.warnings.extend(imp.warnings)
         placed: set[str] = set()
         for entry in imp.imported:
