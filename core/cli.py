@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_labels import add_label_commands
 
     add_label_commands(sub)
+    from core.cli_pacs import add_pacs_commands
+
+    add_pacs_commands(sub)
     return p
 
 
@@ -157,8 +160,9 @@ def cmd_info(args) -> int:
 def _commands() -> dict:
     from core.cli_labels import LABEL_COMMANDS
     from core.cli_models import MODEL_COMMANDS
+    from core.cli_pacs import PACS_COMMANDS
 
-    return {"demo": cmd_demo, "import": cmd_import, "info": cmd_info, **MODEL_COMMANDS, **LABEL_COMMANDS}
+    return {"demo": cmd_demo, "import": cmd_import, "info": cmd_info, **MODEL_COMMANDS, **LABEL_COMMANDS, **PACS_COMMANDS}
 
 
 def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int:
