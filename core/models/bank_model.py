@@ -5,6 +5,10 @@ image grid.
 Calibration scores the deployed bank itself: every normal image is scored by the bank without the
 patches it contributed (leave-one-image-out), so no normal is scored by a bank that holds it and
 the model that is calibrated is the model that is deployed (one coreset, no refit).
+
+An OCT volume is scored B-scan by B-scan (core.models.pages): every B-scan of a normal volume adds
+its patches to the bank, the B-scans of one volume leave the bank together during calibration (a
+neighbouring B-scan is nearly the same image).
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.domain import LoadedImage
-from core.errors import InputError
 from core.models.bank_settings import CnnBankSettings, MemoryBankSettings
-from core.models.base import AnomalyModel, Unit
+from core.models.base import AnomalyModel, CalibrationSamples, Unit
 from core.models.contract import FitContext, PredictContext
 from core.models.memory_bank import MemoryBank, greedy_coreset
+from core.models.pages import PageOutput, combine_pages, image_pages
 from core.workspace.cards import Calibration
 
 LEAVE_ONE_OUT = "leave-one-image-out: each normal scored by the deployed bank without the patches it contributed"
@@ -55,46 +59,48 @@ def scores_to_map(scores: np.ndarray, frame_hw: tuple[int, int], image_hw: tuple
     return frame.astype(np.float32), full.astype(np.float32)
 
 
-def middle_page(image: LoadedImage) -> int | None:
-    """The B-scan a 2-D map of a stack lies on (the middle page), None for a 2-D image."""
-    return image.array.shape[0] // 2 if image.record.is_stack else None
-
-
-def image_2d(image: LoadedImage) -> np.ndarray:
-    """The 2-D pixels a 2-D method scores (the middle page of a B-scan stack)."""
-    a = image.array
-    page = middle_page(image)
-    if page is not None:
-        return a[page]
-    if a.ndim == 3 and a.shape[-1] != 3:
-        raise InputError(None, f"{image.record.id}: expected a 2-D image, got shape {a.shape}")
-    return a
-
-
 class MemoryBankModel(AnomalyModel):
     config: MemoryBankSettings
 
     def __init__(self, settings: MemoryBankSettings | None = None, **config):
         super().__init__(settings, **config)
         self.bank: MemoryBank | None = None
-        self._feature_cache: dict[str, PatchGrid] = {}
+        self._feature_cache: dict[str, list[PatchGrid]] = {}  # image sha -> one grid per page (fit only)
         self._owners: np.ndarray | None = None  # which training image each bank entry came from (fit only)
 
     # -- subclass hooks ---------------------------------------------------------------------------
     @abstractmethod
-    def patch_features(self, image: LoadedImage) -> PatchGrid: ...
+    def patch_features(self, pixels: np.ndarray, sha: str | None = None) -> PatchGrid:
+        """Patch features of one 2-D image (a photo or one B-scan); ``sha``: its content hash when known."""
 
     def image_score(self, patch_scores: np.ndarray, frame_map: np.ndarray) -> float:
         return float(patch_scores.max())
 
-    # -- fit --------------------------------------------------------------------------------------
-    def _features(self, image: LoadedImage) -> PatchGrid:
-        hit = self._feature_cache.get(image.sha256)
-        if hit is None:
-            hit = self.patch_features(image)
-            self._feature_cache[image.sha256] = hit
-        return hit
+    # -- features ---------------------------------------------------------------------------------
+    def features_batch(self, pages: list[np.ndarray], shas: list[str | None], ctx: PredictContext | None = None) -> list[PatchGrid]:
+        """Patch features of several 2-D images (the B-scans of a volume), in order. A loop over
+        :meth:`patch_features` for now: a batched encoder call (one forward pass per batch of
+        B-scans) can replace it here without changing any caller."""
+        ctx = ctx or PredictContext()
+        out = []
+        for i, (pixels, sha) in enumerate(zip(pages, shas, strict=True)):
+            ctx.cancel.raise_if_cancelled()
+            if len(pages) > 1:
+                ctx.progress(i, len(pages), f"B-scan {i + 1}/{len(pages)}")
+            out.append(self.patch_features(pixels, sha))
+        return out
 
+    def image_features(self, image: LoadedImage, ctx: PredictContext | None = None) -> list[PatchGrid]:
+        """One patch grid per page of ``image`` (one for a 2-D image, one per B-scan of a stack)."""
+        pages = image_pages(image)
+        shas: list[str | None] = [None] * len(pages) if image.record.is_stack else [image.sha256]
+        return self.features_batch(pages, shas, ctx)
+
+    def _features(self, image: LoadedImage, ctx: PredictContext | None = None) -> list[PatchGrid]:
+        hit = self._feature_cache.get(image.sha256)
+        return hit if hit is not None else self.image_features(image, ctx)
+
+    # -- fit --------------------------------------------------------------------------------------
     def calibration_split(self, units: Sequence[Unit]) -> tuple[list[Unit], list[Unit], str]:
         units = list(units)
         if len(units) < 2:
@@ -103,12 +109,15 @@ class MemoryBankModel(AnomalyModel):
 
     def _fit(self, units: list[Unit], ctx: FitContext) -> None:
         feats, owners = [], []
+        quiet = PredictContext(cancel=ctx.cancel)
         for i, im in enumerate(units):
             ctx.cancel.raise_if_cancelled()
             ctx.progress(i, len(units), f"features of normal image {i + 1}/{len(units)}")
-            f = self._features(im).features
-            feats.append(f)
-            owners.append(np.full(len(f), i, np.int32))
+            grids = self._features(im, quiet)
+            self._feature_cache[im.sha256] = grids
+            for g in grids:  # every B-scan of a normal volume is a normal sample
+                feats.append(g.features)
+                owners.append(np.full(len(g.features), i, np.int32))
         bank = np.concatenate(feats, axis=0)
         owner = np.concatenate(owners)
         c = self.config
@@ -127,33 +136,36 @@ class MemoryBankModel(AnomalyModel):
         self._owners = owner
 
     def calibrate(self, units, source: str, ctx: FitContext, *, trained_on=()) -> Calibration:
-        raws, maps = [], []
+        samples = CalibrationSamples()
         leave_out = source == LEAVE_ONE_OUT and self._owners is not None
         try:
             for i, im in enumerate(units):
                 ctx.cancel.raise_if_cancelled()
                 ctx.progress(i, len(units), f"calibrating on normal {i + 1}/{len(units)}")
                 bank = MemoryBank(self.bank.features[self._owners != i], index="exact", device=self.device) if leave_out else self.bank
-                raw, raw_map, _ = self._raw_map(im, bank)
-                raws.append(raw)
-                maps.append(raw_map)
+                samples.add(*self._raw_map(im, bank))
         finally:
             self._feature_cache.clear()
             self._owners = None
-        return Calibration.from_samples(raws, maps, source)
+        return samples.calibration(source, self.card)
 
     # -- predict ----------------------------------------------------------------------------------
-    def _raw_map(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, dict]:
-        """(raw score, raw map on the image grid, extras) of ``image`` against ``bank``."""
-        pg = self._features(image) if image.sha256 in self._feature_cache else self.patch_features(image)
-        dist, _ = bank.search(pg.features, k=self.config.knn_k)
-        patch = dist.max(axis=1).reshape(pg.grid)  # the k-th neighbour distance (k=1: nearest)
-        frame_map, full_map = scores_to_map(patch, pg.frame_hw, pg.image_hw, self.config.smooth_sigma)
-        extras = {"bank_size": len(bank), "patch_grid": list(pg.grid), "page": middle_page(image)}
-        return self.image_score(patch, frame_map), full_map, extras
+    def page_distances(self, grids: list[PatchGrid], bank: MemoryBank) -> list[np.ndarray]:
+        """Patch scores (h, w) of every page: the k-th neighbour distance (k=1: nearest). One search
+        per page, so a B-scan gets bit for bit the same scores alone as inside its volume."""
+        return [bank.search(g.features, k=self.config.knn_k)[0].max(axis=1).reshape(g.grid) for g in grids]
 
-    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
-        return self._raw_map(image, self.bank)
+    def _raw_map(self, image: LoadedImage, bank: MemoryBank, ctx: PredictContext | None = None) -> PageOutput:
+        """(raw score, raw map on the image grid, extras) of ``image`` against ``bank``."""
+        grids = self._features(image, ctx)
+        outputs = []
+        for pg, patch in zip(grids, self.page_distances(grids, bank), strict=True):
+            frame_map, full_map = scores_to_map(patch, pg.frame_hw, pg.image_hw, self.config.smooth_sigma)
+            outputs.append((self.image_score(patch, frame_map), full_map, {"bank_size": len(bank), "patch_grid": list(pg.grid)}))
+        return combine_pages(outputs, image.record.is_stack)
+
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> PageOutput:
+        return self._raw_map(image, self.bank, ctx)
 
     def state_tensors(self) -> dict:
         import torch

@@ -37,6 +37,7 @@ from core.workspace.results import SliceScores
 MODEL_FILE = "model.pt"
 CARD_FILE = "card.json"
 Unit = Any  # what a method fits and calibrates on: a LoadedImage (most), a {modality: image} case (MMRAD)
+PAGE_RAW_SCORES = "page_raw_scores"  # extras of a B-scan stack: every B-scan's raw score (core.models.pages)
 
 
 class ModelFolderError(StudioError):
@@ -51,7 +52,9 @@ class ImageMap:
     mask: np.ndarray | None = None  # bool, same grid
     score: float | None = None  # calibrated image score where the method gives one per image
     raw_score: float | None = None
-    page: int | None = None  # a 2-D map of a B-scan stack lies on this page
+    page: int | None = None  # a 2-D map of a B-scan stack lies on this page (results from before per-B-scan maps)
+    enface: np.ndarray | None = None  # en-face map of an OCT volume (core.models.enface), on the image ``enface_on``
+    enface_on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,65 @@ class AnomalyResult:
 
     def is_abnormal(self, threshold: float) -> bool:
         return self.score >= threshold
+
+
+def bscan_scores(calibration: Calibration, page_raws: Sequence[float]) -> SliceScores:
+    """Calibrated score of every B-scan of a stack (the volume's score is the highest of them)."""
+    scores = [calibration.image_z(r) for r in page_raws]
+    return SliceScores(axis=0, plane="bscan", scores=scores, top=int(np.argmax(scores)) if scores else None)
+
+
+def with_enface(case: LoadedCase, maps: dict[str, ImageMap]) -> dict[str, ImageMap]:
+    """Add the en-face map to every OCT volume's entry whose B-scan positions lie on an image of the case."""
+    from dataclasses import replace
+
+    from core.models.enface import enface_for_case
+
+    out = dict(maps)
+    for name, m in maps.items():
+        ef = enface_for_case(case, name, m.heatmap) if m.heatmap.ndim == 3 else None
+        if ef is not None:
+            out[name] = replace(m, enface=ef.values, enface_on=ef.on)
+    return out
+
+
+class CalibrationSamples:
+    """Raw scores and maps of normal images for :class:`Calibration`: one sample per 2-D image and one
+    per B-scan of a stack (the per-B-scan raw scores under ``PAGE_RAW_SCORES``)."""
+
+    def __init__(self) -> None:
+        self.raws: list[float] = []
+        self.maps: list[np.ndarray] = []
+        self.volume_raws: list[tuple[int, float]] = []  # (B-scans, highest B-scan raw score) of each normal volume
+
+    def add(self, raw: float, raw_map: np.ndarray, extras: dict) -> None:
+        page_raws = extras.get(PAGE_RAW_SCORES)
+        if page_raws is None:
+            self.raws.append(float(raw))
+            self.maps.append(raw_map)
+            return
+        self.raws.extend(float(r) for r in page_raws)
+        self.maps.extend(np.asarray(raw_map))
+        self.volume_raws.append((len(page_raws), float(max(page_raws))))
+
+    def calibration(self, source: str, card: ModelCard | None = None) -> Calibration:
+        cal = Calibration.from_samples(self.raws, self.maps, source)
+        if card is not None:
+            note_volume_scores(card, cal, self.volume_raws)
+        return cal
+
+
+def note_volume_scores(card: ModelCard, cal: Calibration, volume_raws: Sequence[tuple[int, float]], key: str = "volumes") -> None:
+    """Record in the card what the held-out normal volumes scored (their highest calibrated B-scan
+    score): a volume's score is a maximum over its B-scans, so this is the level to set a threshold by."""
+    if not volume_raws:
+        card.metrics.pop(key, None)
+        return
+    card.metrics[key] = {
+        "aggregate": "highest calibrated B-scan score",
+        "calibrated_on": "every B-scan of the calibration normals (volumes and single B-scans alike)",
+        "normal_volumes": [{"bscans": n, "score": round(cal.image_z(r), 4)} for n, r in volume_raws],
+    }
 
 
 def new_version_id() -> str:
@@ -170,14 +232,12 @@ class AnomalyModel(ABC):
         return train, hold, "held-out normals"
 
     def calibrate(self, units: Sequence[Unit], source: str, ctx: FitContext, *, trained_on: Sequence[Unit] = ()) -> Calibration:
-        raws, maps = [], []
+        samples = CalibrationSamples()
         for i, im in enumerate(units):
             ctx.cancel.raise_if_cancelled()
             ctx.progress(i, len(units), f"calibrating on normal {i + 1}/{len(units)}")
-            raw, raw_map, _extras = self._predict_raw(im, PredictContext(cancel=ctx.cancel))
-            raws.append(raw)
-            maps.append(raw_map)
-        return Calibration.from_samples(raws, maps, source)
+            samples.add(*self._predict_raw(im, PredictContext(cancel=ctx.cancel)))
+        return samples.calibration(source, self.card)
 
     def _finish_card(self, t0: float, images: list[LoadedImage], also_trained_on: Sequence[str] = ()) -> None:
         """Mark the model fitted and record calibration, training data (every image hash it learned
@@ -208,7 +268,8 @@ class AnomalyModel(ABC):
         for im in images:
             raw, raw_map, extras = self._predict_raw(im, ctx)
             mask = extras.pop("mask", None)
-            slices[im.record.name] = extras.pop("slices", None)
+            page_raws = extras.pop(PAGE_RAW_SCORES, None)
+            slices[im.record.name] = bscan_scores(self.calibration, page_raws) if page_raws is not None else extras.pop("slices", None)
             maps[im.record.name] = ImageMap(
                 heatmap=self.calibration.pixel_z(raw_map),
                 mask=mask,
@@ -217,6 +278,7 @@ class AnomalyModel(ABC):
                 page=extras.pop("page", None),
             )
             extras_all[im.record.name] = extras
+        maps = with_enface(case, maps)
         best = max(maps, key=lambda n: maps[n].score)
         primary = maps[best]
         others = {k: v for k, v in extras_all.items() if k != best}
@@ -229,7 +291,7 @@ class AnomalyModel(ABC):
             image=best,
             raw_score=float(primary.raw_score),
             maps=maps,
-            slices=slices[best],
+            slices=slices[best] or next((s for s in slices.values() if s is not None), None),
             score_source=source,
         )
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import numpy as np
 
 from core.domain import LoadedImage
-from core.models.bank_model import MemoryBankModel, PatchGrid, gaussian_blur, image_2d, middle_page
+from core.hashing import array_sha256
+from core.models.bank_model import MemoryBankModel, PatchGrid, gaussian_blur
 from core.models.contract import Capabilities, PredictContext, Supervision
 from core.models.memory_bank import MemoryBank
 from core.models.mias_sam.settings import MiasSamSettings
+from core.models.pages import VOLUME_NOTE, PageOutput, combine_pages, image_pages
 
 
 def patchify_embedding(emb, patch_size: int = 5, stride: int = 2, feature_dim: int = 1024):
@@ -66,6 +68,7 @@ class MiasSam(MemoryBankModel):
         "it so search stays a small part of prediction time.",
         "Calibration (the product's, not the paper's) scores every normal image with the deployed bank minus the patches that "
         "image contributed (leave-one-image-out, exact search), so the calibrated model is the deployed one.",
+        VOLUME_NOTE + " Each B-scan gets its own centre-of-gravity prompt and SAM mask (an (N, H, W) mask stack).",
     )
     faithful_config = {"encoder": "sam_vit_b", "image_size": 1024, "coreset_ratio": 1.0, "max_bank_size": 0}
 
@@ -85,28 +88,20 @@ class MiasSam(MemoryBankModel):
         super().attach_store(store)
         self._sam = None
 
-    def _pixels(self, image: LoadedImage) -> np.ndarray:
-        return image_2d(image)
-
-    def patch_features(self, image: LoadedImage) -> PatchGrid:
-        pixels = self._pixels(image)
-        sha = image.sha256 if not image.record.is_stack else None
+    def patch_features(self, pixels: np.ndarray, sha: str | None = None) -> PatchGrid:
         emb = self.sam.embedding(pixels, sha)
         c = self.config
         feats, grid = patchify_embedding(emb, c.patch_size, c.patch_stride, c.feature_dim)
         size = self.sam.net.img_size
         return PatchGrid(feats.numpy().astype(np.float32), grid, (size, size), pixels.shape[:2])
 
-    def _raw_map(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, dict]:
-        """Raw score and map of ``image`` against ``bank``; extras carry the model-frame map the
-        segmentation prompt is made from."""
+    def _page_map(self, pixels: np.ndarray, pg: PatchGrid, patch: np.ndarray, bank: MemoryBank) -> PageOutput:
+        """Raw score and map of one 2-D page from its patch distances; extras carry the model-frame
+        map the segmentation prompt is made from."""
         import torch
         import torch.nn.functional as F
 
-        pixels = self._pixels(image)
-        pg = self._features(image) if image.sha256 in self._feature_cache else self.patch_features(image)
-        dist, _ = bank.search(pg.features, k=self.config.knn_k)
-        patch = dist.max(axis=1).reshape(pg.grid).astype(np.float32)
+        patch = patch.astype(np.float32)
         size = self.sam.net.img_size
         h, w = pixels.shape[:2]
         nh, nw = self.sam.resized_hw((h, w))
@@ -120,16 +115,38 @@ class MiasSam(MemoryBankModel):
         rows = int(np.ceil(nh / stride))
         cols = int(np.ceil(nw / stride))
         raw_score = float(patch[:rows, :cols].max())
-        extras: dict = {"bank_size": len(bank), "encoder": self.config.encoder, "page": middle_page(image)}
+        extras: dict = {"bank_size": len(bank), "encoder": self.config.encoder}
         return raw_score, full.astype(np.float32), {**extras, "frame_map": valid, "frame_hw": (nh, nw)}
 
-    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
-        raw, full, extras = self._raw_map(image, self.bank)
-        frame_map, frame_hw = extras.pop("frame_map"), extras.pop("frame_hw")
-        extras.update(self._segment(self._pixels(image), image, frame_map, frame_hw))
-        return raw, full, extras
+    def _raw_map(self, image: LoadedImage, bank: MemoryBank, ctx: PredictContext | None = None) -> PageOutput:
+        """(raw score, raw map, extras) of ``image`` against ``bank`` (calibration: no segmentation)."""
+        pages, grids = image_pages(image), self._features(image, ctx)
+        outputs = []
+        for pixels, pg, patch in zip(pages, grids, self.page_distances(grids, bank), strict=True):
+            raw, full, extras = self._page_map(pixels, pg, patch, bank)
+            extras.pop("frame_map"), extras.pop("frame_hw")
+            outputs.append((raw, full, extras))
+        return combine_pages(outputs, image.record.is_stack)
 
-    def _segment(self, pixels: np.ndarray, image: LoadedImage, frame_map: np.ndarray, frame_hw: tuple[int, int]) -> dict:
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> PageOutput:
+        """Map, score and SAM mask of every page (B-scan by B-scan: the page's embedding is still in
+        the SAM service's memory when its mask is decoded)."""
+        pages = image_pages(image)
+        outputs = []
+        for i, pixels in enumerate(pages):
+            ctx.cancel.raise_if_cancelled()
+            if len(pages) > 1:
+                ctx.progress(i, len(pages), f"B-scan {i + 1}/{len(pages)}")
+            sha = array_sha256(pixels) if image.record.is_stack else image.sha256
+            pg = self.patch_features(pixels, sha)
+            (patch,) = self.page_distances([pg], self.bank)
+            raw, full, extras = self._page_map(pixels, pg, patch, self.bank)
+            frame_map, frame_hw = extras.pop("frame_map"), extras.pop("frame_hw")
+            extras.update(self._segment(pixels, sha, frame_map, frame_hw))
+            outputs.append((raw, full, extras))
+        return combine_pages(outputs, image.record.is_stack)
+
+    def _segment(self, pixels: np.ndarray, sha: str, frame_map: np.ndarray, frame_hw: tuple[int, int]) -> dict:
         h, w = pixels.shape[:2]
         cog = centre_of_gravity(frame_map, self.config.gamma)
         if cog is None:
@@ -141,7 +158,7 @@ class MiasSam(MemoryBankModel):
             lo, hi = float(frame_map.min()), float(frame_map.max())
             norm = (frame_map - lo) / (hi - lo)
             dense = self.sam.mask_prompt_from_map(norm, self.config.logit_scale)  # already in the model frame
-        emb = self.sam.embedding(pixels, image.sha256 if not image.record.is_stack else None)
+        emb = self.sam.embedding(pixels, sha)
         pred = self.sam.predict(emb, (h, w), points=np.array([[x, y]], np.float32), labels=np.array([1]), mask_input=dense, multimask=True)
         idx = self.config.mask_index
         return {
