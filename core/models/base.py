@@ -283,6 +283,10 @@ class AnomalyModel(ABC):
         primary = maps[best]
         others = {k: v for k, v in extras_all.items() if k != best}
         source = f"the higher of {len(maps)} images' calibrated scores ({best})" if len(maps) > 1 else ""
+        volume = slices[best]
+        if volume is not None and volume.plane == "bscan" and volume.top is not None:
+            how = f"{best}: its highest calibrated B-scan score (B-scan {volume.top + 1} of {len(volume.scores)})"
+            source = f"{source}; {how}" if source else how
         return AnomalyResult(
             score=float(primary.score),
             heatmap=primary.heatmap,

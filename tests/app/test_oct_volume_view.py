@@ -15,20 +15,30 @@ from PySide6.QtGui import QWheelEvent
 from app.state.overlays import OUTSIDE_SCAN, CaseOverlay, prepare_image
 from app.state.runs import ModelChoice
 
+TINY_WRN = {"backbone": "wide_resnet50", "backbone_weights": "random", "image_size": 64, "coreset_ratio": 0.5}
+
 
 @pytest.fixture(scope="module")
 def volume_demo_master(small_demo_master, tmp_path_factory):
-    """The small demo with PatchCore fitted on its OCT normals (single B-scans, a stack, the B-scans
-    of VOL-N01) and stored predictions of both volume cases. Read-only: copy before writing."""
+    """The small demo with PatchCore (a small random-weights backbone: the view is tested, not the
+    features) fitted on its OCT normals (single B-scans, a stack, the B-scans of VOL-N01) and
+    stored predictions of both volume cases. Read-only: copy before writing."""
+    import torch
+
     from core.models import store
     from core.workspace import Workspace
 
     root = tmp_path_factory.mktemp("volume-master") / "ws"
     shutil.copytree(small_demo_master, root, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
     ws = Workspace.open(root)
-    model = store.fit_on_workspace(ws, "patchcore", {"coreset_ratio": 0.01, "device": "cpu", "modality": "oct"})
-    store.predict_cases(ws, model, ["VOL-L01", "VOL-N01"])
-    ws.close()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny network on a shared 2-core machine
+    try:
+        model = store.fit_on_workspace(ws, "patchcore", dict(TINY_WRN, device="cpu", modality="oct"))
+        store.predict_cases(ws, model, ["VOL-L01", "VOL-N01"])
+    finally:
+        torch.set_num_threads(threads)
+        ws.close()
     return root
 
 
@@ -45,12 +55,12 @@ def _click_view_point(qtbot, panel, x: float, y: float) -> None:
     qtbot.mouseClick(panel.graphics.viewport(), Qt.LeftButton, pos=pos)
 
 
-def _wheel(widget, up: bool) -> None:
+def _wheel(widget, up: bool, modifiers=Qt.NoModifier) -> None:
     from PySide6.QtWidgets import QApplication
 
     centre = QPointF(widget.width() / 2, widget.height() / 2)
     delta = QPoint(0, 120 if up else -120)
-    ev = QWheelEvent(centre, widget.mapToGlobal(centre), QPoint(), delta, Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    ev = QWheelEvent(centre, widget.mapToGlobal(centre), QPoint(), delta, Qt.NoButton, modifiers, Qt.NoScrollPhase, False)
     QApplication.sendEvent(widget, ev)
 
 
@@ -145,3 +155,52 @@ def test_prepare_image_reduces_every_bscan_and_keeps_the_enface_map():
 
     co = CaseOverlay("c", choice, 2.5, 3.0, 3.0, "oct", images={"oct": ov}, slices=SliceScores(0, "bscan", [0.1, 2.5, -1.0, 0.3], top=1))
     assert co.enface()[1] == "localizer" and co.bscan_score(1) == 2.5 and co.bscan_score(9) is None
+
+
+def test_a_case_with_a_localizer_and_a_photo_chooses_the_en_face_image(qtbot):
+    from app.viewers.case_view import CaseView
+    from core.domain import ROLE_LOCALIZER, ImageMeta, LoadedCase, ScanLine
+
+    cv = CaseView()
+    qtbot.addWidget(cv)
+    cv.resize(900, 500)
+    cv.show()
+    lines = [ScanLine((10.0, 20.0 + 10 * k), (90.0, 20.0 + 10 * k)) for k in range(4)]
+    case = LoadedCase.from_arrays(
+        "C", fundus=np.full((120, 130, 3), 90, np.uint8), fundus_ir=np.full((100, 100), 60, np.uint8), oct=np.zeros((4, 40, 64), np.uint8)
+    )
+    case.images["fundus_ir"].record.meta = ImageMeta(role=ROLE_LOCALIZER)
+    case.images["oct"].record.meta = ImageMeta(bscan_positions=lines, localizer="fundus_ir")
+    enface = np.full((100, 100), np.nan, np.float32)
+    enface[15:55, 10:90] = 5.0
+    cv.show_case(case)
+    assert cv.left.record.name == "fundus_ir" and cv.bscan_lines.line_count() == 4
+    assert cv.page_bar.chooser.isVisible() and cv.page_bar.chooser.count() == 2
+    heat = np.zeros((4, 40, 64), np.float32)
+    heat[2, 10:20, 20:40] = 6.0
+    ov = prepare_image(heat, None, (4, 40, 64), is_stack=True, score=6.0, enface=enface, enface_on="fundus_ir")
+    from core.workspace.results import SliceScores
+
+    choice = ModelChoice("patchcore", "v1", "PatchCore", "oct", 3.0, 3.0)
+    cv.set_result(
+        CaseOverlay("C", choice, 6.0, 3.0, 3.0, "oct", images={"oct": ov}, slices=SliceScores(0, "bscan", [0.0, 1.0, 6.0, 0.5], top=2))
+    )
+    assert cv.current_page() == 2 and cv.enface_shown() and "score 6.00  (highest)" in cv.page_label.text()
+    assert cv.overlays["oct"].has_heatmap and cv.overlays["oct"].heat.image.max() == pytest.approx(6.0)
+    # the photo: no B-scan positions refer to it, so no lines and no en-face map there
+    cv.page_bar.chooser.setCurrentIndex(1)
+    cv.page_bar.chooser.activated.emit(1)
+    assert cv.left.record.name == "fundus" and cv.bscan_lines.line_count() == 0 and not cv.enface_shown()
+    assert cv.scan_line.getData()[0] is None or len(cv.scan_line.getData()[0]) == 0
+    assert not cv.page_bar.enface.isVisible()
+    cv.page_bar.chooser.setCurrentIndex(0)
+    cv.page_bar.chooser.activated.emit(0)
+    assert cv.left.record.name == "fundus_ir" and cv.enface_shown() and cv.bscan_lines.line_count() == 4
+    # a click in a B-scan's band selects it; Ctrl+wheel zooms instead of moving
+    _click_view_point(qtbot, cv.fundus, 50.0, 31.0)
+    assert cv.current_page() == 1
+    _wheel(cv.oct.graphics.viewport(), up=True)
+    assert cv.current_page() == 2
+    zoom = cv.oct.view.viewRange()
+    _wheel(cv.oct.graphics.viewport(), up=True, modifiers=Qt.ControlModifier)
+    assert cv.current_page() == 2 and cv.oct.view.viewRange() != zoom

@@ -332,6 +332,8 @@ class MMRAD(AnomalyModel):
                 else "no image pair for the fusion token"
             )
             source = f"the calibrated image score of {best} ({why})"
+            if slices is not None and best == images["oct"].record.name and slices.top is not None:
+                source += f"; {best}: its highest calibrated B-scan score (B-scan {slices.top + 1} of {len(slices.scores)})"
         return AnomalyResult(
             score=float(score),
             heatmap=out[primary].heatmap,
