@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.errors import InputError, StudioError
+
+if TYPE_CHECKING:
+    pass
 
 
 def add_model_commands(sub) -> None:
@@ -94,7 +96,7 @@ def cmd_models(args) -> int:
     from core.models import list_models
     from core.runtime.weights import available
 
-    out = {"methods": list_models(), "weights": available()}
+    out: dict[str, Any] = {"methods": list_models(), "weights": available()}
     if args.workspace:
         from core.models import store
         from core.workspace import Workspace
@@ -166,8 +168,10 @@ def cmd_predict(args) -> int:
     if not args.json:
         sys.stderr.write("\n")
     if args.export:
+        from core.models.results_export import export_results
+
         export_results(ws, results, args.export)
-    out = {
+    out: dict[str, Any] = {
         "model": model.name,
         "version": model.card.version,
         "threshold": model.card.threshold,
@@ -182,59 +186,6 @@ def cmd_predict(args) -> int:
         for r in out["results"]:
             print(f"{r['case']:<14} {r['image']:<8} score {r['score']:7.2f}  {'ABNORMAL' if r['abnormal'] else 'normal'}")
     return 0
-
-
-def export_results(ws, results, folder: Path) -> None:
-    """One float32 heatmap per image at input resolution + scores.csv (atomic writes): ``.npy`` for
-    2-D images; for MRI volumes a NIfTI on the scan's own grid with its header (affine, qform/sform
-    codes, voxel sizes), plus the mask as a uint8 NIfTI when the method segments."""
-    import numpy as np
-
-    from core.io.atomic import atomic_path, atomic_write_text
-    from core.models import store
-
-    folder.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["case", "image", "score", "raw_score", "threshold", "abnormal", "model", "version", "heatmap", "mask"])
-    for r in results:
-        records = {im.name: im for im in ws.case(r.case_id).images}
-        for image_name, entry in r.maps.items():
-            heat, mask = store.result_arrays(ws, r, image_name)
-            rec = records.get(image_name)
-            mask_name = ""
-            if rec is not None and rec.is_volume:
-                import nibabel as nib
-
-                from core.io.nifti import write_nifti
-
-                header = nib.load(str(ws.image_path(rec))).header  # header only: the data is not read
-                fname = f"{r.case_id}__{image_name}.nii.gz"
-                write_nifti(folder / fname, np.asarray(heat, np.float32), header.get_best_affine(), header=header)
-                if mask is not None:
-                    mask_name = f"{r.case_id}__{image_name}_mask.nii.gz"
-                    write_nifti(folder / mask_name, np.asarray(mask, np.uint8), header.get_best_affine(), header=header)
-            else:
-                fname = f"{r.case_id}__{image_name}.npy"
-                with atomic_path(folder / fname) as tmp:
-                    with open(tmp, "wb") as fh:
-                        np.save(fh, np.asarray(heat, np.float32))
-            score = entry.get("score", r.score)
-            w.writerow(
-                [
-                    r.case_id,
-                    image_name,
-                    repr(float(score)),
-                    "" if entry.get("raw_score") is None else repr(float(entry["raw_score"])),
-                    r.threshold,
-                    int(score >= r.threshold),
-                    r.model,
-                    r.version,
-                    fname,
-                    mask_name,
-                ]
-            )
-    atomic_write_text(folder / "scores.csv", buf.getvalue())
 
 
 def cmd_train(args) -> int:

@@ -18,14 +18,18 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import InputError, LabelFileError, StudioError
 from core.io.atomic import atomic_path, atomic_write_json
-from core.io.labelme import read_labelme, resolve_image_path, write_labelme
+from core.io.labelme import LabelDocument, read_labelme, resolve_image_path, write_labelme
 from core.labels.classes import legend_for, workspace_class_set
 from core.labels.targets import LabelTarget, targets_for_case
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
 
 FORMATS = ("png", "nifti", "labelme")
 Progress = Callable[[int, int, str], None]
@@ -46,7 +50,7 @@ def _rel_name(target: LabelTarget, suffix: str) -> str:
     return f"{target.image.case_id}/{target.image.name}{page}{suffix}"
 
 
-def labelled_targets(ws) -> list[LabelTarget]:
+def labelled_targets(ws: Workspace) -> list[LabelTarget]:
     """Every 2-D target with a stored LabelMe file and every MRI image with a label volume."""
     out = []
     for case in ws.cases():
@@ -59,7 +63,7 @@ def labelled_targets(ws) -> list[LabelTarget]:
     return out
 
 
-def export_labels(ws, fmt: str, out: str | Path, progress: Progress | None = None) -> LabelReport:
+def export_labels(ws: Workspace, fmt: str, out: str | Path, progress: Progress | None = None) -> LabelReport:
     if fmt not in FORMATS:
         raise InputError(None, f"unknown label format '{fmt}'; use one of {', '.join(FORMATS)}")
     out = Path(out)
@@ -79,7 +83,7 @@ def export_labels(ws, fmt: str, out: str | Path, progress: Progress | None = Non
     return report
 
 
-def _modality_legends(ws, docs: dict[LabelTarget, object]) -> dict[str, dict[str, int]]:
+def _modality_legends(ws: Workspace, docs: dict[LabelTarget, LabelDocument]) -> dict[str, dict[str, int]]:
     extra: dict[str, list[str]] = {}
     for t, doc in docs.items():
         extra.setdefault(t.modality, [])
@@ -89,7 +93,14 @@ def _modality_legends(ws, docs: dict[LabelTarget, object]) -> dict[str, dict[str
     return {m: legend_for(workspace_class_set(ws, m), labels) for m, labels in extra.items()}
 
 
-def _legend_entry(ws, modality: str, ids: dict[str, int]) -> dict:
+def _read_labels(ws: Workspace, t: LabelTarget) -> LabelDocument:
+    doc = ws.read_labels(t.image, t.page)
+    if doc is None:
+        raise LabelFileError(ws.label_path(t.image, t.page), "the label file went away during the export")
+    return doc
+
+
+def _legend_entry(ws: Workspace, modality: str, ids: dict[str, int]) -> dict:
     cs = workspace_class_set(ws, modality)
     colours = {c.name: c.color for c in cs.classes}
     return {
@@ -99,16 +110,16 @@ def _legend_entry(ws, modality: str, ids: dict[str, int]) -> dict:
     }
 
 
-def _export_png(ws, targets, out, report, legend, progress) -> None:
+def _export_png(ws: Workspace, targets, out, report, legend, progress) -> None:
     from core.io.images import write_png
 
-    docs = {}
+    docs: dict[LabelTarget, LabelDocument] = {}
     for t in targets:
         if t.is_volume:
             report.skipped.append({"image": t.key, "reason": "MRI label volume: export with --format nifti"})
             continue
         try:
-            docs[t] = ws.read_labels(t.image, t.page)
+            docs[t] = _read_labels(ws, t)
         except LabelFileError as exc:
             report.skipped.append({"image": t.key, "reason": str(exc)})
     legends = _modality_legends(ws, docs)
@@ -133,7 +144,7 @@ def _export_png(ws, targets, out, report, legend, progress) -> None:
         report.written.append({"image": t.key, "file": rel})
 
 
-def _export_nifti(ws, targets, out, report, legend, progress) -> None:
+def _export_nifti(ws: Workspace, targets, out, report, legend, progress) -> None:
     from core.io.nifti import write_nifti
 
     vols = [t for t in targets if t.is_volume]
@@ -164,7 +175,7 @@ def _export_nifti(ws, targets, out, report, legend, progress) -> None:
         report.written.append({"image": t.key, "file": rel})
 
 
-def _export_labelme(ws, targets, out, report, legend, progress) -> None:
+def _export_labelme(ws: Workspace, targets, out, report, legend, progress) -> None:
     from core.io.images import read_stack, write_png
 
     stacks: dict[str, np.ndarray] = {}
@@ -175,7 +186,7 @@ def _export_labelme(ws, targets, out, report, legend, progress) -> None:
             report.skipped.append({"image": t.key, "reason": "MRI label volume: export with --format nifti"})
             continue
         try:
-            doc = ws.read_labels(t.image, t.page)
+            doc = _read_labels(ws, t)
         except LabelFileError as exc:
             report.skipped.append({"image": t.key, "reason": str(exc)})
             continue
@@ -203,7 +214,7 @@ def _export_labelme(ws, targets, out, report, legend, progress) -> None:
 _PAGE_RE = re.compile(r"^(?P<name>.+)_p(?P<page>\d{3})$")
 
 
-def _match_by_layout(ws, src: Path, path: Path) -> LabelTarget | None:
+def _match_by_layout(ws: Workspace, src: Path, path: Path) -> LabelTarget | None:
     """``<case>/<image>[_pNNN].json`` as written by the LabelMe export."""
     case_id = path.parent.name if path.parent != src else None
     if not case_id or not ws.has_case(case_id):
@@ -221,7 +232,7 @@ def _match_by_layout(ws, src: Path, path: Path) -> LabelTarget | None:
     return None
 
 
-def _match_by_pixels(ws, src: Path, path: Path, image_path: str, sha_index: dict) -> LabelTarget | None:
+def _match_by_pixels(ws: Workspace, src: Path, path: Path, image_path: str, sha_index: dict) -> LabelTarget | None:
     """The workspace image whose decoded pixels equal the file ``imagePath`` points at."""
     from core.hashing import array_sha256
     from core.io.images import read_image
@@ -238,7 +249,7 @@ def _match_by_pixels(ws, src: Path, path: Path, image_path: str, sha_index: dict
 
 
 def import_labelme_folder(
-    ws, src: str | Path, *, merge: bool = False, user: str = "system", progress: Progress | None = None
+    ws: Workspace, src: str | Path, *, merge: bool = False, user: str = "system", progress: Progress | None = None
 ) -> LabelReport:
     """Attach the LabelMe files under ``src`` to the matching workspace images. A file matches by
     the export layout ``<case>/<image>.json`` or by the pixels of the image its ``imagePath`` names

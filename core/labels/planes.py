@@ -87,7 +87,7 @@ def ras_to_voxel(ras_index, ornt: np.ndarray, shape: tuple[int, int, int]):
 
 
 def voxel_to_ras(voxel, ornt: np.ndarray, shape: tuple[int, int, int]):
-    r = [None, None, None]
+    r: list[np.ndarray | None] = [None, None, None]
     for k, (d, f) in enumerate(ornt):
         v = np.asarray(voxel[k])
         r[int(d)] = v if f > 0 else shape[k] - 1 - v

@@ -278,6 +278,11 @@ def scores_for(ws: Workspace, name: str, version: str | None = None) -> dict[str
     return {} if version is None else ws.results.scores(name, version)
 
 
+def _case_progress(progress: Progress, i: int, n: int, case_id: str) -> Progress:
+    """A prediction's own progress shown as case ``i`` of ``n`` with the prediction's message."""
+    return lambda _done, _total, message: progress(i, n, f"{case_id}: {message}")
+
+
 def predict_cases(
     ws: Workspace,
     model: AnomalyModel,
@@ -301,7 +306,7 @@ def predict_cases(
             skipped.append({"case": cid, "reason": f"no {model.modality} image"})
             continue
         case = ws.load_case(record)
-        ctx = PredictContext(progress=lambda d, t, msg, _i=i, _cid=cid: progress(_i, len(case_ids), f"{_cid}: {msg}"), cancel=cancel)
+        ctx = PredictContext(progress=_case_progress(progress, i, len(case_ids), cid), cancel=cancel)
         done.append(store_result(ws, model, case, model.predict(case, ctx)))
     progress(len(case_ids), len(case_ids), "done")
     return done, skipped

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,16 +23,19 @@ from core.models.rasalore.supervision import HEALTHY, UNHEALTHY
 from core.models.rasalore.weak_masks import WeakMasks, _sub_context
 from core.runtime.progress import CancelToken, Progress
 
+if TYPE_CHECKING:
+    import torch
+
 
 @dataclass
 class SliceSet:
     """Training samples in memory: (N, 1, S, S) pixels and weak masks, sequence ids, bridge pixels."""
 
-    x: object
-    m_ddpt: object
-    m_sam: object
-    seq: object  # (N,) long: index into the sequence list
-    bridge: object | None  # (N, 1, S, S) pixels of the same slice in the bridge sequence
+    x: torch.Tensor
+    m_ddpt: torch.Tensor
+    m_sam: torch.Tensor
+    seq: torch.Tensor  # (N,) long: index into the sequence list
+    bridge: torch.Tensor | None  # (N, 1, S, S) pixels of the same slice in the bridge sequence
     keys: list
 
 
