@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -292,10 +293,10 @@ def _import_group(ws: Workspace, g: _Group, user: str, report: ImportReport) -> 
         source=str(next(iter(g.images.values())).parent),
         user=user,
     )
-    entry = {"case": case_id, "kind": kind.value, "images": [im.name for im in case.images]}
+    entry: dict[str, Any] = {"case": case_id, "kind": kind.value, "images": [im.name for im in case.images]}
     # labels
     for role, jpath in g.labelme.items():
-        rec = case.image(role if role != "auto" else case.images[0].modality)
+        rec = case.require_image(role if role != "auto" else case.images[0].modality)
         try:
             doc = read_labelme(jpath)
             fresh = ws.new_label_document(rec)

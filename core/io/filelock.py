@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -51,7 +52,7 @@ class FileLock:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                if os.name == "nt":
+                if sys.platform == "win32":  # mypy narrows sys.platform checks, not os.name
                     import msvcrt
 
                     msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
@@ -69,7 +70,7 @@ class FileLock:
     @staticmethod
     def _unlock_file(fd: int) -> None:
         try:
-            if os.name == "nt":
+            if sys.platform == "win32":  # mypy narrows sys.platform checks, not os.name
                 import msvcrt
 
                 os.lseek(fd, 0, 0)

@@ -64,6 +64,7 @@ def _png_is_16bit_colour(path: Path) -> bool:
 def _read_with_pil(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    im: Image.Image  # the opened file, then its conversion
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

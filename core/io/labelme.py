@@ -87,7 +87,7 @@ class Shape:
         shape_type = obj.get("shape_type") or "polygon"
         if shape_type not in SHAPE_TYPES:
             raise ValueError(f"{where} has unknown shape_type '{shape_type}'")
-        pts = obj.get("points")
+        pts: Any = obj.get("points")  # untrusted JSON: checked by the conversion below
         try:
             points = [[float(p[0]), float(p[1])] for p in pts]
         except (TypeError, ValueError, IndexError, KeyError):
@@ -135,8 +135,8 @@ class Shape:
         if self.shape_type == "polygon":
             draw.polygon(pts, outline=1, fill=1)
         elif self.shape_type == "rectangle":
-            (x1, y1), (x2, y2) = pts[0], pts[1]
-            draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=1, fill=1)
+            (rx1, ry1), (rx2, ry2) = pts[0], pts[1]
+            draw.rectangle([min(rx1, rx2), min(ry1, ry2), max(rx1, rx2), max(ry1, ry2)], outline=1, fill=1)
         elif self.shape_type == "circle":
             (cx, cy), (px, py) = pts[0], pts[1]
             r = float(np.hypot(cx - px, cy - py))

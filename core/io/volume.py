@@ -11,7 +11,7 @@ import numpy as np
 class Volume:
     data: np.ndarray  # (X, Y, Z) in the file's own voxel order, never reoriented
     affine: np.ndarray  # (4, 4) float64 voxel -> RAS+ millimetres, exactly as stored
-    spacing: tuple[float, float, float]  # voxel size in mm along the three array axes
+    spacing: tuple[float, ...]  # voxel size in mm along the three array axes (readers build it from the header's zooms)
     header: object | None = None  # the nibabel header, kept so label exports copy it exactly
     meta: dict = field(default_factory=dict)
 

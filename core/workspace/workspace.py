@@ -208,8 +208,8 @@ class Workspace:
             pixels = loaded
         # Hash what will be read back from disk, so cache keys match later loads exactly.
         if im.source_path is None:
-            pixels = read_for_modality(self.root / rel, im.modality)
-            pixels = pixels.data if isinstance(pixels, Volume) else pixels
+            read_back = read_for_modality(self.root / rel, im.modality)
+            pixels = read_back.data if isinstance(read_back, Volume) else read_back
         return ImageRecord(
             id=f"{case_id}/{im.name}",
             case_id=case_id,
@@ -306,7 +306,7 @@ class Workspace:
                 "INSERT INTO reviews(case_id, user, time, status, decision, comment) VALUES(?,?,?,?,?,?)",
                 (case_id, user, t, new_status.value, new_decision.value if new_decision else None, new_comment),
             )
-            changes = {}
+            changes: dict[str, list[str | None]] = {}
             if new_status != case.status:
                 changes["status"] = [case.status.value, new_status.value]
             if new_decision != case.decision:

@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,13 @@ def apply_plan(
         except StudioError as exc:
             report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": str(exc)})
             continue
-        entry = {"case": pc.case_id, "kind": pc.kind.value, "images": [im.name for im in case.images], "split": pc.split, "truth": pc.truth}
+        entry: dict[str, Any] = {
+            "case": pc.case_id,
+            "kind": pc.kind.value,
+            "images": [im.name for im in case.images],
+            "split": pc.split,
+            "truth": pc.truth,
+        }
         for image_name, masks in pc.mask_labels.items():
             rec = next(im for im in case.images if im.name == image_name)
             doc = ws.new_label_document(rec)
