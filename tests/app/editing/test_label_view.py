@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.app.label_helpers import click, drag, image_pos
+from tests.app.editing.label_helpers import click, drag, image_pos
 
 
 @pytest.fixture

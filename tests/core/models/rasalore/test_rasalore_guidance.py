@@ -14,7 +14,7 @@ from core.models.contract import FitContext
 from core.models.rasalore.guidance import guided_maps, volume_score
 from core.models.rasalore.supervision import LabelledCase
 from core.runtime.progress import CancelToken
-from tests.core.test_rasalore_model import TINY, _brain, _with_lesion
+from tests.core.models.rasalore.test_rasalore_model import TINY, _brain, _with_lesion
 
 
 def test_guided_maps_weight_each_slice_by_its_probability():
