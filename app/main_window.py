@@ -100,6 +100,14 @@ class MainWindow(QMainWindow):
         if warm_up:
             QTimer.singleShot(200, self.runs.warm_up)
 
+    @property
+    def loaded_case(self) -> LoadedCase | None:
+        return self._loaded  # the case whose images are shown (read-only)
+
+    @property
+    def overlay(self) -> CaseOverlay | None:
+        return self._overlay  # the shown model result of the current case (read-only)
+
     def _compose(self) -> QWidget:
         centre = QWidget()
         cl = QVBoxLayout(centre)

@@ -17,13 +17,13 @@ def test_opens_and_lists_all_cases(window):
 
 def test_keyboard_navigation_loads_cases(window, qtbot):
     window.worklist.select_case("FUN-L01")
-    qtbot.waitUntil(lambda: window._loaded is not None and window._loaded.id == "FUN-L01", timeout=10000)
+    qtbot.waitUntil(lambda: window.loaded_case is not None and window.loaded_case.id == "FUN-L01", timeout=10000)
     ids = window.worklist.visible_ids()
     qtbot.keyClick(window, Qt.Key_D)
     nxt = ids[ids.index("FUN-L01") + 1]
-    qtbot.waitUntil(lambda: window._loaded is not None and window._loaded.id == nxt, timeout=10000)
+    qtbot.waitUntil(lambda: window.loaded_case is not None and window.loaded_case.id == nxt, timeout=10000)
     qtbot.keyClick(window, Qt.Key_A)
-    qtbot.waitUntil(lambda: window._loaded.id == "FUN-L01", timeout=10000)
+    qtbot.waitUntil(lambda: window.loaded_case.id == "FUN-L01", timeout=10000)
 
 
 def test_pair_view_shows_both_images_and_scan_line(window, qtbot, tmp_path):
@@ -33,7 +33,7 @@ def test_pair_view_shows_both_images_and_scan_line(window, qtbot, tmp_path):
     xs, ys = window.case_view.scan_line.getData()
     assert len(xs) == 2 and xs[1] > xs[0]
     # hovering the B-scan marks the matching point on the scan line
-    window.case_view._on_oct_mouse(256.0, 100.0)
+    window.case_view.oct.mouse_moved.emit(256.0, 100.0)
     mx, my = window.case_view.scan_marker.getData()
     assert xs[0] < mx[0] < xs[1] and abs(my[0] - ys[0]) < 1e-6
     arr = _grab_array(window)
@@ -50,7 +50,7 @@ def test_mri_case_shows_three_planes_with_spacing(window, qtbot):
     before = vv.pos[2]
     vv.sliders["axial"].setValue(before + 5)
     assert vv.pos[2] == before + 5
-    x, y, w, h = vv._plane_rect("sagittal")
+    x, y, w, h = vv.plane_rect("sagittal")
     assert (w, h) == (vv.ras.shape[1] * vv.spacing[1], vv.ras.shape[2] * vv.spacing[2])
 
 
@@ -58,9 +58,9 @@ def test_stale_load_is_not_shown(window, qtbot):
     """Switching case while a load is in flight never shows the earlier case."""
     window.open_case("FUN-N01")
     window.open_case("PAIR-L01")
-    qtbot.waitUntil(lambda: window._loaded is not None and window._loaded.id == "PAIR-L01", timeout=10000)
+    qtbot.waitUntil(lambda: window.loaded_case is not None and window.loaded_case.id == "PAIR-L01", timeout=10000)
     qtbot.wait(300)
-    assert window._loaded.id == "PAIR-L01"
+    assert window.loaded_case.id == "PAIR-L01"
 
 
 def test_a_2d_slice_case_is_shown(open_window, tmp_path):
