@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from core.errors import CorruptFileError, WrongDimensionError
 
@@ -35,12 +36,12 @@ def pixel_budget() -> int:
     return DEFAULT_PIXEL_BUDGET
 
 
-def check_dimensions(path: str | Path, dims: dict[str, object]) -> tuple[int, ...]:
+def check_dimensions(path: str | Path, dims: dict[str, Any]) -> tuple[int, ...]:  # values: untrusted header fields
     """Each claimed dimension is a whole number in 1..MAX_SIDE; returns them as ints."""
     out = []
     for name, value in dims.items():
         try:
-            number = float(value)  # type: ignore[arg-type]
+            number = float(value)
         except (TypeError, ValueError, OverflowError):
             raise WrongDimensionError(path, f"{name} is not a number ({value!r})") from None
         if not number.is_integer() or not 1 <= number <= MAX_SIDE:

@@ -17,7 +17,8 @@ class Volume:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.data.shape)  # type: ignore[return-value]
+        s = self.data.shape
+        return s[0], s[1], s[2]
 
     def orientation(self) -> str:
         """Axis codes of the voxel grid, e.g. ``'RAS'`` or ``'LPS'``."""

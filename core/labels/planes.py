@@ -42,7 +42,7 @@ def ras_shape(shape: tuple[int, int, int], ornt: np.ndarray) -> tuple[int, int, 
     out = [0, 0, 0]
     for k, (d, _f) in enumerate(ornt):
         out[int(d)] = int(shape[k])
-    return tuple(out)  # type: ignore[return-value]
+    return out[0], out[1], out[2]
 
 
 def plane_image(ras: np.ndarray, plane: str, index: int) -> np.ndarray:
