@@ -48,3 +48,27 @@ class WeightsError(StudioError):
 
 class CancelledError(StudioError):
     """Work was cancelled by the user."""
+
+
+class UnsafePathError(InputError):
+    """An id or a stored path would leave the workspace (or is not a valid id at all)."""
+
+
+class TooLargeError(InputError):
+    """A file claims more pixels/voxels than the configured budget allows (or than it holds)."""
+
+
+class IntegrityError(InputError):
+    """A stored file is not what the catalog recorded (replaced or changed on disk)."""
+
+
+class CatalogDamagedError(WorkspaceError):
+    """``workspace.sqlite`` exists but is empty, unreadable or damaged."""
+
+
+class LockBusyError(StudioError):
+    """Another process holds a lock (database, array store, workspace) for longer than we wait."""
+
+
+class DiskFullError(StudioError):
+    """Not enough free space to write; nothing already stored was touched."""
