@@ -115,6 +115,9 @@ class Workspace(LabelFilesMixin):
         self.writer_lock.app = app
         return self.writer_lock.acquire()
 
+    def release_writer(self) -> None:
+        self.writer_lock.release()
+
     @classmethod
     def restore_backup(cls, root: str | Path) -> dict:
         """Replace a damaged ``workspace.sqlite`` with ``workspace.sqlite.bak`` (the old files are
