@@ -32,8 +32,7 @@ class WorkspaceBanner(QLabel):
             self.hide()
             return
         self.setText(
-            f"This workspace is also open in another window: {describe_holder(self.holder)}. "
-            "You can keep working: label saves are merged with theirs and nothing either of you saves is dropped. "
-            "Reopen an image to see their latest shapes."
+            f"Also open in another window: {describe_holder(self.holder)}. Both can edit: label saves are merged, "
+            "nothing either of you saves is dropped (reopen an image to see their latest shapes)."
         )
         self.show()

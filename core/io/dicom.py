@@ -87,7 +87,8 @@ def read_dicom_series(folder: str | Path, series_uid: str | None = None) -> Volu
         inter = _number(path, ds, "RescaleIntercept", 0.0)
         if slope == 0:
             raise CorruptFileError(path, "RescaleSlope is 0 (every voxel would have the same value)")
-        values = pixels.astype(np.float32) * np.float32(slope) + np.float32(inter)
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = pixels.astype(np.float32) * np.float32(slope) + np.float32(inter)
         if not np.isfinite(values).all():
             raise CorruptFileError(path, f"rescale (slope {slope:g}, intercept {inter:g}) gives values beyond float32")
         slices.append((ds, values, path))

@@ -54,7 +54,8 @@ def lock_wait_s(default: float = DEFAULT_WAIT_S) -> float:
 def holder_record(app: str = "") -> dict:
     from core.settings import default_user
 
-    return {"user": default_user(), "host": socket.gethostname(), "pid": os.getpid(), "app": app, "since": time.time()}
+    user = os.environ.get("ANOMALY_STUDIO_USER") or default_user()
+    return {"user": user, "host": socket.gethostname(), "pid": os.getpid(), "app": app, "since": time.time()}
 
 
 def describe_holder(info: dict | None) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.errors import CorruptFileError, EmptyFileError, InputError, TooLargeError, UnsupportedFormatError, WrongDimensionError
 from core.io.atomic import atomic_path
-from core.io.limits import check_pixel_budget, max_pixels
+from core.io.limits import ENV_MAX_PIXELS, check_pixel_budget, max_pixels
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -124,7 +124,7 @@ def _read_with_pil(path: Path) -> np.ndarray:
     except UnidentifiedImageError as exc:
         raise CorruptFileError(path, "not a readable image (unknown or damaged format)") from exc
     except Image.DecompressionBombError as exc:
-        raise TooLargeError(path, f"refused as a decompression bomb ({exc})") from None
+        raise TooLargeError(path, f"refused as a decompression bomb ({exc}); raise {ENV_MAX_PIXELS} if this file is genuine") from None
     except MemoryError:
         raise TooLargeError(path, "image is too large to decode in the available memory") from None
     except Exception as exc:  # noqa: BLE001 - PIL raises many types (struct.error, ZeroDivisionError, ...) for damaged files

@@ -7,8 +7,9 @@ share it.
 
 Nothing already stored can be destroyed by a write:
 
-* a write first checks the free space (array size plus a reserve) and stops with a
-  :class:`DiskFullError` before touching the file;
+* a write first checks the free space (array size plus a reserve) and allocates the blocks it
+  will need at the end of the file (``posix_fallocate``), stopping with a :class:`DiskFullError`
+  before HDF5 touches the file (HDF5 crashed the process on a disk that filled mid-write);
 * a new array is written under a side name and swapped in by a rename inside the file, so a
   failed write leaves the previous array of that key in place;
 * a file that only fails to open for a transient reason (too many open files, busy, I/O error,
@@ -170,11 +171,37 @@ class ArrayStore:
                 f"{free / 2**20:,.0f} MB free. Nothing already stored was changed; free some space and run again."
             )
 
+    def reserve(self, nbytes: int, what: str = "an array") -> None:
+        """Allocate the disk blocks a write will need at the end of the file, before HDF5 writes.
+
+        HDF5 puts new data and metadata at the end of its address space and trims the file back
+        to that at close, so the write lands in blocks that already belong to the file: a disk
+        that fills up meanwhile (another program) cannot make HDF5 fail half-way, which damages
+        its in-memory state (it crashed the process on a full disk). Where the system has no
+        ``posix_fallocate`` (Windows, macOS) the free-space check alone protects the store."""
+        fallocate = getattr(os, "posix_fallocate", None)
+        if fallocate is None or not self.path.exists():
+            return
+        need = int(nbytes * 1.1) + 2 * 1024 * 1024
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            fallocate(fd, os.fstat(fd).st_size, need)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise DiskFullError(
+                    f"{self.path.parent}: not enough free space to store {what} ({need / 2**20:,.0f} MB needed). "
+                    "Nothing already stored was changed; free some space and run again."
+                ) from None
+            log.debug("posix_fallocate not available on %s: %s", self.path, exc)
+        finally:
+            os.close(fd)
+
     def put(self, key: str, array: np.ndarray, attrs: dict | None = None, compress: bool = True) -> None:
         a = np.ascontiguousarray(array)
         side = key + _SIDE
         with self.lock:
             self.ensure_space(a.nbytes, f"'{key}'")
+            self.reserve(a.nbytes, f"'{key}'")
             with self._open("a") as f:
                 if side in f:
                     del f[side]
