@@ -228,6 +228,21 @@ def _report_wait(message: str) -> None:
     sys.stderr.flush()
 
 
+# command-line options that name an id which becomes a path: checked before any command starts
+# (cheap refusals: a hostile --version never gets as far as importing torch or opening a model)
+_ID_OPTIONS = {"version": "version", "run": "run", "case": "case"}
+
+
+def _validate_ids(args: argparse.Namespace) -> None:
+    from core.workspace.paths import validate_id
+
+    for attr, kind in _ID_OPTIONS.items():
+        value = getattr(args, attr, None)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                validate_id(kind, item)
+
+
 def _sqlite_failure(exc: sqlite3.Error) -> str | None:
     """A one-line reason for database errors that are the environment's, not a bug (else None)."""
     text = str(exc).lower()
@@ -266,6 +281,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, gui: GuiRunn
             if gui is None:
                 raise UsageError("the GUI is not available from this entry point; run the 'anomaly-studio' command")
             return int(gui(args) or 0)
+        _validate_ids(args)
         rc = _commands()[args.command](args)
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return rc

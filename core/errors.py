@@ -70,5 +70,6 @@ class LockBusyError(StudioError):
     """Another process holds a lock (database, array store, workspace) for longer than we wait."""
 
 
-class DiskFullError(StudioError):
-    """Not enough free space to write; nothing already stored was touched."""
+class DiskFullError(StudioError, OSError):
+    """Not enough free space to write; nothing already stored was touched. Also an ``OSError``,
+    so code that already handles failed writes keeps handling it."""

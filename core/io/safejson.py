@@ -6,6 +6,7 @@ Every failure is an ``InputError`` (or the subclass the caller names) with the f
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from core.errors import InputError
@@ -19,9 +20,16 @@ def _refuse_constant(name: str):
     raise ValueError(f"'{name}' is not a JSON number")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large for a number")
+    return value
+
+
 def parse_json_text(text: str, path: str | Path | None = None, *, error: type[InputError] = InputError, max_depth: int = MAX_DEPTH):
     try:
-        obj = json.loads(text, parse_constant=_refuse_constant)
+        obj = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise error(path, f"broken JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except RecursionError:
