@@ -47,6 +47,7 @@ class Settings:
     device: str = "auto"  # auto | cpu | cuda
     user: str | None = None
     autosave: bool = True
+    max_pixels: int | None = None  # decoder budget in values (core.io.limits); ANOMALY_STUDIO_MAX_PIXELS overrides
 
     @property
     def path(self) -> Path:

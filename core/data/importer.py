@@ -275,6 +275,9 @@ def _import_group(ws: Workspace, g: _Group, user: str, report: ImportReport) -> 
         user=user,
     )
     entry = {"case": case_id, "kind": kind.value, "images": [im.name for im in case.images]}
+    for im in case.images:  # values a reader had to sanitise (NaN voxels set to 0, ...)
+        for note in im.meta.extra.get("read_warnings", []):
+            report.warnings.append(f"{case_id}/{im.name}: {note}")
     # labels
     for role, jpath in g.labelme.items():
         rec = case.image(role if role != "auto" else case.images[0].modality)

@@ -16,6 +16,7 @@ from core.metrics.classification import auroc, average_precision, balanced_accur
 from core.metrics.segmentation import aupro, best_dice, dice
 from core.models import store
 from core.workspace import Workspace
+from core.workspace.arrays import MissingArrayError
 
 
 def ground_truth_mask(ws: Workspace, image: ImageRecord) -> np.ndarray | None:
@@ -88,6 +89,8 @@ def evaluate(
             abnormal = image_truth(ws, case, image, masks, truth)
             row = {"case": case.id, "image": image_name, "score": entry.get("score"), "truth": abnormal}
             heat, pred_mask = store.result_arrays(ws, res, image_name)
+            if heat is None and entry.get("heatmap"):  # lost from the array store: never evaluated as if present
+                raise MissingArrayError(entry["heatmap"], f"heatmap of {case.id}/{image_name}")
             gt = masks.get(image.id)
             if gt is None and abnormal is False and not image.is_stack and not image.is_volume:
                 gt = np.zeros(heat.shape[:2], bool)

@@ -127,7 +127,7 @@ def test_imagej_channel_stack_is_not_an_oct_stack(tmp_path):
         ),
         (
             b'{"imagePath": "img.png", "shapes": [{"label": "x", "points": [[0,0],[1,1]], "shape_type": "line", "group_id": 1e400}]}',
-            "group_id",
+            "too large",
         ),
         (
             b'{"imagePath": "img.png", "shapes": [{"label": "x", "points": [[0,0],[1,1]], "shape_type": "line", "group_id": 1.5}]}',
