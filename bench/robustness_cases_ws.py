@@ -131,25 +131,25 @@ def catalog_cases(root: Path, ws: Path, outside: Path) -> list[Case]:
             out.append(
                 Case(f"catalog path {name} export {fmt}", "catalog tampering", argv, False, "N0", mention="N0" if fmt == "labelme" else "")
             )
-    w = copy("caseid")
-    poke(w, "PRAGMA foreign_keys=OFF")
-    poke(w, "UPDATE images SET case_id='../../../escape' WHERE case_id='N1'")
-    out.append(
-        Case(
-            "catalog case id export",
-            "catalog tampering",
-            ["labels", "export", "-w", str(w), "-f", "png", "-o", str(root / "exp-id")],
-            False,
-            mention="N1",
-        )
-    )
+    w = copy("caseid")  # N0 (which has labels) renamed to a path in both tables
+    con = sqlite3.connect(w / "workspace.sqlite")
+    with con:
+        con.execute("PRAGMA foreign_keys=OFF")
+        con.execute("UPDATE cases SET id='../../../escape' WHERE id='N0'")
+        con.execute("UPDATE images SET case_id='../../../escape' WHERE case_id='N0'")
+    con.close()
+    for fmt in ("png", "labelme"):
+        argv = ["labels", "export", "-w", str(w), "-f", fmt, "-o", str(root / f"exp-id-{fmt}")]
+        out.append(Case(f"catalog case id export {fmt}", "catalog tampering", argv, False, mention="invalid case id"))
     for name, damage in (("zero", b""), ("garbage", b"garbage" * 50), ("half", None)):
-        w = copy(f"damaged-{name}")
-        cat = w / "workspace.sqlite"
-        cat.write_bytes(cat.read_bytes()[: cat.stat().st_size // 2] if damage is None else damage)
-        out.append(Case(f"damaged catalog {name} info", "damaged catalog", ["info", "-w", str(w)], True, "workspace.sqlite"))
-        out.append(Case(f"damaged catalog {name} import", "damaged catalog", ["import", str(root / "valid.png"), "-w", str(w)], True))
-        out.append(Case(f"damaged catalog {name} restore", "damaged catalog", ["restore", "-w", str(w)], False, expect_rc=0))
+        src = root / "in" / "trunc-png-0"
+        commands = {"info": (["info"], True, "workspace.sqlite", None), "import": (["import", str(src)], True, "workspace.sqlite", None)}
+        commands["restore"] = (["restore"], False, "", 0)
+        for command, (argv, must, names, rc) in commands.items():  # each on its own copy: the runs are concurrent
+            w = copy(f"damaged-{name}-{command}")
+            cat = w / "workspace.sqlite"
+            cat.write_bytes(cat.read_bytes()[: cat.stat().st_size // 2] if damage is None else damage)
+            out.append(Case(f"damaged catalog {name} {command}", "damaged catalog", [*argv, "-w", str(w)], must, names, expect_rc=rc))
     w = copy("replaced")
     H.valid_png(w / "images" / "N0" / "fundus.png", (96, 128), seed=77)
     out.append(
@@ -163,11 +163,20 @@ def catalog_cases(root: Path, ws: Path, outside: Path) -> list[Case]:
         )
     )
     w = copy("busy")
+    valid = root / "busy-labels" / "N2"
+    valid.mkdir(parents=True)
+    H.labelme_doc(
+        valid / "fundus.json",
+        "fundus.png",
+        [{"label": "x", "points": [[0, 0], [5, 5]], "shape_type": "line"}],
+        imageHeight=96,
+        imageWidth=128,
+    )
     out.append(
         Case(
             "busy database",
             "contention",
-            ["labels", "import", str(root / "in" / "lm-group_text"), "-w", str(w)],
+            ["labels", "import", str(valid.parent), "-w", str(w)],
             True,
             "busy",
             {"ANOMALY_STUDIO_LOCK_WAIT_S": "2"},
