@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV) with $(PYTHON) (first time: a few minutes; torch is large)…"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,retouch]"
+	$(BIN)/python -m pip install --quiet --no-deps oct-converter==0.6.2  # no opencv-python next to PySide6: README, Development
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -31,12 +32,14 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 bundle: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[packaging]"
+	$(BIN)/python -m pip install --quiet --no-deps oct-converter==0.6.2
 	$(BIN)/python packaging/build.py $(BUNDLE_ARGS)
 
 clean-venv:

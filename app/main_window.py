@@ -160,6 +160,9 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(QAction("&Open workspace…", self, shortcut=QKeySequence.Open, triggered=self._choose_workspace))
+        from app.dialogs.pacs import add_pacs_actions  # File -> Open from PACS…, Send case to PACS…
+
+        add_pacs_actions(self, file_menu)
         file_menu.addSeparator()
         file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close))
         handlers = {

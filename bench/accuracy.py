@@ -56,9 +56,7 @@ def run(methods: list[str], root: Path, device: str, config: dict[str, dict]) ->
         todo = [
             c.id
             for c in ws.cases()
-            if c.split == "test"
-            and c.image(model.config["modality"]) is not None
-            and store.load_result(ws, name, c.id, model.card.version) is None
+            if c.split == "test" and c.image(model.modality) is not None and store.load_result(ws, name, c.id, model.card.version) is None
         ]
         store.predict_cases(ws, model, todo)
         rep = evaluate(ws, name, model.card.version)

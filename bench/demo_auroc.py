@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     todo = [
         c.id
         for c in ws.cases()
-        if c.split == "test" and c.image(model.config["modality"]) is not None and store.load_result(ws, args.model, c.id, version) is None
+        if c.split == "test" and c.image(model.modality) is not None and store.load_result(ws, args.model, c.id, version) is None
     ]
     store.predict_cases(ws, model, todo)
     report = evaluate(ws, args.model, version)

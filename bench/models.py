@@ -40,7 +40,7 @@ def run(methods: list[str], workspace: str | None, device: str) -> dict:
             feats = model.patch_features(case.images["fundus"]) if hasattr(model, "patch_features") else None
             if feats is not None:
                 t2 = time.perf_counter()
-                model.bank.search(feats.features, k=int(model.config["knn_k"]))
+                model.bank.search(feats.features, k=model.config.knn_k)
                 search.append(time.perf_counter() - t2)
         rep = evaluate(ws, name, model.card.version)
         m = rep["metrics"]

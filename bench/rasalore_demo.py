@@ -112,7 +112,7 @@ def main() -> None:
                 y.append(0)
                 s.append(score)
                 pu.append(per_p[idx])
-            elif counts[k] > int(model.config["label_min_pixels"]):
+            elif counts[k] > model.config.label_min_pixels:
                 y.append(1)
                 s.append(score)
                 pu.append(per_p[idx])

@@ -44,8 +44,8 @@ def main() -> None:
     configure_cpu_threads()
     device = resolve_device(args.device)
     torch.manual_seed(0)
-    config = dict(
-        Rasalore.default_config, image_size=args.image_size, grid_size=args.grid, embed_dim=args.dim, seed=0, ddpt_grid=args.ddpt_grid
+    config = Rasalore.parse_settings(
+        dict(image_size=args.image_size, grid_size=args.grid, embed_dim=args.dim, seed=0, ddpt_grid=args.ddpt_grid)
     )
     n, s = args.slices, args.image_size
     x = torch.rand(n, 1, s, s)
@@ -80,7 +80,7 @@ def main() -> None:
                 "image_size": s,
                 "grid": args.grid,
                 "dim": args.dim,
-                "batch_size": config["batch_size"],
+                "batch_size": config.batch_size,
                 "seconds_per_slice": round(per_epoch / n, 4),
                 "parameters": count_parameters(net),
                 "device": describe_device(str(device)),

@@ -81,15 +81,17 @@ def run(name: str, args) -> None:
         cases = normal_cases(max(2, args.batch), paired=True)
     model = create_model(name, **cfg)
     timer = StepTimer()
-    model.training_context = TrainingContext(emit=timer)
+    ctx_training = TrainingContext(emit=timer)
     t0 = time.perf_counter()
-    model.fit(cases)
+    from core.models.contract import FitContext
+
+    model.fit(cases, FitContext(training=ctx_training))
     total = time.perf_counter() - t0
     from core.runtime.device import describe_device
 
     print(
         f"{name} on {describe_device(args.device)}, batch {args.batch}"
-        + (f", {args.image_size} px" if name == "resynthdetect" else f", encoder {args.encoder} ({model.config['image_size']} px, paired)")
+        + (f", {args.image_size} px" if name == "resynthdetect" else f", encoder {args.encoder} ({model.config.image_size} px, paired)")
     )
     for stage, ts in timer.times.items():
         measured = ts[1:] or ts

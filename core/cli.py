@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--format",
         default="auto",
-        choices=["auto", "folder", "idrid", "bmad", "mmr", "eyeq", "brats"],
+        choices=["auto", "folder", "idrid", "bmad", "mmr", "eyeq", "brats", "retouch", "duke"],
         help="dataset layout (default: detect)",
     )
     i.add_argument("--modality", choices=["fundus", "oct", "slice"], help="modality of BMAD images (default: from the folder name)")
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_labels import add_label_commands
 
     add_label_commands(sub)
+    from core.cli_pacs import add_pacs_commands
+
+    add_pacs_commands(sub)
     return p
 
 
@@ -182,8 +185,17 @@ def cmd_restore(args) -> int:
 def _commands() -> dict:
     from core.cli_labels import LABEL_COMMANDS
     from core.cli_models import MODEL_COMMANDS
+    from core.cli_pacs import PACS_COMMANDS
 
-    return {"demo": cmd_demo, "import": cmd_import, "info": cmd_info, "restore": cmd_restore, **MODEL_COMMANDS, **LABEL_COMMANDS}
+    return {
+        "demo": cmd_demo,
+        "import": cmd_import,
+        "info": cmd_info,
+        "restore": cmd_restore,
+        **MODEL_COMMANDS,
+        **LABEL_COMMANDS,
+        **PACS_COMMANDS,
+    }
 
 
 class _PlainStream:
@@ -262,7 +274,9 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     from core.io.filelock import set_wait_reporter
+    from core.settings import Settings
 
+    Settings.load()  # applies settings the engine reads below the settings layer (the decoders' budget)
     original_stderr = sys.stderr
     if not sys.stderr.isatty() and not isinstance(sys.stderr, _PlainStream):
         sys.stderr = _PlainStream(sys.stderr)  # no progress escape codes in pipes and log files

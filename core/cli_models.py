@@ -68,13 +68,10 @@ def add_model_commands(sub) -> None:
 
 
 def parse_config(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise InputError(None, f"--config '{item}': expected KEY=VALUE")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
+    """``--config K=V`` items as strings; the method's settings dataclass types them (ConfigError)."""
+    from core.models.config import parse_assignments
+
+    return parse_assignments(items)
 
 
 def _progress(quiet: bool):
@@ -102,7 +99,7 @@ def cmd_models(args) -> int:
         from core.models import store
         from core.workspace import Workspace
 
-        out["versions"] = store.list_versions(Workspace.open(args.workspace))
+        out["versions"] = [v.to_json() for v in store.list_versions(Workspace.open(args.workspace))]
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -157,14 +154,14 @@ def cmd_predict(args) -> int:
     ws = Workspace.open(args.workspace)
     model = store.load_version(ws, args.model, args.version, **parse_config(args.config))
     if args.all:
-        ids = [c.id for c in ws.cases() if c.image(model.config["modality"]) is not None]
+        ids = [c.id for c in ws.cases() if c.image(model.modality) is not None]
     else:
         ids = args.case
         for cid in ids:
             if not ws.has_case(cid):
                 raise InputError(None, f"case '{cid}' not found in {ws.root}")
-            if ws.case(cid).image(model.config["modality"]) is None:
-                raise InputError(None, f"case '{cid}' has no {model.config['modality']} image for {args.model}")
+            if ws.case(cid).image(model.modality) is None:
+                raise InputError(None, f"case '{cid}' has no {model.modality} image for {args.model}")
     results, skipped = store.predict_cases(ws, model, ids, progress=_progress(args.json))
     if not args.json:
         sys.stderr.write("\n")
@@ -314,7 +311,7 @@ def cmd_train(args) -> int:
         raise
     finally:
         shutdown()
-    n_images = training_data(ws, args.model, model.config["modality"]).n_cases
+    n_images = training_data(ws, args.model, model.modality).n_cases
     record(
         "done",
         version=model.card.version,
@@ -346,18 +343,23 @@ def cmd_threshold(args) -> int:
         raise StudioError(f"no fitted '{args.model}' model in {ws.root}")
     if args.value is not None:
         store.set_threshold(ws, args.model, args.value, version, user="cli")
-    card = next(v["card"] for v in store.list_versions(ws, args.model) if v["version"] == version)
+    record = ws.versions.get(args.model, version)
+    if record is None or record.card is None:
+        raise StudioError(
+            f"model {args.model} has no readable version '{version}' in {ws.root}" + (f": {record.problem}" if record else "")
+        )
+    card = record.card
     out = {
         "model": args.model,
         "version": version,
-        "threshold": card["threshold"],
-        "pixel_threshold": card.get("pixel_threshold"),
-        "calibration": {k: card["calibration"].get(k) for k in ("n", "mean", "std", "source")},
+        "threshold": card.threshold,
+        "pixel_threshold": card.pixel_threshold,
+        "calibration": {k: card.calibration.get(k) for k in ("n", "mean", "std", "source")},
     }
     print(
         json.dumps(out, indent=2)
         if args.json
-        else f"{args.model} {version}: threshold {card['threshold']:.2f} (z-score vs {out['calibration']['n']} held-out normals)"
+        else f"{args.model} {version}: threshold {card.threshold:.2f} (z-score vs {out['calibration']['n']} normals)"
     )
     return 0
 
@@ -383,7 +385,7 @@ def cmd_eval(args) -> int:
         todo = [
             c.id
             for c in ws.cases()
-            if c.split == "test" and c.image(model.config["modality"]) is not None and store.load_result(ws, name, c.id, version) is None
+            if c.split == "test" and c.image(model.modality) is not None and store.load_result(ws, name, c.id, version) is None
         ]
         if todo:
             store.predict_cases(ws, model, todo, progress=_progress(args.json))

@@ -87,6 +87,18 @@ class ScanLine:
         return cls((float(x0), float(y0)), (float(x1), float(y1)))
 
 
+ROLE_LOCALIZER = "localizer"  # ImageMeta.role of the en-face image that B-scan positions refer to
+
+
+@dataclass(frozen=True)
+class OctSpacingUm:
+    """Micrometres between A-scans (x), between rows (axial) and between neighbouring B-scans."""
+
+    x_um: float
+    axial_um: float
+    between_um: float | None = None
+
+
 @dataclass
 class ImageMeta:
     laterality: str | None = None  # "L" / "R" (fundus, OCT)
@@ -98,11 +110,19 @@ class ImageMeta:
     derived_from: str | None = None  # provenance of derived images (flip, crop, ...)
     source: str | None = None  # original file or package the pixels came from
     description: str = ""
+    # OCT volumes and their localizers (all optional; older workspaces have none of them)
+    role: str | None = None  # "localizer": en-face image (IR/SLO or fundus) that B-scan positions refer to
+    bscan_positions: list[ScanLine] | None = None  # per B-scan start/end on the image named by `localizer`
+    localizer: str | None = None  # name of the image in this case the B-scan positions are drawn on
+    acquired: str | None = None  # acquisition date/time, ISO 8601
+    device: str | None = None  # manufacturer / model, or the device export format
+    uids: dict | None = None  # DICOM study_uid, series_uid, sop_instance_uid(s), sop_class_uid
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["scan_line"] = self.scan_line.to_json() if self.scan_line else None
+        d["bscan_positions"] = [p.to_json() for p in self.bscan_positions] if self.bscan_positions else None
         return {k: v for k, v in d.items() if v not in (None, "", {}, False) or k == "synthetic"}
 
     @classmethod
@@ -113,6 +133,11 @@ class ImageMeta:
         kwargs = {k: v for k, v in obj.items() if k in known}
         if kwargs.get("scan_line") is not None:
             kwargs["scan_line"] = ScanLine.from_json(kwargs["scan_line"])
+        if kwargs.get("bscan_positions") is not None:
+            try:
+                kwargs["bscan_positions"] = [ScanLine.from_json(p) for p in kwargs["bscan_positions"]]
+            except (TypeError, ValueError):  # a damaged catalog entry: keep it visible, never crash the load
+                extra["invalid_bscan_positions"] = kwargs.pop("bscan_positions")
         kwargs.setdefault("extra", {})
         kwargs["extra"] = {**kwargs["extra"], **extra}
         return cls(**kwargs)
@@ -141,6 +166,45 @@ class ImageRecord:
     def is_stack(self) -> bool:
         return self.modality == Modality.OCT and len(self.shape) >= 3 and not (len(self.shape) == 3 and self.shape[-1] == 3)
 
+    # -- OCT volumes (a volume is a B-scan stack with geometry) ------------------------------
+    @property
+    def is_localizer(self) -> bool:
+        """An en-face image whose role is to locate B-scans (IR/SLO or a device fundus image)."""
+        return self.meta.role == ROLE_LOCALIZER
+
+    @property
+    def n_bscans(self) -> int:
+        return int(self.shape[0]) if self.is_stack else (1 if self.modality == Modality.OCT else 0)
+
+    @property
+    def bscan_positions(self) -> list[ScanLine] | None:
+        """Start/end of every B-scan (index = page) on the image :attr:`localizer_name`, in its pixels."""
+        return self.meta.bscan_positions
+
+    @property
+    def localizer_name(self) -> str | None:
+        """Name of the image in the same case that :attr:`bscan_positions` refer to."""
+        return self.meta.localizer
+
+    def scan_line_at(self, page: int | None) -> ScanLine | None:
+        """The line of B-scan ``page`` on the localizer (or the single ``scan_line`` of a 2-D B-scan)."""
+        positions = self.meta.bscan_positions
+        if positions and page is not None and 0 <= page < len(positions):
+            return positions[page]
+        return self.meta.scan_line if not positions else None
+
+    @property
+    def oct_spacing_um(self) -> OctSpacingUm | None:
+        """B-scan geometry in micrometres, from ``meta.spacing`` (mm, array-axis order)."""
+        sp = self.meta.spacing
+        if self.modality != Modality.OCT or not sp:
+            return None
+        if self.is_stack and len(sp) == 3:
+            return OctSpacingUm(x_um=sp[2] * 1000.0, axial_um=sp[1] * 1000.0, between_um=sp[0] * 1000.0)
+        if len(sp) == 2:
+            return OctSpacingUm(x_um=sp[1] * 1000.0, axial_um=sp[0] * 1000.0)
+        return None
+
 
 @dataclass
 class CaseRecord:
@@ -161,6 +225,28 @@ class CaseRecord:
     def image(self, modality: Modality | str) -> ImageRecord | None:
         m = Modality(modality)
         return next((im for im in self.images if im.modality == m), None)
+
+    def named(self, name: str | None) -> ImageRecord | None:
+        return next((im for im in self.images if im.name == name), None) if name else None
+
+    @property
+    def oct_volume(self) -> ImageRecord | None:
+        """The case's OCT image that carries B-scan positions (an OCT volume), else None."""
+        return next((im for im in self.images if im.modality == Modality.OCT and im.bscan_positions), None)
+
+    @property
+    def bscan_positions(self) -> list[ScanLine] | None:
+        vol = self.oct_volume
+        return vol.bscan_positions if vol else None
+
+    @property
+    def localizer_name(self) -> str | None:
+        vol = self.oct_volume
+        return vol.localizer_name if vol else None
+
+    def localizer_for(self, image: ImageRecord) -> ImageRecord | None:
+        """The image ``image``'s B-scan positions are drawn on (the localizer or the paired fundus)."""
+        return self.named(image.localizer_name)
 
     def to_json(self) -> dict:
         return {

@@ -50,11 +50,15 @@ class CancelledError(StudioError):
     """Work was cancelled by the user."""
 
 
+class ConfigError(StudioError):
+    """A method setting (``--config K=V``, the Retrain dialog, a saved card) is unknown or has a bad value."""
+
+
 class UnsafePathError(InputError):
     """An id or a stored path would leave the workspace (or is not a valid id at all)."""
 
 
-class TooLargeError(InputError):
+class TooLargeError(WrongDimensionError):
     """A file claims more pixels/voxels than the configured budget allows (or than it holds)."""
 
 

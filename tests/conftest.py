@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("tests.helpers.orthanc",)  # the real-Orthanc fixtures of the PACS tests
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")

@@ -15,6 +15,7 @@ import numpy as np
 
 from app.state.runs import ModelChoice
 from core.workspace import Workspace
+from core.workspace.results import SliceScores
 
 HEATMAP_DISPLAY_SIDE = 384
 MASK_DISPLAY_SIDE = 1024
@@ -75,7 +76,9 @@ class CaseOverlay:
     primary_image: str
     created: str = ""
     images: dict[str, ImageOverlay] = field(default_factory=dict)
-    extras: dict = field(default_factory=dict)  # e.g. RASALoRE's top_slice / slice_axis
+    extras: dict = field(default_factory=dict)  # the method's own diagnostics (display only)
+    slices: SliceScores | None = None  # per-slice / per-B-scan scores of a volume
+    score_source: str = ""  # how the case score was formed, in words
 
     @property
     def abnormal(self) -> bool:
@@ -130,16 +133,18 @@ def iso_contours(map2d: np.ndarray, level: float, extent: tuple[float, float] | 
 
 
 def prepare_image(
-    heat: np.ndarray | None, mask: np.ndarray | None, image_shape: tuple[int, ...], is_stack: bool = False, score: float | None = None
+    heat: np.ndarray | None,
+    mask: np.ndarray | None,
+    image_shape: tuple[int, ...],
+    is_stack: bool = False,
+    score: float | None = None,
+    page: int | None = None,
 ) -> ImageOverlay:
-    """Reduce one image's stored maps for display (run on a worker thread)."""
-    page = None
+    """Reduce one image's stored maps for display (run on a worker thread); ``page``: the B-scan a
+    2-D map of a stack lies on, as the stored result records it."""
     if heat is not None:
         heat = np.asarray(heat, np.float32)
         if heat.ndim == 2:
-            if is_stack:
-                # memory-bank methods score the middle B-scan of a stack (core.models.bank_model.image_2d)
-                page = int(image_shape[0]) // 2
             full = heat
             heat = reduce_map(heat)
             rng = (float(np.nanmin(full)), float(np.nanmax(full)))
@@ -173,11 +178,13 @@ def load_case_overlay(ws: Workspace, choice: ModelChoice, case_id: str) -> CaseO
         result.image,
         result.created,
         extras=dict(result.extras or {}),
+        slices=result.slices,
+        score_source=result.score_source,
     )
-    for name, entry in result.maps.items():
+    for name, entry in result.images.items():
         if name not in images:
             continue
-        heat, mask = store.result_arrays(ws, result, name)
+        heat, mask = ws.results.image_arrays(result, name)
         im = images[name]
-        overlay.images[name] = prepare_image(heat, mask, tuple(im.shape), im.is_stack, entry.get("score"))
+        overlay.images[name] = prepare_image(heat, mask, tuple(im.shape), im.is_stack, entry.score, entry.page)
     return overlay

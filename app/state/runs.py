@@ -33,33 +33,20 @@ class ModelChoice:
         return f"{self.name} · {self.modality} · {short_time(self.created)}" + (" ✓" if self.active else "")
 
     @classmethod
-    def from_row(cls, row: dict) -> ModelChoice:
-        card = row.get("card") or {}
-        config = card.get("config") or {}
+    def from_version(cls, v) -> ModelChoice:
+        """From a core.workspace.versions.VersionRecord (a damaged catalog card gives defaults)."""
+        card = v.card
         return cls(
-            name=row["name"],
-            version=row["version"],
-            title=card.get("method", row["name"]),
-            modality=str(config.get("modality", "?")),
-            threshold=float(card.get("threshold", 3.0)),
-            pixel_threshold=float(card.get("pixel_threshold", card.get("threshold", 3.0))),
-            created=str(row.get("created") or card.get("created") or ""),
-            active=bool(row.get("active")),
-            caveat=case_score_caveat(card),
+            name=v.name,
+            version=v.version,
+            title=card.method if card else v.name,
+            modality=v.modality or (card.modality if card else "?"),
+            threshold=float(card.threshold) if card else 3.0,
+            pixel_threshold=float(card.pixel_threshold) if card else 3.0,
+            created=str(v.created or (card.created if card else "")),
+            active=v.active,
+            caveat=card.caveat if card else v.problem,
         )
-
-
-def case_score_caveat(card: dict) -> str:
-    """What the review panel says beside a model's suggestion: the model's own warning (card metrics
-    "case_score_caveat"), and a warning when one normal case calibrated it (no spread was measured,
-    so the calibrated score's scale, and the threshold on it, is a guess)."""
-    notes = [str((card.get("metrics") or {}).get("case_score_caveat") or "")]
-    n = (card.get("calibration") or {}).get("n")
-    if n is not None and int(n) <= 1:
-        notes.append(
-            "Calibrated on " + ("no normal case" if int(n) == 0 else "a single normal case") + ": its case threshold is a rough guess."
-        )
-    return " ".join(x for x in notes if x)
 
 
 def short_time(iso: str) -> str:
@@ -80,7 +67,7 @@ def available_models(ws: Workspace) -> list[ModelChoice]:
     from core.models import store
 
     rows = store.list_versions(ws)
-    return sorted((ModelChoice.from_row(r) for r in rows), key=lambda c: c.created, reverse=True)
+    return sorted((ModelChoice.from_version(r) for r in rows), key=lambda c: c.created, reverse=True)
 
 
 def default_choice(choices: list[ModelChoice], wanted: str | None = None) -> ModelChoice | None:

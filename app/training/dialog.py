@@ -13,28 +13,26 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from app import theme
 from app.state.runs import format_seconds
+from app.training.comparison import ComparisonTable
 from app.training.process import TrainingProcess
 from app.training.progress_view import TrainingProgress
+from app.training.settings_table import SettingsTable
 from app.workers.pool import TaskRunner
-from core.errors import StudioError
+from core.errors import ConfigError, StudioError
 from core.models import retraining, store
 from core.models.base import new_version_id
 from core.models.registry import METHODS, model_class
@@ -42,11 +40,6 @@ from core.runtime.progress import CancelToken
 
 log = logging.getLogger(__name__)
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
-METRICS = (("image_auroc", "Image AUROC"), ("pixel_auroc", "Pixel AUROC"), ("pro", "PRO"), ("best_dice", "Dice"), ("n_images", "Images"))
-
-
-def _scalar(v) -> bool:
-    return isinstance(v, (bool, int, float, str)) or v is None
 
 
 class RetrainDialog(QDialog):
@@ -75,7 +68,6 @@ class RetrainDialog(QDialog):
         self.new_version: str | None = None
         self.comparison: dict | None = None
         self._compare_cancel: CancelToken | None = None
-        self._defaults: dict = {}
 
         # -- setup ---------------------------------------------------------------------------------
         self.method = QComboBox()
@@ -84,11 +76,7 @@ class RetrainDialog(QDialog):
             self.method.addItem(f"{name} — {cls.title}", name)
         self.data = QLabel("")
         self.data.setWordWrap(True)
-        self.params = QTableWidget(0, 2)
-        self.params.setHorizontalHeaderLabels(["Setting", "Value"])
-        self.params.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        self.params.horizontalHeader().setStretchLastSection(True)
-        self.params.verticalHeader().hide()
+        self.params = SettingsTable()
         self.params.itemChanged.connect(self._on_param_changed)
         self.device = QComboBox()
         for text, value in DEVICES:
@@ -130,12 +118,7 @@ class RetrainDialog(QDialog):
         self.rollback_button = QPushButton("Roll back")
         self.rollback_button.setToolTip("Make the previously active version active again")
         self.rollback_button.clicked.connect(self.rollback)
-        self.table = QTableWidget(0, 2 + len(METRICS))
-        self.table.setHorizontalHeaderLabels(["Version", ""] + [t for _k, t in METRICS])
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-        self.table.setMaximumHeight(110)
+        self.table = ComparisonTable()
         self.versions = QLabel("")
         self.versions.setObjectName("muted")
         self.versions.setWordWrap(True)
@@ -174,18 +157,8 @@ class RetrainDialog(QDialog):
         return str(self.method.currentData())
 
     def _on_method(self) -> None:
-        cls = model_class(self.name)
-        self._defaults = {k: v for k, v in cls.full_default_config().items() if _scalar(v) and k != "device"}
-        self.params.blockSignals(True)
-        self.params.setRowCount(0)
-        for k, v in self._defaults.items():
-            r = self.params.rowCount()
-            self.params.insertRow(r)
-            key = QTableWidgetItem(k)
-            key.setFlags(key.flags() & ~Qt.ItemIsEditable)
-            self.params.setItem(r, 0, key)
-            self.params.setItem(r, 1, QTableWidgetItem("" if v is None else str(v)))
-        self.params.blockSignals(False)
+        """The settings table, generated from the method's settings dataclass (defaults, tooltips)."""
+        self.params.load(model_class(self.name).Settings)
         self._read_training_data()
         self._runs = retraining.runs_of(self.ws, self.name)  # read once per method, again after a run
         self.run_id = self._resumable_run()
@@ -198,39 +171,33 @@ class RetrainDialog(QDialog):
 
     def _read_training_data(self) -> None:
         cls = model_class(self.name)
-        modality = self.config().get("modality") or self._defaults.get("modality")
+        modality = self.config().get("modality") or store.default_modality(self.ws, self.name)
         if modality not in cls.modalities:
             self.training = None
             self.data.setText(f"{self.name} trains on {', '.join(cls.modalities)} images, not '{modality}'")
             return
         try:
             self.training = retraining.training_data(self.ws, self.name, modality)
-            self.data.setText(self.training.describe() + ("" if cls.trained else " (memory bank: fitted, no gradient training)"))
+            self.data.setText(
+                self.training.describe() + ("" if cls.capabilities.trained else " (memory bank: fitted, no gradient training)")
+            )
         except StudioError as exc:
             self.training = None
             self.data.setText(f"Cannot read the training data: {exc}")
 
     def _on_param_changed(self, item) -> None:
-        key = self.params.item(item.row(), 0)
-        if key is not None and key.text() == "modality":
+        if self.params.key_at(item.row()) == "modality":
             self._read_training_data()
             self._update_buttons()
         self._update_estimate()
 
     def set_param(self, key: str, value) -> None:
-        for r in range(self.params.rowCount()):
-            if self.params.item(r, 0).text() == key:
-                self.params.item(r, 1).setText(str(value))
-                return
-        raise KeyError(f"{self.name} has no setting '{key}'")
+        if not self.params.set_value(key, value):
+            raise KeyError(f"{self.name} has no setting '{key}'")
 
     def config(self) -> dict:
         """Settings that differ from the method's defaults (strings; the model parses them), plus the device."""
-        out = {}
-        for r in range(self.params.rowCount()):
-            k, text = self.params.item(r, 0).text(), self.params.item(r, 1).text().strip()
-            if text != ("" if self._defaults.get(k) is None else str(self._defaults.get(k))):
-                out[k] = text
+        out = self.params.changes()
         if self.device.currentData() != "auto":
             out["device"] = self.device.currentData()
         return out
@@ -239,9 +206,11 @@ class RetrainDialog(QDialog):
         n = self.training.n_cases if self.training else 0
         try:
             seconds, source = retraining.estimate_seconds(self.ws, self.name, self.config(), n, runs=self._runs)
-        except (ValueError, TypeError):
-            self.estimate.setText("Check the settings: a value is not a number")
+        except ConfigError as exc:
+            self.estimate.setText(f"Check the settings: {exc}")
+            self.estimate.setStyleSheet(f"color: {theme.WARN};")
             return
+        self.estimate.setStyleSheet("")
         self.estimate.setText(f"about {format_seconds(seconds)} on CPU ({source})")
 
     def _resumable_run(self) -> str | None:
@@ -274,12 +243,18 @@ class RetrainDialog(QDialog):
             return
         parts = []
         for v in rows[-6:]:
-            mark = " (active)" if v["active"] else ""
-            parts.append(f"{html.escape(v['version'])}{mark}")
+            mark = f" (active for {v.modality})" if v.active else ""
+            parts.append(f"{html.escape(v.version)}{mark}")
         self.versions.setText("Versions: " + " · ".join(parts))
 
     # -- running -----------------------------------------------------------------------------------
     def start(self) -> None:
+        try:
+            model_class(self.name).parse_settings(self.config())
+        except ConfigError as exc:
+            self.progress.add_log(f"Cannot start: {exc}")
+            self.estimate.setText(f"Check the settings: {exc}")
+            return
         self.run_id = new_version_id()
         self._launch(resume=False)
 
@@ -357,18 +332,13 @@ class RetrainDialog(QDialog):
     def _on_compared(self, result: dict) -> None:
         self._compare_cancel = None
         self.comparison = result
-        self.table.setRowCount(0)
-        for row in result["rows"]:
-            r = self.table.rowCount()
-            self.table.insertRow(r)
-            tag = "new" if row["version"] == self.new_version else ("active" if row["active"] else "")
-            self.table.setItem(r, 0, QTableWidgetItem(row["version"]))
-            self.table.setItem(r, 1, QTableWidgetItem(tag))
-            for c, (key, _t) in enumerate(METRICS, start=2):
-                v = row["metrics"].get(key)
-                text = "—" if v is None else (f"{v:d}" if isinstance(v, int) else f"{float(v):.3f}")
-                self.table.setItem(r, c, QTableWidgetItem(text))
-        self.progress.status.setText(f"Compared on {len(result['cases'])} reviewed case(s)")
+        self.table.show_rows(result["rows"], self.new_version)
+        excluded = len(result.get("excluded", []))
+        self.progress.status.setText(
+            f"Compared on {len(result['cases'])} reviewed case(s) neither version was trained on"
+            + (f" ({excluded} excluded: training data)" if excluded else "")
+            + f". {result.get('recommendation', '')}"
+        )
         self._update_buttons()
 
     def _on_compare_error(self, exc: BaseException) -> None:

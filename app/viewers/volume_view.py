@@ -167,10 +167,10 @@ class VolumeView(QWidget):
     def _slice_badge(self, plane: str) -> str:
         """The model's verdict on the shown slice when the model scores slices along this plane
         (RASALoRE): its slice score and, with classifier guidance, DDPT's P(lesion)."""
-        extras = self.result.extras if self.result is not None else {}
-        axis, scores = extras.get("slice_axis"), extras.get("slice_scores")
-        if axis is None or not scores or self.ras is None:
+        slices = self.result.slices if self.result is not None else None
+        if slices is None or not slices.scores or self.ras is None:
             return ""
+        axis, scores = slices.axis, slices.scores
         ornt = np.asarray(self.ornt, int)
         src = int(np.flatnonzero(ornt[:, 0] == _AXIS[plane])[0])  # the voxel axis shown through this plane
         if src != int(axis) or len(scores) != self._shape[src]:
@@ -180,9 +180,9 @@ class VolumeView(QWidget):
         if scores[vi] is None:
             return "not scored"
         text = f"slice score {scores[vi]:.2f}"
-        probs = extras.get("slice_unhealthy_probability")
-        if probs and len(probs) == len(scores) and probs[vi] is not None:
-            text += f" · P(lesion) {probs[vi]:.2f}"
+        p = slices.p_at(vi)
+        if p is not None:
+            text += f" · P(lesion) {p:.2f}"
         return text
 
     # -- overlays ----------------------------------------------------------------------------
@@ -200,7 +200,8 @@ class VolumeView(QWidget):
                 self._heat_ras = nib.orientations.apply_orientation(ov.heatmap, self.ornt).astype(np.float32)
             if ov.mask is not None and ov.mask.ndim == 3 and ov.mask.shape == self._shape:
                 self._mask_ras = nib.orientations.apply_orientation(ov.mask, self.ornt)
-        top, axis = (result.extras.get("top_slice"), result.extras.get("slice_axis")) if result is not None else (None, None)
+        slices = result.slices if result is not None else None
+        top, axis = (slices.top, slices.axis) if slices is not None else (None, None)
         if self._heat_ras is not None and top is not None and axis is not None and not self._jumped:
             self._jumped = True  # once per opened volume: never fight the user's navigation
             self.go_to_voxel_slice(int(axis), int(top))

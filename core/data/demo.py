@@ -4,7 +4,8 @@
   exposure, colour, defocus; marked ``derived_from``), plus test cases with synthetic lesions
   and exact ground-truth masks (LabelMe mask shapes).
 * OCT: synthetic layered B-scans (always marked synthetic), paired with derived fundus photos and
-  a horizontal scan line through the fovea; one B-scan stack case.
+  a horizontal scan line through the fovea; one B-scan stack case; two OCT volume cases written as a
+  Heidelberg .vol and as DICOM OP + OPT and imported through the clinic readers (core.data.demo_volumes).
 * MRI: nilearn's MNI152 2009 T1 template (real) and derived normals (bias field, gamma, noise,
   shift), plus synthetic tumours with BraTS label volumes.
 
@@ -39,6 +40,7 @@ class DemoPlan:
     pair_test_normal: int = 2
     pair_test_lesion: int = 4
     oct_stack_pages: int = 7
+    volume_bscans: int = 25  # the OCT volume cases (Heidelberg .vol; DICOM OP + OPT)
     mri_train: int = 3  # the real template + derived
     mri_test_normal: int = 1
     mri_test_lesion: int = 3
@@ -57,6 +59,7 @@ class DemoPlan:
             pair_test_normal=1,
             pair_test_lesion=1,
             oct_stack_pages=3,
+            volume_bscans=3,
             mri_train=1,
             mri_test_normal=0,
             mri_test_lesion=1,
@@ -76,6 +79,7 @@ class DemoPlan:
             + self.mri_test_normal
             + self.mri_test_lesion
             + self.mri_train_lesion
+            + (2 if self.volume_bscans else 0)
         )
 
 
@@ -319,6 +323,15 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
                 legend = {c.name: c.id for c in default_set("mri").classes}
                 ws.write_label_volume(case.image(Modality.MRI), labels, legend, user=DEMO_USER)
             step(f"MRI case {cid}")
+
+    # -- OCT volumes, through the clinic readers (own random stream: the cases above do not change) --
+    if plan.volume_bscans:
+        from core.data.demo_volumes import add_volume_cases
+
+        small = plan.volume_bscans < 10
+        add_volume_cases(
+            ws, n_bscans=plan.volume_bscans, small=small, seed=plan.seed, user=DEMO_USER, label_doc=_lesion_doc, step=step, retina=retina
+        )
 
     ws.catalog.set_info("demo_build_seconds", f"{time.monotonic() - t0:.1f}")
     return ws

@@ -6,7 +6,10 @@
   photo, or an OCT case when it is a multi-page TIFF).
 * NIfTI: ``brain.nii.gz`` (one case) or BraTS-style ``<case>_t1.nii.gz``, ``_t1ce``, ``_t2``,
   ``_flair`` grouped into one multi-sequence case, ``_seg`` imported as its label volume.
-* DICOM: every folder that directly holds DICOM files becomes one MRI case per series.
+* DICOM: every folder that directly holds (non-ophthalmic) DICOM files becomes one MRI case per series.
+* Clinic files: ophthalmic DICOM (OP photos, OPT volumes) and OCT device exports (.vol, .e2e,
+  HEYEX XML folders, .fda, .fds, .img, .oct) anywhere in the tree, grouped into cases as
+  :mod:`core.data.clinic_import` describes.
 * LabelMe JSON next to an image with the same stem is imported as that image's labels.
 
 Nothing half-imported is left behind: a case whose files fail to read is skipped with the reason.
@@ -75,21 +78,39 @@ def _is_labelme(path: Path) -> bool:
 
 
 def _has_dicom(files: list[Path]) -> bool:
+    """The files (of one folder) include DICOM files other than ophthalmic ones (an MRI/CT series)."""
     from core.io.dicom import _is_dicom
+    from core.io.ophthalmic_dicom import ophthalmic_kind
 
-    return any(_is_dicom(p) for p in files)
+    return any(_is_dicom(p) and ophthalmic_kind(p) is None for p in files)
 
 
-def scan_folder(src: Path, report: ImportReport) -> list[_Group]:
+def _heyex_xml(files: list[Path]) -> Path | None:
+    from core.io.device_oct import device_format
+
+    return next((p for p in files if p.suffix.lower() == ".xml" and device_format(p) == ".xml"), None)
+
+
+def scan_folder(src: Path, report: ImportReport, clinic: list[Path] | None = None) -> list[_Group]:
+    """Group the files under ``src`` into cases; clinic files (see module doc) go to ``clinic``.
+    Symlinks leaving ``src``, FIFOs, devices and folders named like images are skipped with a reason."""
     from core.data.source_walk import list_source
+    from core.io.clinic import clinic_format
 
+    clinic = [] if clinic is None else clinic
     groups: dict[tuple[str, str], _Group] = {}
     jsons: list[Path] = []
     dicom_dirs: list[Path] = []
+    xml_dirs: list[Path] = []
     files: list[Path] = []
-    listing = list_source(src, report.skipped)  # symlinks leaving src, FIFOs, devices: skipped with a reason
+    listing = list_source(src, report.skipped)
     for folder in listing.folders:
-        if any(folder.is_relative_to(d) for d in dicom_dirs):
+        if any(folder.is_relative_to(d) for d in dicom_dirs + xml_dirs):
+            continue
+        xml = _heyex_xml(listing.files.get(folder, []))
+        if xml is not None:  # a HEYEX XML export: the XML and its images are one OCT volume
+            clinic.append(xml)
+            xml_dirs.append(folder)
             continue
         if folder != src and _has_dicom(listing.files.get(folder, [])):
             dicom_dirs.append(folder)
@@ -107,6 +128,9 @@ def scan_folder(src: Path, report: ImportReport) -> list[_Group]:
     for f in files:
         name = f.name.lower()
         if name.startswith("."):
+            continue
+        if clinic_format(f) is not None:
+            clinic.append(f)
             continue
         if f.suffix.lower() == ".json":
             jsons.append(f)
@@ -214,7 +238,12 @@ def import_folder(
             user, "import", None, {"source": str(src), "layout": layout, "imported": len(report.imported), "skipped": len(report.skipped)}
         )
         return report
-    groups = scan_folder(src, report)
+    clinic: list[Path] = []
+    groups = scan_folder(src, report, clinic)
+    if clinic:
+        from core.data.clinic_import import import_clinic_files
+
+        import_clinic_files(ws, clinic, report, user=user)
     for i, g in enumerate(groups):
         if progress:
             progress(i, len(groups), g.case_id)

@@ -154,7 +154,7 @@ def _claimed_values(path: Path, ds) -> int:
     n = rows * cols * frames * samples
     syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     compressed = bool(syntax is not None and getattr(syntax, "is_compressed", False))
-    check_pixel_budget(path, n, max(bits // 8, 1), compressed=compressed, what="pixels")
+    check_pixel_budget(path, n, bits / 8, stored_raw=not compressed, what="pixels")
     return n
 
 

@@ -8,6 +8,7 @@ names the holder, never a bare ``TimeoutError``.
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
@@ -51,10 +52,15 @@ def lock_wait_s(default: float = DEFAULT_WAIT_S) -> float:
     return value if value >= 0 else default
 
 
-def holder_record(app: str = "") -> dict:
-    from core.settings import default_user
+def _user() -> str:
+    try:
+        return os.environ.get("ANOMALY_STUDIO_USER") or getpass.getuser() or "user"
+    except Exception:  # noqa: BLE001 - getpass fails without a login name (containers)
+        return os.environ.get("USER") or os.environ.get("USERNAME") or "user"
 
-    user = os.environ.get("ANOMALY_STUDIO_USER") or default_user()
+
+def holder_record(app: str = "") -> dict:
+    user = _user()
     return {"user": user, "host": socket.gethostname(), "pid": os.getpid(), "app": app, "since": time.time()}
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.errors import CorruptFileError, EmptyFileError, InputError, TooLargeError, UnsupportedFormatError, WrongDimensionError
 from core.io.atomic import atomic_path
-from core.io.limits import ENV_MAX_PIXELS, check_pixel_budget, max_pixels
+from core.io.limits import DEFLATE_MAX_RATIO, ENV_MAX_PIXELS, check_pixel_budget, max_pixels
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -93,7 +93,7 @@ def _check_pil_budget(path: Path, im) -> None:
     width, height = im.size
     bands = len(im.getbands())
     frames = int(getattr(im, "n_frames", 1) or 1)
-    check_pixel_budget(path, width * height * bands, _MODE_BYTES.get(im.mode, 1))
+    check_pixel_budget(path, width * height * bands, _MODE_BYTES.get(im.mode, 1), max_ratio=DEFLATE_MAX_RATIO)
     if frames > 1 and width * height * bands * frames > max_pixels():
         raise TooLargeError(path, f"holds {frames} frames of {width}x{height}; more than the pixel budget")
 
@@ -159,7 +159,9 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
             series = tif.series[0]
             axes = series.axes
             itemsize = np.dtype(series.dtype).itemsize if series.dtype is not None else 1
-            check_pixel_budget(path, int(np.prod(series.shape, dtype=np.float64)), itemsize)
+            raw = int(getattr(tif.pages[0], "compression", 1) or 1) == 1  # uncompressed strips must fit in the file
+            n = int(np.prod(series.shape, dtype=np.float64))
+            check_pixel_budget(path, n, itemsize, stored_raw=raw, max_ratio=None if raw else 4 * DEFLATE_MAX_RATIO)
             array = series.asarray()
     except InputError:
         raise

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.errors import LabelFileError
 from core.io.atomic import atomic_write_json
-from core.io.limits import max_pixels
+from core.io.limits import DEFLATE_MAX_RATIO, max_pixels
 from core.io.safejson import read_json
 
 MAX_COORDINATE = 1e6  # pixels; anything further out is not a label of an image we can hold
@@ -48,7 +48,7 @@ def b64_to_mask(text: str) -> np.ndarray:
         raise ValueError(f"not base64 ({exc})") from None
     with Image.open(io.BytesIO(data)) as im:
         w, h = im.size
-        if w * h > max_pixels() or w * h > len(data) * 1100 + 65536:
+        if w * h > max_pixels() or w * h > len(data) * DEFLATE_MAX_RATIO + 65536:
             raise ValueError(f"mask claims {w}x{h} pixels from {len(data)} bytes")
         arr = np.asarray(im)
     if arr.ndim == 3:
@@ -285,7 +285,7 @@ def write_labelme(path: str | Path, doc: LabelDocument) -> None:
 
 def resolve_image_path(label_path: str | Path, image_path: str, root: str | Path) -> Path:
     """Resolve ``imagePath`` relative to the label file, refusing anything outside ``root``."""
-    from core.workspace.paths import inside
+    from core.io.paths import inside
 
     label_path = Path(label_path)
     if not isinstance(image_path, str) or not image_path:

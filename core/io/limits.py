@@ -1,13 +1,17 @@
-"""Size budget for decoders: refuse a file before decoding when it claims too much.
+"""Size checks made before any decoder allocates memory for pixels.
 
-Every reader computes what a file *claims* from its header (pixels, voxels, bytes) and calls
-:func:`check_pixel_budget` before allocating or decoding anything. Two checks:
+A file claims its dimensions in a header; a hostile or damaged file can claim billions of pixels
+in a few bytes. Readers call :func:`check_pixel_budget` with the claimed count before they
+decode, so a refusal costs nothing. Three checks:
 
-* the claimed number of values against a budget (default 2**28 values, about 1 GB as float32),
-  set by the ``ANOMALY_STUDIO_MAX_PIXELS`` environment variable or the ``max_pixels`` setting;
-* the claimed number of bytes against the file size: uncompressed data cannot be larger than the
-  file, and deflate/LZW/JPEG data cannot expand more than about a thousandfold, so a 153-byte
-  ``.nii.gz`` claiming 1.5 GB is refused as a decompression bomb (or a truncated file).
+* the claimed number of values (pixels x channels x pages, or voxels) against a budget: the
+  environment variable ``ANOMALY_STUDIO_PIXEL_BUDGET`` (or ``ANOMALY_STUDIO_MAX_PIXELS``), else the
+  ``max_pixels`` setting (handed over by :mod:`core.settings` when settings load), else 600 million, which holds a 128 x 1024 x 1024 OCT cube four times
+  over and a 4,000 x 4,000 fundus photo forty times;
+* data stored uncompressed (``stored_raw``) must fit in the file (else it is truncated);
+* compressed data (``max_ratio``) cannot expand more than its codec allows: deflate stays under
+  about 1032:1, so a few hundred bytes of ``.nii.gz`` or PNG claiming gigabytes is a
+  decompression bomb or a damaged header, refused before decoding.
 """
 
 from __future__ import annotations
@@ -16,96 +20,122 @@ import math
 import os
 from pathlib import Path
 
-from core.errors import CorruptFileError, TooLargeError
+from core.errors import CorruptFileError, TooLargeError, WrongDimensionError
 
-ENV_MAX_PIXELS = "ANOMALY_STUDIO_MAX_PIXELS"
-DEFAULT_MAX_PIXELS = 2**28
-# deflate's best case is about 1032:1; leave room for container overhead on tiny files
-MAX_COMPRESSION_RATIO = 1100
+__all__ = [
+    "DEFAULT_PIXEL_BUDGET",
+    "DEFLATE_MAX_RATIO",
+    "ENV_MAX_PIXELS",
+    "MAX_SIDE",
+    "TooLargeError",
+    "check_dimensions",
+    "check_file_size",
+    "check_pixel_budget",
+    "configure_budget",
+    "max_pixels",
+    "pixel_budget",
+]
+
+DEFAULT_PIXEL_BUDGET = 600_000_000
+MAX_SIDE = 65_535  # no single axis of a medical image is longer (DICOM Rows/Columns are 16-bit)
+ENV_MAX_PIXELS = "ANOMALY_STUDIO_PIXEL_BUDGET"
+ENV_ALIASES = (ENV_MAX_PIXELS, "ANOMALY_STUDIO_MAX_PIXELS")
+DEFLATE_MAX_RATIO = 1100  # deflate's best case is about 1032:1; a little room for container overhead
 SLACK_BYTES = 64 * 1024
 
 
-def max_pixels() -> int:
-    """The budget in values (pixels x channels x pages, or voxels)."""
-    text = os.environ.get(ENV_MAX_PIXELS)
-    if text:
+_configured: int | None = None  # the ``max_pixels`` setting, pushed here by core.settings
+
+
+def configure_budget(value: int | None) -> None:
+    """Set the budget from the ``max_pixels`` setting (the environment still overrides it)."""
+    global _configured
+    _configured = value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def pixel_budget() -> int:
+    """The budget in force (values per image): environment, then the ``max_pixels`` setting."""
+    for name in ENV_ALIASES:
+        raw = os.environ.get(name, "").strip()
+        if raw:
+            try:
+                value = int(float(raw))
+            except (ValueError, OverflowError):
+                continue
+            if value > 0:
+                return value
+    return _configured or DEFAULT_PIXEL_BUDGET
+
+
+max_pixels = pixel_budget  # the name the hostile-input readers use
+
+
+def check_dimensions(path: str | Path, dims: dict[str, object]) -> tuple[int, ...]:
+    """Each claimed dimension is a whole number in 1..MAX_SIDE; returns them as ints."""
+    out = []
+    for name, value in dims.items():
         try:
-            value = int(float(text))
-        except ValueError:
-            value = 0
-        if value > 0:
-            return value
-    try:
-        from core.settings import Settings
-
-        configured = getattr(Settings.load(), "max_pixels", None)
-    except Exception:  # noqa: BLE001 - an unreadable settings file must not stop a reader
-        configured = None
-    if isinstance(configured, int) and not isinstance(configured, bool) and configured > 0:
-        return configured
-    return DEFAULT_MAX_PIXELS
-
-
-def _file_size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            raise WrongDimensionError(path, f"{name} is not a number ({value!r})") from None
+        if not number.is_integer() or not 1 <= number <= MAX_SIDE:
+            raise WrongDimensionError(path, f"{name} = {value!r} is not a whole number in 1..{MAX_SIDE}")
+        out.append(int(number))
+    return tuple(out)
 
 
 def check_pixel_budget(
     path: str | Path,
-    n_items: int,
-    bytes_per_item: int | float = 1,
+    n_pixels: int,
+    bytes_per_pixel: float = 1,
     *,
-    compressed: bool = True,
-    data_offset: int = 0,
+    stored_raw: bool = False,
+    offset: int = 0,
+    max_ratio: float | None = None,
     what: str = "pixels",
 ) -> None:
-    """Raise before decoding when ``n_items`` values of ``bytes_per_item`` bytes are more than the
-    budget allows or more than ``path`` can hold. ``compressed=False`` (raw data after
-    ``data_offset`` bytes) requires the data to fit in the file exactly."""
+    """Refuse a file whose claimed count exceeds the budget; when its data is stored uncompressed
+    (``stored_raw``), one smaller than the data it claims (truncated); with ``max_ratio``, one
+    claiming more bytes than its codec can expand the file to (a decompression bomb)."""
     path = Path(path)
     try:
-        n = int(n_items)
+        n = int(n_pixels)
     except (TypeError, ValueError, OverflowError):
-        raise CorruptFileError(path, f"header claims a nonsense number of {what} ({n_items!r})") from None
+        raise CorruptFileError(path, f"header claims a nonsense number of {what} ({n_pixels!r})") from None
     if n <= 0:
-        raise CorruptFileError(path, f"header claims {n} {what}; expected at least one")
-    budget = max_pixels()
-    claimed = n * float(bytes_per_item)
+        raise WrongDimensionError(path, f"claims {n} {what}")
+    budget = pixel_budget()
+    claimed = n * float(bytes_per_pixel)
     if n > budget:
         raise TooLargeError(
             path,
-            f"claims {n:,} {what} ({_human(claimed)}); the limit is {budget:,} (raise {ENV_MAX_PIXELS} if this file is genuine)",
+            f"claims {n:,} {what} ({claimed / 2**30:.1f} GiB decoded), over the budget of {budget:,} (set {ENV_MAX_PIXELS} to allow more)",
         )
-    size = _file_size(path)
-    if size is None or not math.isfinite(claimed):
+    if not stored_raw and max_ratio is None:
         return
-    if compressed:
-        limit = size * MAX_COMPRESSION_RATIO + SLACK_BYTES
-        if claimed > limit:
-            raise TooLargeError(
-                path,
-                f"claims {_human(claimed)} of {what} from a {_human(size)} file, more than any compression "
-                "yields (a decompression bomb or a damaged header)",
-            )
-    elif data_offset + claimed > size:
-        raise CorruptFileError(path, f"header claims {_human(claimed)} of {what} but the file holds {_human(max(size - data_offset, 0))}")
+    try:
+        have = path.stat().st_size
+    except OSError:
+        return
+    if stored_raw:
+        need = offset + int(claimed)
+        if have < need:
+            raise CorruptFileError(path, f"file is truncated: {have:,} bytes, the header claims {need:,}")
+    elif math.isfinite(claimed) and claimed > have * max_ratio + SLACK_BYTES:
+        raise TooLargeError(
+            path,
+            f"claims {claimed / 2**20:,.1f} MB of {what} from a {have:,}-byte file, more than its compression can yield "
+            "(a decompression bomb or a damaged header)",
+        )
 
 
 def check_file_size(path: str | Path, max_bytes: int, what: str = "file") -> int:
     """Refuse a file larger than ``max_bytes`` before reading it; returns its size."""
     path = Path(path)
-    size = _file_size(path)
-    if size is not None and size > max_bytes:
-        raise TooLargeError(path, f"{what} is {_human(size)}; the most we read is {_human(max_bytes)}")
-    return size or 0
-
-
-def _human(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PB"
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0
+    if size > max_bytes:
+        raise TooLargeError(path, f"{what} is {size / 2**20:,.1f} MB; the most we read is {max_bytes / 2**20:,.0f} MB")
+    return size

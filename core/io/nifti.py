@@ -10,7 +10,7 @@ import numpy as np
 
 from core.errors import CorruptFileError, EmptyFileError, InputError, TooLargeError, UnsupportedFormatError, WrongDimensionError
 from core.io.atomic import atomic_path
-from core.io.limits import check_pixel_budget
+from core.io.limits import DEFLATE_MAX_RATIO, check_pixel_budget
 from core.io.volume import Volume
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -36,7 +36,10 @@ def _check_header(path: Path, img) -> tuple[int, ...]:
     n = int(np.prod(shape, dtype=np.float64)) if np.prod(shape, dtype=np.float64) < 2**62 else 2**62
     gz = str(path).lower().endswith(".gz")
     offset = 0 if gz else int(getattr(hdr, "get_data_offset", lambda: 0)() or 0)
-    check_pixel_budget(path, n, dtype.itemsize, compressed=gz, data_offset=offset, what="voxels")
+    if gz:
+        check_pixel_budget(path, n, dtype.itemsize, max_ratio=DEFLATE_MAX_RATIO, what="voxels")
+    else:
+        check_pixel_budget(path, n, dtype.itemsize, stored_raw=True, offset=offset, what="voxels")
     return shape
 
 

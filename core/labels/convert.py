@@ -3,7 +3,6 @@ heatmap above the model's pixel threshold (the iso-contour the review view draws
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,29 +30,23 @@ class ResultSource:
 
 def result_sources(ws, case_id: str) -> list[ResultSource]:
     """Every stored result of ``case_id`` with its per-image maps (active model versions first)."""
-    rows = ws.catalog.query(
-        "SELECT r.model, r.version, r.maps, v.card, v.active FROM results r "
-        "LEFT JOIN model_versions v ON v.name = r.model AND v.version = r.version WHERE r.case_id=? "
-        "ORDER BY v.active DESC, r.created DESC",
-        (case_id,),
-    )
+    versions = {(v.name, v.version): v for v in ws.versions.list()}
     out = []
-    for r in rows:
-        card = json.loads(r["card"] or "{}")
-        thr = float(card.get("pixel_threshold", 3.0))
-        for image, entry in json.loads(r["maps"] or "{}").items():
-            out.append(ResultSource(r["model"], r["version"], image, bool(entry.get("mask")), thr, bool(r["active"])))
+    for r in reversed(ws.results.for_case(case_id)):  # newest first
+        v = versions.get((r.model, r.version))
+        thr = float(v.card.pixel_threshold) if v is not None and v.card is not None else 3.0
+        active = bool(v is not None and v.active)
+        for image, entry in r.images.items():
+            out.append(ResultSource(r.model, r.version, image, bool(entry.mask_key), thr, active))
+    out.sort(key=lambda s: not s.active)  # stable: active versions first, newest first within each
     return out
 
 
 def result_arrays(ws, source: ResultSource, case_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-    from core.models.store import load_result
-    from core.models.store import result_arrays as stored_arrays
-
-    stored = load_result(ws, source.model, case_id, source.version)
+    stored = ws.results.get(source.model, source.version, case_id)
     if stored is None:
         raise StudioError(f"no stored {source.model} {source.version} result for case {case_id}")
-    return stored_arrays(ws, stored, source.image)
+    return ws.results.image_arrays(stored, source.image)
 
 
 def heatmap_regions(heatmap: np.ndarray, threshold: float, min_area: int = 16) -> list[np.ndarray]:

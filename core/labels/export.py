@@ -24,9 +24,9 @@ import numpy as np
 from core.errors import InputError, LabelFileError, StudioError
 from core.io.atomic import atomic_path, atomic_write_json
 from core.io.labelme import read_labelme, resolve_image_path, write_labelme
+from core.io.paths import confine
 from core.labels.classes import legend_for, workspace_class_set
 from core.labels.targets import LabelTarget, targets_for_case
-from core.workspace.paths import confine
 
 log = logging.getLogger(__name__)
 

@@ -93,7 +93,7 @@ def _upsample(service, logits: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     import torch.nn.functional as F
 
     s = service.net.img_size
-    nh, nw = service._resized_hw(hw)
+    nh, nw = service.resized_hw(hw)
     t = torch.from_numpy(np.ascontiguousarray(logits, np.float32))[None, None]
     t = F.interpolate(t, size=(s, s), mode="bilinear", align_corners=False)[..., :nh, :nw]
     t = F.interpolate(t, size=tuple(hw), mode="bilinear", align_corners=False)

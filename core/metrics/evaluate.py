@@ -14,7 +14,6 @@ import numpy as np
 from core.domain import CaseRecord, ImageRecord
 from core.metrics.classification import auroc, average_precision, balanced_accuracy, best_balanced_accuracy, pr_curve, roc_curve
 from core.metrics.segmentation import aupro, best_dice, dice
-from core.models import store
 from core.workspace import Workspace
 from core.workspace.arrays import MissingArrayError
 
@@ -72,7 +71,11 @@ def evaluate(
     """Metrics of a version's stored results: on the ``split`` (or exactly ``case_ids``), with image
     truth from the dataset (``truth="known"``) or the reviewers' decisions (``"review"``); pixel
     metrics wherever label documents exist."""
-    version = version or store.active_version(ws, name)
+    version = version or ws.versions.active(name)
+    record = ws.versions.get(name, version) if version else None
+    card = record.card if record is not None else None
+    trained = set(card.training_data) if card else set()  # never count an image the version learned from
+    n_trained_excluded = 0
     wanted = set(case_ids) if case_ids is not None else None
     cases = [c for c in ws.cases() if (c.id in wanted if wanted is not None else split is None or c.split == split)]
     rows, y_img, s_img, pix_scores, pix_gts, dices = [], [], [], [], [], []
@@ -80,17 +83,20 @@ def evaluate(
     normal_pixels: list[np.ndarray] = []
     image_classes: dict[tuple[str, str], set[str]] = {}
     for case in cases:
-        res = store.load_result(ws, name, case.id, version)
+        res = ws.results.get(name, version, case.id) if version else None
         if res is None:
             continue
         masks = {im.id: ground_truth_mask(ws, im) for im in case.images}
-        for image_name, entry in res.maps.items():
+        for image_name, entry in res.images.items():
             image = next(im for im in case.images if im.name == image_name)
+            if image.sha256 in trained:
+                n_trained_excluded += 1
+                continue
             abnormal = image_truth(ws, case, image, masks, truth)
-            row = {"case": case.id, "image": image_name, "score": entry.get("score"), "truth": abnormal}
-            heat, pred_mask = store.result_arrays(ws, res, image_name)
-            if heat is None and entry.get("heatmap"):  # lost from the array store: never evaluated as if present
-                raise MissingArrayError(entry["heatmap"], f"heatmap of {case.id}/{image_name}")
+            row = {"case": case.id, "image": image_name, "score": entry.score, "truth": abnormal}
+            heat, pred_mask = ws.results.image_arrays(res, image_name)
+            if heat is None and entry.heatmap_key:  # lost from the array store: never evaluated as if present
+                raise MissingArrayError(entry.heatmap_key, f"heatmap of {case.id}/{image_name}")
             gt = masks.get(image.id)
             if gt is None and abnormal is False and not image.is_stack and not image.is_volume:
                 gt = np.zeros(heat.shape[:2], bool)
@@ -109,13 +115,12 @@ def evaluate(
                     dices.append(d)
                     row["dice_mask"] = d
             rows.append(row)
-            if abnormal is not None and entry.get("score") is not None:
+            if abnormal is not None and entry.score is not None:
                 y_img.append(abnormal)
-                s_img.append(entry["score"])
-    card = next((v["card"] for v in store.list_versions(ws, name) if v["version"] == version), {})
-    threshold = float(card.get("threshold", 3.0))
-    pixel_threshold = float(card.get("pixel_threshold", 3.0))
-    metrics: dict = {"n_images": len(y_img), "n_abnormal": int(sum(y_img))}
+                s_img.append(entry.score)
+    threshold = float(card.threshold) if card else 3.0
+    pixel_threshold = float(card.pixel_threshold) if card else 3.0
+    metrics: dict = {"n_images": len(y_img), "n_abnormal": int(sum(y_img)), "n_excluded_training": n_trained_excluded}
     curves: dict = {}
     if len(set(y_img)) == 2:
         curves["image_roc"] = _thin(*roc_curve(y_img, s_img)[:2])

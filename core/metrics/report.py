@@ -80,9 +80,8 @@ def _overlay(ws, case_id: str, image_name: str, model: str, version: str, thresh
 
     from core.io.images import to_display_rgb
     from core.metrics.evaluate import ground_truth_mask
-    from core.models import store
 
-    res = store.load_result(ws, model, case_id, version)
+    res = ws.results.get(model, version, case_id)
     if res is None:
         return None
     case = ws.case(case_id)
@@ -92,7 +91,7 @@ def _overlay(ws, case_id: str, image_name: str, model: str, version: str, thresh
     pixels = ws.read_pixels(rec)
     if rec.is_stack:
         pixels = pixels[pixels.shape[0] // 2]
-    heat, _ = store.result_arrays(ws, res, image_name)
+    heat, _ = ws.results.image_arrays(res, image_name)
     if heat is None or heat.shape != pixels.shape[:2]:
         return None
     h, w = heat.shape

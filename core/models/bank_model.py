@@ -1,18 +1,28 @@
 """Shared machinery of the memory-bank methods (PatchCore, ReSAD, MIAS-SAM): feature caching
-during fit, coreset-bounded bank, kNN patch scores, maps back on the image grid."""
+during fit, one coreset-bounded bank over every normal image, kNN patch scores, maps back on the
+image grid.
+
+Calibration scores the deployed bank itself: every normal image is scored by the bank without the
+patches it contributed (leave-one-image-out), so no normal is scored by a bank that holds it and
+the model that is calibrated is the model that is deployed (one coreset, no refit).
+"""
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
+from collections.abc import Sequence
 
 import numpy as np
 
 from core.domain import LoadedImage
 from core.errors import InputError
-from core.models.base import AnomalyModel
+from core.models.bank_settings import CnnBankSettings, MemoryBankSettings
+from core.models.base import AnomalyModel, Unit
+from core.models.contract import FitContext, PredictContext
 from core.models.memory_bank import MemoryBank, greedy_coreset
-from core.runtime.progress import CancelToken, Progress
+from core.workspace.cards import Calibration
+
+LEAVE_ONE_OUT = "leave-one-image-out: each normal scored by the deployed bank without the patches it contributed"
 
 
 class PatchGrid:
@@ -45,39 +55,39 @@ def scores_to_map(scores: np.ndarray, frame_hw: tuple[int, int], image_hw: tuple
     return frame.astype(np.float32), full.astype(np.float32)
 
 
+def middle_page(image: LoadedImage) -> int | None:
+    """The B-scan a 2-D map of a stack lies on (the middle page), None for a 2-D image."""
+    return image.array.shape[0] // 2 if image.record.is_stack else None
+
+
 def image_2d(image: LoadedImage) -> np.ndarray:
-    """The 2-D pixels a memory-bank method scores (the middle page of a B-scan stack)."""
+    """The 2-D pixels a 2-D method scores (the middle page of a B-scan stack)."""
     a = image.array
-    if image.record.is_stack:
-        return a[a.shape[0] // 2]
+    page = middle_page(image)
+    if page is not None:
+        return a[page]
     if a.ndim == 3 and a.shape[-1] != 3:
         raise InputError(None, f"{image.record.id}: expected a 2-D image, got shape {a.shape}")
     return a
 
 
 class MemoryBankModel(AnomalyModel):
-    common_config: ClassVar[dict] = {
-        "coreset_ratio": 0.1,  # fraction of patch features kept (greedy k-center)
-        "max_bank_size": 0,  # 0 = no cap; else coreset down to at most this many features
-        "projection_eps": 0.9,  # sparse random projection for the coreset (JL eps)
-        "knn_k": 1,
-        "index": "auto",  # exact | hnsw | auto
-        "smooth_sigma": 4.0,
-    }
+    config: MemoryBankSettings
 
-    def __init__(self, **config):
-        super().__init__(**config)
+    def __init__(self, settings: MemoryBankSettings | None = None, **config):
+        super().__init__(settings, **config)
         self.bank: MemoryBank | None = None
         self._feature_cache: dict[str, PatchGrid] = {}
+        self._owners: np.ndarray | None = None  # which training image each bank entry came from (fit only)
 
-    # -- subclass hooks -------------------------------------------------------------------------
+    # -- subclass hooks ---------------------------------------------------------------------------
     @abstractmethod
     def patch_features(self, image: LoadedImage) -> PatchGrid: ...
 
     def image_score(self, patch_scores: np.ndarray, frame_map: np.ndarray) -> float:
         return float(patch_scores.max())
 
-    # -- fit / predict --------------------------------------------------------------------------
+    # -- fit --------------------------------------------------------------------------------------
     def _features(self, image: LoadedImage) -> PatchGrid:
         hit = self._feature_cache.get(image.sha256)
         if hit is None:
@@ -85,39 +95,65 @@ class MemoryBankModel(AnomalyModel):
             self._feature_cache[image.sha256] = hit
         return hit
 
-    def _fit(self, images: list[LoadedImage], *, progress: Progress, cancel: CancelToken, final: bool) -> None:
-        feats = []
-        for i, im in enumerate(images):
-            cancel.raise_if_cancelled()
-            progress(i, len(images), f"features of normal image {i + 1}/{len(images)}")
-            feats.append(self._features(im).features)
+    def calibration_split(self, units: Sequence[Unit]) -> tuple[list[Unit], list[Unit], str]:
+        units = list(units)
+        if len(units) < 2:
+            return units, units, "training normals (a single normal: scored by a bank that holds it)"
+        return units, units, LEAVE_ONE_OUT
+
+    def _fit(self, units: list[Unit], ctx: FitContext) -> None:
+        feats, owners = [], []
+        for i, im in enumerate(units):
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress(i, len(units), f"features of normal image {i + 1}/{len(units)}")
+            f = self._features(im).features
+            feats.append(f)
+            owners.append(np.full(len(f), i, np.int32))
         bank = np.concatenate(feats, axis=0)
-        n_keep = int(round(len(bank) * float(self.config["coreset_ratio"])))
-        if self.config["max_bank_size"]:
-            n_keep = min(n_keep, int(self.config["max_bank_size"]))
+        owner = np.concatenate(owners)
+        c = self.config
+        n_keep = int(round(len(bank) * c.coreset_ratio))
+        if c.max_bank_size:
+            n_keep = min(n_keep, c.max_bank_size)
         n_keep = max(1, min(n_keep, len(bank)))
         if n_keep < len(bank):
-            idx = greedy_coreset(
-                bank,
-                n_keep,
-                eps=float(self.config["projection_eps"]),
-                seed=int(self.config["seed"]),
-                device=self.device,
-                progress=progress,
-                cancel=cancel,
+            idx = np.sort(
+                greedy_coreset(
+                    bank, n_keep, eps=c.projection_eps, seed=c.seed, device=self.device, progress=ctx.progress, cancel=ctx.cancel
+                )
             )
-            bank = bank[np.sort(idx)]
-        self.bank = MemoryBank(bank, index=self.config["index"], device=self.device)
-        if final:
-            self._feature_cache.clear()
+            bank, owner = bank[idx], owner[idx]
+        self.bank = MemoryBank(bank, index=c.index, device=self.device)
+        self._owners = owner
 
-    def _predict_raw(self, image: LoadedImage) -> tuple[float, np.ndarray, dict]:
+    def calibrate(self, units, source: str, ctx: FitContext, *, trained_on=()) -> Calibration:
+        raws, maps = [], []
+        leave_out = source == LEAVE_ONE_OUT and self._owners is not None
+        try:
+            for i, im in enumerate(units):
+                ctx.cancel.raise_if_cancelled()
+                ctx.progress(i, len(units), f"calibrating on normal {i + 1}/{len(units)}")
+                bank = MemoryBank(self.bank.features[self._owners != i], index="exact", device=self.device) if leave_out else self.bank
+                raw, raw_map, _ = self._raw_map(im, bank)
+                raws.append(raw)
+                maps.append(raw_map)
+        finally:
+            self._feature_cache.clear()
+            self._owners = None
+        return Calibration.from_samples(raws, maps, source)
+
+    # -- predict ----------------------------------------------------------------------------------
+    def _raw_map(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, dict]:
+        """(raw score, raw map on the image grid, extras) of ``image`` against ``bank``."""
         pg = self._features(image) if image.sha256 in self._feature_cache else self.patch_features(image)
-        dist, _ = self.bank.search(pg.features, k=int(self.config["knn_k"]))
+        dist, _ = bank.search(pg.features, k=self.config.knn_k)
         patch = dist.max(axis=1).reshape(pg.grid)  # the k-th neighbour distance (k=1: nearest)
-        frame_map, full_map = scores_to_map(patch, pg.frame_hw, pg.image_hw, float(self.config["smooth_sigma"]))
-        extras = {"bank_size": len(self.bank), "patch_grid": list(pg.grid)}
+        frame_map, full_map = scores_to_map(patch, pg.frame_hw, pg.image_hw, self.config.smooth_sigma)
+        extras = {"bank_size": len(bank), "patch_grid": list(pg.grid), "page": middle_page(image)}
         return self.image_score(patch, frame_map), full_map, extras
+
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
+        return self._raw_map(image, self.bank)
 
     def state_tensors(self) -> dict:
         import torch
@@ -126,26 +162,20 @@ class MemoryBankModel(AnomalyModel):
 
     def load_tensors(self, state: dict) -> None:
         index_bytes = state["index_bytes"].numpy() if "index_bytes" in state else None
-        self.bank = MemoryBank(state["bank"].numpy(), index=self.config["index"], device=self.device, index_bytes=index_bytes)
+        self.bank = MemoryBank(state["bank"].numpy(), index=self.config.index, device=self.device, index_bytes=index_bytes)
 
     def _update_card(self) -> None:
         self.card.metrics["bank_size"] = len(self.bank) if self.bank is not None else 0
 
 
 class CnnFeatureBankModel(MemoryBankModel):
-    """A memory-bank method over stage features of a CNN-like backbone (``backbone`` config:
+    """A memory-bank method over stage features of a CNN-like backbone (``backbone`` setting:
     LiteMedSAM TinyViT at 256 px offline, WideResNet-50 with its weights file), loaded on first use."""
 
-    backbone_hint = ""  # appended to the image-size error, e.g. the paper's input size
+    config: CnnBankSettings
 
-    def __init__(self, **config):
-        super().__init__(**config)
-        if self.config["backbone"] == "tinyvit" and int(self.config["image_size"]) != 256:
-            raise InputError(
-                None,
-                "the LiteMedSAM TinyViT backbone takes 256 px input: use image_size=256 "
-                "or backbone=wide_resnet50 with its weights file" + self.backbone_hint,
-            )
+    def __init__(self, settings: CnnBankSettings | None = None, **config):
+        super().__init__(settings, **config)
         self._backbone = None
 
     @property
@@ -153,5 +183,20 @@ class CnnFeatureBankModel(MemoryBankModel):
         if self._backbone is None:
             from core.models.backbones import make_backbone
 
-            self._backbone = make_backbone(self.config["backbone"], self.device, self.config["backbone_weights"])
+            self._backbone = make_backbone(self.config.backbone, self.device, self.config.backbone_weights)
         return self._backbone
+
+    def stage_maps(self, pixels: np.ndarray) -> tuple[list, tuple[int, int]]:
+        """The backbone's two feature maps of ``pixels`` (TinyViT stages or WideResNet layer2 +
+        layer3) and the resized input size they cover."""
+        c = self.config
+        if c.backbone == "tinyvit":
+            f = self.backbone.extract(pixels, c.stages)
+            return [f.maps[f"stage{s}"] for s in c.stages], f.input_hw
+        f = self.backbone.extract(pixels, c.image_size)
+        return [f.maps["layer2"], f.maps["layer3"]], f.input_hw
+
+    def _update_card(self) -> None:
+        super()._update_card()
+        self.card.backbone = self.backbone.name
+        self.card.weights = {self.backbone.weights_file or "random": self.backbone.weights_sha256}

@@ -1,9 +1,13 @@
-"""The contract every anomaly method implements, its model card, calibration and persistence.
+"""The contract every anomaly method implements, and its persistence.
 
-* ``fit(normals, progress=, cancel=)`` learns from normal cases and calibrates scores on normals
-  held out from fitting; ``predict(case)`` returns an :class:`AnomalyResult` whose ``score`` and
-  ``heatmap`` are calibrated (z-scores against held-out normals) and therefore comparable across
+* A method declares ``Settings`` (a frozen dataclass, core.models.config) and ``capabilities``
+  (core.models.contract.Capabilities) on its class.
+* ``fit(normals, ctx)`` learns from normal cases and calibrates scores on normals the deployed model
+  has not seen; ``predict(case, ctx)`` returns an :class:`AnomalyResult` whose ``score`` and
+  ``heatmap`` are calibrated (z-scores against those normals) and therefore comparable across
   cases: a case scored alone gets exactly the score it gets in a batch.
+* ``fit`` is a fixed sequence of hooks a method overrides only where it differs:
+  ``training_units`` -> ``check_training_data`` -> ``calibration_split`` -> ``_fit`` -> ``calibrate``.
 * ``save(folder)`` writes ``model.pt`` (tensors only, loaded with ``weights_only=True``) and
   ``card.json``; ``load(folder)`` checks both and says clearly what is wrong with a damaged folder.
 """
@@ -11,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -23,13 +26,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core import __version__
 from core.domain import LoadedCase, LoadedImage, Modality
-from core.errors import InputError, StudioError
-from core.runtime.progress import CancelToken, Progress, no_progress
+from core.errors import ConfigError, InputError, StudioError
+from core.models.config import BaseSettings
+from core.models.contract import Capabilities, FitContext, PredictContext
+from core.runtime.progress import Progress
+from core.workspace.cards import Calibration, CardError, ModelCard
+from core.workspace.results import SliceScores
 
 MODEL_FILE = "model.pt"
 CARD_FILE = "card.json"
+Unit = Any  # what a method fits and calibrates on: a LoadedImage (most), a {modality: image} case (MMRAD)
 
 
 class ModelFolderError(StudioError):
@@ -44,6 +51,7 @@ class ImageMap:
     mask: np.ndarray | None = None  # bool, same grid
     score: float | None = None  # calibrated image score where the method gives one per image
     raw_score: float | None = None
+    page: int | None = None  # a 2-D map of a B-scan stack lies on this page
 
 
 @dataclass(frozen=True)
@@ -51,91 +59,15 @@ class AnomalyResult:
     score: float  # calibrated case score (z against held-out normals), higher = more anomalous
     heatmap: np.ndarray  # calibrated map of the primary image (``image``)
     mask: np.ndarray | None = None
-    extras: dict = field(default_factory=dict)
-    image: str = ""  # name of the image the heatmap lies on
+    extras: dict = field(default_factory=dict)  # the method's own diagnostics (display only)
+    image: str = ""  # the image that decided the case score; its map is ``heatmap``
     raw_score: float = float("nan")
     maps: dict[str, ImageMap] = field(default_factory=dict)  # every image the model scored, by name
+    slices: SliceScores | None = None  # per-slice / per-B-scan scores of a volume
+    score_source: str = ""  # how the case score was formed, in words
 
     def is_abnormal(self, threshold: float) -> bool:
         return self.score >= threshold
-
-
-@dataclass
-class Calibration:
-    """Statistics of raw scores on held-out normal images."""
-
-    n: int = 0
-    mean: float = 0.0
-    std: float = 1.0
-    raw_scores: list[float] = field(default_factory=list)
-    pixel_mean: float = 0.0
-    pixel_std: float = 1.0
-    pixel_q999: float = 3.0  # 99.9th percentile of calibrated normal pixels
-    source: str = "held-out normals"
-
-    def image_z(self, raw: float) -> float:
-        return float((raw - self.mean) / self.std)
-
-    def pixel_z(self, raw_map: np.ndarray) -> np.ndarray:
-        return ((raw_map - self.pixel_mean) / self.pixel_std).astype(np.float32)
-
-    @classmethod
-    def from_samples(cls, raw_scores: Sequence[float], raw_maps: Sequence[np.ndarray], source: str) -> Calibration:
-        scores = np.asarray(raw_scores, dtype=np.float64)
-        if scores.size == 0:
-            return cls(source="uncalibrated (no normals to calibrate on)")
-        mean = float(scores.mean())
-        std = float(scores.std(ddof=1)) if scores.size > 1 else 0.0
-        floor = max(abs(mean) * 0.05, 1e-6)  # never divide by ~0 with few or identical normals
-        std = max(std, floor)
-        pix = (
-            np.concatenate([np.asarray(m, np.float64).ravel()[:: max(1, np.asarray(m).size // 200_000)] for m in raw_maps])
-            if raw_maps
-            else np.zeros(1)
-        )
-        pmean = float(pix.mean())
-        pstd = max(float(pix.std()), max(abs(pmean) * 0.05, 1e-6))
-        q999 = float(np.quantile((pix - pmean) / pstd, 0.999))
-        return cls(
-            n=int(scores.size),
-            mean=mean,
-            std=std,
-            raw_scores=[float(s) for s in scores],
-            pixel_mean=pmean,
-            pixel_std=pstd,
-            pixel_q999=q999,
-            source=source,
-        )
-
-
-@dataclass
-class ModelCard:
-    method: str
-    paper: str
-    config: dict
-    backbone: str = ""
-    weights: dict = field(default_factory=dict)  # file name -> sha256
-    training_data: list[str] = field(default_factory=list)  # image content hashes
-    calibration: dict = field(default_factory=dict)
-    threshold: float = 3.0  # case threshold on the calibrated score
-    pixel_threshold: float = 3.0  # heatmap iso-contour on the calibrated map
-    created: str = ""
-    software_version: str = __version__
-    version: str = ""
-    deviations: list[str] = field(default_factory=list)
-    faithful_config: dict = field(default_factory=dict)
-    metrics: dict = field(default_factory=dict)
-    fit_seconds: float | None = None
-    notes: str = ""
-    state_sha256: str = ""
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, obj: dict) -> ModelCard:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in obj.items() if k in known})
 
 
 def new_version_id() -> str:
@@ -143,164 +75,180 @@ def new_version_id() -> str:
 
 
 class AnomalyModel(ABC):
-    """Base class of every method. Subclasses set the class attributes and implement
-    ``_fit``, ``_predict_raw``, ``state_tensors`` and ``load_tensors``."""
+    """Base class of every method. Subclasses set ``name``, ``title``, ``paper``, ``Settings``,
+    ``capabilities``, ``deviations``, ``faithful_config`` and implement ``_fit``, ``_predict_raw``,
+    ``state_tensors`` and ``load_tensors``."""
 
     name: ClassVar[str]
     title: ClassVar[str]
     paper: ClassVar[str]
-    modalities: ClassVar[tuple[str, ...]]  # image modalities the method scores
-    default_config: ClassVar[dict[str, Any]]
-    trained: ClassVar[bool] = False  # True when fitting runs gradient training
+    Settings: ClassVar[type[BaseSettings]]
+    capabilities: ClassVar[Capabilities]
+    modalities: ClassVar[tuple[str, ...]]  # = capabilities.modalities
+    trained: ClassVar[bool]  # = capabilities.trained
     deviations: ClassVar[tuple[str, ...]] = ()
     faithful_config: ClassVar[dict[str, Any]] = {}
 
-    @classmethod
-    def full_default_config(cls) -> dict[str, Any]:
-        """Every setting with its default: the shared ones, then the method's own."""
-        base = {
-            "image_size": 256,
-            "device": "auto",
-            "seed": 0,
-            "modality": cls.modalities[0],
-            "calibration_holdout": 0.25,
-            "threshold": 3.0,
-        }
-        base.update(cls.default_config)
-        return base
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        caps = cls.__dict__.get("capabilities")
+        if caps is not None:
+            cls.modalities = caps.modalities
+            cls.trained = caps.trained
 
-    def __init__(self, **config: Any):
-        base = self.full_default_config()
-        unknown = set(config) - set(base)
-        if unknown:
-            raise InputError(None, f"{self.name}: unknown config key(s) {sorted(unknown)}; known: {sorted(base)}")
-        for k, v in config.items():
-            base[k] = _coerce(v, base[k])
-        self.config = base
-        if self.config["modality"] not in self.modalities:
-            raise InputError(None, f"{self.name} scores {', '.join(self.modalities)} images, not '{self.config['modality']}'")
+    @classmethod
+    def parse_settings(cls, values: dict[str, Any] | None = None, *, strict: bool = True) -> BaseSettings:
+        return cls.Settings.parse(values, modalities=cls.modalities, strict=strict)
+
+    def __init__(self, settings: BaseSettings | None = None, **config: Any):
+        if settings is not None and config:
+            raise ConfigError(f"{self.name}: give typed settings or key=value settings, not both")
+        self.config = settings if settings is not None else self.parse_settings(config)
+        if not isinstance(self.config, self.Settings):
+            raise ConfigError(f"{self.name}: settings of type {type(self.config).__name__}, expected {self.Settings.__name__}")
         self.calibration = Calibration()
         self.card = ModelCard(
             method=self.name,
             paper=self.paper,
-            config=dict(self.config),
+            config=self.config.to_json(),
             deviations=list(self.deviations),
             faithful_config=dict(self.faithful_config),
-            threshold=float(self.config["threshold"]),
+            threshold=float(self.config.threshold),
         )
         self.fitted = False
         self.array_store = None
-        self.training_context = None  # core.training.TrainingContext: run folder, resume, progress events
-        # set by store.predict_cases around each case: a long prediction (RASALoRE's guided slices)
-        # reports its steps and stops when the run is cancelled
-        self.prediction_progress: Progress | None = None
-        self.prediction_cancel: CancelToken | None = None
 
     def attach_store(self, store) -> None:
         """Give the model the workspace's array store (content-hash cache for embeddings)."""
         self.array_store = store
 
-    # -- device ------------------------------------------------------------------------------
     @property
     def device(self):
         from core.runtime.device import resolve_device
 
-        return resolve_device(self.config["device"])
+        return resolve_device(self.config.device)
 
-    # -- the contract --------------------------------------------------------------------------
-    def fit(self, normals: Sequence[LoadedCase], *, progress: Progress | None = None, cancel: CancelToken | None = None) -> None:
-        """Fit on normal cases; calibrate on a held-out part of them; then refit on all (for
-        memory-bank methods) so no normal is wasted."""
-        progress = progress or no_progress
-        cancel = cancel or CancelToken()
-        images = self.select_images(normals)
-        if not images:
-            raise InputError(None, f"{self.name}: no {self.config['modality']} images among the {len(normals)} normal case(s)")
+    @property
+    def modality(self) -> str:
+        return self.config.modality
+
+    # -- fit: a fixed sequence of hooks -----------------------------------------------------------
+    def fit(self, normals: Sequence[LoadedCase], ctx: FitContext | None = None, *, progress: Progress | None = None, cancel=None) -> None:
+        ctx = FitContext.make(ctx, progress, cancel)
+        units = self.training_units(normals)
+        self.check_training_data(units, normals, ctx)
         t0 = time.monotonic()
-        rng = np.random.default_rng(self.config["seed"])
-        order = rng.permutation(len(images))
-        n_hold = int(round(len(images) * float(self.config["calibration_holdout"])))
-        n_hold = min(n_hold, len(images) - 1) if len(images) >= 3 else 0
-        hold = [images[i] for i in order[:n_hold]]
-        fit_set = [images[i] for i in order[n_hold:]]
-        self._fit(fit_set, progress=progress, cancel=cancel, final=not hold)
-        calib_set, source = (hold, "held-out normals") if hold else (fit_set, "training normals (too few normals to hold any out)")
+        train, calib, source = self.calibration_split(units)
+        self._fit(train, ctx)
+        self.calibration = self.calibrate(calib, source, ctx, trained_on=train)
+        self._finish_card(t0, self.unit_images(units), also_trained_on=ctx.training_hashes())
+        ctx.progress(1, 1, "done")
+
+    def training_units(self, normals: Sequence[LoadedCase]) -> list[Unit]:
+        """What the method learns from: the images of its modality (MMRAD: whole cases)."""
+        return self.select_images(normals)
+
+    def unit_images(self, units: Sequence[Unit]) -> list[LoadedImage]:
+        return list(units)
+
+    def check_training_data(self, units: Sequence[Unit], normals: Sequence[LoadedCase], ctx: FitContext) -> None:
+        if not units:
+            raise InputError(None, f"{self.name}: no {self.modality} images among the {len(normals)} normal case(s)")
+
+    def calibration_split(self, units: Sequence[Unit]) -> tuple[list[Unit], list[Unit], str]:
+        """(train, calibrate, source): a random ``calibration_holdout`` share of the normals is held
+        out of training and calibrates the model that is deployed (trained on the rest)."""
+        units = list(units)
+        rng = np.random.default_rng(self.config.seed)
+        order = rng.permutation(len(units))
+        n_hold = int(round(len(units) * float(self.config.calibration_holdout)))
+        n_hold = min(n_hold, len(units) - 1) if len(units) >= 3 else 0
+        hold = [units[i] for i in order[:n_hold]]
+        train = [units[i] for i in order[n_hold:]]
+        if not hold:
+            return train, train, "training normals (too few normals to hold any out)"
+        return train, hold, "held-out normals"
+
+    def calibrate(self, units: Sequence[Unit], source: str, ctx: FitContext, *, trained_on: Sequence[Unit] = ()) -> Calibration:
         raws, maps = [], []
-        for i, im in enumerate(calib_set):
-            cancel.raise_if_cancelled()
-            progress(i, len(calib_set), f"calibrating on normal {i + 1}/{len(calib_set)}")
-            raw, raw_map, _extras = self._predict_raw(im)
+        for i, im in enumerate(units):
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress(i, len(units), f"calibrating on normal {i + 1}/{len(units)}")
+            raw, raw_map, _extras = self._predict_raw(im, PredictContext(cancel=ctx.cancel))
             raws.append(raw)
             maps.append(raw_map)
-        self.calibration = Calibration.from_samples(raws, maps, source)
-        if hold and self.refit_on_all:
-            self._fit(images, progress=progress, cancel=cancel, final=True)
-        self._finish_card(t0, images)
-        progress(1, 1, "done")
+        return Calibration.from_samples(raws, maps, source)
 
-    def _finish_card(self, t0: float, images: list[LoadedImage]) -> None:
-        """Mark the model fitted and record calibration, training data, time and version in the card."""
+    def _finish_card(self, t0: float, images: list[LoadedImage], also_trained_on: Sequence[str] = ()) -> None:
+        """Mark the model fitted and record calibration, training data (every image hash it learned
+        from: normals and labelled images), time and version in the card."""
         self.fitted = True
         self.card.calibration = asdict(self.calibration)
         self.card.pixel_threshold = float(max(self.calibration.pixel_q999, 1.0))
-        self.card.training_data = [im.sha256 for im in images]
+        self.card.training_data = list(dict.fromkeys([im.sha256 for im in images] + list(also_trained_on)))
         self.card.created = datetime.now(UTC).isoformat(timespec="seconds")
         self.card.fit_seconds = round(time.monotonic() - t0, 2)
         self.card.version = self.card.version or new_version_id()
+        self.card.config = self.config.to_json()
         self._update_card()
 
-    refit_on_all: ClassVar[bool] = True
-
-    def predict(self, case: LoadedCase) -> AnomalyResult:
+    # -- predict ----------------------------------------------------------------------------------
+    def predict(
+        self, case: LoadedCase, ctx: PredictContext | None = None, *, progress: Progress | None = None, cancel=None
+    ) -> AnomalyResult:
         if not self.fitted:
             raise StudioError(f"{self.name}: model is not fitted")
+        ctx = PredictContext.make(ctx, progress, cancel)
         images = self.select_images([case])
         if not images:
-            raise InputError(None, f"case {case.id} has no {self.config['modality']} image for {self.name}")
+            raise InputError(None, f"case {case.id} has no {self.modality} image for {self.name}")
         maps: dict[str, ImageMap] = {}
-        best: tuple[float, str] | None = None
-        extras_all: dict = {}
+        extras_all: dict[str, dict] = {}
+        slices: dict[str, SliceScores | None] = {}
         for im in images:
-            raw, raw_map, extras = self._predict_raw(im)
-            z = self.calibration.image_z(raw)
-            heat = self.calibration.pixel_z(raw_map)
+            raw, raw_map, extras = self._predict_raw(im, ctx)
             mask = extras.pop("mask", None)
-            maps[im.record.name] = ImageMap(heatmap=heat, mask=mask, score=z, raw_score=float(raw))
+            slices[im.record.name] = extras.pop("slices", None)
+            maps[im.record.name] = ImageMap(
+                heatmap=self.calibration.pixel_z(raw_map),
+                mask=mask,
+                score=self.calibration.image_z(raw),
+                raw_score=float(raw),
+                page=extras.pop("page", None),
+            )
             extras_all[im.record.name] = extras
-            if best is None or z > best[0]:
-                best = (z, im.record.name)
-        primary = maps[best[1]]
+        best = max(maps, key=lambda n: maps[n].score)
+        primary = maps[best]
+        others = {k: v for k, v in extras_all.items() if k != best}
+        source = f"the higher of {len(maps)} images' calibrated scores ({best})" if len(maps) > 1 else ""
         return AnomalyResult(
             score=float(primary.score),
             heatmap=primary.heatmap,
             mask=primary.mask,
-            extras=extras_all[best[1]] | {"per_image": {k: v for k, v in extras_all.items() if k != best[1]}},
-            image=best[1],
+            extras=extras_all[best] | ({"per_image": others} if others else {}),
+            image=best,
             raw_score=float(primary.raw_score),
             maps=maps,
+            slices=slices[best],
+            score_source=source,
         )
 
     def predict_array(self, array: np.ndarray, name: str | None = None) -> AnomalyResult:
         """Score one bare image array (benchmarks, tests)."""
-        mod = self.config["modality"]
-        return self.predict(LoadedCase.from_arrays(**{name or mod: array}))
+        return self.predict(LoadedCase.from_arrays(**{name or self.modality: array}))
 
     def select_images(self, cases: Sequence[LoadedCase]) -> list[LoadedImage]:
-        mod = Modality(self.config["modality"])
-        out = []
-        for c in cases:
-            for im in c.images.values():
-                if im.modality == mod:
-                    out.append(im)
-        return out
+        mod = Modality(self.modality)
+        return [im for c in cases for im in c.images.values() if im.modality == mod]
 
-    # -- what methods implement ------------------------------------------------------------------
+    # -- what methods implement -------------------------------------------------------------------
     @abstractmethod
-    def _fit(self, images: list[LoadedImage], *, progress: Progress, cancel: CancelToken, final: bool) -> None: ...
+    def _fit(self, units: list[Unit], ctx: FitContext) -> None: ...
 
     @abstractmethod
-    def _predict_raw(self, image: LoadedImage) -> tuple[float, np.ndarray, dict]:
-        """Return (raw image score, raw float32 map on the image grid, extras incl. optional 'mask')."""
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
+        """(raw image score, raw float32 map on the image grid, extras). Extras may carry 'mask'
+        (bool map), 'slices' (SliceScores) and 'page' (the B-scan a 2-D map lies on)."""
 
     @abstractmethod
     def state_tensors(self) -> dict:
@@ -312,7 +260,7 @@ class AnomalyModel(ABC):
     def _update_card(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Hook: methods add backbone and weights information to ``self.card``."""
 
-    # -- persistence ---------------------------------------------------------------------------
+    # -- persistence ------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         import torch
 
@@ -327,9 +275,19 @@ class AnomalyModel(ABC):
         with atomic_path(folder / MODEL_FILE) as tmp:
             torch.save(state, tmp)
         self.card.state_sha256 = file_sha256(folder / MODEL_FILE)
-        self.card.config = dict(self.config)
+        self.card.config = self.config.to_json()
         atomic_write_json(folder / CARD_FILE, self.card.to_json())
         return folder
+
+    @classmethod
+    def read_card(cls, folder: str | Path) -> ModelCard:
+        card_path = Path(folder) / CARD_FILE
+        if not card_path.is_file():
+            raise ModelFolderError(f"{folder}: model folder is incomplete ({CARD_FILE} is missing)")
+        try:
+            return ModelCard.from_json(json.loads(card_path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, UnicodeDecodeError, CardError) as exc:
+            raise ModelFolderError(f"{card_path}: model card is damaged ({exc})") from None
 
     @classmethod
     def load(cls, folder: str | Path, **overrides: Any) -> AnomalyModel:
@@ -338,14 +296,10 @@ class AnomalyModel(ABC):
         from core.hashing import file_sha256
 
         folder = Path(folder)
-        card_path, model_path = folder / CARD_FILE, folder / MODEL_FILE
-        for p in (card_path, model_path):
-            if not p.exists():
-                raise ModelFolderError(f"{folder}: model folder is incomplete ({p.name} is missing)")
-        try:
-            card = ModelCard.from_json(json.loads(card_path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
-            raise ModelFolderError(f"{card_path}: model card is damaged ({exc})") from None
+        model_path = folder / MODEL_FILE
+        card = cls.read_card(folder)
+        if not model_path.is_file():
+            raise ModelFolderError(f"{folder}: model folder is incomplete ({MODEL_FILE} is missing)")
         if card.method != cls.name:
             raise ModelFolderError(f"{folder}: holds a '{card.method}' model, not '{cls.name}'")
         if card.state_sha256 and file_sha256(model_path) != card.state_sha256:
@@ -354,40 +308,20 @@ class AnomalyModel(ABC):
             state = torch.load(model_path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
             raise ModelFolderError(f"{model_path}: cannot read the model weights ({exc})") from None
-        config = dict(card.config)
-        config.update(overrides)
-        model = cls(**{k: v for k, v in config.items()})
+        if not isinstance(state, dict):
+            raise ModelFolderError(f"{model_path}: holds a {type(state).__name__}, not a dict of tensors")
+        try:
+            saved = cls.parse_settings(card.config, strict=False)
+        except ConfigError as exc:
+            raise ModelFolderError(f"{folder / CARD_FILE}: model card settings are invalid ({exc})") from None
+        settings = cls.Settings.parse({**saved.to_json(), **overrides}, modalities=cls.modalities) if overrides else saved
+        model = cls(settings)
         model.card = card
-        model.card.config = dict(model.config)
-        model.calibration = Calibration(**card.calibration) if card.calibration else Calibration()
+        model.card.config = model.config.to_json()
+        model.calibration = Calibration.from_json(card.calibration)
         try:
             model.load_tensors(state)
-        except (KeyError, RuntimeError, ValueError) as exc:
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError, IndexError) as exc:
             raise ModelFolderError(f"{model_path}: weights do not fit this model ({exc})") from None
         model.fitted = True
         return model
-
-
-def _coerce(value: Any, default: Any) -> Any:
-    """Config values from the command line arrive as strings; match the default's type."""
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
-        return value
-    if isinstance(default, bool):
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise InputError(None, f"expected true/false, got '{value}'")
-    try:
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            v = float(value)
-            if not math.isfinite(v):
-                raise ValueError
-            return v
-        if isinstance(default, (list, tuple)):
-            return type(default)(json.loads(value))
-    except (ValueError, json.JSONDecodeError):
-        raise InputError(None, f"cannot read '{value}' as {type(default).__name__}") from None
-    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from core.errors import InputError
+from core.errors import ConfigError
 
 METHODS: dict[str, str] = {
     "patchcore": "core.models.patchcore.model:PatchCore",
@@ -25,7 +25,7 @@ def model_class(name: str):
     try:
         target = METHODS[name]
     except KeyError:
-        raise InputError(None, f"unknown model '{name}'; available: {', '.join(sorted(METHODS))}") from None
+        raise ConfigError(f"unknown model '{name}'; available: {', '.join(sorted(METHODS))}") from None
     module, _, cls = target.partition(":")
     return getattr(importlib.import_module(module), cls)
 
@@ -35,18 +35,24 @@ def create_model(name: str, **config: Any):
 
 
 def list_models() -> list[dict]:
-    """Registered methods with their default cards (no weights are loaded)."""
+    """Registered methods with their capabilities and settings (name, type, default, help, the
+    paper's value) generated from the settings dataclasses; no weights are loaded."""
+    from core.models.config import describe
+
     out = []
     for name in sorted(METHODS):
         cls = model_class(name)
+        settings = describe(cls.Settings)
         out.append(
             {
                 "name": name,
                 "title": cls.title,
                 "paper": cls.paper,
                 "modalities": list(cls.modalities),
-                "trained": cls.trained,
-                "default_config": dict(cls.default_config),
+                "trained": cls.capabilities.trained,
+                "capabilities": cls.capabilities.to_json(),
+                "default_config": {row["name"]: row["default"] for row in settings},
+                "settings": settings,
                 "deviations": list(cls.deviations),
                 "faithful_config": dict(cls.faithful_config),
             }

@@ -1,55 +1,49 @@
-"""Models inside a workspace: version folders, the active version, stored results.
+"""Models inside a workspace (orchestration; the SQL is in core.workspace.versions / .results):
 
-* ``W/models/<name>/<version>/`` holds ``model.pt`` + ``card.json``; the catalog's
-  ``model_versions`` table lists them and marks one active per method.
-* Each prediction is stored once: the case score in ``results`` and every image's calibrated
-  heatmap (and mask) in ``arrays.h5`` under ``results/<name>/<version>/<image sha256>/...``, so
-  the GUI, the CLI and exports read identical numbers without recomputing.
+* ``W/models/<name>/<version>/`` holds ``model.pt`` + ``card.json``; the catalog lists the versions,
+  marks one active per method and modality, and records each folder's digest at registration.
+* Each prediction is stored once (core.workspace.results), so the GUI, the CLI and exports read
+  identical numbers without recomputing.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from core.domain import CaseRecord, Decision, LoadedCase
 from core.errors import StudioError, WorkspaceError
-from core.models.base import AnomalyModel, AnomalyResult
+from core.hashing import file_sha256
+from core.models.base import CARD_FILE, MODEL_FILE, AnomalyModel, AnomalyResult, ModelFolderError
+from core.models.contract import FitContext, PredictContext
 from core.models.registry import model_class
 from core.runtime.progress import CancelToken, Progress, no_progress
-from core.workspace.catalog import now_iso
+from core.workspace.results import ImageResult, StoredResult, result_key
+from core.workspace.versions import VersionRecord
 from core.workspace.workspace import Workspace
 
-
-@dataclass
-class StoredResult:
-    model: str
-    version: str
-    case_id: str
-    score: float
-    raw_score: float | None
-    threshold: float | None
-    image: str
-    maps: dict[str, dict] = field(default_factory=dict)  # image name -> {"heatmap": key, "mask": key, "score": z}
-    extras: dict = field(default_factory=dict)
-    created: str = ""
-
-    def is_abnormal(self) -> bool | None:
-        return None if self.threshold is None else self.score >= self.threshold
-
-
-def _key(name: str, version: str, sha: str, what: str) -> str:
-    return f"results/{name}/{version}/{sha}/{what}"
+__all__ = [
+    "StoredResult",
+    "activate",
+    "active_version",
+    "delete_version",
+    "fit_on_workspace",
+    "list_versions",
+    "load_result",
+    "load_version",
+    "predict_cases",
+    "register_version",
+    "result_arrays",
+    "scores_for",
+    "set_threshold",
+    "store_result",
+    "training_normals",
+]
 
 
-# -- training data ------------------------------------------------------------------------------
+# -- training data --------------------------------------------------------------------------------
 def training_normals(ws: Workspace, modality: str | None = None) -> list[CaseRecord]:
     """Normals to fit on: cases a reviewer decided are normal, plus known-normal cases of the
     training split. Test-split cases are never used for fitting."""
@@ -67,132 +61,116 @@ def training_normals(ws: Workspace, modality: str | None = None) -> list[CaseRec
     return out
 
 
-def labelled_pages(ws: Workspace, case, *, first_per_image: bool = False):
-    """(image record, page, LabelMe document) of every fundus / OCT image page of ``case`` whose
-    labels hold at least one shape (page None for a single image); with ``first_per_image`` only a
-    B-scan stack's first labelled page."""
-    for rec in case.images:
-        if rec.modality.value not in ("fundus", "oct"):
-            continue
-        for page in [None] if not rec.is_stack else range(rec.shape[0]):
-            doc = ws.read_labels(rec, page)
-            if doc is not None and doc.shapes:
-                yield rec, page, doc
-                if first_per_image:
-                    break
+def modalities_with_normals(ws: Workspace, name: str) -> list[str]:
+    """The modalities ``name`` scores that have training normals in this workspace."""
+    return [m for m in model_class(name).modalities if training_normals(ws, m)]
 
 
-def has_pixel_labels(ws: Workspace, case) -> bool:
-    return next(labelled_pages(ws, case), None) is not None
-
-
-def labelled_anomalies(ws: Workspace, modality: str | None = None) -> list:
-    """Cases with reviewer (or ground-truth) pixel labels, for mixing real anomalies into the
-    training of the synthetic-anomaly methods. Test-split cases count only once a reviewer has
-    decided them (so evaluation cases are never trained on unless reviewed). Each image with a
-    LabelMe document comes with its union mask; a B-scan stack gives its first labelled page.
-    Returns ``core.data.anomaly_synthesis.real.LabelledCase`` objects; cases whose labels hold no
-    shape are skipped."""
-    from core.data.anomaly_synthesis.real import LabelledCase, LabelledImage
-
-    out = []
-    for c in ws.cases():
-        if c.split == "test" and c.decision is None:
-            continue
-        if modality is not None and c.image(modality) is None:
-            continue
-        labelled = LabelledCase(c.id)
-        loaded = None
-        for rec, page, doc in labelled_pages(ws, c, first_per_image=True):
-            loaded = loaded or ws.load_case(c)
-            pixels = loaded.images[rec.name].array
-            pixels = pixels[page] if page is not None else pixels
-            labelled.images[rec.name] = LabelledImage(rec.name, rec.modality.value, pixels, doc.union_mask())
-        if labelled.images:
-            out.append(labelled)
-    return out
-
-
-# -- versions -----------------------------------------------------------------------------------
+# -- versions ---------------------------------------------------------------------------------------
 def model_folder(ws: Workspace, name: str, version: str) -> Path:
-    return ws.root / "models" / name / version
+    """``W/models/<name>/<version>``, with both ids checked and the folder confined to the workspace."""
+    from core.domain import valid_id
+
+    for kind, text in (("model", name), ("version", version)):
+        if not isinstance(text, str) or not valid_id(text):
+            raise WorkspaceError(f"invalid {kind} id '{text}': use letters, digits, '.', '_' and '-'")
+    root = ws.root.resolve()
+    folder = (root / "models" / name / version).resolve()
+    if root not in folder.parents:
+        raise WorkspaceError(f"model folder {folder} lies outside the workspace {root}")
+    return folder
+
+
+def folder_digest(folder: Path) -> str:
+    """One sha256 over the folder's card and weights (recorded at registration, checked at load)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in (CARD_FILE, MODEL_FILE):
+        h.update(name.encode())
+        h.update(file_sha256(folder / name).encode())
+    return h.hexdigest()
 
 
 def register_version(ws: Workspace, model: AnomalyModel, activate: bool = True, user: str = "system") -> str:
     version = model.card.version
     folder = model_folder(ws, model.name, version)
     model.save(folder)
-    rel = folder.relative_to(ws.root).as_posix()
-    with ws.catalog.transaction() as c:
-        if activate:
-            c.execute("UPDATE model_versions SET active=0 WHERE name=?", (model.name,))
-        c.execute(
-            "INSERT OR REPLACE INTO model_versions(name, version, path, created, active, card) VALUES(?,?,?,?,?,?)",
-            (model.name, version, rel, now_iso(), 1 if activate else 0, json.dumps(model.card.to_json())),
-        )
-        ws.catalog.audit(user, "model.register", None, {"model": model.name, "version": version, "active": activate})
+    ws.versions.register(model.card, folder.relative_to(ws.root.resolve()).as_posix(), folder_digest(folder), activate=activate, user=user)
     return version
 
 
-def list_versions(ws: Workspace, name: str | None = None) -> list[dict]:
-    sql = "SELECT name, version, path, created, active, status, card FROM model_versions"
-    rows = ws.catalog.query(sql + (" WHERE name=?" if name else "") + " ORDER BY name, created", (name,) if name else ())
-    return [dict(r) | {"card": json.loads(r["card"]), "active": bool(r["active"])} for r in rows]
+def list_versions(ws: Workspace, name: str | None = None) -> list[VersionRecord]:
+    return ws.versions.list(name)
 
 
-def active_version(ws: Workspace, name: str) -> str | None:
-    row = ws.catalog.query_one("SELECT version FROM model_versions WHERE name=? AND active=1", (name,))
-    return row["version"] if row else None
+def active_version(ws: Workspace, name: str, modality: str | None = None) -> str | None:
+    return ws.versions.active(name, modality)
 
 
 def activate(ws: Workspace, name: str, version: str, user: str = "system") -> None:
-    if not ws.catalog.query_one("SELECT 1 FROM model_versions WHERE name=? AND version=?", (name, version)):
-        raise WorkspaceError(f"model {name} has no version '{version}' in {ws.root}")
-    with ws.catalog.transaction() as c:
-        c.execute("UPDATE model_versions SET active=(version=?) WHERE name=?", (version, name))
-        ws.catalog.audit(user, "model.activate", None, {"model": name, "version": version})
+    ws.versions.activate(name, version, user)
 
 
 def set_threshold(ws: Workspace, name: str, threshold: float, version: str | None = None, user: str = "system") -> None:
     """Change the operating threshold (calibrated units) of a model version: card.json, the
-    catalog's copy of the card and the stored results' threshold are updated together."""
+    catalog's copy of the card, the recorded digest and the stored results' threshold together."""
+    import math
+
     from core.io.atomic import atomic_write_json
-    from core.models.base import CARD_FILE
 
     version = version or active_version(ws, name)
     if version is None:
         raise StudioError(f"no fitted '{name}' model in {ws.root}")
     if not math.isfinite(float(threshold)):
         raise StudioError(f"threshold must be a finite number, got {threshold}")
-    card_path = model_folder(ws, name, version) / CARD_FILE
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    old = card.get("threshold")
-    card["threshold"] = float(threshold)
-    atomic_write_json(card_path, card)
-    with ws.catalog.transaction() as c:
-        c.execute("UPDATE model_versions SET card=? WHERE name=? AND version=?", (json.dumps(card), name, version))
-        c.execute("UPDATE results SET threshold=? WHERE model=? AND version=?", (float(threshold), name, version))
-        ws.catalog.audit(user, "model.threshold", None, {"model": name, "version": version, "threshold": [old, float(threshold)]})
+    folder = verified_folder(ws, name, version)
+    card = model_class(name).read_card(folder)
+    old = card.threshold
+    card.threshold = float(threshold)
+    atomic_write_json(folder / CARD_FILE, card.to_json())
+    ws.versions.update_card(card, folder_digest(folder))
+    ws.results.set_threshold(name, version, threshold)
+    ws.catalog.audit(user, "model.threshold", None, {"model": name, "version": version, "threshold": [old, float(threshold)]})
 
 
 def delete_version(ws: Workspace, name: str, version: str, user: str = "system") -> None:
-    with ws.catalog.transaction() as c:
-        c.execute("DELETE FROM model_versions WHERE name=? AND version=?", (name, version))
-        c.execute("DELETE FROM results WHERE model=? AND version=?", (name, version))
+    folder = model_folder(ws, name, version)
+    with ws.catalog.transaction():
+        ws.versions.delete(name, version)
+        ws.results.delete_version(name, version)
         ws.catalog.audit(user, "model.delete", None, {"model": name, "version": version})
-    shutil.rmtree(model_folder(ws, name, version), ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def verified_folder(ws: Workspace, name: str, version: str) -> Path:
+    """The version's folder after checking it is registered and unchanged since registration."""
+    record = ws.versions.get(name, version)
+    if record is None:
+        raise StudioError(f"model {name} has no version '{version}' in {ws.root}")
+    folder = model_folder(ws, name, version)
+    if record.digest:
+        for f in (CARD_FILE, MODEL_FILE):
+            if not (folder / f).is_file():
+                raise ModelFolderError(f"{folder}: model folder is incomplete ({f} is missing)")
+        if folder_digest(folder) != record.digest:
+            raise ModelFolderError(
+                f"{folder}: the model files changed after the version was registered (card.json or model.pt was modified); "
+                "delete the version and fit again"
+            )
+    return folder
 
 
 def load_version(ws: Workspace, name: str, version: str | None = None, **overrides) -> AnomalyModel:
     version = version or active_version(ws, name)
     if version is None:
         raise StudioError(f"no fitted '{name}' model in {ws.root}: run 'anomaly-studio fit {name} --workspace {ws.root}' first")
-    model = model_class(name).load(model_folder(ws, name, version), **overrides)
+    model = model_class(name).load(verified_folder(ws, name, version), **overrides)
     model.attach_store(ws.arrays)
     return model
 
 
-# -- fitting ------------------------------------------------------------------------------------
+# -- fitting ------------------------------------------------------------------------------------------
 def fit_on_workspace(
     ws: Workspace,
     name: str,
@@ -206,122 +184,98 @@ def fit_on_workspace(
     version: str | None = None,
     register: bool = True,
 ) -> AnomalyModel:
-    """Fit ``name`` on the workspace's training normals (and, for a model with
-    ``needs_labelled_cases``, its slice-labelled training cases) and register the new version.
-    ``context`` (core.training.TrainingContext) gives trained methods a run folder and progress
-    events; ``version`` names the new version (default: a new time-stamped id)."""
+    """Fit ``name`` on the workspace's training normals (plus, as its capabilities declare,
+    reviewer-labelled lesions or slice-labelled volumes) and register the new version. ``context``
+    (core.training.TrainingContext) gives trained methods a run folder and progress events;
+    ``version`` names the new version (default: a new time-stamped id)."""
+    from core.models.training_data import labelled_anomalies
+
     progress = progress or no_progress
-    model = model_class(name)(**(config or {}))
+    cancel = cancel or CancelToken()
+    cls = model_class(name)
+    config = dict(config or {})
+    if "modality" not in config:
+        config["modality"] = default_modality(ws, name)
+    model = cls(**config)
     model.attach_store(ws.arrays)
-    model.training_context = context
     if version:
         model.card.version = version
-    if model.config.get("use_labelled_anomalies"):
-        model.labelled_anomalies = labelled_anomalies(ws, model.config["modality"])
-    cases = training_normals(ws, model.config["modality"])
-    if not cases and not getattr(model, "needs_labelled_cases", False):
-        raise StudioError(
-            f"no normal {model.config['modality']} cases to fit {name} on in {ws.root} "
-            "(mark reviewed cases normal, or use the demo's training split)"
+    caps = cls.capabilities
+    ctx = FitContext(progress=progress, cancel=cancel, training=context)
+    if caps.uses_labelled_anomalies and getattr(model.config, "use_labelled_anomalies", False):
+        ctx.labelled_anomalies = labelled_anomalies(ws, model.modality)
+    cases = training_normals(ws, model.modality)
+    if not cases and not caps.uses_slice_labels:
+        have = modalities_with_normals(ws, name)
+        hint = (
+            f"this workspace has normals of {', '.join(have)}: add --config modality={have[0]}"
+            if have
+            else "mark reviewed cases normal, or use the demo's training split"
         )
+        raise StudioError(f"no normal {model.modality} cases to fit {name} on in {ws.root} ({hint})")
     loaded: list[LoadedCase] = []
     for i, c in enumerate(cases):
-        (cancel or CancelToken()).raise_if_cancelled()
+        cancel.raise_if_cancelled()
         progress(i, len(cases), f"loading {c.id}")
         loaded.append(ws.load_case(c))
-    if getattr(model, "needs_labelled_cases", False):
-        # Weakly supervised methods (RASALoRE) also learn from training cases with slice-level
-        # labels (label volumes, per-slice review decisions), abnormal ones included; the model
-        # class says how to gather them and keeps them in ``model.labelled_cases``.
-        model.labelled_cases, model.labelled_skipped = model.gather_labelled_cases(ws, progress=progress, cancel=cancel)
-    model.fit(loaded, progress=progress, cancel=cancel)
+    if caps.uses_slice_labels:
+        ctx.labelled_cases, ctx.labelled_skipped = cls.gather_labelled_cases(ws, progress=progress, cancel=cancel)
+    model.fit(loaded, ctx)
     if register:  # under torchrun only rank 0 registers the new version
         register_version(ws, model, activate=activate_new, user=user)
     return model
 
 
-# -- results ------------------------------------------------------------------------------------
+def default_modality(ws: Workspace, name: str) -> str:
+    """The method's first modality, unless only another of its modalities has normals here."""
+    mods = model_class(name).modalities
+    have = [m for m in mods if training_normals(ws, m)]
+    return mods[0] if (mods[0] in have or not have) else have[0]
+
+
+# -- results --------------------------------------------------------------------------------------------
 def store_result(ws: Workspace, model: AnomalyModel, case: LoadedCase, result: AnomalyResult) -> StoredResult:
     name, version = model.name, model.card.version
-    maps = {}
+    images, arrays = {}, {}
     for image_name, m in result.maps.items():
         sha = case.images[image_name].sha256
-        entry = {"heatmap": _key(name, version, sha, "heatmap"), "score": m.score, "raw_score": m.raw_score}
-        ws.arrays.put(entry["heatmap"], np.asarray(m.heatmap, np.float32))
-        if m.mask is not None:
-            entry["mask"] = _key(name, version, sha, "mask")
-            ws.arrays.put(entry["mask"], np.asarray(m.mask, bool))
-        maps[image_name] = entry
-    extras = _jsonable(result.extras)
-    created = now_iso()
-    with ws.catalog.transaction() as c:
-        c.execute(
-            "INSERT OR REPLACE INTO results(model, version, case_id, image, score, raw_score, threshold, maps, extras, created)"
-            " VALUES(?,?,?,?,?,?,?,?,?,?)",
-            (
-                name,
-                version,
-                case.id,
-                result.image,
-                float(result.score),
-                _finite(result.raw_score),
-                float(model.card.threshold),
-                json.dumps(maps),
-                json.dumps(extras),
-                created,
-            ),
+        images[image_name] = ImageResult(
+            result_key(name, version, sha, "heatmap"),
+            result_key(name, version, sha, "mask") if m.mask is not None else None,
+            None if m.score is None else float(m.score),
+            None if m.raw_score is None else float(m.raw_score),
+            m.page,
         )
-    return StoredResult(
+        arrays[image_name] = (m.heatmap, m.mask)
+    stored = StoredResult(
         name,
         version,
         case.id,
         float(result.score),
-        _finite(result.raw_score),
+        result.raw_score,
         float(model.card.threshold),
         result.image,
-        maps,
-        extras,
-        created,
+        images,
+        dict(result.extras),
+        slices=result.slices,
+        score_source=result.score_source,
     )
+    return ws.results.put(stored, arrays)
 
 
 def load_result(ws: Workspace, name: str, case_id: str, version: str | None = None) -> StoredResult | None:
     version = version or active_version(ws, name)
-    if version is None:
-        return None
-    r = ws.catalog.query_one("SELECT * FROM results WHERE model=? AND version=? AND case_id=?", (name, version, case_id))
-    if r is None:
-        return None
-    return StoredResult(
-        r["model"],
-        r["version"],
-        r["case_id"],
-        r["score"],
-        r["raw_score"],
-        r["threshold"],
-        r["image"],
-        json.loads(r["maps"]),
-        json.loads(r["extras"]),
-        r["created"],
-    )
+    return None if version is None else ws.results.get(name, version, case_id)
 
 
-def result_arrays(ws: Workspace, result: StoredResult, image: str | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(heatmap, mask) of one image of a stored result (the primary image by default)."""
-    entry = result.maps.get(image or result.image)
-    if not entry:
-        return None, None
-    heat = ws.arrays.get(entry["heatmap"])
-    mask = ws.arrays.get(entry["mask"]) if entry.get("mask") else None
-    return heat, mask
+def result_arrays(ws: Workspace, result: StoredResult, image: str | None = None):
+    """(heatmap, mask) of one image of a stored result (the deciding image by default)."""
+    return ws.results.image_arrays(result, image)
 
 
 def scores_for(ws: Workspace, name: str, version: str | None = None) -> dict[str, float]:
     version = version or active_version(ws, name)
-    if version is None:
-        return {}
-    rows = ws.catalog.query("SELECT case_id, score FROM results WHERE model=? AND version=?", (name, version))
-    return {r["case_id"]: r["score"] for r in rows}
+    return {} if version is None else ws.results.scores(name, version)
 
 
 def predict_cases(
@@ -335,47 +289,19 @@ def predict_cases(
 ) -> tuple[list[StoredResult], list[dict]]:
     """Predict and store. Returns (results, skipped) where skipped lists cases without a usable image."""
     progress = progress or no_progress
+    cancel = cancel or CancelToken()
     done, skipped = [], []
     t0 = time.monotonic()
     for i, cid in enumerate(case_ids):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
+        cancel.raise_if_cancelled()
         eta = (time.monotonic() - t0) / i * (len(case_ids) - i) if i else float("nan")
         progress(i, len(case_ids), f"{cid}" + (f" (about {eta:.0f} s left)" if i else ""))
         record = ws.case(cid)
-        if not any(im.modality.value == model.config["modality"] for im in record.images):
-            if skip_unsupported:
-                skipped.append({"case": cid, "reason": f"no {model.config['modality']} image"})
-                continue
+        if not any(im.modality.value == model.modality for im in record.images) and skip_unsupported:
+            skipped.append({"case": cid, "reason": f"no {model.modality} image"})
+            continue
         case = ws.load_case(record)
-        model.prediction_progress = lambda d, t, msg, _i=i, _cid=cid: progress(_i, len(case_ids), f"{_cid}: {msg}")
-        model.prediction_cancel = cancel
-        try:
-            result = model.predict(case)
-        finally:
-            model.prediction_progress = model.prediction_cancel = None
-        done.append(store_result(ws, model, case, result))
+        ctx = PredictContext(progress=lambda d, t, msg, _i=i, _cid=cid: progress(_i, len(case_ids), f"{_cid}: {msg}"), cancel=cancel)
+        done.append(store_result(ws, model, case, model.predict(case, ctx)))
     progress(len(case_ids), len(case_ids), "done")
     return done, skipped
-
-
-def _finite(v) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items() if not isinstance(v, np.ndarray) or v.size <= 64}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

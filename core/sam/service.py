@@ -48,7 +48,7 @@ class SamService:
             if self.store is not None:
                 self.store.put(key, emb, attrs={"encoder": self.net.encoder_id, "weights_sha256": self.net.weights_sha256})
         with self._lock:
-            self._memory[key] = (emb, tuple(image.shape[:2]), self._resized_hw(image.shape[:2]))
+            self._memory[key] = (emb, tuple(image.shape[:2]), self.resized_hw(image.shape[:2]))
             while len(self._memory) > self._memory_items:
                 self._memory.popitem(last=False)
         return emb
@@ -60,7 +60,7 @@ class SamService:
                 return True
         return self.store is not None and self.store.has(key)
 
-    def _resized_hw(self, hw: tuple[int, int]) -> tuple[int, int]:
+    def resized_hw(self, hw: tuple[int, int]) -> tuple[int, int]:
         h, w = hw
         scale = self.net.img_size / max(h, w)
         return int(h * scale + 0.5), int(w * scale + 0.5)
@@ -122,7 +122,7 @@ class SamService:
                 dense_prompt_embeddings=dense_pe,
                 multimask_output=multimask,
             )
-            nh, nw = self._resized_hw(image_hw)
+            nh, nw = self.resized_hw(image_hw)
             up = F.interpolate(low, size=(self.net.img_size, self.net.img_size), mode="bilinear", align_corners=False)
             up = up[..., :nh, :nw]
             up = F.interpolate(up, size=tuple(image_hw), mode="bilinear", align_corners=False)
@@ -136,7 +136,7 @@ class SamService:
         import torch.nn.functional as F
 
         h, w = prob_map.shape
-        nh, nw = self._resized_hw((h, w))
+        nh, nw = self.resized_hw((h, w))
         t = torch.from_numpy(np.ascontiguousarray(prob_map, dtype=np.float32))[None, None]
         t = F.interpolate(t, size=(nh, nw), mode="bilinear", align_corners=False)
         t = F.pad(t, (0, self.net.img_size - nw, 0, self.net.img_size - nh))

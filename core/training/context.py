@@ -1,7 +1,7 @@
 """Where a training run writes its checkpoints and how it reports progress.
 
-A model's ``fit`` reads ``model.training_context`` (set by the caller); without one it trains in
-memory and reports through the plain ``progress`` callback only.
+A trained model's ``fit`` gets one in its ``FitContext.training`` (core.models.contract); without one
+it trains in memory and reports through the plain ``progress`` callback only.
 """
 
 from __future__ import annotations

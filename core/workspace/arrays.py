@@ -7,9 +7,10 @@ share it.
 
 Nothing already stored can be destroyed by a write:
 
-* a write first checks the free space (array size plus a reserve) and allocates the blocks it
-  will need at the end of the file (``posix_fallocate``), stopping with a :class:`DiskFullError`
-  before HDF5 touches the file (HDF5 crashed the process on a disk that filled mid-write);
+* a write first checks the free space (array size plus a reserve) and proves the blocks it needs
+  are there (``posix_fallocate`` of a ballast file, handed back just before HDF5 writes),
+  stopping with a :class:`DiskFullError` before HDF5 touches the file (HDF5 damaged its state and
+  crashed the process on a disk that filled mid-write);
 * a new array is written under a side name and swapped in by a rename inside the file, so a
   failed write leaves the previous array of that key in place;
 * a file that only fails to open for a transient reason (too many open files, busy, I/O error,
@@ -172,29 +173,36 @@ class ArrayStore:
             )
 
     def reserve(self, nbytes: int, what: str = "an array") -> None:
-        """Allocate the disk blocks a write will need at the end of the file, before HDF5 writes.
-
-        HDF5 puts new data and metadata at the end of its address space and trims the file back
-        to that at close, so the write lands in blocks that already belong to the file: a disk
-        that fills up meanwhile (another program) cannot make HDF5 fail half-way, which damages
-        its in-memory state (it crashed the process on a full disk). Where the system has no
-        ``posix_fallocate`` (Windows, macOS) the free-space check alone protects the store."""
+        """Prove the disk blocks a write needs are there before HDF5 writes: allocate them in a
+        ballast file beside the store (``posix_fallocate``: real blocks, not a sparse promise),
+        then hand them back just before HDF5 writes. A disk that cannot hold the write stops here
+        with a :class:`DiskFullError`; HDF5 itself never meets a full disk (it damaged its state
+        and crashed the process when one filled mid-write). The ballast lives in its own file:
+        extending ``arrays.h5`` itself past HDF5's end of file made killed writers leave damaged
+        stores. Without ``posix_fallocate`` (Windows, macOS) the free-space check alone protects."""
         fallocate = getattr(os, "posix_fallocate", None)
-        if fallocate is None or not self.path.exists():
+        if fallocate is None:
             return
         need = int(nbytes * 1.1) + 2 * 1024 * 1024
-        fd = os.open(self.path, os.O_RDWR)
+        ballast = self.path.with_name(self.path.name + ".reserve")
         try:
-            fallocate(fd, os.fstat(fd).st_size, need)
+            fd = os.open(ballast, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            log.debug("cannot create %s: %s", ballast, exc)
+            return
+        try:
+            fallocate(fd, 0, need)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise DiskFullError(
                     f"{self.path.parent}: not enough free space to store {what} ({need / 2**20:,.0f} MB needed). "
                     "Nothing already stored was changed; free some space and run again."
                 ) from None
-            log.debug("posix_fallocate not available on %s: %s", self.path, exc)
+            log.debug("posix_fallocate not available on %s: %s", ballast, exc)
         finally:
             os.close(fd)
+            with contextlib.suppress(OSError):
+                ballast.unlink()
 
     def put(self, key: str, array: np.ndarray, attrs: dict | None = None, compress: bool = True) -> None:
         a = np.ascontiguousarray(array)

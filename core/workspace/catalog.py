@@ -18,7 +18,7 @@ from pathlib import Path
 from core.errors import CatalogDamagedError, LockBusyError, WorkspaceError
 from core.workspace import catalog_safety as safety
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE workspace_info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -112,8 +112,18 @@ CREATE TABLE slice_reviews(
 )
 """
 
+# Model versions are active per method and modality; each records the digest of its folder's files
+# (card.json + model.pt) taken when it was registered.
+_SCHEMA_V4 = """
+ALTER TABLE model_versions ADD COLUMN modality TEXT NOT NULL DEFAULT '';
+ALTER TABLE model_versions ADD COLUMN digest TEXT NOT NULL DEFAULT '';
+UPDATE model_versions SET modality=COALESCE(json_extract(card, '$.config.modality'), '')
+    WHERE json_valid(card);
+CREATE INDEX model_versions_active ON model_versions(name, modality, active)
+"""
+
 # Each entry upgrades the schema by one version; append, never edit.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
 
 
 def now_iso() -> str:

@@ -40,7 +40,9 @@ from core.workspace.label_files import LabelFilesMixin
 from core.workspace.lock import WorkspaceLock
 from core.workspace.paths import confine, validate_id
 from core.workspace.records import case_from_row, count, image_from_row
+from core.workspace.results import ResultsRepository
 from core.workspace.stored_images import load_verified, remove_written, store_image
+from core.workspace.versions import VersionsRepository
 
 log = logging.getLogger(__name__)
 CATALOG_NAME = "workspace.sqlite"
@@ -143,6 +145,16 @@ class Workspace(LabelFilesMixin):
         if self._arrays is None:
             self._arrays = ArrayStore(self.root / ARRAYS_NAME)
         return self._arrays
+
+    @property
+    def versions(self) -> VersionsRepository:
+        """Fitted model versions (core.workspace.versions)."""
+        return VersionsRepository(self.catalog)
+
+    @property
+    def results(self) -> ResultsRepository:
+        """Stored model results and their arrays (core.workspace.results)."""
+        return ResultsRepository(self.catalog, self.arrays)
 
     # -- cases -----------------------------------------------------------------------------
     def add_case(

@@ -173,7 +173,7 @@ def test_case_view_ignores_results_of_other_cases_and_pages(qtbot):
     case.images["oct"].record.shape = stack.shape
     cv.show_case(case)
     heat = _blob(64, 80, 40, 30, sigma=8.0)
-    ov = CaseOverlay("OCT-1", CHOICE, 4.0, 3.0, 3.0, "oct", images={"oct": prepare_image(heat, None, stack.shape, is_stack=True)})
+    ov = CaseOverlay("OCT-1", CHOICE, 4.0, 3.0, 3.0, "oct", images={"oct": prepare_image(heat, None, stack.shape, is_stack=True, page=2)})
     cv.set_result(CaseOverlay("OCT-2", CHOICE, 4.0, 3.0, 3.0, "oct", images=ov.images))
     assert cv.result is None
     cv.set_result(ov)

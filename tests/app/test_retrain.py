@@ -76,7 +76,7 @@ def test_retrain_cancel_resume_compare_activate_and_roll_back(open_window, qtbot
     assert dlg.process.status == "cancelled"
     assert dlg.resume_button.isEnabled() and dlg.run_id in dlg.resume_button.text()
     run = dlg.run_id
-    assert store.list_versions(window.session.workspace, "resynthdetect")[-1]["version"] == "v-old"
+    assert store.list_versions(window.session.workspace, "resynthdetect")[-1].version == "v-old"
     # resume: continues from the checkpoint (a "resumed" event) and finishes
     dlg.resume()
     qtbot.waitUntil(lambda: dlg.process.status in ("done", "failed", "crashed"), timeout=300_000)
@@ -105,7 +105,7 @@ def test_retrain_cancel_resume_compare_activate_and_roll_back(open_window, qtbot
 def test_killing_the_trainer_leaves_the_gui_and_workspace_intact(open_window, qtbot, reviewed_ws):
     window, dlg = _dialog(open_window, qtbot, reviewed_ws)
     before_labels = _labels_digest(reviewed_ws)
-    before_versions = [v["version"] for v in store.list_versions(window.session.workspace, "resynthdetect")]
+    before_versions = [v.version for v in store.list_versions(window.session.workspace, "resynthdetect")]
     dlg.set_param("epochs", 200)
     dlg.start()
     qtbot.waitUntil(lambda: dlg.progress.steps_seen >= 2, timeout=180_000)
@@ -126,7 +126,7 @@ def test_killing_the_trainer_leaves_the_gui_and_workspace_intact(open_window, qt
     assert con.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == len(window.session.cases)
     con.close()
     assert _labels_digest(reviewed_ws) == before_labels
-    assert [v["version"] for v in store.list_versions(window.session.workspace, "resynthdetect")] == before_versions
+    assert [v.version for v in store.list_versions(window.session.workspace, "resynthdetect")] == before_versions
 
 
 def test_closing_the_dialog_during_a_run_cancels_without_freezing(open_window, qtbot, reviewed_ws):

@@ -1,6 +1,5 @@
 """The MRI view shows a stored RASALoRE heatmap and mask over the volume."""
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,7 +7,8 @@ import numpy as np
 from core.domain import CaseKind
 from core.models import store
 from core.models.base import AnomalyResult, ImageMap, ModelCard
-from core.models.rasalore.model import CASE_SCORE_CAVEAT
+from core.models.rasalore.card_text import CASE_SCORE_CAVEAT
+from core.workspace.results import SliceScores
 
 
 def _store_fake_result(ws, case_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -21,18 +21,15 @@ def _store_fake_result(ws, case_id: str) -> tuple[np.ndarray, np.ndarray]:
     card = ModelCard(
         method="rasalore",
         paper="",
-        config={},
+        config={"modality": "mri"},
+        calibration={"n": 4, "mean": 0.0, "std": 1.0},
         version="v-test",
         threshold=3.0,
         pixel_threshold=2.0,
         metrics={"case_score_caveat": CASE_SCORE_CAVEAT},
     )
     model = SimpleNamespace(name="rasalore", card=card)
-    with ws.catalog.transaction() as c:
-        c.execute(
-            "INSERT INTO model_versions(name, version, path, created, active, card) VALUES(?,?,?,?,?,?)",
-            ("rasalore", "v-test", "models/rasalore/v-test", "now", 1, json.dumps(card.to_json())),
-        )
+    ws.versions.register(card, "models/rasalore/v-test", "", activate=True, user="tester")
     depth = vol.array.shape[2]
     scores = [None] * 15 + [round(0.3 + 0.001 * k, 4) for k in range(15, depth - 15)] + [None] * 15
     scores[100] = 0.61
@@ -43,7 +40,7 @@ def _store_fake_result(ws, case_id: str) -> tuple[np.ndarray, np.ndarray]:
         heatmap=heat,
         mask=mask,
         image=vol.record.name,
-        extras={"top_slice": 100, "slice_axis": 2, "slice_scores": scores, "slice_unhealthy_probability": p_lesion},
+        slices=SliceScores(axis=2, plane="axial", scores=scores, p_unhealthy=p_lesion, top=100),
         maps={vol.record.name: ImageMap(heatmap=heat, mask=mask, score=7.5, raw_score=0.9)},
     )
     store.store_result(ws, model, case, result)

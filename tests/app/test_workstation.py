@@ -31,7 +31,7 @@ def _wait_warm(qtbot, w):
 def test_model_panel_lists_fitted_version_and_scores(fitted_demo, open_window, qtbot):
     w = open_window(fitted_demo)
     versions = store.list_versions(w.session.workspace, "patchcore")
-    assert w.session.model is not None and w.session.model.version == versions[0]["version"]
+    assert w.session.model is not None and w.session.model.version == versions[0].version
     assert w.model_panel.current() == w.session.model
     # the stored score of FUN-L01 reaches the worklist's score column
     qtbot.waitUntil(lambda: "FUN-L01" in w.session.scores, timeout=10_000)

@@ -113,33 +113,37 @@ def test_errors_become_one_readable_line():
     assert "unexpected ValueError" in describe_error(ValueError("boom"))
 
 
+def _version(card: dict, active: bool = True, created: str = "2026-03-04T05:06:07+00:00"):
+    from core.workspace.cards import ModelCard
+    from core.workspace.versions import VersionRecord
+
+    card = {"paper": "", "calibration": {"n": 4}, **card}
+    mc = ModelCard.from_json(card)
+    return VersionRecord(mc.method, "v9", "models/x/v9", created, active, mc.modality, "", mc)
+
+
 def test_model_choice_from_a_catalog_row():
-    row = {
-        "name": "patchcore",
-        "version": "v9",
-        "created": "2026-03-04T05:06:07+00:00",
-        "active": True,
-        "card": {"method": "patchcore", "threshold": 2.5, "pixel_threshold": 4.25, "config": {"modality": "oct"}},
-    }
-    c = ModelChoice.from_row(row)
+    v = _version({"method": "patchcore", "threshold": 2.5, "pixel_threshold": 4.25, "config": {"modality": "oct"}})
+    c = ModelChoice.from_version(v)
     assert (c.modality, c.threshold, c.pixel_threshold, c.active) == ("oct", 2.5, 4.25, True)
     assert "patchcore" in c.label and "oct" in c.label
-    assert c.caveat == ""  # no calibration recorded: nothing to warn about
+    assert c.caveat == ""  # calibrated on several normals, no caveat of its own: nothing to warn about
 
 
 def test_model_choice_caveat_joins_the_models_own_and_a_single_normal_calibration():
     card = {
         "method": "rasalore",
         "config": {"modality": "mri"},
+        "threshold": 3.0,
         "metrics": {"case_score_caveat": "Judge the mask."},
         "calibration": {"n": 1},
     }
-    c = ModelChoice.from_row({"name": "rasalore", "version": "v1", "card": card})
+    c = ModelChoice.from_version(_version(card))
     assert c.caveat == "Judge the mask. Calibrated on a single normal case: its case threshold is a rough guess."
     card["calibration"]["n"], card["metrics"] = 4, {}
-    assert ModelChoice.from_row({"name": "rasalore", "version": "v1", "card": card}).caveat == ""
+    assert ModelChoice.from_version(_version(card)).caveat == ""
     card["calibration"]["n"] = 0
-    assert "no normal case" in ModelChoice.from_row({"name": "rasalore", "version": "v1", "card": card}).caveat
+    assert "no normal case" in ModelChoice.from_version(_version(card)).caveat
 
 
 # -- case cache ------------------------------------------------------------------------------------
@@ -190,8 +194,8 @@ def test_iso_contour_encloses_the_region_above_the_threshold():
     assert default_clamp(3.0) == (1.5, 6.0) and default_clamp(0.2) == (0.5, 2.0)
 
 
-def test_prepare_image_places_a_2d_map_of_a_stack_on_its_middle_page():
-    ov = prepare_image(np.ones((496, 512), np.float32), None, (7, 496, 512), is_stack=True, score=1.5)
+def test_prepare_image_places_a_2d_map_of_a_stack_on_its_recorded_page():
+    ov = prepare_image(np.ones((496, 512), np.float32), None, (7, 496, 512), is_stack=True, score=1.5, page=3)
     assert ov.page == 3 and ov.hw == (496, 512) and ov.score == 1.5
     ov = prepare_image(np.ones((1411, 1411), np.float32), np.ones((1411, 1411), bool), (1411, 1411, 3))
     assert ov.page is None and ov.hw == (1411, 1411) and max(ov.heatmap.shape) <= 384 and max(ov.mask.shape) <= 1024

@@ -176,7 +176,7 @@ def test_focal_loss_matches_formula():
 
 def test_labelled_anomalies_only_reviewed_test_cases(small_demo):
     from core.domain import Decision
-    from core.models.store import labelled_anomalies
+    from core.models.training_data import labelled_anomalies
     from core.workspace import Workspace
 
     ws = Workspace.open(small_demo)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from core.domain import LoadedCase
-from core.errors import InputError
+from core.errors import ConfigError
 from core.models import create_model, list_models
 from core.models.base import ModelFolderError
 from core.models.memory_bank import MemoryBank, greedy_coreset, jl_min_dim, sparse_random_projection
@@ -81,7 +81,9 @@ def test_bank_methods_pass_the_contract(name, tmp_path):
     normals = _normals()
     probe = LoadedCase.from_arrays("probe", fundus=textured(9, 80, lesion=True))
     model = check_contract(lambda: create_model(name, **TINY_WRN), normals, probe, tmp_path)
-    assert model.card.calibration["n"] == 1 and model.card.training_data
+    # the deployed bank calibrates itself: every normal scored without the patches it contributed
+    assert model.card.calibration["n"] == len(normals) and "leave-one-image-out" in model.card.calibration["source"]
+    assert model.card.training_data
     cancel_midway(lambda: create_model(name, **TINY_WRN), normals)
 
 
@@ -108,14 +110,18 @@ def test_mias_sam_contract_and_mask(tmp_path):
 
 
 def test_config_validation_and_cards():
-    with pytest.raises(InputError, match="unknown config"):
+    with pytest.raises(ConfigError, match="unknown config"):
         create_model("patchcore", nonsense=1)
-    with pytest.raises(InputError, match="256 px"):
+    with pytest.raises(ConfigError, match="256 px"):
         create_model("resad", image_size=784)
-    with pytest.raises(InputError, match="unknown model"):
+    with pytest.raises(ConfigError, match="expects an integer"):
+        create_model("resad", knn_k="three")
+    with pytest.raises(ConfigError, match="at least 1"):
+        create_model("resad", knn_k="0")
+    with pytest.raises(ConfigError, match="unknown model"):
         create_model("nope")
     m = create_model("resad", coreset_ratio="0.2", knn_k="3")
-    assert m.config["coreset_ratio"] == 0.2 and m.config["knn_k"] == 3
+    assert m.config.coreset_ratio == 0.2 and m.config.knn_k == 3
     names = {m["name"] for m in list_models()}
     assert {"patchcore", "resad", "mias_sam"} <= names
     for entry in list_models():

@@ -33,10 +33,10 @@ def fitted_demo(small_demo_master, tmp_path_factory):
 def test_fit_registers_an_active_version(fitted_demo, capsys):
     ws = Workspace.open(fitted_demo)
     versions = store.list_versions(ws, "patchcore")
-    assert len(versions) == 1 and versions[0]["active"]
-    card = versions[0]["card"]
-    assert card["calibration"]["n"] >= 1 and card["training_data"] and card["deviations"]
-    assert (fitted_demo / versions[0]["path"] / "model.pt").exists()
+    assert len(versions) == 1 and versions[0].active
+    card = versions[0].card
+    assert card.calibration["n"] >= 1 and card.training_data and card.deviations
+    assert (fitted_demo / versions[0].path / "model.pt").exists()
 
 
 def test_predict_export_and_scores_are_identical_everywhere(fitted_demo, tmp_path, capsys):

@@ -72,8 +72,8 @@ def test_weak_mask_source(source, backbone, want):
 
 
 def test_unknown_weak_mask_source_is_refused():
-    from core.errors import InputError
+    from core.errors import ConfigError
     from core.models.rasalore.model import Rasalore
 
-    with pytest.raises(InputError, match="weak_mask"):
+    with pytest.raises(ConfigError, match="weak_mask"):
         Rasalore(weak_mask="oracle")

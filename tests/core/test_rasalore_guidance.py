@@ -10,6 +10,7 @@ import pytest
 
 from core.domain import LoadedCase
 from core.errors import CancelledError, InputError
+from core.models.contract import FitContext
 from core.models.rasalore.guidance import guided_maps, volume_score
 from core.models.rasalore.supervision import LabelledCase
 from core.runtime.progress import CancelToken
@@ -41,7 +42,9 @@ def test_classifier_state_that_does_not_fit_is_refused():
     from core.sam.model import load_sam
 
     net = load_sam("litemedsam", "cpu")
-    config = {"ddpt_grid": 8, "ddpt_prompts": 4, "ddpt_tau": 0.07}
+    from core.models.rasalore.model import Rasalore
+
+    config = Rasalore.parse_settings({"ddpt_grid": 8, "ddpt_prompts": 4, "ddpt_tau": 0.07})
     module = build_classifier(net, config)
     state = {k: v for k, v in module.state_dict().items() if not k.startswith("transformer.")}
     again = build_classifier(net, config, {k: v.clone() for k, v in state.items()})
@@ -65,10 +68,9 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
     kw = dict(p.split("=") for p in TINY)
     kw.update(classifier_guidance="true", skip_slices="8", label_min_pixels="10", epochs="1", calibration_holdout="0.34")
     model = create_model("rasalore", **kw)
-    model.labelled_cases = labelled
     arrays = ArrayStore(tmp_path / "arrays.h5")
     model.attach_store(arrays)
-    model.fit(normals)
+    model.fit(normals, FitContext(labelled_cases=labelled))
 
     m = model.card.metrics
     assert m["weak_mask"] == "healthy_contrast"  # the contrast masks train no DDPT: guidance does
@@ -88,14 +90,14 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
     r = model.predict(probe)
     ex = r.extras
     assert ex["classifier_guidance"] is True and ex["slices_unhealthy"] == int((p >= 0.5).sum())
-    axis, per_p = ex["slice_axis"], ex["slice_unhealthy_probability"]
+    axis, per_p = r.slices.axis, r.slices.p_unhealthy
     kept = [i for i, v in enumerate(per_p) if v is not None]
     assert len(per_p) == vol.shape[axis] and len(kept) == len(p)
     np.testing.assert_allclose([per_p[i] for i in kept], p, atol=1e-4)
     for i in kept:  # no mask on a slice DDPT calls healthy
         if per_p[i] < 0.5:
             assert not r.mask.take(i, axis=axis).any()
-    scores = np.array([ex["slice_scores"][i] for i in kept])
+    scores = np.array([r.slices.scores[i] for i in kept])
     assert r.raw_score == pytest.approx(volume_score(scores, 0.1), rel=1e-4)
 
     # the classifier's state is saved with the model: the reloaded model predicts the same
@@ -104,7 +106,7 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
     assert again.guided()
     r2 = again.predict(probe)
     assert r2.score == pytest.approx(r.score, rel=1e-5, abs=1e-6)
-    np.testing.assert_allclose(r2.extras["slice_unhealthy_probability"][kept[0]], per_p[kept[0]], atol=1e-4)
+    np.testing.assert_allclose(r2.slices.p_unhealthy[kept[0]], per_p[kept[0]], atol=1e-4)
 
     # a version saved before guidance existed is scored as it was, unguided
     card = json.loads((folder / "card.json").read_text())
@@ -113,18 +115,15 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
     old = Rasalore.load(folder)
     assert not old.guided() and old.predict(probe).extras["classifier_guidance"] is False
 
-    # a guided prediction reports its slices and stops on cancel (store.predict_cases lends both)
+    # a guided prediction reports its slices and stops on cancel (store.predict_cases passes both)
     fresh = LoadedCase.from_arrays(case_id="Q", mri=_with_lesion(_brain(rng), (14, 14, 12))[0])
     steps = []
-    again.prediction_progress = lambda d, t, msg: steps.append(msg)
-    again.predict(fresh)
+    again.predict(fresh, progress=lambda d, t, msg: steps.append(msg))
     assert any("LiteMedSAM encoder" in m for m in steps)
     token = CancelToken()
     token.cancel()
-    again.prediction_progress, again.prediction_cancel = None, token
     with pytest.raises(CancelledError):
-        again.predict(LoadedCase.from_arrays(case_id="R", mri=_with_lesion(_brain(rng), (13, 15, 14))[0]))
-    again.prediction_cancel = None
+        again.predict(LoadedCase.from_arrays(case_id="R", mri=_with_lesion(_brain(rng), (13, 15, 14))[0]), cancel=token)
 
     # guidance asked of a model without a trained classifier: a clear message
     again._ddpt_state, again._classifier = {}, None

@@ -13,6 +13,7 @@ import pytest
 
 from core.domain import LoadedCase
 from core.errors import InputError
+from core.models.contract import FitContext
 from core.models.rasalore.supervision import LabelledCase
 from tests.helpers.contract import cancel_midway, check_contract
 
@@ -75,8 +76,8 @@ def test_trains_on_the_demo_mri_and_exports_nifti(small_demo, tmp_path):
     vol = lesion.first("mri")
     assert r.heatmap.shape == vol.array.shape and r.mask.shape == vol.array.shape and r.mask.dtype == bool
     assert r.heatmap.dtype == np.float32 and np.isfinite(r.heatmap).all() and np.isfinite(r.score)
-    scores = r.extras["slice_scores"]
-    axis = r.extras["slice_axis"]
+    scores = r.slices.scores
+    axis = r.slices.axis
     assert len(scores) == vol.array.shape[axis]
     assert scores[0] is None and scores[-1] is None  # the skipped first / last slices
     assert all(0.0 <= s <= 1.0 for s in scores if s is not None)
@@ -141,19 +142,19 @@ def test_contract_and_multi_sequence_inference_with_any_sequence(tmp_path):
     )  # the paper's rule end to end (the demo test runs the default)
 
     def make():
-        m = create_model("rasalore", **kw)
-        m.labelled_cases = labelled
-        return m
+        return create_model("rasalore", **kw)
+
+    weak = {"ctx": FitContext(labelled_cases=labelled)}
 
     with pytest.raises(InputError, match="weakly supervised"):
         create_model("rasalore", **kw).fit(normals)
     t1, _ = _with_lesion(_brain(rng), (13, 14, 12))
     t2 = np.where(t1 > 0, t1.max() - t1, 0)
     probe = LoadedCase.from_arrays(case_id="B", mri_t1=t1, mri_t2=t2)
-    model = check_contract(make, normals, probe, tmp_path)
-    cancel_midway(make, normals)
+    model = check_contract(make, normals, probe, tmp_path, fit_kwargs=weak)
+    cancel_midway(make, normals, fit_kwargs=weak)
     # one RASA per sequence, shared everything else; the bridge is recorded in the card
-    assert model.config["sequences"] == ["mri_t1", "mri_t2"] and model.config["bridge_sequence"] in ("mri_t1", "mri_t2")
+    assert model.config.sequence_list == ["mri_t1", "mri_t2"] and model.config.bridge_sequence in ("mri_t1", "mri_t2")
     assert model.card.metrics["sequences"] == ["mri_t1", "mri_t2"] and model.calibration.source == "held-out normals"
     assert model.card.metrics["weak_masks"]["weak_mask"] == "ddpt_attention" and "DDPT attention" in model.card.backbone
     only_t1 = model.predict(LoadedCase.from_arrays(case_id="T1", mri_t1=t1))
@@ -161,7 +162,7 @@ def test_contract_and_multi_sequence_inference_with_any_sequence(tmp_path):
     assert only_t1.extras["sequence"] == "mri_t1" and only_t2.extras["sequence"] == "mri_t2"
     assert set(model.predict(probe).maps) == {"mri_t1", "mri_t2"}
     flair = model.predict(LoadedCase.from_arrays(case_id="F", mri_flair=t2))
-    assert flair.extras["sequence"] == model.config["bridge_sequence"] and "not trained" in flair.extras["note"]
+    assert flair.extras["sequence"] == model.config.bridge_sequence and "not trained" in flair.extras["note"]
     loaded = type(model).load(model.save(tmp_path / "mm"))
     assert set(loaded.net.rasa) == {"mri_t1", "mri_t2"}
     assert loaded.predict(LoadedCase.from_arrays(case_id="T2", mri_t2=t2)).score == pytest.approx(only_t2.score)
@@ -173,6 +174,5 @@ def test_needs_unhealthy_slices():
     rng = np.random.default_rng(1)
     normals = [LoadedCase.from_arrays(case_id=f"N{i}", mri=_brain(rng)) for i in range(2)]
     model = create_model("rasalore", **dict(p.split("=") for p in TINY), skip_slices=2)
-    model.labelled_cases = []
     with pytest.raises(InputError, match="unhealthy"):
-        model.fit(normals)
+        model.fit(normals, FitContext(labelled_cases=[]))

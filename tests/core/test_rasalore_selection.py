@@ -1,6 +1,8 @@
 """RASALoRE model selection: validation volumes held out whole, the Dice of the network's masks with
 the weak masks, and the best epoch's weights kept (also across a resumed run)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -122,7 +124,7 @@ def test_train_network_keeps_the_epoch_with_the_best_validation_dice(tmp_path):
         x[i, 0, r : r + 8, c : c + 8] += 0.6
         m[i, 0, r : r + 8, c : c + 8] = 1.0
     data, val = _slices(x[:6].half(), m[:6]), _slices(x[6:].half(), m[6:])
-    config = dict(Rasalore(image_size=32, grid_size=8, embed_dim=32, epochs=4, batch_size=3, device="cpu").config)
+    config = Rasalore(image_size=32, grid_size=8, embed_dim=32, epochs=4, batch_size=3, device="cpu").config
     net = _net()
     state = train_network(
         net,
@@ -147,7 +149,7 @@ def test_train_network_keeps_the_epoch_with_the_best_validation_dice(tmp_path):
         _net(),
         data,
         ["t2"],
-        {**config, "epochs": 1},
+        replace(config, epochs=1),
         device=torch.device("cpu"),
         context=None,
         stage="network",
@@ -159,7 +161,7 @@ def test_train_network_keeps_the_epoch_with_the_best_validation_dice(tmp_path):
         _net(),
         data,
         ["t2"],
-        {**config, "epochs": 1, "select_best_epoch": False},
+        replace(config, epochs=1, select_best_epoch=False),
         device=torch.device("cpu"),
         context=None,
         stage="network",

@@ -10,6 +10,7 @@ import pytest
 
 from core.domain import LoadedCase
 from core.errors import CancelledError
+from core.models.contract import FitContext, PredictContext
 from core.runtime.progress import CancelToken
 from core.training import TrainingContext
 
@@ -59,8 +60,8 @@ def fitted(cases, tmp_path_factory):
 
     events = []
     model = ReSynthDetect(**TINY)
-    model.training_context = TrainingContext(run_dir=tmp_path_factory.mktemp("run"), emit=events.append)
-    model.fit(cases)
+    model_run = TrainingContext(run_dir=tmp_path_factory.mktemp("run"), emit=events.append)
+    model.fit(cases, FitContext(training=model_run))
     return model, events
 
 
@@ -84,7 +85,7 @@ def test_contract_shapes_finite_and_top_k_score(fitted, cases):
         arr = case.images["fundus"].array
         assert r.heatmap.shape == arr.shape[:2] and np.isfinite(r.heatmap).all() and np.isfinite(r.score)
     prob = model.probability_map(cases[1].images["fundus"].array)
-    raw, _, _ = model._predict_raw(cases[1].images["fundus"])
+    raw, _, _ = model._predict_raw(cases[1].images["fundus"], PredictContext())
     assert raw == pytest.approx(float(np.sort(prob.ravel())[-10:].mean()), rel=1e-6)
     assert model.card.calibration["n"] >= 1 and model.card.deviations
 
@@ -110,14 +111,14 @@ def test_cancel_then_resume_matches_uninterrupted_run(fitted, cases, tmp_path):
             cancel.cancel()  # checked before the next step: epoch 2's checkpoint stays
 
     first = ReSynthDetect(**TINY)
-    first.training_context = TrainingContext(run_dir=tmp_path)
+    first_run = TrainingContext(run_dir=tmp_path)
     with pytest.raises(CancelledError):
-        first.fit(cases, progress=progress, cancel=cancel)
+        first.fit(cases, FitContext(training=first_run), progress=progress, cancel=cancel)
     assert (tmp_path / "autoencoder" / "checkpoint.pt").exists() and (tmp_path / "localization" / "checkpoint.pt").exists()
     events = []
     resumed = ReSynthDetect(**TINY)
-    resumed.training_context = TrainingContext(run_dir=tmp_path, resume=True, emit=events.append)
-    resumed.fit(cases)
+    resumed_run = TrainingContext(run_dir=tmp_path, resume=True, emit=events.append)
+    resumed.fit(cases, FitContext(training=resumed_run))
     starts = {e["stage"]: e["epoch"] for e in events if e["event"] == "resumed"}
     assert starts == {"autoencoder": 3, "localization": 2}
     a, b = reference.predict(cases[3]), resumed.predict(cases[3])

@@ -10,6 +10,7 @@ import pytest
 
 from core.errors import CancelledError, StudioError
 from core.models import retraining, store
+from core.models.registry import model_class
 from core.training.context import FileCancelToken
 from core.workspace import Workspace
 
@@ -49,7 +50,7 @@ def test_planned_samples_and_estimate_from_an_earlier_run(small_demo):
     assert retraining.planned_samples("rasalore", {"epochs": 10, "min_samples_per_epoch": 0}, 5) == 10 * 5
     ws = Workspace.open(small_demo)
     seconds, source = retraining.estimate_seconds(ws, "resynthdetect", {"epochs": 10, "ae_epochs": 0}, 5)
-    assert seconds == pytest.approx(retraining.DEFAULT_RATE["resynthdetect"] * 50) and "rough" in source
+    assert seconds == pytest.approx(model_class("resynthdetect").capabilities.seconds_per_sample * 50) and "rough" in source
     run = small_demo / "runs" / "r1"
     run.mkdir(parents=True)
     (run / "run.json").write_text(
@@ -106,10 +107,12 @@ class _Fake:
         from core.models.base import ModelCard
 
         self.name = "patchcore"
-        self.card = ModelCard(method="patchcore", paper="", config={}, version=version)
+        self.card = ModelCard(method="patchcore", paper="", config={"modality": "fundus"}, version=version, calibration={"n": 2})
 
     def save(self, folder):
         folder.mkdir(parents=True, exist_ok=True)
+        (folder / "card.json").write_text(json.dumps(self.card.to_json()))
+        (folder / "model.pt").write_bytes(b"weights")
 
 
 def test_rollback_walks_back_through_activations(small_demo):

@@ -67,7 +67,7 @@ def test_torchrun_two_gloo_ranks_train_identical_weights(small_demo):
     assert sum(e["event"] == "run" for e in events) == 1 and events[0]["world_size"] == 2
     assert [e["event"] for e in events][-1] == "done"
     ws = Workspace.open(small_demo)
-    assert [v["version"] for v in store.list_versions(ws, "resynthdetect")] == ["ddp-run"]
+    assert [v.version for v in store.list_versions(ws, "resynthdetect")] == ["ddp-run"]
     run = json.loads((small_demo / "runs" / "ddp-run" / "run.json").read_text())
     assert run["status"] == "done" and run["world_size"] == 2
     model = store.load_version(ws, "resynthdetect", "ddp-run")

@@ -67,7 +67,7 @@ def check_contract(make_model, normals: list[LoadedCase], probe: LoadedCase, tmp
     return model
 
 
-def cancel_midway(make_model, normals: list[LoadedCase]) -> None:
+def cancel_midway(make_model, normals: list[LoadedCase], fit_kwargs: dict | None = None) -> None:
     """Cancel from another thread while fit runs; fit must stop with CancelledError."""
     token = CancelToken()
     calls = []
@@ -78,4 +78,4 @@ def cancel_midway(make_model, normals: list[LoadedCase]) -> None:
             threading.Thread(target=token.cancel).start()
 
     with pytest.raises(CancelledError):
-        make_model().fit(normals, progress=progress, cancel=token)
+        make_model().fit(normals, progress=progress, cancel=token, **(fit_kwargs or {}))

@@ -21,6 +21,8 @@ ADAPTERS: dict[str, str] = {
     "mmr": "core.data.adapters.mmr:MMR",
     "eyeq": "core.data.adapters.eyeq:EyeQ",
     "brats": "core.data.adapters.brats:BraTS",
+    "retouch": "core.data.adapters.retouch:RETOUCH",
+    "duke": "core.data.adapters.duke:Duke",
 }
 
 
@@ -36,6 +38,9 @@ class PlannedCase:
     mask_labels: dict[str, list[tuple[str, Path]]] = field(default_factory=dict)  # image -> [(class, mask file)]
     labelme: dict[str, tuple[Path, dict[str, str]]] = field(default_factory=dict)  # image -> (json, label renames)
     label_volume: tuple[str, Path] | None = None  # (image, BraTS-style seg NIfTI)
+    # OCT volume datasets read each volume only when its case is added (one volume in memory at a time):
+    # load() -> (images, {image: [per B-scan {class: bool mask}]}); classes missing from the workspace are added
+    load: Callable[[], tuple[list[NewImage], dict[str, list[dict[str, np.ndarray]]]]] | None = None
 
 
 def get_adapter(name: str):
@@ -73,8 +78,12 @@ def apply_plan(
         if ws.has_case(pc.case_id):
             report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": f"case '{pc.case_id}' already exists"})
             continue
+        page_masks: dict[str, list[dict[str, np.ndarray]]] = {}
         try:
-            case = ws.add_case(pc.case_id, pc.kind, pc.images, split=pc.split, truth=pc.truth, source=pc.source, meta=pc.meta, user=user)
+            images = pc.images
+            if pc.load is not None:
+                images, page_masks = pc.load()
+            case = ws.add_case(pc.case_id, pc.kind, images, split=pc.split, truth=pc.truth, source=pc.source, meta=pc.meta, user=user)
         except InputError as exc:
             report.skipped.append({"path": exc.path or pc.source, "case": pc.case_id, "reason": exc.reason})
             continue
@@ -112,6 +121,9 @@ def apply_plan(
                 entry.setdefault("labels", []).append(image_name)
             except InputError as exc:
                 report.warnings.append(f"{pc.case_id}: labels not imported: {exc}")
+        if page_masks:
+            _write_page_masks(ws, case, page_masks, user)
+            entry.setdefault("labels", []).extend(page_masks)
         if pc.label_volume is not None:
             from core.data.importer import import_label_volume
 
@@ -125,3 +137,21 @@ def apply_plan(
         report.imported.append(entry)
     if progress:
         progress(len(cases), len(cases), "done")
+
+
+def _write_page_masks(ws: Workspace, case, page_masks: dict[str, list[dict[str, np.ndarray]]], user: str) -> None:
+    """One LabelMe document per labelled B-scan; classes the workspace lacks are added to it."""
+    from core.io.labelme import Shape
+    from core.labels.classes import add_class, workspace_class_set
+
+    for image_name, pages in page_masks.items():
+        rec = next(im for im in case.images if im.name == image_name)
+        known = workspace_class_set(ws, rec.modality.value)
+        for label in sorted({label for masks in pages for label in masks} - {c.name for c in known.classes}):
+            add_class(ws, rec.modality.value, label, user=user)
+        for page, masks in enumerate(pages):
+            shapes = [Shape.from_mask(label, m, description="imported dataset label") for label, m in masks.items() if m.any()]
+            if shapes:
+                doc = ws.new_label_document(rec)
+                doc.shapes.extend(shapes)
+                ws.write_labels(rec, doc, page=page if rec.is_stack else None, user=user)

@@ -14,6 +14,7 @@ class LabelledImage:
     modality: str
     pixels: np.ndarray  # the 2-D image the mask belongs to (a B-scan page for stacks)
     mask: np.ndarray  # bool (H, W), True = anomalous
+    sha256: str = ""  # content hash of the image (the model card records what a model trained on)
 
 
 @dataclass

@@ -46,7 +46,7 @@ class BScan:
     boundaries: np.ndarray  # (n_layers + 1, W) top edge of each layer, then bottom of the last
 
 
-def _boundaries(rng: np.random.Generator, h: int, w: int, fovea_x: float) -> np.ndarray:
+def _boundaries(rng: np.random.Generator, h: int, w: int, fovea_x: float, pit_scale: float = 1.0) -> np.ndarray:
     """Layer edges built upward from Bruch's membrane, so the foveal pit dips the inner surface only."""
     x = np.arange(w, dtype=np.float32)
     scale = h / 496.0
@@ -55,7 +55,7 @@ def _boundaries(rng: np.random.Generator, h: int, w: int, fovea_x: float) -> np.
     bruch = h * rng.uniform(0.52, 0.58) + curvature * (x - fovea_x) ** 2 * scale + tilt * (x - w / 2)
     bruch = bruch + ndimage.gaussian_filter1d(rng.standard_normal(w), sigma=w / 20) * 1.5 * scale
     pit_sigma = w * rng.uniform(0.07, 0.1)
-    pit = np.exp(-0.5 * ((x - fovea_x) / pit_sigma) ** 2)
+    pit = np.exp(-0.5 * ((x - fovea_x) / pit_sigma) ** 2) * pit_scale
     retina = LAYERS[:-1]  # everything above the choroid
     edges = [bruch]
     for _, thick, _, thinning in reversed(retina):
@@ -68,12 +68,18 @@ def _boundaries(rng: np.random.Generator, h: int, w: int, fovea_x: float) -> np.
 
 
 def render_bscan(
-    rng: np.random.Generator, height: int = 496, width: int = 512, lesions: tuple[str, ...] = (), fovea_x: float | None = None
+    rng: np.random.Generator,
+    height: int = 496,
+    width: int = 512,
+    lesions: tuple[str, ...] = (),
+    fovea_x: float | None = None,
+    pit_scale: float = 1.0,
 ) -> BScan:
-    """Render one B-scan. ``lesions`` picks from :data:`OCT_LESIONS`; each gets a mask."""
+    """Render one B-scan. ``lesions`` picks from :data:`OCT_LESIONS`; each gets a mask. ``pit_scale``
+    (0..1) scales the foveal pit: 1 through the fovea, smaller for B-scans of a volume away from it."""
     h, w = height, width
     fovea_x = w * rng.uniform(0.45, 0.55) if fovea_x is None else fovea_x
-    bounds = _boundaries(rng, h, w, fovea_x)
+    bounds = _boundaries(rng, h, w, fovea_x, pit_scale)
     z = np.arange(h, dtype=np.float32)[:, None]
     refl = np.full((h, w), 0.01, np.float32)  # vitreous
     for i, (_, _, r, _) in enumerate(LAYERS):

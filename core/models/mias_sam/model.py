@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from core.domain import LoadedImage
-from core.errors import InputError
-from core.models.bank_model import MemoryBankModel, PatchGrid, gaussian_blur, image_2d
-
-ENCODER_SIZE = {"litemedsam": 256, "sam_vit_b": 1024}
+from core.models.bank_model import MemoryBankModel, PatchGrid, gaussian_blur, image_2d, middle_page
+from core.models.contract import Capabilities, PredictContext, Supervision
+from core.models.memory_bank import MemoryBank
+from core.models.mias_sam.settings import MiasSamSettings
 
 
 def patchify_embedding(emb, patch_size: int = 5, stride: int = 2, feature_dim: int = 1024):
@@ -56,39 +56,21 @@ class MiasSam(MemoryBankModel):
     name = "mias_sam"
     title = "MIAS-SAM (SAM memory bank + centre-of-gravity prompt)"
     paper = "Colussi et al., MIAS-SAM: Medical Image Anomaly Segmentation without Thresholding"
-    modalities = ("fundus", "oct", "slice")
-    default_config = dict(
-        MemoryBankModel.common_config,
-        encoder="litemedsam",
-        image_size=256,
-        patch_size=5,
-        patch_stride=2,
-        feature_dim=1024,
-        coreset_ratio=1.0,
-        max_bank_size=16384,
-        gamma=5.0,
-        mask_index=2,
-        dense_prompt=True,
-        logit_scale=8.0,
-    )
+    Settings = MiasSamSettings
+    config: MiasSamSettings
+    capabilities = Capabilities(Supervision.UNSUPERVISED, ("fundus", "oct", "slice"), segments=True, seconds_per_sample=2.0)
     deviations = (
         "Offline default encoder is LiteMedSAM (TinyViT distilled from MedSAM, 256 px) instead of SAM ViT-B at 1024 px; "
         "both give a 256 x 64 x 64 embedding.",
         "The bank keeps every patch as in the paper until it exceeds max_bank_size (16384), then a greedy coreset bounds "
         "it so search stays a small part of prediction time.",
+        "Calibration (the product's, not the paper's) scores every normal image with the deployed bank minus the patches that "
+        "image contributed (leave-one-image-out, exact search), so the calibrated model is the deployed one.",
     )
     faithful_config = {"encoder": "sam_vit_b", "image_size": 1024, "coreset_ratio": 1.0, "max_bank_size": 0}
 
-    def __init__(self, **config):
-        super().__init__(**config)
-        enc = self.config["encoder"]
-        if enc not in ENCODER_SIZE:
-            raise InputError(None, f"unknown encoder '{enc}': use litemedsam or sam_vit_b")
-        if "image_size" in config and int(config["image_size"]) != ENCODER_SIZE[enc]:
-            raise InputError(None, f"the {enc} encoder takes {ENCODER_SIZE[enc]} px input: use image_size={ENCODER_SIZE[enc]}")
-        self.config["image_size"] = ENCODER_SIZE[enc]
-        if not 0 <= int(self.config["mask_index"]) <= 2:
-            raise InputError(None, "mask_index must be 0, 1 or 2 (SAM's three multimask outputs)")
+    def __init__(self, settings: MiasSamSettings | None = None, **config):
+        super().__init__(settings, **config)
         self._sam = None
 
     @property
@@ -96,7 +78,7 @@ class MiasSam(MemoryBankModel):
         if self._sam is None:
             from core.sam import get_sam_service
 
-            self._sam = get_sam_service(self.config["encoder"], self.config["device"], self.array_store)
+            self._sam = get_sam_service(self.config.encoder, self.config.device, self.array_store)
         return self._sam
 
     def attach_store(self, store) -> None:
@@ -110,26 +92,27 @@ class MiasSam(MemoryBankModel):
         pixels = self._pixels(image)
         sha = image.sha256 if not image.record.is_stack else None
         emb = self.sam.embedding(pixels, sha)
-        feats, grid = patchify_embedding(
-            emb, int(self.config["patch_size"]), int(self.config["patch_stride"]), int(self.config["feature_dim"])
-        )
+        c = self.config
+        feats, grid = patchify_embedding(emb, c.patch_size, c.patch_stride, c.feature_dim)
         size = self.sam.net.img_size
         return PatchGrid(feats.numpy().astype(np.float32), grid, (size, size), pixels.shape[:2])
 
-    def _predict_raw(self, image: LoadedImage) -> tuple[float, np.ndarray, dict]:
+    def _raw_map(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, dict]:
+        """Raw score and map of ``image`` against ``bank``; extras carry the model-frame map the
+        segmentation prompt is made from."""
         import torch
         import torch.nn.functional as F
 
         pixels = self._pixels(image)
         pg = self._features(image) if image.sha256 in self._feature_cache else self.patch_features(image)
-        dist, _ = self.bank.search(pg.features, k=int(self.config["knn_k"]))
+        dist, _ = bank.search(pg.features, k=self.config.knn_k)
         patch = dist.max(axis=1).reshape(pg.grid).astype(np.float32)
         size = self.sam.net.img_size
         h, w = pixels.shape[:2]
-        nh, nw = self.sam._resized_hw((h, w))
+        nh, nw = self.sam.resized_hw((h, w))
         t = torch.from_numpy(patch)[None, None]
         frame = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
-        frame = gaussian_blur(frame, float(self.config["smooth_sigma"]))
+        frame = gaussian_blur(frame, self.config.smooth_sigma)
         valid = np.ascontiguousarray(frame[:nh, :nw])
         full = F.interpolate(torch.from_numpy(valid)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
         # image score: the largest patch distance among patches whose centre lies on the image (not the padding)
@@ -137,25 +120,30 @@ class MiasSam(MemoryBankModel):
         rows = int(np.ceil(nh / stride))
         cols = int(np.ceil(nw / stride))
         raw_score = float(patch[:rows, :cols].max())
-        extras: dict = {"bank_size": len(self.bank), "encoder": self.config["encoder"]}
-        extras.update(self._segment(pixels, image, valid, (nh, nw)))
-        return raw_score, full.astype(np.float32), extras
+        extras: dict = {"bank_size": len(bank), "encoder": self.config.encoder, "page": middle_page(image)}
+        return raw_score, full.astype(np.float32), {**extras, "frame_map": valid, "frame_hw": (nh, nw)}
+
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
+        raw, full, extras = self._raw_map(image, self.bank)
+        frame_map, frame_hw = extras.pop("frame_map"), extras.pop("frame_hw")
+        extras.update(self._segment(self._pixels(image), image, frame_map, frame_hw))
+        return raw, full, extras
 
     def _segment(self, pixels: np.ndarray, image: LoadedImage, frame_map: np.ndarray, frame_hw: tuple[int, int]) -> dict:
         h, w = pixels.shape[:2]
-        cog = centre_of_gravity(frame_map, float(self.config["gamma"]))
+        cog = centre_of_gravity(frame_map, self.config.gamma)
         if cog is None:
             return {"mask": np.zeros((h, w), bool), "prompt_point": None, "note": "flat anomaly map: no prompt, empty mask"}
         scale = frame_hw[1] / w
         x, y = (cog[0] + 0.5) / scale - 0.5, (cog[1] + 0.5) / scale - 0.5
         dense = None
-        if self.config["dense_prompt"]:
+        if self.config.dense_prompt:
             lo, hi = float(frame_map.min()), float(frame_map.max())
             norm = (frame_map - lo) / (hi - lo)
-            dense = self.sam.mask_prompt_from_map(norm, float(self.config["logit_scale"]))  # already in the model frame
+            dense = self.sam.mask_prompt_from_map(norm, self.config.logit_scale)  # already in the model frame
         emb = self.sam.embedding(pixels, image.sha256 if not image.record.is_stack else None)
         pred = self.sam.predict(emb, (h, w), points=np.array([[x, y]], np.float32), labels=np.array([1]), mask_input=dense, multimask=True)
-        idx = int(self.config["mask_index"])
+        idx = self.config.mask_index
         return {
             "mask": pred.masks[idx],
             "prompt_point": [float(x), float(y)],
@@ -166,5 +154,5 @@ class MiasSam(MemoryBankModel):
 
     def _update_card(self) -> None:
         super()._update_card()
-        self.card.backbone = f"{self.config['encoder']} image encoder"
+        self.card.backbone = f"{self.config.encoder} image encoder"
         self.card.weights = {self.sam.net.weights_file.rsplit("/", 1)[-1]: self.sam.net.weights_sha256}

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import InputError, WeightsError
+from core.errors import ConfigError, WeightsError
 
 
 class PromptGenerator(nn.Module):
@@ -96,7 +96,7 @@ class LowLevelCNN(nn.Module):
             self.normalisation = "none"
             self.weights["random-init"] = "tests only"
         else:
-            raise InputError(None, f"unknown low_level_cnn '{kind}': use stem (TinyViT), resnet50, resnet50x2 or random")
+            raise ConfigError(f"unknown low_level_cnn '{kind}': use stem (TinyViT), resnet50, resnet50x2 or random")
         self.nets = nn.ModuleList(nets)
         self.eval().to(device)
         for p in self.parameters():
@@ -158,13 +158,13 @@ class PromptedEncoder(nn.Module):
             self.img_size, self.normalisation = 64, "minmax01"
             self.weights = {"random-init": "tests only"}
         else:
-            raise InputError(None, f"unknown encoder '{encoder}': use litemedsam, sam_vit_b (weights file) or vit_tiny_random (tests)")
+            raise ConfigError(f"unknown encoder '{encoder}': use litemedsam, sam_vit_b (weights file) or vit_tiny_random (tests)")
         enc = frozen["enc"]
         self.tinyvit = encoder == "litemedsam"
         if low_level_cnn == "auto":
             low_level_cnn = "stem" if self.tinyvit else "resnet50" if encoder == "sam_vit_b" else "random"
         if low_level_cnn == "stem" and not self.tinyvit:
-            raise InputError(None, "low_level_cnn=stem uses TinyViT's convolutional stage: only with encoder=litemedsam")
+            raise ConfigError("low_level_cnn=stem uses TinyViT's convolutional stage: only with encoder=litemedsam")
         self.low_level_kind = low_level_cnn
         if self.tinyvit:
             self.grid = 64

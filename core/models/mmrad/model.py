@@ -14,20 +14,20 @@ contributes both of its images.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 import numpy as np
 
 from core.domain import LoadedCase, LoadedImage
 from core.errors import InputError, StudioError
-from core.models.bank_model import image_2d
-from core.models.base import AnomalyModel, AnomalyResult, Calibration, ImageMap, new_version_id
-from core.runtime.progress import CancelToken, Progress, no_progress
+from core.models.bank_model import image_2d, middle_page
+from core.models.base import AnomalyModel, AnomalyResult, ImageMap
+from core.models.contract import Capabilities, FitContext, PredictContext, Supervision
+from core.models.mmrad.settings import MMRADSettings
+from core.runtime.progress import CancelToken
+from core.workspace.cards import Calibration
 
-ENCODER_SIZE = {"litemedsam": 256, "sam_vit_b": 1024, "vit_tiny_random": 64}
 MODS = ("fundus", "oct")
 
 
@@ -53,36 +53,10 @@ class MMRAD(AnomalyModel):
     name = "mmrad"
     title = "MMRAD (SAM + low-level prompts, modality-shared decoder, fusion token)"
     paper = "Li et al., Adapting the segment anything model for multi-modal retinal anomaly detection and localization"
-    modalities = MODS
-    trained = True
-    refit_on_all = False
-    default_config = dict(
-        encoder="litemedsam",
-        image_size=256,
-        low_level_cnn="auto",
-        prompt_dim=32,
-        epochs=1,
-        batch_size=2,
-        samples_per_epoch=0,
-        min_samples_per_epoch=200,
-        lr=2e-4,
-        beta1=0.9,
-        beta2=0.999,
-        weight_decay=0.01,
-        loss="ce",
-        focal_gamma=2.0,
-        p_anomaly=0.7,
-        sim_size_min=0.08,
-        sim_size_max=0.35,
-        fusion_order="fundus,oct",
-        paired=True,
-        image_score="max",
-        use_labelled_anomalies=False,
-        labelled_fraction=0.3,
-        pair_anomaly="per_case",
-        balance_score=True,
-        case_score="auto",
-        validation_pairs=16,
+    Settings = MMRADSettings
+    config: MMRADSettings
+    capabilities = Capabilities(
+        Supervision.SELF_SUPERVISED, MODS, trained=True, pairs=True, uses_labelled_anomalies=True, seconds_per_sample=7.5
     )
     deviations = (
         "Offline default encoder is LiteMedSAM's TinyViT (256 px) instead of SAM ViT-B (1024 px); prompts go into its 8 "
@@ -101,6 +75,8 @@ class MMRAD(AnomalyModel):
         "from normal training pairs) at least as well as the maximum of the two calibrated image scores, the paper's "
         "'Maximum' strategy (Table 12); after a short CPU training the fusion token can still give every pair the same "
         "score. case_score=fusion always uses the token, as the paper.",
+        "Gradients are clipped to norm 1 (grad_clip) and AdamW's weight decay is 0.01 (weight_decay; the paper states neither): "
+        "short CPU runs diverged without the clip.",
     )
     faithful_config = {
         "encoder": "sam_vit_b",
@@ -113,42 +89,22 @@ class MMRAD(AnomalyModel):
         "fusion_order": "fundus,oct",
     }
 
-    def __init__(self, **config):
-        super().__init__(**config)
-        enc = self.config["encoder"]
-        if enc not in ENCODER_SIZE:
-            raise InputError(None, f"unknown encoder '{enc}': use litemedsam, sam_vit_b or vit_tiny_random (tests)")
-        if "image_size" in config and int(config["image_size"]) != ENCODER_SIZE[enc]:
-            raise InputError(None, f"the {enc} encoder takes {ENCODER_SIZE[enc]} px input: use image_size={ENCODER_SIZE[enc]}")
-        self.config["image_size"] = ENCODER_SIZE[enc]
-        order = [m.strip() for m in str(self.config["fusion_order"]).split(",")]
-        if sorted(order) != sorted(MODS):
-            raise InputError(
-                None, f"fusion_order must name fundus and oct once each, e.g. 'fundus,oct' (got '{self.config['fusion_order']}')"
-            )
-        self.order = order
-        if self.config["loss"] not in ("ce", "focal"):
-            raise InputError(None, "loss must be ce or focal")
-        if self.config["pair_anomaly"] not in ("per_case", "per_image"):
-            raise InputError(None, "pair_anomaly must be per_case or per_image")
-        if self.config["case_score"] not in ("auto", "fusion", "max"):
-            raise InputError(None, "case_score must be auto, fusion or max")
-        if self.config["image_score"] not in ("max", "mean"):
-            raise InputError(None, "image_score must be max or mean")
+    def __init__(self, settings: MMRADSettings | None = None, **config):
+        super().__init__(settings, **config)
+        self.order = self.config.fusion_order_list
         self.net = None
         self.mod_calibration: dict[str, Calibration] = {}
-        self.labelled_anomalies: list = []  # core.data.anomaly_synthesis.real.LabelledCase, set by the caller
 
     # -- pieces --------------------------------------------------------------------------------
     def _build(self) -> None:
         from core.models.mmrad.network import MMRADNet
 
-        self.net = MMRADNet(self.config["encoder"], self.device, int(self.config["prompt_dim"]), self.config["low_level_cnn"])
+        self.net = MMRADNet(self.config.encoder, self.device, self.config.prompt_dim, self.config.low_level_cnn)
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         from core.models.mmrad.network import prepare_image
 
-        return prepare_image(pixels, int(self.config["image_size"]))
+        return prepare_image(pixels, self.config.image_size)
 
     def case_images(self, case: LoadedCase) -> dict[str, LoadedImage]:
         out = {}
@@ -161,34 +117,46 @@ class MMRAD(AnomalyModel):
     def select_images(self, cases: Sequence[LoadedCase]) -> list[LoadedImage]:
         return [im for c in cases for im in self.case_images(c).values()]
 
+    # -- fit hooks: MMRAD learns from whole cases (a pair stays a pair) ----------------------------
+    def training_units(self, normals: Sequence[LoadedCase]) -> list[dict[str, LoadedImage]]:
+        return [c for c in (self.case_images(n) for n in normals) if c]
+
+    def unit_images(self, units) -> list[LoadedImage]:
+        return [im for c in units for im in c.values()]
+
+    def check_training_data(self, units, normals, ctx: FitContext) -> None:
+        if not units:
+            raise InputError(None, f"{self.name}: no fundus or OCT images among the {len(normals)} normal case(s)")
+
     def loss_fn(self):
         from core.training.losses import bce_loss, focal_loss
 
-        if self.config["loss"] == "focal":
-            gamma = float(self.config["focal_gamma"])
+        if self.config.loss == "focal":
+            gamma = self.config.focal_gamma
             return lambda logits, target, weight=None: focal_loss(logits, target, gamma, weight)
         return bce_loss
 
     # -- training ------------------------------------------------------------------------------
-    def _train(self, cases: list[dict[str, LoadedImage]], progress: Progress, cancel: CancelToken) -> None:
+    def _fit(self, cases: list[dict[str, LoadedImage]], ctx: FitContext) -> None:
         import torch
 
         from core.training import Trainer, seed_everything
         from core.training.batches import EpochBatches
 
         cfg = self.config
-        seed = int(cfg["seed"])
+        progress, cancel = ctx.progress, ctx.cancel
+        seed = cfg.seed
         seed_everything(seed)
         items = []
         for i, c in enumerate(cases):
             cancel.raise_if_cancelled()
             progress(i, len(cases), f"preparing normal case {i + 1}/{len(cases)}")
             items.append(self._sim_entry(c))
-        labelled = self._labelled()
+        labelled = self._labelled(ctx.labelled_anomalies)
         self._build()
-        sims = self._simulators(float(cfg["p_anomaly"]))
-        p_real = float(cfg["labelled_fraction"])
-        p_anom, per_case = float(cfg["p_anomaly"]), cfg["pair_anomaly"] == "per_case"
+        sims = self._simulators(cfg.p_anomaly)
+        p_real = cfg.labelled_fraction
+        p_anom, per_case = cfg.p_anomaly, cfg.pair_anomaly == "per_case"
 
         def make_batch(rng, idx):
             out = []
@@ -201,21 +169,19 @@ class MMRAD(AnomalyModel):
 
         # share of anomalous pairs, and the case-score weights (normal, anomalous) that balance them
         p_pos = p_anom if per_case else 1.0 - (1.0 - p_anom) ** 2
-        score_weights = (0.5 / (1.0 - p_pos), 0.5 / p_pos) if cfg["balance_score"] and 0.0 < p_pos < 1.0 else (1.0, 1.0)
+        score_weights = (0.5 / (1.0 - p_pos), 0.5 / p_pos) if cfg.balance_score and 0.0 < p_pos < 1.0 else (1.0, 1.0)
 
         params = [p for p in self.net.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(
-            params, lr=float(cfg["lr"]), betas=(float(cfg["beta1"]), float(cfg["beta2"])), weight_decay=float(cfg["weight_decay"])
-        )
-        spe = int(cfg["samples_per_epoch"]) or max(len(items), int(cfg["min_samples_per_epoch"]))
-        loader = EpochBatches(len(items), int(cfg["batch_size"]), make_batch, seed=seed, samples_per_epoch=spe)
-        loss_fn, paired = self.loss_fn(), bool(cfg["paired"])
+        opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+        spe = cfg.samples_per_epoch or max(len(items), cfg.min_samples_per_epoch)
+        loader = EpochBatches(len(items), cfg.batch_size, make_batch, seed=seed, samples_per_epoch=spe)
+        loss_fn, paired = self.loss_fn(), cfg.paired
         trainer = Trainer(
-            self.net, opt, None, device=self.device, context=self.training_context, progress=progress, cancel=cancel, grad_clip=1.0
+            self.net, opt, None, device=self.device, context=ctx.training, progress=progress, cancel=cancel, grad_clip=cfg.grad_clip
         )
         self.net.encoder.enc.eval()
         state = trainer.run(
-            loader, lambda samples: self.net.training_terms(samples, self.order, paired, loss_fn, score_weights), int(cfg["epochs"])
+            loader, lambda samples: self.net.training_terms(samples, self.order, paired, loss_fn, score_weights), cfg.epochs
         )
         self.net.eval()
         self.card.metrics["training"] = state.history[-1] if state.history else {}
@@ -236,16 +202,16 @@ class MMRAD(AnomalyModel):
     def _simulators(self, p_anomaly: float) -> dict:
         from core.data.anomaly_synthesis import MMRADSimulator
 
-        size = (float(self.config["sim_size_min"]), float(self.config["sim_size_max"]))
+        size = (self.config.sim_size_min, self.config.sim_size_max)
         return {m: MMRADSimulator(m, p_anomaly=p_anomaly, size_fraction=size) for m in MODS}
 
-    def _labelled(self) -> list[dict]:
+    def _labelled(self, labelled_anomalies: list) -> list[dict]:
         import cv2
 
         out = []
-        if not self.config["use_labelled_anomalies"]:
+        if not self.config.use_labelled_anomalies:
             return out
-        for lc in self.labelled_anomalies:
+        for lc in labelled_anomalies:
             sample = {}
             for im in lc.images.values():
                 if im.modality in MODS:
@@ -256,41 +222,24 @@ class MMRAD(AnomalyModel):
                 out.append(sample)
         return out
 
-    def _fit(self, images: list[LoadedImage], *, progress: Progress, cancel: CancelToken, final: bool) -> None:
-        """Contract path for bare images: each image is its own single-modality case."""
-        self._train([{im.modality.value: im} for im in images if im.modality.value in MODS], progress, cancel)
-
-    def fit(self, normals: Sequence[LoadedCase], *, progress: Progress | None = None, cancel: CancelToken | None = None) -> None:
-        """Case-level version of the base fit: hold out normal *cases* (pairs stay pairs), train on
-        the rest, calibrate each modality's maps and image scores and the fused case score on the
-        held-out cases."""
-        progress = progress or no_progress
-        cancel = cancel or CancelToken()
-        cases = [c for c in (self.case_images(n) for n in normals) if c]
-        if not cases:
-            raise InputError(None, f"{self.name}: no fundus or OCT images among the {len(normals)} normal case(s)")
-        t0 = time.monotonic()
-        rng = np.random.default_rng(self.config["seed"])
-        order = rng.permutation(len(cases))
-        n_hold = int(round(len(cases) * float(self.config["calibration_holdout"])))
-        n_hold = min(n_hold, len(cases) - 1) if len(cases) >= 3 else 0
-        hold = [cases[i] for i in order[:n_hold]]
-        fit_set = [cases[i] for i in order[n_hold:]]
-        self._train(fit_set, progress, cancel)
-        calib, source = (hold, "held-out normals") if hold else (fit_set, "training normals (too few normals to hold any out)")
+    def calibrate(self, units, source: str, ctx: FitContext, *, trained_on=()) -> Calibration:
+        """Each modality's maps and image scores and the fused case score, on the held-out cases
+        (a modality or the pair no held-out case has: on the training cases); then pick how pairs
+        are scored (:meth:`choose_case_score`)."""
+        calib, fit_set = list(units), list(trained_on)
+        hold = source == "held-out normals"
         raws: dict[str, list] = {m: [] for m in MODS}
         maps: dict[str, list] = {m: [] for m in MODS}
         fused = []
         for i, c in enumerate(calib):
-            cancel.raise_if_cancelled()
-            progress(i, len(calib), f"calibrating on normal case {i + 1}/{len(calib)}")
+            ctx.cancel.raise_if_cancelled()
+            ctx.progress(i, len(calib), f"calibrating on normal case {i + 1}/{len(calib)}")
             inf = self.infer({m: image_2d(im) for m, im in c.items()})
             for m, pm in inf.maps.items():
                 raws[m].append(self.image_raw(pm))
                 maps[m].append(pm)
             if inf.fusion_logit is not None:
                 fused.append(inf.fusion_logit)
-        # a modality (or the pair) that no held-out case has is calibrated on the training cases
         missing = {m for m in MODS if not raws[m]} | ({"pair"} if not fused else set())
         needed = [c for c in fit_set if hold and ((set(c) & missing) or ("pair" in missing and len(c) == 2))]
         fallback = {m: "training normals (no held-out case has this modality)" for m in missing}
@@ -303,23 +252,20 @@ class MMRAD(AnomalyModel):
             if "pair" in missing and inf.fusion_logit is not None:
                 fused.append(inf.fusion_logit)
         self.mod_calibration = {m: Calibration.from_samples(raws[m], maps[m], fallback.get(m, source)) for m in MODS if raws[m]}
-        primary = self.config["modality"] if self.config["modality"] in self.mod_calibration else next(iter(self.mod_calibration))
-        self.calibration = (
+        primary = self.modality if self.modality in self.mod_calibration else next(iter(self.mod_calibration))
+        calibration = (
             Calibration.from_samples(fused, maps[primary], fallback.get("pair", source) + " (fusion score)")
             if fused
             else self.mod_calibration[primary]
         )
         self.fitted = True
-        self.choose_case_score([c for c in calib + fit_set if len(c) == 2], cancel)
-        self.card.calibration = asdict(self.calibration)
+        self.choose_case_score([c for c in calib + (fit_set if hold else []) if len(c) == 2], ctx.cancel)
+        return calibration
+
+    def _finish_card(self, t0: float, images: list[LoadedImage], also_trained_on=()) -> None:
+        super()._finish_card(t0, images, also_trained_on)
         self.card.metrics["calibration_by_modality"] = {m: asdict(c) for m, c in self.mod_calibration.items()}
         self.card.pixel_threshold = float(max(max(c.pixel_q999 for c in self.mod_calibration.values()), 1.0))
-        self.card.training_data = [im.sha256 for c in cases for im in c.values()]
-        self.card.created = datetime.now(UTC).isoformat(timespec="seconds")
-        self.card.fit_seconds = round(time.monotonic() - t0, 2)
-        self.card.version = self.card.version or new_version_id()
-        self._update_card()
-        progress(1, 1, "done")
 
     def choose_case_score(self, pairs: list[dict[str, LoadedImage]], cancel: CancelToken | None = None) -> None:
         """Pick how a pair is scored (``case_score``): with ``auto``, simulate validation pairs from
@@ -327,12 +273,12 @@ class MMRAD(AnomalyModel):
         maximum of the calibrated image scores ranks them better. Recorded in the card."""
         from core.metrics.classification import auroc
 
-        mode = self.config["case_score"]
+        mode = self.config.case_score
         self.card.metrics["case_score"] = {"mode": mode, "used": "max" if mode == "max" else "fusion"}
-        n = int(self.config["validation_pairs"])
-        if mode != "auto" or not pairs or n < 2 or not self.config["paired"]:
+        n = self.config.validation_pairs
+        if mode != "auto" or not pairs or n < 2 or not self.config.paired:
             return
-        rng = np.random.default_rng(int(self.config["seed"]) + 101)
+        rng = np.random.default_rng(self.config.seed + 101)
         sims = self._simulators(1.0)
         entries = [self._sim_entry(p) for p in pairs[:n]]  # each pair prepared once
         labels, fusion, best_image = [], [], []
@@ -359,14 +305,14 @@ class MMRAD(AnomalyModel):
 
     # -- inference -----------------------------------------------------------------------------
     def image_raw(self, prob_map: np.ndarray) -> float:
-        return float(prob_map.max() if self.config["image_score"] == "max" else prob_map.mean())
+        return float(prob_map.max() if self.config.image_score == "max" else prob_map.mean())
 
     def infer(self, pixels: dict[str, np.ndarray]):
         """{modality: 2-D image} -> network.Inference with maps on each image's own grid."""
         import torch
         import torch.nn.functional as F
 
-        inf = self.net.infer({m: self.prepare(p) for m, p in pixels.items()}, self.order, bool(self.config["paired"]))
+        inf = self.net.infer({m: self.prepare(p) for m, p in pixels.items()}, self.order, self.config.paired)
         for m, pm in inf.maps.items():
             h, w = pixels[m].shape[:2]
             inf.maps[m] = (
@@ -376,12 +322,12 @@ class MMRAD(AnomalyModel):
             )
         return inf
 
-    def _predict_raw(self, image: LoadedImage) -> tuple[float, np.ndarray, dict]:
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
         m = image.modality.value
         inf = self.infer({m: image_2d(image)})
-        return self.image_raw(inf.maps[m]), inf.maps[m], {}
+        return self.image_raw(inf.maps[m]), inf.maps[m], {"page": middle_page(image)}
 
-    def predict(self, case: LoadedCase) -> AnomalyResult:
+    def predict(self, case: LoadedCase, ctx: PredictContext | None = None, *, progress=None, cancel=None) -> AnomalyResult:
         if not self.fitted:
             raise StudioError(f"{self.name}: model is not fitted")
         images = self.case_images(case)
@@ -394,15 +340,15 @@ class MMRAD(AnomalyModel):
             if cal is None:
                 raise InputError(None, f"this {self.name} model was trained without {m} images and cannot score {case.id}/{im.record.name}")
             raw = self.image_raw(inf.maps[m])
-            out[im.record.name] = ImageMap(heatmap=cal.pixel_z(inf.maps[m]), score=cal.image_z(raw), raw_score=raw)
-        primary_mod = self.config["modality"] if self.config["modality"] in images else next(iter(images))
+            out[im.record.name] = ImageMap(heatmap=cal.pixel_z(inf.maps[m]), score=cal.image_z(raw), raw_score=raw, page=middle_page(im))
+        primary_mod = self.config.modality if self.config.modality in images else next(iter(images))
         primary = images[primary_mod].record.name
         extras = {"modalities": list(images), "image_scores": {n: float(mp.score) for n, mp in out.items()}}
         if inf.fusion_logit is not None:
             extras.update(fusion_logit=float(inf.fusion_logit), fusion_probability=float(1.0 / (1.0 + np.exp(-inf.fusion_logit))))
         if inf.fusion_logit is not None and self.case_score_mode() == "fusion":
             score, raw = self.calibration.image_z(inf.fusion_logit), inf.fusion_logit
-            extras["case_score"] = "fusion token"
+            source = "the fusion token of the fundus + OCT pair"
         else:
             best = max(out, key=lambda n: out[n].score)
             score, raw = float(out[best].score), float(out[best].raw_score)
@@ -411,9 +357,16 @@ class MMRAD(AnomalyModel):
                 if inf.fusion_logit is not None
                 else "no image pair for the fusion token"
             )
-            extras["case_score"] = f"image score of {best} ({why})"
+            source = f"the calibrated image score of {best} ({why})"
         return AnomalyResult(
-            score=float(score), heatmap=out[primary].heatmap, mask=None, extras=extras, image=primary, raw_score=float(raw), maps=out
+            score=float(score),
+            heatmap=out[primary].heatmap,
+            mask=None,
+            extras=extras,
+            image=primary,
+            raw_score=float(raw),
+            maps=out,
+            score_source=source,
         )
 
     # -- persistence ---------------------------------------------------------------------------
@@ -431,7 +384,7 @@ class MMRAD(AnomalyModel):
         enc = self.net.encoder
         n = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
         self.card.backbone = (
-            f"{self.config['encoder']} image encoder (frozen) + low-level prompts ({enc.low_level_kind} CNN) "
+            f"{self.config.encoder} image encoder (frozen) + low-level prompts ({enc.low_level_kind} CNN) "
             f"+ modality-shared decoder; {n / 1e6:.2f} M trained parameters"
         )
         self.card.weights = dict(enc.weights)

@@ -12,6 +12,8 @@ import numpy as np
 
 from core.domain import LoadedImage
 from core.models.bank_model import CnnFeatureBankModel, PatchGrid, image_2d
+from core.models.contract import Capabilities, Supervision
+from core.models.patchcore.settings import PatchCoreSettings
 
 
 def aggregate_patch_features(maps: list, feature_dim: int):
@@ -39,29 +41,20 @@ class PatchCore(CnnFeatureBankModel):
     name = "patchcore"
     title = "PatchCore (baseline)"
     paper = "Roth et al., Towards Total Recall in Industrial Anomaly Detection, CVPR 2022"
-    modalities = ("fundus", "oct", "slice")
-    default_config = dict(
-        CnnFeatureBankModel.common_config, backbone="tinyvit", backbone_weights="official", stages=[1, 3], feature_dim=1024, image_size=256
-    )
+    Settings = PatchCoreSettings
+    config: PatchCoreSettings
+    capabilities = Capabilities(Supervision.UNSUPERVISED, ("fundus", "oct", "slice"), seconds_per_sample=2.0)
     deviations = (
         "Offline default backbone is the LiteMedSAM TinyViT encoder (stage 2 and stage 4 outputs at 1/4 of a 256 px input) "
         "instead of ImageNet WideResNet-50 layer2+layer3, because no ImageNet weights exist offline.",
+        "Calibration (the product's, not the paper's) scores every normal image with the deployed bank minus the patches that "
+        "image contributed (leave-one-image-out), so the calibrated model is the deployed one.",
     )
     faithful_config = {"backbone": "wide_resnet50", "image_size": 224, "coreset_ratio": 0.1}
 
     def patch_features(self, image: LoadedImage) -> PatchGrid:
         pixels = image_2d(image)
-        if self.config["backbone"] == "tinyvit":
-            f = self.backbone.extract(pixels, tuple(int(s) for s in self.config["stages"]))
-            maps = [f.maps[f"stage{s}"] for s in self.config["stages"]]
-        else:
-            f = self.backbone.extract(pixels, int(self.config["image_size"]))
-            maps = [f.maps["layer2"], f.maps["layer3"]]
-        feats = aggregate_patch_features(maps, int(self.config["feature_dim"]))
+        maps, input_hw = self.stage_maps(pixels)
+        feats = aggregate_patch_features(maps, self.config.feature_dim)
         grid = tuple(maps[0].shape[-2:])
-        return PatchGrid(feats.cpu().numpy().astype(np.float32), grid, f.input_hw, pixels.shape[:2])
-
-    def _update_card(self) -> None:
-        super()._update_card()
-        self.card.backbone = self.backbone.name
-        self.card.weights = {self.backbone.weights_file or "random": self.backbone.weights_sha256}
+        return PatchGrid(feats.cpu().numpy().astype(np.float32), grid, input_hw, pixels.shape[:2])

@@ -23,6 +23,7 @@ MedSAM refinement is the same as for DDPT masks (:func:`core.models.rasalore.wea
 from __future__ import annotations
 
 from core.models.rasalore.data import TrainCase
+from core.models.rasalore.settings import RasaloreSettings
 from core.runtime.progress import CancelToken, Progress
 
 
@@ -62,7 +63,7 @@ def distance_maps(queries, memory, *, device=None, chunk: int = 16384):
 
 
 def make_contrast_masks(
-    cases: list[TrainCase], sequence: str, config: dict, *, device, progress: Progress, cancel: CancelToken, store=None
+    cases: list[TrainCase], sequence: str, config: RasaloreSettings, *, device, progress: Progress, cancel: CancelToken, store=None
 ):
     """Weak masks of the selected unhealthy ``sequence`` slices of ``cases`` from the healthy reference."""
     import torch
@@ -73,16 +74,16 @@ def make_contrast_masks(
 
     plan = plan_ddpt(cases, sequence, config)
     net = load_sam("litemedsam", device)
-    grid = int(config["contrast_grid"])
+    grid = config.contrast_grid
     n = plan.n_unhealthy
     healthy_idx = [int(i) for i in plan.train_idx if i >= n]
     tokens = torch.zeros(len(plan.items), grid * grid, 256, dtype=torch.float16)
     full: dict[int, torch.Tensor] = {}
     for i, emb in encode_slices(net, plan.slices, progress=progress, cancel=cancel, what="slice", store=store):
         tokens[i] = token_maps(emb[None], grid)[0].to(torch.float16)
-        if i < n and config["use_medsam"]:
+        if i < n and config.use_medsam:
             full[i] = emb
-    memory = sample_memory(tokens[healthy_idx], int(config["contrast_memory"]), int(config["seed"]))
+    memory = sample_memory(tokens[healthy_idx], config.contrast_memory, config.seed)
     dist = []
     for s in range(0, n, 16):
         cancel.raise_if_cancelled()
@@ -90,7 +91,7 @@ def make_contrast_masks(
         dist.append(distance_maps(tokens[s : min(s + 16, n)], memory, device=device))
     maps = torch.cat(dist).reshape(n, grid, grid)
     fg = torch.from_numpy(brain_foreground(plan.slices[:n]))
-    _scaled, masks = attention_to_mask(maps, fg, float(config["contrast_threshold"]))
+    _scaled, masks = attention_to_mask(maps, fg, config.contrast_threshold)
     out = refine_with_medsam(plan, masks.numpy(), config, net=net, embeddings=full, progress=progress, cancel=cancel)
     out.stats.update(
         {

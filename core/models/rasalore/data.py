@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from core.domain import LoadedImage
+from core.models.rasalore.settings import RasaloreSettings
 from core.models.rasalore.slicing import SliceGeometry, normalise_volume, plan_slices
 from core.models.rasalore.supervision import HEALTHY, UNHEALTHY, LabelledCase, slice_labels
 
@@ -23,14 +24,14 @@ def sequence_of(image: LoadedImage) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in seq)
 
 
-def plan_for(image: LoadedImage, config: dict) -> SliceGeometry:
+def plan_for(image: LoadedImage, config: RasaloreSettings) -> SliceGeometry:
     return plan_slices(
         image.array,
         image.record.meta.affine_array(),
-        size=int(config["image_size"]),
-        skip=int(config["skip_slices"]),
-        plane=str(config["slice_plane"]),
-        margin=int(config["crop_margin"]),
+        size=config.image_size,
+        skip=config.skip_slices,
+        plane=str(config.slice_plane),
+        margin=config.crop_margin,
     )
 
 
@@ -52,12 +53,12 @@ class TrainCase:
 
 
 def build_cases(
-    normals: list[LoadedImage], labelled: list[LabelledCase], config: dict, *, exclude: set[str] = frozenset()
+    normals: list[LoadedImage], labelled: list[LabelledCase], config: RasaloreSettings, *, exclude: set[str] = frozenset()
 ) -> list[TrainCase]:
     """Training cases from normal volumes (every kept slice healthy) and slice-labelled cases;
     images whose content hash is in ``exclude`` (calibration hold-outs) are left out."""
     cases: dict[str, TrainCase] = {}
-    kw = dict(min_lesion_pixels=int(config["label_min_pixels"]), healthy_max_pixels=int(config["healthy_max_pixels"]))
+    kw = dict(min_lesion_pixels=config.label_min_pixels, healthy_max_pixels=config.healthy_max_pixels)
     for lc in labelled:
         ims = [im for im in lc.images() if im.sha256 not in exclude]
         if not ims:
@@ -81,15 +82,15 @@ def build_cases(
     return [c for c in cases.values() if c.images and (c.labels >= 0).any()]
 
 
-def select_slices(cases: list[TrainCase], config: dict, seed: int) -> None:
+def select_slices(cases: list[TrainCase], config: RasaloreSettings, seed: int) -> None:
     """Choose the training slices: every unhealthy slice, healthy ones up to ``healthy_ratio`` times
     as many (0: unhealthy only, as the official code), all capped by ``max_train_slices``."""
     rng = np.random.default_rng(seed)
     unhealthy = [(i, k) for i, c in enumerate(cases) for k in np.flatnonzero(c.labels == UNHEALTHY)]
     healthy = [(i, k) for i, c in enumerate(cases) for k in np.flatnonzero(c.labels == HEALTHY)]
-    ratio = float(config["healthy_ratio"])
+    ratio = config.healthy_ratio
     n_h = len(healthy) if ratio < 0 else min(len(healthy), int(round(ratio * max(len(unhealthy), 1))))
-    cap = int(config["max_train_slices"])
+    cap = config.max_train_slices
     if cap > 0 and len(unhealthy) + n_h > cap:
         n_u = min(len(unhealthy), max(1, int(round(cap * len(unhealthy) / (len(unhealthy) + n_h)))))
         n_h = max(0, cap - n_u)

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from core.errors import WeightsError
+from core.models.rasalore.settings import RasaloreSettings
 from core.runtime.progress import CancelToken, Progress
 
 CLIP_SIZE = 224
@@ -181,19 +182,21 @@ def clip_inputs(slices: np.ndarray):
     return ((t - mean) / std).to(torch.float16)
 
 
-def make_weak_masks_clip(cases, sequence: str, config: dict, *, device, context=None, progress: Progress, cancel: CancelToken, store=None):
+def make_weak_masks_clip(
+    cases, sequence: str, config: RasaloreSettings, *, device, context=None, progress: Progress, cancel: CancelToken, store=None
+):
     """Stage 1 with CLIP ViT-B/32 DDPT; MedSAM refinement as in the offline path."""
     from core.models.rasalore.weak_masks import encode_slices, finish_weak_masks, plan_ddpt, train_ddpt
     from core.sam.model import load_sam
 
     open_clip, clip = load_open_clip(device)
     plan = plan_ddpt(cases, sequence, config)
-    module = _build_module(open_clip, clip, int(config["ddpt_context"]), int(config["ddpt_prompts"]), float(config["ddpt_tau"]))
+    module = _build_module(open_clip, clip, config.ddpt_context, config.ddpt_prompts, config.ddpt_tau)
     inputs = clip_inputs(plan.slices)
     state = train_ddpt(module, inputs, plan, config, device=device, context=context, progress=progress, cancel=cancel)
     net = load_sam("litemedsam", device)
     full = {}
-    if config["use_medsam"]:
+    if config.use_medsam:
         for i, emb in encode_slices(
             net, plan.slices[: plan.n_unhealthy], progress=progress, cancel=cancel, what="unhealthy slice", store=store
         ):

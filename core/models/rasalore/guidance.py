@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from core.models.rasalore.settings import RasaloreSettings
 from core.runtime.progress import CancelToken, Progress, no_progress
 
 
@@ -42,16 +43,16 @@ def volume_score(slice_scores: np.ndarray, top_fraction: float) -> float:
     return float(s[-k:].mean())
 
 
-def build_classifier(net, config: dict, state: dict | None = None):
+def build_classifier(net, config: RasaloreSettings, state: dict | None = None):
     """A SamDDPT over ``net``'s frozen transformer; ``state`` (the saved learnable part) loaded when given."""
     from core.models.rasalore.ddpt import SamDDPT
 
     module = SamDDPT(
         net.mask_decoder.transformer,
         net.prompt_encoder.get_dense_pe(),
-        grid=int(config["ddpt_grid"]),
-        n_prompts=int(config["ddpt_prompts"]),
-        tau=float(config["ddpt_tau"]),
+        grid=config.ddpt_grid,
+        n_prompts=config.ddpt_prompts,
+        tau=config.ddpt_tau,
     )
     if state:
         missing, unexpected = module.load_state_dict(state, strict=False)
@@ -62,7 +63,7 @@ def build_classifier(net, config: dict, state: dict | None = None):
 
 
 def train_classifier(
-    cases, sequence: str, config: dict, *, device, context, progress: Progress, cancel: CancelToken, store=None
+    cases, sequence: str, config: RasaloreSettings, *, device, context, progress: Progress, cancel: CancelToken, store=None
 ) -> tuple[dict, dict]:
     """Train DDPT over frozen LiteMedSAM on the planned healthy / unhealthy shots of ``sequence``
     (the weak-mask stage's plan, so the encodings are already cached). Returns (the learnable state,
@@ -93,7 +94,7 @@ def train_classifier(
 class SliceClassifier:
     """DDPT at prediction time: P(unhealthy) of 256 px normalised slices."""
 
-    def __init__(self, config: dict, state: dict, device, store=None):
+    def __init__(self, config: RasaloreSettings, state: dict, device, store=None):
         from core.sam.model import load_sam
 
         self.device = device

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core.models.rasalore.data import TrainCase, augment, index_batches
+from core.models.rasalore.settings import RasaloreSettings
 from core.models.rasalore.supervision import HEALTHY, UNHEALTHY
 from core.models.rasalore.weak_masks import WeakMasks, _sub_context
 from core.runtime.progress import CancelToken, Progress
@@ -46,10 +47,10 @@ def _resize_mask(m: np.ndarray, size: int) -> np.ndarray:
     )[0, 0].numpy() >= 0.5
 
 
-def build_slice_set(cases: list[TrainCase], masks: WeakMasks, sequences: list[str], bridge: str, config: dict) -> SliceSet:
+def build_slice_set(cases: list[TrainCase], masks: WeakMasks, sequences: list[str], bridge: str, config: RasaloreSettings) -> SliceSet:
     import torch
 
-    size, gamma = int(config["image_size"]), float(config["gamma"])
+    size, gamma = config.image_size, config.gamma
     xs, mds, mss, seqs, brs, keys = [], [], [], [], [], []
     for c in cases:
         if c.selected is None or not len(c.selected):
@@ -168,7 +169,7 @@ def train_network(
     net,
     data: SliceSet,
     sequences: list[str],
-    config: dict,
+    config: RasaloreSettings,
     *,
     device,
     context,
@@ -190,20 +191,18 @@ def train_network(
     from core.models.rasalore.network import point_mask
     from core.training import Trainer
 
-    size = int(config["image_size"])
+    size = config.image_size
     scale = size / 256.0
-    sig, sig_bg = float(config["sigma"]) * scale, float(config["sigma_background"]) * scale
-    use_sam = bool(config["use_medsam"])
-    phi, eps = float(config["phi"]), float(config["dice_eps"])
-    align_w = float(config["align_weight"]) if bridge_net is not None else 0.0
-    gen = torch.Generator().manual_seed(int(config["seed"]) + (1 if stage != "network" else 0))
-    do_aug = bool(config["augment"])
-    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=float(config["lr"]), momentum=0.9)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(config["lr_step"]), gamma=0.5)
+    sig, sig_bg = config.sigma * scale, config.sigma_background * scale
+    use_sam = config.use_medsam
+    phi, eps = config.phi, config.dice_eps
+    align_w = config.align_weight if bridge_net is not None else 0.0
+    gen = torch.Generator().manual_seed(config.seed + (1 if stage != "network" else 0))
+    do_aug = config.augment
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=config.lr, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=config.lr_step, gamma=0.5)
     sub = _sub_context(context, stage)
-    trainer = Trainer(
-        net, opt, sched, device=device, context=sub, progress=progress, cancel=cancel, grad_clip=float(config["grad_clip"]) or None
-    )
+    trainer = Trainer(net, opt, sched, device=device, context=sub, progress=progress, cancel=cancel, grad_clip=config.grad_clip or None)
     if bridge_net is not None:
         bridge_net.to(device).eval()
         for p in bridge_net.parameters():
@@ -217,7 +216,7 @@ def train_network(
         br = data.bridge[idx].to(device).float() if bridge_net is not None else None
         if do_aug:
             stacked = x if br is None else torch.cat([x, br], 1)
-            stacked, (md, ms) = augment(stacked, [md, ms], gen, max_rotation=float(config["augment_rotation"]))
+            stacked, (md, ms) = augment(stacked, [md, ms], gen, max_rotation=config.augment_rotation)
             x, br = (stacked, None) if br is None else (stacked[:, :1], stacked[:, 1:])
         totals: dict[str, torch.Tensor] = {}
         n = x.shape[0]
@@ -228,8 +227,8 @@ def train_network(
                 out["mask"],
                 md[sel],
                 ms[sel] if use_sam else None,
-                alpha=float(config["alpha"]),
-                beta=float(config["beta"]),
+                alpha=config.alpha,
+                beta=config.beta,
                 phi=phi,
                 eps=eps,
                 sigma=sig,
@@ -249,16 +248,16 @@ def train_network(
                 totals[k] = totals.get(k, 0.0) + w * v
         return totals
 
-    per_epoch = max(len(data.seq), int(config["min_samples_per_epoch"]))
-    loader = index_batches(len(data.seq), int(config["batch_size"]), int(config["seed"]) + 3, per_epoch)
-    n_epochs = int(epochs if epochs is not None else config["epochs"])
-    if not bool(config["select_best_epoch"]):
+    per_epoch = max(len(data.seq), config.min_samples_per_epoch)
+    loader = index_batches(len(data.seq), config.batch_size, config.seed + 3, per_epoch)
+    n_epochs = int(epochs if epochs is not None else config.epochs)
+    if not config.select_best_epoch:
         return trainer.run(loader, step, n_epochs)
     judge = validation if validation is not None and len(validation.seq) else data
     best = BestEpoch(net, sub)
 
     def on_epoch_end(epoch: int) -> dict:
-        score = weak_mask_dice(net, judge, sequences, device, float(config["mask_threshold"]))
+        score = weak_mask_dice(net, judge, sequences, device, config.mask_threshold)
         best.offer(epoch, score)
         return {"val_dice": round(score, 4) if score == score else None}
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from core.errors import InputError
 from core.models.rasalore.data import TrainCase
+from core.models.rasalore.settings import RasaloreSettings
 from core.models.rasalore.supervision import HEALTHY, UNHEALTHY
 from core.runtime.progress import CancelToken, Progress
 
@@ -108,8 +109,8 @@ class DdptPlan:
         return torch.tensor([lab for _c, _k, lab in self.items], dtype=torch.long)
 
 
-def plan_ddpt(cases: list[TrainCase], sequence: str, config: dict) -> DdptPlan:
-    rng = np.random.default_rng(int(config["seed"]) + 17)
+def plan_ddpt(cases: list[TrainCase], sequence: str, config: RasaloreSettings) -> DdptPlan:
+    rng = np.random.default_rng(config.seed + 17)
     usable = [c for c in cases if sequence in c.images]
     unhealthy = [(c, int(k)) for c in usable for k in c.selected if c.labels[k] == UNHEALTHY]
     healthy_all = [(c, int(k)) for c in usable for k in np.flatnonzero(c.labels == HEALTHY)]
@@ -119,17 +120,17 @@ def plan_ddpt(cases: list[TrainCase], sequence: str, config: dict) -> DdptPlan:
             f"RASALoRE needs healthy and unhealthy training slices of sequence '{sequence}' "
             f"to train DDPT (found {len(healthy_all)} healthy, {len(unhealthy)} unhealthy)",
         )
-    shots = int(config["ddpt_shots"]) or len(unhealthy)  # a shot = one (healthy, unhealthy) pair
+    shots = config.ddpt_shots or len(unhealthy)  # a shot = one (healthy, unhealthy) pair
     pick_u = unhealthy if shots >= len(unhealthy) else [unhealthy[i] for i in np.sort(rng.choice(len(unhealthy), shots, replace=False))]
     pick_h = (
         matched_healthy(pick_u, healthy_all, rng)
-        if config["ddpt_match_position"]
+        if config.ddpt_match_position
         else [healthy_all[i] for i in np.sort(rng.choice(len(healthy_all), min(shots, len(healthy_all)), replace=False))]
     )
     items = [(c, k, UNHEALTHY) for c, k in unhealthy] + [(c, k, HEALTHY) for c, k in pick_h]
     chosen = {(c.case_id, k) for c, k in pick_u} | {(c.case_id, k) for c, k in pick_h}
     train_idx = np.array([i for i, (c, k, _l) in enumerate(items) if (c.case_id, k) in chosen])
-    return DdptPlan(items, train_idx, len(unhealthy), _gather(items, sequence, float(config["gamma"])))
+    return DdptPlan(items, train_idx, len(unhealthy), _gather(items, sequence, config.gamma))
 
 
 def relative_position(case: TrainCase, k: int) -> float:
@@ -152,7 +153,7 @@ def matched_healthy(unhealthy: list, healthy: list, rng) -> list:
     return sorted(out, key=lambda ck: (ck[0].case_id, ck[1]))
 
 
-def train_ddpt(module, inputs, plan: DdptPlan, config: dict, *, device, context, progress: Progress, cancel: CancelToken):
+def train_ddpt(module, inputs, plan: DdptPlan, config: RasaloreSettings, *, device, context, progress: Progress, cancel: CancelToken):
     """Prompt tuning with the shared loop: SGD lr 0.01, momentum 0.9, weight decay 5e-4, cosine
     schedule (DPT's), loss CE + eta CE_ca."""
     import torch
@@ -162,16 +163,16 @@ def train_ddpt(module, inputs, plan: DdptPlan, config: dict, *, device, context,
 
     labels = plan.labels()
     sub_x, sub_y = inputs[plan.train_idx], labels[plan.train_idx]
-    opt = torch.optim.SGD(module.trainable(), lr=float(config["ddpt_lr"]), momentum=0.9, weight_decay=5e-4)
-    epochs = int(config["ddpt_epochs"])
+    opt = torch.optim.SGD(module.trainable(), lr=config.ddpt_lr, momentum=0.9, weight_decay=5e-4)
+    epochs = config.ddpt_epochs
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
     trainer = Trainer(module, opt, sched, device=device, context=_sub_context(context, "ddpt"), progress=progress, cancel=cancel)
-    eta = float(config["ddpt_eta"])
+    eta = config.ddpt_eta
 
     def step(idx):
         return module.loss(module(sub_x[idx].to(device).float()), sub_y[idx].to(device), eta)
 
-    return trainer.run(index_batches(len(plan.train_idx), int(config["ddpt_batch_size"]), int(config["seed"])), step, epochs)
+    return trainer.run(index_batches(len(plan.train_idx), config.ddpt_batch_size, config.seed), step, epochs)
 
 
 def infer_ddpt(module, inputs, device, batch: int = 32):
@@ -189,14 +190,14 @@ def infer_ddpt(module, inputs, device, batch: int = 32):
 
 
 def refine_with_medsam(
-    plan: DdptPlan, masks: np.ndarray, config: dict, *, net, embeddings: dict, progress: Progress, cancel: CancelToken
+    plan: DdptPlan, masks: np.ndarray, config: RasaloreSettings, *, net, embeddings: dict, progress: Progress, cancel: CancelToken
 ) -> WeakMasks:
     """M_DDPT = ``masks`` (n_unhealthy, 256, 256) of the planned unhealthy slices; M_SAM from a
     LiteMedSAM box prompt around each (the paper prompts MedSAM with the box of M_DDPT)."""
     from core.sam.service import SamService
 
     n = plan.n_unhealthy
-    service = SamService(net, store=None) if config["use_medsam"] else None
+    service = SamService(net, store=None) if config.use_medsam else None
     out, gammas = WeakMasks(), []
     for i, (c, k, _lab) in enumerate(plan.items[:n]):
         cancel.raise_if_cancelled()
@@ -222,7 +223,17 @@ def refine_with_medsam(
 
 
 def finish_weak_masks(
-    plan: DdptPlan, module, inputs, state, config: dict, *, net, embeddings: dict, device, progress: Progress, cancel: CancelToken
+    plan: DdptPlan,
+    module,
+    inputs,
+    state,
+    config: RasaloreSettings,
+    *,
+    net,
+    embeddings: dict,
+    device,
+    progress: Progress,
+    cancel: CancelToken,
 ) -> WeakMasks:
     """M_DDPT from the attention maps, M_SAM from LiteMedSAM box prompts, and the stage statistics."""
     import torch
@@ -233,7 +244,7 @@ def finish_weak_masks(
     labels = plan.labels()
     n = plan.n_unhealthy
     fg = torch.from_numpy(brain_foreground(plan.slices[:n]))
-    _maps, masks = attention_to_mask(attn[:n], fg, float(config["ddpt_threshold"]))
+    _maps, masks = attention_to_mask(attn[:n], fg, config.ddpt_threshold)
     out = refine_with_medsam(plan, masks.numpy(), config, net=net, embeddings=embeddings, progress=progress, cancel=cancel)
     out.stats = {
         "weak_mask": "ddpt_attention",
@@ -248,7 +259,15 @@ def finish_weak_masks(
 
 
 def make_weak_masks(
-    cases: list[TrainCase], sequence: str, config: dict, *, device, context=None, progress: Progress, cancel: CancelToken, store=None
+    cases: list[TrainCase],
+    sequence: str,
+    config: RasaloreSettings,
+    *,
+    device,
+    context=None,
+    progress: Progress,
+    cancel: CancelToken,
+    store=None,
 ) -> WeakMasks:
     """Offline default: DDPT over frozen LiteMedSAM on the ``sequence`` slices of ``cases``; weak
     masks of their selected unhealthy slices."""
@@ -265,7 +284,7 @@ def make_weak_masks(
     full: dict[int, torch.Tensor] = {}
     for i, emb in encode_slices(net, plan.slices, progress=progress, cancel=cancel, what="slice", store=store):
         tokens[i] = ddpt.pool(emb[None].float())[0].to(torch.float16)
-        if i < plan.n_unhealthy and config["use_medsam"]:
+        if i < plan.n_unhealthy and config.use_medsam:
             full[i] = emb
     state = train_ddpt(ddpt, tokens, plan, config, device=device, context=context, progress=progress, cancel=cancel)
     return finish_weak_masks(plan, ddpt, tokens, state, config, net=net, embeddings=full, device=device, progress=progress, cancel=cancel)

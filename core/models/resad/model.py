@@ -12,26 +12,18 @@ import numpy as np
 
 from core.domain import LoadedImage
 from core.models.bank_model import CnnFeatureBankModel, PatchGrid, image_2d
+from core.models.contract import Capabilities, Supervision
 from core.models.resad.resc import resc
+from core.models.resad.settings import ReSADSettings
 
 
 class ReSAD(CnnFeatureBankModel):
     name = "resad"
     title = "ReSAD (region + spatial aware memory bank)"
     paper = "Niu et al., Region and Spatial Aware Anomaly Detection for Fundus Images"
-    modalities = ("fundus", "oct", "slice")
-    default_config = dict(
-        CnnFeatureBankModel.common_config,
-        backbone="tinyvit",
-        backbone_weights="official",
-        stages=[1, 3],
-        image_size=256,
-        region_radius=0,
-        attention_temperature=1.0,
-        use_region=True,
-        use_spatial=True,
-        smooth_sigma=0.0,
-    )
+    Settings = ReSADSettings
+    config: ReSADSettings
+    capabilities = Capabilities(Supervision.UNSUPERVISED, ("fundus", "oct", "slice"), seconds_per_sample=2.0)
     deviations = (
         "Offline default backbone is the LiteMedSAM TinyViT encoder at 256 px (stage 2 + stage 4 features on a 64x64 grid) "
         "instead of ImageNet WideResNet-50 layer2 + layer3 at 784 px (98x98 grid): no ImageNet weights exist offline.",
@@ -39,12 +31,13 @@ class ReSAD(CnnFeatureBankModel):
         "12 cells on a 98x98 grid (region_radius=12 restores the number).",
         "The paper writes P = F o softmax(F F^T) with a Hadamard product, which does not type-check for an N x N attention map; "
         "we compute the standard self-attention product softmax(F F^T) F.",
+        "Calibration (the product's, not the paper's) scores every normal image with the deployed bank minus the patches that "
+        "image contributed (leave-one-image-out), so the calibrated model is the deployed one.",
     )
-    backbone_hint = " (paper: image_size=784)"
     faithful_config = {"backbone": "wide_resnet50", "image_size": 784, "region_radius": 12, "coreset_ratio": 0.1}
 
     def radius_for(self, grid_side: int) -> int:
-        r = int(self.config["region_radius"])
+        r = self.config.region_radius
         return r if r > 0 else max(1, round(12 * grid_side / 98))
 
     def feature_map(self, image: LoadedImage):
@@ -52,16 +45,11 @@ class ReSAD(CnnFeatureBankModel):
         import torch.nn.functional as F
 
         pixels = image_2d(image)
-        if self.config["backbone"] == "tinyvit":
-            f = self.backbone.extract(pixels, tuple(int(s) for s in self.config["stages"]))
-            maps = [f.maps[f"stage{s}"] for s in self.config["stages"]]
-        else:
-            f = self.backbone.extract(pixels, int(self.config["image_size"]))
-            maps = [f.maps["layer2"], f.maps["layer3"]]
+        maps, input_hw = self.stage_maps(pixels)
         ref = maps[0].shape[-2:]
         maps = [m if m.shape[-2:] == ref else F.interpolate(m, size=ref, mode="bilinear", align_corners=False) for m in maps]
         feats = torch.cat(maps, dim=1)
-        return feats, f.input_hw, pixels.shape[:2]
+        return feats, input_hw, pixels.shape[:2]
 
     def patch_features(self, image: LoadedImage) -> PatchGrid:
         import torch
@@ -71,9 +59,9 @@ class ReSAD(CnnFeatureBankModel):
             c = resc(
                 feats,
                 self.radius_for(max(feats.shape[-2:])),
-                float(self.config["attention_temperature"]),
-                bool(self.config["use_region"]),
-                bool(self.config["use_spatial"]),
+                self.config.attention_temperature,
+                self.config.use_region,
+                self.config.use_spatial,
             )
         grid = tuple(c.shape[-2:])
         flat = c[0].permute(1, 2, 0).reshape(-1, c.shape[1]).cpu().numpy().astype(np.float32)
@@ -81,8 +69,3 @@ class ReSAD(CnnFeatureBankModel):
 
     def image_score(self, patch_scores: np.ndarray, frame_map: np.ndarray) -> float:
         return float(frame_map.max())  # max of the anomaly score map (paper section 3.3)
-
-    def _update_card(self) -> None:
-        super()._update_card()
-        self.card.backbone = self.backbone.name
-        self.card.weights = {self.backbone.weights_file or "random": self.backbone.weights_sha256}

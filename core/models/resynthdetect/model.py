@@ -14,9 +14,10 @@ import numpy as np
 
 from core.data.anomaly_synthesis.common import as_hwc_uint8
 from core.domain import LoadedImage
-from core.models.bank_model import image_2d
+from core.models.bank_model import image_2d, middle_page
 from core.models.base import AnomalyModel
-from core.runtime.progress import CancelToken, Progress
+from core.models.contract import Capabilities, FitContext, PredictContext, Supervision
+from core.models.resynthdetect.settings import ReSynthDetectSettings
 
 
 def clahe(rgb: np.ndarray, clip: float = 2.0, grid: int = 8) -> np.ndarray:
@@ -36,34 +37,10 @@ class ReSynthDetect(AnomalyModel):
     name = "resynthdetect"
     title = "ReSynthDetect (reconstruction features + consistent synthetic lesions)"
     paper = "Niu et al., ReSynthDetect: A Fundus Anomaly Detection Network with Reconstruction and Synthetic Features"
-    modalities = ("fundus", "oct")
-    trained = True
-    refit_on_all = False
-    default_config = dict(
-        image_size=256,
-        base_channels=32,
-        levels=5,
-        epochs=300,
-        ae_epochs=-1,
-        batch_size=4,
-        samples_per_epoch=0,
-        lr=5e-5,
-        min_lr=2.5e-5,
-        warmup_epochs=50,
-        weight_decay=0.0,
-        focal_gamma=2.0,
-        top_k=10,
-        clahe_clip=2.0,
-        clahe_grid=8,
-        alpha=0.7,
-        n_augmentations=3,
-        p_anomaly=0.5,
-        crop_min=0.08,
-        crop_max=0.35,
-        perlin_threshold=0.3,
-        use_reconstruction=True,
-        use_labelled_anomalies=False,
-        labelled_fraction=0.3,
+    Settings = ReSynthDetectSettings
+    config: ReSynthDetectSettings
+    capabilities = Capabilities(
+        Supervision.SELF_SUPERVISED, ("fundus", "oct"), trained=True, uses_labelled_anomalies=True, seconds_per_sample=0.9
     )
     deviations = (
         "Default input is 256 x 256 instead of the paper's 768 x 768 so training runs on a laptop CPU "
@@ -79,11 +56,10 @@ class ReSynthDetect(AnomalyModel):
     )
     faithful_config = {"image_size": 768, "lr": 5e-5, "min_lr": 2.5e-5, "warmup_epochs": 50, "focal_gamma": 2.0, "top_k": 10}
 
-    def __init__(self, **config):
-        super().__init__(**config)
+    def __init__(self, settings: ReSynthDetectSettings | None = None, **config):
+        super().__init__(settings, **config)
         self.ae = None
         self.loc = None
-        self.labelled_anomalies: list = []  # core.data.anomaly_synthesis.real.LabelledCase, set by the caller
 
     # -- preprocessing -------------------------------------------------------------------------
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
@@ -91,10 +67,10 @@ class ReSynthDetect(AnomalyModel):
         import cv2
 
         rgb, _ = as_hwc_uint8(pixels)
-        s = int(self.config["image_size"])
+        s = self.config.image_size
         interp = cv2.INTER_AREA if max(rgb.shape[:2]) > s else cv2.INTER_LINEAR
         rgb = cv2.resize(rgb, (s, s), interpolation=interp)
-        return clahe(rgb, float(self.config["clahe_clip"]), int(self.config["clahe_grid"]))
+        return clahe(rgb, self.config.clahe_clip, self.config.clahe_grid)
 
     @staticmethod
     def to_tensor(batch: list[np.ndarray], device):
@@ -106,19 +82,19 @@ class ReSynthDetect(AnomalyModel):
     def _build(self) -> None:
         from core.models.resynthdetect.network import AutoEncoder, LocalizationUNet
 
-        b, lv = int(self.config["base_channels"]), int(self.config["levels"])
+        b, lv = self.config.base_channels, self.config.levels
         self.ae = AutoEncoder(3, b, lv)
-        self.loc = LocalizationUNet(3, b, lv, self.ae.encoder.channels, bool(self.config["use_reconstruction"]))
+        self.loc = LocalizationUNet(3, b, lv, self.ae.encoder.channels, self.config.use_reconstruction)
 
-    def _labelled(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _labelled(self, labelled_anomalies: list) -> list[tuple[np.ndarray, np.ndarray]]:
         import cv2
 
         out = []
-        if not self.config["use_labelled_anomalies"]:
+        if not self.config.use_labelled_anomalies:
             return out
-        s = int(self.config["image_size"])
-        for lc in self.labelled_anomalies:
-            im = lc.of(self.config["modality"])
+        s = self.config.image_size
+        for lc in labelled_anomalies:
+            im = lc.of(self.config.modality)
             if im is None or not im.mask.any():
                 continue
             mask = cv2.resize(im.mask.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST).astype(bool)
@@ -126,7 +102,7 @@ class ReSynthDetect(AnomalyModel):
         return out
 
     # -- training ------------------------------------------------------------------------------
-    def _fit(self, images: list[LoadedImage], *, progress: Progress, cancel: CancelToken, final: bool) -> None:
+    def _fit(self, images: list[LoadedImage], ctx: FitContext) -> None:
         import torch
 
         from core.data.anomaly_synthesis import ConsistentAnomalyGenerator
@@ -136,7 +112,8 @@ class ReSynthDetect(AnomalyModel):
         from core.training.schedules import effective_warmup, warmup_cosine
 
         cfg = self.config
-        seed = int(cfg["seed"])
+        progress, cancel = ctx.progress, ctx.cancel
+        seed = cfg.seed
         seed_everything(seed)
         dev = self.device
         normals = []
@@ -144,16 +121,16 @@ class ReSynthDetect(AnomalyModel):
             cancel.raise_if_cancelled()
             progress(i, len(images), f"preparing normal image {i + 1}/{len(images)}")
             normals.append(self.prepare(image_2d(im)))
-        labelled = self._labelled()
+        labelled = self._labelled(ctx.labelled_anomalies)
         self._build()
-        epochs = int(cfg["epochs"])
-        ae_epochs = int(cfg["ae_epochs"]) if int(cfg["ae_epochs"]) >= 0 else epochs
-        bs, spe = int(cfg["batch_size"]), int(cfg["samples_per_epoch"])
-        ctx = self.training_context
+        epochs = cfg.epochs
+        ae_epochs = cfg.ae_epochs if cfg.ae_epochs >= 0 else epochs
+        bs, spe = cfg.batch_size, cfg.samples_per_epoch
+        run = ctx.training
 
         def optimiser(module, n_epochs):
-            opt = torch.optim.Adam(module.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-            return opt, warmup_cosine(opt, n_epochs, effective_warmup(int(cfg["warmup_epochs"]), n_epochs), float(cfg["min_lr"]))
+            opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            return opt, warmup_cosine(opt, n_epochs, effective_warmup(cfg.warmup_epochs, n_epochs), cfg.min_lr)
 
         def staged(stage: str, n: int):
             return lambda d, t, m: progress(d, t, f"stage {n}/2 ({stage}): {m}")
@@ -167,7 +144,7 @@ class ReSynthDetect(AnomalyModel):
                 opt,
                 sched,
                 device=dev,
-                context=ctx.child("autoencoder", stage="autoencoder") if ctx else None,
+                context=run.child("autoencoder", stage="autoencoder") if run else None,
                 progress=staged("autoencoder", 1),
                 cancel=cancel,
             )
@@ -186,13 +163,13 @@ class ReSynthDetect(AnomalyModel):
         # stage 2: localisation network on synthetic anomalies, E_r frozen
         gen = ConsistentAnomalyGenerator(
             normals,
-            cfg["modality"],
-            alpha=float(cfg["alpha"]),
-            n_augmentations=int(cfg["n_augmentations"]),
-            crop_fraction=(float(cfg["crop_min"]), float(cfg["crop_max"])),
-            threshold=float(cfg["perlin_threshold"]),
+            cfg.modality,
+            alpha=cfg.alpha,
+            n_augmentations=cfg.n_augmentations,
+            crop_fraction=(cfg.crop_min, cfg.crop_max),
+            threshold=cfg.perlin_threshold,
         )
-        p_anom, p_real, gamma = float(cfg["p_anomaly"]), float(cfg["labelled_fraction"]), float(cfg["focal_gamma"])
+        p_anom, p_real, gamma = cfg.p_anomaly, cfg.labelled_fraction, cfg.focal_gamma
 
         def loc_batch(rng, idx):
             xs, ms = [], []
@@ -211,7 +188,7 @@ class ReSynthDetect(AnomalyModel):
         def loc_step(batch):
             x, m = batch
             with torch.no_grad():
-                rf = self.ae.encoder(x) if cfg["use_reconstruction"] else None
+                rf = self.ae.encoder(x) if cfg.use_reconstruction else None
             return {"loss": focal_loss(self.loc(x, rf), m, gamma)}
 
         opt, sched = optimiser(self.loc, epochs)
@@ -220,7 +197,7 @@ class ReSynthDetect(AnomalyModel):
             opt,
             sched,
             device=dev,
-            context=ctx.child("localization", stage="localization") if ctx else None,
+            context=run.child("localization", stage="localization") if run else None,
             progress=staged("localization", 2),
             cancel=cancel,
         )
@@ -238,21 +215,21 @@ class ReSynthDetect(AnomalyModel):
 
         x = self.to_tensor([self.prepare(pixels)], self.device)
         with torch.inference_mode():
-            rf = self.ae.encoder(x) if self.config["use_reconstruction"] else None
+            rf = self.ae.encoder(x) if self.config.use_reconstruction else None
             p = torch.sigmoid(self.loc(x, rf).float())
         return p[0, 0].cpu().numpy()
 
-    def _predict_raw(self, image: LoadedImage) -> tuple[float, np.ndarray, dict]:
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
         import torch
         import torch.nn.functional as F
 
         pixels = image_2d(image)
         prob = self.probability_map(pixels)
-        k = max(1, min(int(self.config["top_k"]), prob.size))
+        k = max(1, min(self.config.top_k, prob.size))
         score = float(np.sort(prob.ravel())[-k:].mean())  # mean of the top-k pixel probabilities
         h, w = pixels.shape[:2]
         full = F.interpolate(torch.from_numpy(prob)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-        return score, full.numpy().astype(np.float32), {"max_probability": float(prob.max())}
+        return score, full.numpy().astype(np.float32), {"max_probability": float(prob.max()), "page": middle_page(image)}
 
     # -- persistence ---------------------------------------------------------------------------
     def state_tensors(self) -> dict:

@@ -51,13 +51,13 @@ def test_import_refuses_each_bad_file_and_imports_the_rest(tmp_path, cli):
     ws = Workspace.open(ws_root)
     assert set(ws.case_ids()) == {"GOOD1", "GOOD2"}, (out, err)
     for name, words in [
-        ("BOMB_fundus.png", "limit"),
-        ("JBOMB.jpg", "limit"),
-        ("ZERO.tif", "TIFF"),
+        ("BOMB_fundus.png", "compression"),
+        ("JBOMB.jpg", "compression"),
+        ("ZERO.tif", "truncated"),
         ("FIVE_oct.tif", "5 samples"),
         ("PAGES_oct.tif", "inconsistent"),
         ("NAN.tif", "NaN"),
-        ("brainbomb.nii.gz", "limit"),
+        ("brainbomb.nii.gz", "budget"),
         ("negdim.nii.gz", "positive"),
         ("dicom_bad", "ImageOrientationPatient"),
         ("EMPTY.png", "empty"),
@@ -71,7 +71,7 @@ def test_import_refuses_each_bad_file_and_imports_the_rest(tmp_path, cli):
     ]:
         line = next((ln for ln in err.splitlines() if name in ln and ln.startswith("  - ")), None)
         assert line is not None and words.lower() in line.lower(), f"{name}: {line!r}\n{err}"
-    assert " - " not in out and "limit" not in out  # refusals go to stderr, the summary to stdout
+    assert " - " not in out and "budget" not in out  # refusals go to stderr, the summary to stdout
     assert "\r" not in err and "\033[" not in err  # stderr is not a terminal here
     # nothing half-imported: only the two good cases have folders
     assert sorted(p.name for p in (ws_root / "images").iterdir()) == ["GOOD1", "GOOD2"]
@@ -85,7 +85,7 @@ def test_import_with_only_bad_files_exits_2_naming_them(tmp_path, cli):
     rc, out, err = cli("import", src, "-w", tmp_path / "ws", "--json")
     assert rc == 2
     report = json.loads(out)
-    assert report["skipped"][0]["path"].endswith("only_bomb.png") and "limit" in report["skipped"][0]["reason"]
+    assert report["skipped"][0]["path"].endswith("only_bomb.png") and "compression" in report["skipped"][0]["reason"]
     assert not (tmp_path / "ws" / "images").exists() or not any((tmp_path / "ws" / "images").iterdir())
 
 

@@ -1,32 +1,24 @@
-import json
-
 import numpy as np
 import pytest
 
 from core.errors import StudioError
 from core.labels.convert import heatmap_regions, result_sources, result_to_shapes, result_to_volume_mask
 from core.workspace import Workspace
-from core.workspace.catalog import now_iso
 
 
 def _store_fake_result(ws, case_id, image, heat, mask=None, pixel_threshold=2.0, model="mias_sam", version="v1"):
-    """A result row as core.models.store.store_result writes it (maps in arrays.h5)."""
+    """A registered version and a stored result, written through the workspace's repositories as
+    core.models.store does."""
+    from core.workspace.cards import ModelCard
+    from core.workspace.results import ImageResult, StoredResult, result_key
+
     sha = ws.case(case_id).images[0].sha256
-    entry = {"heatmap": f"results/{model}/{version}/{sha}/heatmap", "score": 5.0}
-    ws.arrays.put(entry["heatmap"], heat.astype(np.float32))
-    if mask is not None:
-        entry["mask"] = f"results/{model}/{version}/{sha}/mask"
-        ws.arrays.put(entry["mask"], mask)
-    with ws.catalog.transaction() as c:
-        c.execute(
-            "INSERT INTO model_versions(name, version, path, created, active, status, card) VALUES(?,?,?,?,?,?,?)",
-            (model, version, f"models/{model}/{version}", now_iso(), 1, "ready", json.dumps({"pixel_threshold": pixel_threshold})),
-        )
-        c.execute(
-            "INSERT INTO results(model, version, case_id, image, score, raw_score, threshold, maps, extras, created)"
-            " VALUES(?,?,?,?,?,?,?,?,?,?)",
-            (model, version, case_id, image, 5.0, 1.0, 3.0, json.dumps({image: entry}), "{}", now_iso()),
-        )
+    card = ModelCard(model, "", {"modality": "fundus"}, calibration={"n": 3}, pixel_threshold=pixel_threshold, version=version)
+    ws.versions.register(card, f"models/{model}/{version}", "", activate=True, user="tester")
+    entry = ImageResult(
+        result_key(model, version, sha, "heatmap"), result_key(model, version, sha, "mask") if mask is not None else None, 5.0
+    )
+    ws.results.put(StoredResult(model, version, case_id, 5.0, 1.0, 3.0, image, {image: entry}), {image: (heat, mask)})
 
 
 def test_heatmap_regions_are_connected_components_above_threshold():
