@@ -223,8 +223,10 @@ class CaseRecord:
     meta: dict = field(default_factory=dict)
 
     def image(self, modality: Modality | str) -> ImageRecord | None:
+        """The case's first image of ``modality`` that is not a localizer (an IR/SLO image that only
+        locates B-scans is not the case's fundus photo; :meth:`localizer_for` finds it)."""
         m = Modality(modality)
-        return next((im for im in self.images if im.modality == m), None)
+        return next((im for im in self.images if im.modality == m and not im.is_localizer), None)
 
     def named(self, name: str | None) -> ImageRecord | None:
         return next((im for im in self.images if im.name == name), None) if name else None
@@ -304,6 +306,12 @@ class LoadedCase:
     def first(self, modality: Modality | str) -> LoadedImage | None:
         m = Modality(modality)
         return next((im for im in self.images.values() if im.modality == m), None)
+
+    def scored(self, modality: Modality | str) -> list[LoadedImage]:
+        """The images of ``modality`` a model scores: localizers (IR/SLO images that only locate
+        B-scans) are not fundus photos and are left out."""
+        m = Modality(modality)
+        return [im for im in self.images.values() if im.modality == m and not im.record.is_localizer]
 
     @classmethod
     def from_arrays(cls, case_id: str = "case", **arrays: np.ndarray) -> LoadedCase:

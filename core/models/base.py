@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from core.domain import LoadedCase, LoadedImage, Modality
+from core.domain import LoadedCase, LoadedImage
 from core.errors import ConfigError, InputError, StudioError
 from core.models.config import BaseSettings
 from core.models.contract import Capabilities, FitContext, PredictContext
@@ -238,8 +238,7 @@ class AnomalyModel(ABC):
         return self.predict(LoadedCase.from_arrays(**{name or self.modality: array}))
 
     def select_images(self, cases: Sequence[LoadedCase]) -> list[LoadedImage]:
-        mod = Modality(self.modality)
-        return [im for c in cases for im in c.images.values() if im.modality == mod]
+        return [im for c in cases for im in c.scored(self.modality)]
 
     # -- what methods implement -------------------------------------------------------------------
     @abstractmethod

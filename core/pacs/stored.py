@@ -1,7 +1,7 @@
 """The workspace data a PACS send reads, through public functions only.
 
-Every call into ``core.models.store`` lives here (and nowhere else in core.pacs), so when the
-stored results move into a repository in core/workspace only this module changes.
+Stored results and model versions are read through the workspace's repositories
+(core.workspace.results / .versions), here and nowhere else in core.pacs.
 """
 
 from __future__ import annotations
@@ -30,16 +30,14 @@ class CaseResult:
 
 
 def case_result(ws, case_id: str, model: str | None = None, version: str | None = None) -> CaseResult | None:
-    """The result of ``model`` (``version``, else its active version) for ``case_id``; with no model
+    """The result of ``model`` (``version``, else its active versions) for ``case_id``; with no model
     named, the newest result among the active versions of every method. None when there is none."""
-    from core.models import store
-
-    versions = [v for v in store.list_versions(ws, model) if (v["version"] == version if version else v["active"])]
+    versions = [v for v in ws.versions.list(model) if (v.version == version if version else v.active) and v.card is not None]
     found = []
     for v in versions:
-        r = store.load_result(ws, v["name"], case_id, v["version"])
+        r = ws.results.get(v.name, v.version, case_id)
         if r is not None:
-            found.append((r, v["card"]))
+            found.append((r, v.card))
     if not found:
         return None
     r, card = max(found, key=lambda item: item[0].created or "")
@@ -49,18 +47,16 @@ def case_result(ws, case_id: str, model: str | None = None, version: str | None 
         score=float(r.score),
         threshold=None if r.threshold is None else float(r.threshold),
         image=r.image,
-        heatmaps={name: entry.get("heatmap", "") for name, entry in r.maps.items()},
-        card=dict(card),
+        heatmaps={name: entry.heatmap_key for name, entry in r.images.items()},
+        card=card.to_json(),
         created=r.created,
     )
 
 
 def heatmap(ws, case_id: str, result: CaseResult, image: str) -> np.ndarray | None:
     """The calibrated heatmap (z-scores against held-out normals) of ``image``, float32, or None."""
-    from core.models import store
-
-    stored = store.load_result(ws, result.model, case_id, result.version)
+    stored = ws.results.get(result.model, result.version, case_id)
     if stored is None:
         return None
-    heat, _ = store.result_arrays(ws, stored, image)
+    heat, _ = ws.results.image_arrays(stored, image)
     return None if heat is None else np.asarray(heat, dtype=np.float32)

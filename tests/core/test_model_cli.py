@@ -64,7 +64,7 @@ def test_eval_reports_metrics(fitted_demo, tmp_path, capsys):
     rep_dir = tmp_path / "rep"
     assert main(["eval", "patchcore", "--workspace", str(fitted_demo), "--report", str(rep_dir), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert {"image_auroc", "pixel_auroc", "pro", "best_dice"} <= set(rep["metrics"])
+    assert {"image_auroc", "pixel_auroc", "pro", "oracle_dice", "dice_at_threshold"} <= set(rep["metrics"])
     assert 0.0 <= rep["metrics"]["image_auroc"] <= 1.0
     for f in (
         "report.json",

@@ -109,9 +109,9 @@ class MMRAD(AnomalyModel):
     def case_images(self, case: LoadedCase) -> dict[str, LoadedImage]:
         out = {}
         for m in MODS:
-            im = case.first(m)
-            if im is not None:
-                out[m] = im
+            ims = case.scored(m)
+            if ims:
+                out[m] = ims[0]
         return out
 
     def select_images(self, cases: Sequence[LoadedCase]) -> list[LoadedImage]:

@@ -98,23 +98,21 @@ def test_retrieve_imports_mr_through_the_readers_and_detects_duplicates(orthanc,
     assert ws.case_ids() == [case.id]
 
 
-def test_op_photo_is_imported_or_refused_with_the_readers_reason(orthanc, pacs_server, ws):
-    """The OP reader arrives with the clinic-data work (branch clinic). Until then the importer refuses
-    OP and the retrieve must name the series and the reader's reason; afterwards the photo must become
-    a fundus case with its DICOM source, and a second retrieve a duplicate."""
+def test_op_photo_becomes_a_fundus_case_and_a_second_retrieve_a_duplicate(orthanc, pacs_server, ws):
+    """A retrieved ophthalmic photograph goes through the same OP reader as a clinic's local files: a
+    fundus case with its pixels, laterality and DICOM source; retrieving the study again is a duplicate."""
     op = op_photo(patient=("PACS-OP1", "Photo^Eve"))
     orthanc.upload([op])
     client = connect(pacs_server)
     report = retrieve_study(ws, client, op.StudyInstanceUID, user="tester")
-    if report.imported:  # the OP reader exists
-        case = ws.case(report.imported[0]["case"])
-        assert case.images[0].modality.value == "fundus" and source_of(case.images[0]).sop_uids == [op.SOPInstanceUID]
-        assert retrieve_study(ws, client, op.StudyInstanceUID).duplicates[0]["case"] == case.id
-    else:
-        assert ws.case_ids() == []
-        [refused] = report.refused
-        assert refused["series_uid"] == op.SeriesInstanceUID and refused["modality"] == "OP"
-        assert "(96, 96, 3)" in refused["reason"] and "refused by the readers" in report.problem()
+    assert report.imported and not report.refused
+    case = ws.case(report.imported[0]["case"])
+    image = case.image("fundus")
+    assert image is not None and source_of(image).sop_uids == [op.SOPInstanceUID]
+    np.testing.assert_array_equal(ws.read_pixels(image), op.pixel_array)
+    if "ImageLaterality" in op:
+        assert image.meta.laterality == op.ImageLaterality
+    assert retrieve_study(ws, client, op.StudyInstanceUID).duplicates[0]["case"] == case.id
 
 
 def test_partial_retrieve_keeps_what_arrived_and_names_the_rest(orthanc, pacs_server, ws):
