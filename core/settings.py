@@ -77,11 +77,7 @@ class PacsServer:
         if not isinstance(obj, dict):
             raise ValueError("a PACS server entry must be a JSON object")
         names = {f.name for f in fields(cls)}
-        settings = cls(**{k: v for k, v in obj.items() if k in names})
-        from core.io.limits import configure_budget
-
-        configure_budget(settings.max_pixels)  # the decoders' budget (the environment still wins)
-        return settings
+        return cls(**{k: v for k, v in obj.items() if k in names})
 
 
 @dataclass

@@ -105,7 +105,8 @@ def _read_with_pil(path: Path) -> np.ndarray:
         with warnings.catch_warnings():
             # our own budget (checked below, from the header) decides; PIL's bomb warning is not an error
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = max_pixels()  # PIL refuses at twice this, after our own check below
+            if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels():
+                Image.MAX_IMAGE_PIXELS = max_pixels()  # only ever raised to our budget (other PIL users share it)
             with Image.open(path) as im:
                 _check_pil_budget(path, im)
                 im.load()  # forces full decode: truncated data raises here

@@ -166,3 +166,23 @@ def test_mask_shape_claiming_a_huge_png_is_refused(tmp_path):
     path.write_text(json.dumps({"imagePath": "img.png", "shapes": [shape]}))
     with pytest.raises(LabelFileError, match="mask"):
         read_labelme(path)
+
+
+def test_budget_from_the_max_pixels_setting(tmp_path, monkeypatch):
+    from core.settings import Settings
+
+    monkeypatch.delenv("ANOMALY_STUDIO_PIXEL_BUDGET", raising=False)
+    monkeypatch.delenv("ANOMALY_STUDIO_MAX_PIXELS", raising=False)
+    path = H.valid_png(tmp_path / "ok.png", (64, 64))
+    settings = Settings.load()
+    settings.max_pixels = 1000
+    settings.save()
+    try:
+        Settings.load()  # hands the setting to the decoders
+        with pytest.raises(TooLargeError, match="1,000"):
+            read_for_modality(path, "fundus")
+    finally:
+        settings.max_pixels = None
+        settings.save()
+        Settings.load()
+    assert read_for_modality(path, "fundus").shape == (64, 64)
