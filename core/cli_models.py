@@ -259,7 +259,9 @@ def cmd_train(args) -> int:
     run_id = args.run or new_version_id()
     if info.enabled and not args.run:
         raise InputError(None, "under torchrun give every rank the same --run ID")
-    run_dir = ws.root / "runs" / run_id
+    from core.workspace.paths import confine, validate_id
+
+    run_dir = confine(ws.root, "runs", validate_id("run", run_id))  # hostile ids never leave the workspace
     if args.resume and not (run_dir / "checkpoint.pt").exists() and not (run_dir / "run.json").exists():
         raise InputError(run_dir, "no such run to resume")
     if args.resume and (run_dir / "run.json").exists():

@@ -21,6 +21,7 @@ from core.metrics.classification import auroc, average_precision, balanced_accur
 from core.metrics.segmentation import aupro, best_dice, dice
 from core.metrics.volumes import BscanMetrics, VolumeMetrics, bscan_truth, label_volume_truth
 from core.workspace import Workspace
+from core.workspace.arrays import MissingArrayError
 
 
 def ground_truth_mask(ws: Workspace, image: ImageRecord) -> np.ndarray | None:
@@ -103,6 +104,8 @@ def evaluate(
             abnormal = image_truth(ws, case, image, masks, truth)
             row = {"case": case.id, "image": image_name, "score": entry.score, "truth": abnormal}
             heat, pred_mask = ws.results.image_arrays(res, image_name)
+            if heat is None and entry.heatmap_key:  # lost from the array store: never evaluated as if present
+                raise MissingArrayError(entry.heatmap_key, f"heatmap of {case.id}/{image_name}")
             gt = masks.get(image.id)
             if gt is None and abnormal is False and not image.is_stack and not image.is_volume:
                 gt = np.zeros(heat.shape[:2], bool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,10 @@ def apply_plan(
             continue
         except StudioError as exc:
             report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": str(exc)})
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad case never aborts the rest of an import; the traceback goes to the log
+            logging.getLogger(__name__).exception("importing %s failed", pc.case_id)
+            report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": f"unexpected {exc.__class__.__name__}: {exc}"})
             continue
         entry = {"case": pc.case_id, "kind": pc.kind.value, "images": [im.name for im in case.images], "split": pc.split, "truth": pc.truth}
         for image_name, masks in pc.mask_labels.items():
