@@ -150,9 +150,10 @@ def cmd_predict(args) -> int:
     from core.runtime.device import configure_cpu_threads
     from core.workspace import Workspace
 
-    configure_cpu_threads()
     ws = Workspace.open(args.workspace)
-    model = store.load_version(ws, args.model, args.version, **parse_config(args.config))
+    version = store.require_version(ws, args.model, args.version)  # cheap: before torch is imported
+    configure_cpu_threads()
+    model = store.load_version(ws, args.model, version, **parse_config(args.config))
     if args.all:
         ids = [c.id for c in ws.cases() if c.image(model.modality) is not None]
     else:
@@ -200,7 +201,7 @@ def export_results(ws, results, folder: Path) -> None:
     for r in results:
         records = {im.name: im for im in ws.case(r.case_id).images}
         for image_name, entry in r.maps.items():
-            heat, mask = store.result_arrays(ws, r, image_name)
+            heat, mask = store.result_arrays(ws, r, image_name, required=True)
             rec = records.get(image_name)
             mask_name = ""
             if rec is not None and rec.is_volume:
