@@ -39,6 +39,7 @@ from app.widgets.model_panel import ModelPanel
 from app.widgets.overlay_panel import OverlayPanel
 from app.widgets.review_panel import ReviewPanel
 from app.widgets.worklist import WorklistPanel
+from app.widgets.workspace_banner import WorkspaceBanner
 from app.workers.gc_guard import collect_in_gui_thread
 from app.workers.pool import TaskRunner
 from core.domain import CaseKind, LoadedCase, Modality
@@ -78,6 +79,8 @@ class MainWindow(QMainWindow):
         self.loading = QLabel("")
         self.loading.setAlignment(Qt.AlignCenter)
         self.loading.setObjectName("muted")
+        self.banner = WorkspaceBanner()  # another window has this workspace open: say who
+        self.banner.attach(session.workspace)
         self.viewers = QStackedWidget()
         for w in (self.empty, self.case_view, self.volume_view, self.loading):
             self.viewers.addWidget(w)
@@ -113,6 +116,7 @@ class MainWindow(QMainWindow):
         cl = QVBoxLayout(centre)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(2)
+        cl.addWidget(self.banner)
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(2)
@@ -250,6 +254,7 @@ class MainWindow(QMainWindow):
         self._save_pending_comment()
         self.session.workspace.close()
         self.session.workspace = ws
+        self.banner.attach(ws)
         self.session.current_case_id = None
         self.cases.forget()
         self.setWindowTitle(f"Anomaly Studio — {ws.name}")
@@ -415,6 +420,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._save_pending_comment()
+        self.session.workspace.release_writer()
         self.runs.shutdown()
         self.io.shutdown(wait=False)
         self.gpu.shutdown(wait=False)

@@ -26,6 +26,7 @@ BENCHES = {
     "train": "bench.train_step",
     "rasalore": "bench.rasalore_epoch",
     "accuracy": "bench.accuracy",
+    "robustness": "bench.robustness",
 }
 TAKES_DEVICE = {"sam", "models", "accuracy", "train", "rasalore"}
 WRITES_OUT = {"sam", "models", "accuracy"}  # the others print; their stdout is kept

@@ -152,9 +152,10 @@ def cmd_predict(args) -> int:
     from core.runtime.device import configure_cpu_threads
     from core.workspace import Workspace
 
-    configure_cpu_threads()
     ws = Workspace.open(args.workspace)
-    model = store.load_version(ws, args.model, args.version, **parse_config(args.config))
+    version = store.require_version(ws, args.model, args.version)  # cheap: before torch is imported
+    configure_cpu_threads()
+    model = store.load_version(ws, args.model, version, **parse_config(args.config))
     if args.all:
         ids = [c.id for c in ws.cases() if c.image(model.modality) is not None]
     else:
@@ -210,7 +211,9 @@ def cmd_train(args) -> int:
     run_id = args.run or new_version_id()
     if info.enabled and not args.run:
         raise InputError(None, "under torchrun give every rank the same --run ID")
-    run_dir = ws.root / "runs" / run_id
+    from core.workspace.paths import confine, validate_id
+
+    run_dir = confine(ws.root, "runs", validate_id("run", run_id))  # hostile ids never leave the workspace
     if args.resume and not (run_dir / "checkpoint.pt").exists() and not (run_dir / "run.json").exists():
         raise InputError(run_dir, "no such run to resume")
     if args.resume and (run_dir / "run.json").exists():

@@ -56,7 +56,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 def valid_id(text: str) -> bool:
     """Case and image names become folder and file names: letters, digits, '.', '_', '-'."""
-    return bool(_ID_RE.match(text)) and ".." not in text
+    return isinstance(text, str) and bool(_ID_RE.fullmatch(text)) and ".." not in text
 
 
 def safe_id(text: str) -> str:

@@ -186,9 +186,9 @@ def rewrite_stored_labels(ws: Workspace, modality: str, old: str, new: str, user
         for im in case.images:
             if im.modality.value != modality:
                 continue
-            folder = ws.root / "labels" / im.case_id
+            folder = ws.label_dir(im)  # validated ids, confined to the workspace
             if im.is_volume:
-                legend_path = ws.label_volume_path(im).with_name(f"{im.name}.labels.legend.json")
+                legend_path = ws.label_legend_path(im)
                 if legend_path.exists():
                     legend = json.loads(legend_path.read_text(encoding="utf-8"))
                     if old in legend:

@@ -23,10 +23,14 @@ TABLE_COLUMNS = [
     ("pro", "PRO"),
     ("pixel_aupr", "AUPR"),
     ("dice_at_threshold", "Dice@thr"),
-    ("best_dice", "best Dice"),
+    ("oracle_dice", "Dice (oracle thr.)"),
     ("mask_dice_mean", "mask Dice"),
     ("balanced_accuracy", "Bal. acc."),
     ("image_aupr", "I-AUPR"),
+    ("voxel_auprc", "voxel AUPRC"),
+    ("dice_3d_at_threshold", "3-D Dice@thr"),
+    ("slice_auroc", "slice AUROC"),
+    ("bscan_auroc", "B-scan AUROC"),
 ]
 
 

@@ -76,7 +76,10 @@ def greedy_coreset(
     return selected
 
 
-EXACT_LIMIT = 8_000_000  # bank entries x dimensions above which "auto" picks the HNSW graph
+# bank entries x dimensions above which "auto" picks the approximate HNSW graph. Exact search is
+# preferred where it costs little: against MIAS-SAM's default 14,336 x 1,024 bank exact search took
+# 1.2 s per image and HNSW 1.4 s (HNSW build 23 s vs 6.5 s) on the 2-core CPU under load.
+EXACT_LIMIT = 32_000_000
 
 
 class MemoryBank:

@@ -33,7 +33,7 @@ def export_results(ws: Workspace, results: Iterable[StoredResult], folder: Path)
     for r in results:
         records = {im.name: im for im in ws.case(r.case_id).images}
         for image_name, entry in r.images.items():
-            heat, mask = store.result_arrays(ws, r, image_name)
+            heat, mask = store.result_arrays(ws, r, image_name, required=True)
             rec = records.get(image_name)
             mask_name = ""
             if rec is not None and rec.is_volume:

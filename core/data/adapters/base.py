@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,10 @@ def apply_plan(
             continue
         except StudioError as exc:
             report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": str(exc)})
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bad case never aborts the rest of an import; the traceback goes to the log
+            logging.getLogger(__name__).exception("importing %s failed", pc.case_id)
+            report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": f"unexpected {exc.__class__.__name__}: {exc}"})
             continue
         entry: dict[str, Any] = {
             "case": pc.case_id,

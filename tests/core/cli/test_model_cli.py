@@ -64,7 +64,7 @@ def test_eval_reports_metrics(fitted_demo, tmp_path, capsys):
     rep_dir = tmp_path / "rep"
     assert main(["eval", "patchcore", "--workspace", str(fitted_demo), "--report", str(rep_dir), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
-    assert {"image_auroc", "pixel_auroc", "pro", "best_dice"} <= set(rep["metrics"])
+    assert {"image_auroc", "pixel_auroc", "pro", "oracle_dice", "dice_at_threshold"} <= set(rep["metrics"])
     assert 0.0 <= rep["metrics"]["image_auroc"] <= 1.0
     for f in (
         "report.json",
@@ -119,3 +119,29 @@ def test_threshold_can_be_seen_and_changed(fitted_demo, capsys):
     model = store.load_version(ws, "patchcore")
     assert model.card.threshold == 1.5  # card.json rewritten and still loads (weights checksum intact)
     assert main(["threshold", "patchcore", "--workspace", str(fitted_demo), "--set", "3.0"]) == 0
+
+
+def test_comparison_and_eval_never_count_an_image_a_version_was_fitted_on(fitted_demo, tmp_path):
+    import shutil
+
+    from core.metrics.evaluate import evaluate
+    from core.models import retraining
+
+    root = tmp_path / "ws"
+    shutil.copytree(fitted_demo, root, ignore=shutil.ignore_patterns("*.lock"))  # with the WAL: other tests wrote here
+    ws = Workspace.open(root)
+    version = store.active_version(ws, "patchcore")
+    assert version is not None
+    trained = set(ws.versions.get("patchcore", version).card.training_data)
+    fitted_on = next(c for c in ws.cases() if c.image("fundus") is not None and c.image("fundus").sha256 in trained)
+    unseen = [c for c in ws.cases() if c.split == "test" and c.image("fundus") is not None][:4]
+    ws.set_review(fitted_on.id, "reviewer", decision="normal")  # a reviewed normal is exactly what fit trains on
+    for c in unseen:
+        ws.set_review(c.id, "reviewer", decision=c.truth or "abnormal")
+    out = retraining.compare_versions(ws, "patchcore", version, None)
+    assert fitted_on.id in out["excluded"] and fitted_on.id not in out["cases"]
+    assert set(out["cases"]) == {c.id for c in unseen}
+    assert out["recommendation"].startswith("Too few unseen reviewed cases")  # 4 < MIN_COMPARE_CASES
+    store.predict_cases(ws, store.load_version(ws, "patchcore"), [fitted_on.id])
+    rep = evaluate(ws, "patchcore", version, case_ids=[fitted_on.id] + [c.id for c in unseen])
+    assert rep["metrics"]["n_excluded_training"] == 1 and all(r["case"] != fitted_on.id for r in rep["images"])

@@ -77,3 +77,35 @@ def test_unknown_weak_mask_source_is_refused():
 
     with pytest.raises(ConfigError, match="weak_mask"):
         Rasalore(weak_mask="oracle")
+
+
+def test_healthy_quantile_rule_needs_no_pixel_labels():
+    """The weak-mask level comes from healthy reference slices scored against each other (never
+    against themselves): a region of unusual tokens in an unhealthy slice exceeds it, healthy
+    tissue mostly does not."""
+    import torch
+
+    from core.models.rasalore.contrast import absolute_mask, healthy_level
+    from core.models.rasalore.model import Rasalore
+
+    g, d = 8, 16
+    rng = torch.Generator().manual_seed(0)
+    centre = torch.nn.functional.normalize(torch.randn(d, generator=rng), dim=0)
+
+    def slices(n, spread=0.05):
+        t = centre + spread * torch.randn(n, g * g, d, generator=rng)
+        return torch.nn.functional.normalize(t, dim=-1)
+
+    healthy = slices(10)
+    fg = torch.ones(10, 32, 32, dtype=torch.bool)
+    config = Rasalore.parse_settings({"contrast_quantile": 0.99, "contrast_memory": 100000})
+    level = healthy_level(healthy, fg, g, config)
+    memory = sample_memory(healthy, 100000, 0)
+    sick = slices(1)
+    sick[0, :16] = torch.nn.functional.normalize(torch.randn(16, d, generator=rng), dim=-1)  # the lesion: first two token rows
+    maps = distance_maps(sick, memory).reshape(1, g, g)
+    mask = absolute_mask(maps, torch.ones(1, 32, 32, dtype=torch.bool), level)[0]
+    assert mask[:6].float().mean() > 0.9  # the lesion rows (upsampled: 8 of 32 pixel rows, edges blurred)
+    assert mask[12:].float().mean() < 0.05  # healthy tissue stays out
+    with pytest.raises(ValueError):
+        healthy_level(healthy[:1], fg[:1], g, config)
