@@ -17,13 +17,13 @@ def test_opens_and_lists_all_cases(window):
 
 def test_keyboard_navigation_loads_cases(window, qtbot):
     window.worklist.select_case("FUN-L01")
-    qtbot.waitUntil(lambda: window._loaded is not None and window._loaded.id == "FUN-L01", timeout=10000)
+    qtbot.waitUntil(lambda: window.session.loaded is not None and window.session.loaded.id == "FUN-L01", timeout=10000)
     ids = window.worklist.visible_ids()
     qtbot.keyClick(window, Qt.Key_D)
     nxt = ids[ids.index("FUN-L01") + 1]
-    qtbot.waitUntil(lambda: window._loaded is not None and window._loaded.id == nxt, timeout=10000)
+    qtbot.waitUntil(lambda: window.session.loaded is not None and window.session.loaded.id == nxt, timeout=10000)
     qtbot.keyClick(window, Qt.Key_A)
-    qtbot.waitUntil(lambda: window._loaded.id == "FUN-L01", timeout=10000)
+    qtbot.waitUntil(lambda: window.session.loaded.id == "FUN-L01", timeout=10000)
 
 
 def test_pair_view_shows_both_images_and_scan_line(window, qtbot, tmp_path):
@@ -58,9 +58,9 @@ def test_stale_load_is_not_shown(window, qtbot):
     """Switching case while a load is in flight never shows the earlier case."""
     window.open_case("FUN-N01")
     window.open_case("PAIR-L01")
-    qtbot.waitUntil(lambda: window._loaded is not None and window._loaded.id == "PAIR-L01", timeout=10000)
+    qtbot.waitUntil(lambda: window.session.loaded is not None and window.session.loaded.id == "PAIR-L01", timeout=10000)
     qtbot.wait(300)
-    assert window._loaded.id == "PAIR-L01"
+    assert window.session.loaded.id == "PAIR-L01"
 
 
 def test_a_2d_slice_case_is_shown(open_window, tmp_path):
