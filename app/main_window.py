@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
 
         self._retrain = None
+        self._quit_after_training = False
         self._connect()
         self.models = ModelPresenter(self)
         self.shortcut_actions = build_menus(self)
@@ -312,6 +313,9 @@ class MainWindow(QMainWindow):
         if panel.case is not None and panel.comment_dirty():
             self.review.act(panel.case.id, "comment", panel.comment_text())
 
+    def _close_after_training(self, *_args) -> None:
+        self.close()
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if not self.label_mode.confirm_close():
             event.ignore()
@@ -328,7 +332,10 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             # the trainer stops at its next step (killed after the grace period); quit once it has
-            retrain.process.finished.connect(lambda *_: self.close(), Qt.QueuedConnection)
+            # (one connection, however often the user asks to quit while it stops)
+            if not self._quit_after_training:
+                self._quit_after_training = True
+                retrain.process.finished.connect(self._close_after_training, Qt.QueuedConnection)
             retrain.close()
             event.ignore()
             return
