@@ -18,6 +18,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsRectItem
 
+from app.viewers.label_layer import brush_for, pen_for
+
 
 def cosmetic_pen(colour: str, width: float = 1.5, style=Qt.SolidLine) -> QPen:
     pen = QPen(QColor(colour))
@@ -175,8 +177,8 @@ class PolygonTool(Tool):
             return
         colour = self.host.active_colour()
         self.curve.setPen(pg.mkPen(colour, width=2))
-        self.dots.setPen(pg.mkPen("#ffffff", width=1))
-        self.dots.setBrush(pg.mkBrush(colour))
+        self.dots.setPen(pen_for("#ffffff", 1))
+        self.dots.setBrush(brush_for(colour))  # cached: the dots' symbol atlas keys brushes by object
         self._draw()
 
     def _draw(self) -> None:

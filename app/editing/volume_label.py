@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QGraphicsRectItem
 from app.editing.interaction import InteractionItem
 from app.editing.sam_assist import SamAssist, SamResult
 from app.editing.tools import TOOLS, cosmetic_pen
-from app.viewers.label_layer import LabelLayer, hex_rgb, make_lut
+from app.viewers.label_layer import LabelLayer, brush_for, hex_rgb, make_lut
 from app.viewers.volume_view import _AXIS, PLANES, VolumeView, plane_image
 from core.hashing import array_sha256
 from core.labels.raster import Region, polygon_region, stroke_region
@@ -292,7 +292,7 @@ class EditableVolumeView(VolumeView):
             cw, rh = self.hosts[plane].pixel_size()
             if p.points:
                 a = np.asarray(p.points, float)
-                pts.setData(a[:, 0] * cw, a[:, 1] * rh, brush=[pg.mkBrush("#39d353" if lab else "#e5534b") for lab in p.labels])
+                pts.setData(a[:, 0] * cw, a[:, 1] * rh, brush=[brush_for("#39d353" if lab else "#e5534b") for lab in p.labels])
             else:
                 pts.setData([], [])
             if p.box is not None:
