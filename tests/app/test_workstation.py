@@ -17,7 +17,7 @@ RUN_TIMEOUT = 240_000  # ms; a loaded 2-core machine can take a while for the fi
 
 
 def _wait_loaded(qtbot, w, case_id):
-    qtbot.waitUntil(lambda: w.loaded_case is not None and w.loaded_case.id == case_id, timeout=20_000)
+    qtbot.waitUntil(lambda: w.session.loaded is not None and w.session.loaded.id == case_id, timeout=20_000)
 
 
 def _wait_run_done(qtbot, w):

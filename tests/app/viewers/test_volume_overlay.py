@@ -68,7 +68,7 @@ def test_mri_view_overlays_the_stored_result(window, qtbot):
     assert "did not separate normal from lesion volumes" in summary  # the model's caveat beside its suggestion
     # moving away keeps the user's slice when the same result is shown again
     vv.set_position(vv.pos[0], vv.pos[1], 50)
-    vv.set_result(window.overlay)
+    vv.set_result(window.session.overlay)
     assert vv.pos[2] == 50
     assert vv.panels["axial"].badge.text() == "slice score 0.35 · P(lesion) 0.25"
     vv.set_position(vv.pos[0], vv.pos[1], 5)

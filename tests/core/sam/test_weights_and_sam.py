@@ -66,3 +66,20 @@ def test_sam_embedding_cache_and_prompts(tmp_path):
         multimask=False,
     )
     assert refined.masks[0][60, 90]
+
+
+def test_sam_services_of_earlier_workspaces_are_forgotten(tmp_path):
+    """Opening workspace after workspace keeps a bounded number of services (and their in-memory
+    embeddings), not one per workspace for the rest of the session."""
+    from core.sam import service
+    from core.workspace.arrays import ArrayStore
+
+    stores = [ArrayStore(tmp_path / f"ws{i}" / "arrays.h5") for i in range(service.MAX_SERVICES + 3)]
+    first = get_sam_service("litemedsam", "cpu", stores[0])
+    assert get_sam_service("litemedsam", "cpu", stores[0]) is first  # the same workspace: shared
+    for store in stores[1:]:
+        get_sam_service("litemedsam", "cpu", store)
+    again = get_sam_service("litemedsam", "cpu", stores[0])
+    assert again is not first and again.net is first.net  # forgotten, rebuilt on the shared network
+    recent = get_sam_service("litemedsam", "cpu", stores[-1])
+    assert get_sam_service("litemedsam", "cpu", stores[-1]) is recent
