@@ -26,10 +26,12 @@ BENCHES = {
     "train": "bench.train_step",
     "rasalore": "bench.rasalore_epoch",
     "accuracy": "bench.accuracy",
+    "robustness": "bench.robustness",
+    "soak": "bench.soak",
 }
 TAKES_DEVICE = {"sam", "models", "accuracy", "train", "rasalore"}
 WRITES_OUT = {"sam", "models", "accuracy"}  # the others print; their stdout is kept
-EXTRA_ARGS = {"gui": ["--json"]}
+EXTRA_ARGS = {"gui": ["--json"], "soak": ["--json"]}
 
 
 def _parse_stdout(text: str):

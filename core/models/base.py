@@ -75,8 +75,8 @@ class AnomalyResult:
 
 def bscan_scores(calibration: Calibration, page_raws: Sequence[float]) -> SliceScores:
     """Calibrated score of every B-scan of a stack (the volume's score is the highest of them)."""
-    scores = [calibration.image_z(r) for r in page_raws]
-    return SliceScores(axis=0, plane="bscan", scores=scores, top=int(np.argmax(scores)) if scores else None)
+    scores: list[float | None] = [calibration.image_z(r) for r in page_raws]
+    return SliceScores(axis=0, plane="bscan", scores=scores, top=int(np.argmax(np.asarray(scores, float))) if scores else None)
 
 
 def with_enface(case: LoadedCase, maps: dict[str, ImageMap]) -> dict[str, ImageMap]:
@@ -265,21 +265,23 @@ class AnomalyModel(ABC):
         maps: dict[str, ImageMap] = {}
         extras_all: dict[str, dict] = {}
         slices: dict[str, SliceScores | None] = {}
+        scores: dict[str, tuple[float, float]] = {}  # image -> (calibrated, raw) score
         for im in images:
             raw, raw_map, extras = self._predict_raw(im, ctx)
             mask = extras.pop("mask", None)
             page_raws = extras.pop(PAGE_RAW_SCORES, None)
             slices[im.record.name] = bscan_scores(self.calibration, page_raws) if page_raws is not None else extras.pop("slices", None)
+            scores[im.record.name] = (self.calibration.image_z(raw), float(raw))
             maps[im.record.name] = ImageMap(
                 heatmap=self.calibration.pixel_z(raw_map),
                 mask=mask,
-                score=self.calibration.image_z(raw),
+                score=scores[im.record.name][0],
                 raw_score=float(raw),
                 page=extras.pop("page", None),
             )
             extras_all[im.record.name] = extras
         maps = with_enface(case, maps)
-        best = max(maps, key=lambda n: maps[n].score)
+        best = max(scores, key=lambda n: scores[n][0])
         primary = maps[best]
         others = {k: v for k, v in extras_all.items() if k != best}
         source = f"the higher of {len(maps)} images' calibrated scores ({best})" if len(maps) > 1 else ""
@@ -288,12 +290,12 @@ class AnomalyModel(ABC):
             how = f"{best}: its highest calibrated B-scan score (B-scan {volume.top + 1} of {len(volume.scores)})"
             source = f"{source}; {how}" if source else how
         return AnomalyResult(
-            score=float(primary.score),
+            score=float(scores[best][0]),
             heatmap=primary.heatmap,
             mask=primary.mask,
             extras=extras_all[best] | ({"per_image": others} if others else {}),
             image=best,
-            raw_score=float(primary.raw_score),
+            raw_score=scores[best][1],
             maps=maps,
             slices=slices[best] or next((s for s in slices.values() if s is not None), None),
             score_source=source,
@@ -301,7 +303,7 @@ class AnomalyModel(ABC):
 
     def predict_array(self, array: np.ndarray, name: str | None = None) -> AnomalyResult:
         """Score one bare image array (benchmarks, tests)."""
-        return self.predict(LoadedCase.from_arrays(**{name or self.modality: array}))
+        return self.predict(LoadedCase.from_arrays("case", **{name or self.modality: array}))
 
     def select_images(self, cases: Sequence[LoadedCase]) -> list[LoadedImage]:
         return [im for c in cases for im in c.scored(self.modality)]

@@ -116,7 +116,7 @@ def enface_for_case(case: LoadedCase, image_name: str, heat: np.ndarray) -> EnFa
     target = case.images.get(im.record.localizer_name or "")
     if not positions or target is None or len(positions) != heat.shape[0]:
         return None
-    hw = tuple(int(s) for s in target.array.shape[:2])
+    hw = (int(target.array.shape[0]), int(target.array.shape[1]))
     return EnFace(enface_map(heat, positions, hw), target.record.name)
 
 

@@ -68,6 +68,13 @@ class MiasSam(MemoryBankModel):
         "it so search stays a small part of prediction time.",
         "Calibration (the product's, not the paper's) scores every normal image with the deployed bank minus the patches that "
         "image contributed (leave-one-image-out, exact search), so the calibrated model is the deployed one.",
+        "The patch score is the distance to the nearest normal patch (knn_k=1): the paper says 'the maximum distance of p from "
+        "its nearest neighbor patches' without giving k; the official code uses k=1.",
+        "Search is exact (faiss flat L2) for the default bank; index=auto switches to an approximate HNSW graph only above "
+        "32 M bank entries x dimensions (e.g. max_bank_size=0 with many normals), where exact search becomes slow.",
+        "The anomaly map is scaled to [0, 1] per image before the centre of gravity and the dense prompt (the paper does not say "
+        "how I(i, j) is scaled; the official code min-max normalises over the whole test set, which would make a case's prompt "
+        "depend on the other cases).",
         VOLUME_NOTE + " Each B-scan gets its own centre-of-gravity prompt and SAM mask (an (N, H, W) mask stack).",
     )
     faithful_config = {"encoder": "sam_vit_b", "image_size": 1024, "coreset_ratio": 1.0, "max_bank_size": 0}
@@ -131,7 +138,7 @@ class MiasSam(MemoryBankModel):
     def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> PageOutput:
         """Map, score and SAM mask of every page (B-scan by B-scan: the page's embedding is still in
         the SAM service's memory when its mask is decoded)."""
-        pages = image_pages(image)
+        pages, bank = image_pages(image), self.memory_bank
         outputs = []
         for i, pixels in enumerate(pages):
             ctx.cancel.raise_if_cancelled()
@@ -139,8 +146,8 @@ class MiasSam(MemoryBankModel):
                 ctx.progress(i, len(pages), f"B-scan {i + 1}/{len(pages)}")
             sha = array_sha256(pixels) if image.record.is_stack else image.sha256
             pg = self.patch_features(pixels, sha)
-            (patch,) = self.page_distances([pg], self.bank)
-            raw, full, extras = self._page_map(pixels, pg, patch, self.bank)
+            (patch,) = self.page_distances([pg], bank)
+            raw, full, extras = self._page_map(pixels, pg, patch, bank)
             frame_map, frame_hw = extras.pop("frame_map"), extras.pop("frame_hw")
             extras.update(self._segment(pixels, sha, frame_map, frame_hw))
             outputs.append((raw, full, extras))

@@ -1,4 +1,7 @@
-"""The MMRAD model card's deviations from the paper and the paper's configuration."""
+"""MMRAD's model card text: where the offline default deviates from the paper, and the
+paper-faithful configuration."""
+
+from __future__ import annotations
 
 from core.models.pages import VOLUME_NOTE
 

@@ -72,7 +72,7 @@ def infer_case(model: MMRAD, images: dict[str, LoadedImage], ctx: PredictContext
         ctx.progress(done, total, f"B-scan {done}/{total}")
 
     ctx.cancel.raise_if_cancelled()
-    infs = model.net.infer_stack(
+    infs = model.network.infer_stack(
         {m: model.prepare(p) for m, p in fixed.items()},
         stacked,
         [model.prepare(p) for p in pages[stacked]],

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +36,10 @@ from core.models.mmrad.settings import MMRADSettings
 from core.models.pages import PageOutput, combine_pages, image_pages
 from core.runtime.progress import CancelToken
 from core.workspace.cards import Calibration
+
+if TYPE_CHECKING:
+    from core.models.mmrad.network import Inference, MMRADNet
+    from core.workspace.results import SliceScores
 
 MODS = ("fundus", "oct")
 
@@ -54,14 +59,22 @@ class MMRAD(AnomalyModel):
     def __init__(self, settings: MMRADSettings | None = None, **config):
         super().__init__(settings, **config)
         self.order = self.config.fusion_order_list
-        self.net = None
+        self.net: MMRADNet | None = None
         self.mod_calibration: dict[str, Calibration] = {}
 
     # -- pieces --------------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build(self) -> MMRADNet:
         from core.models.mmrad.network import MMRADNet
 
         self.net = MMRADNet(self.config.encoder, self.device, self.config.prompt_dim, self.config.low_level_cnn)
+        return self.net
+
+    @property
+    def network(self) -> MMRADNet:
+        """The built network; a clear error before fit or load built it."""
+        if self.net is None:
+            raise StudioError(f"{self.name}: the network is not built yet (fit or load the model first)")
+        return self.net
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         from core.models.mmrad.network import prepare_image
@@ -115,7 +128,7 @@ class MMRAD(AnomalyModel):
             progress(i, len(cases), f"preparing normal case {i + 1}/{len(cases)}")
             items.append(self._sim_entry(c))
         labelled = self._labelled(ctx.labelled_anomalies)
-        self._build()
+        net = self._build()
         sims = self._simulators(cfg.p_anomaly)
         p_real = cfg.labelled_fraction
         p_anom, per_case = cfg.p_anomaly, cfg.pair_anomaly == "per_case"
@@ -133,19 +146,17 @@ class MMRAD(AnomalyModel):
         p_pos = p_anom if per_case else 1.0 - (1.0 - p_anom) ** 2
         score_weights = (0.5 / (1.0 - p_pos), 0.5 / p_pos) if cfg.balance_score and 0.0 < p_pos < 1.0 else (1.0, 1.0)
 
-        params = [p for p in self.net.parameters() if p.requires_grad]
+        params = [p for p in net.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
         spe = cfg.samples_per_epoch or max(len(items), cfg.min_samples_per_epoch)
         loader = EpochBatches(len(items), cfg.batch_size, make_batch, seed=seed, samples_per_epoch=spe)
         loss_fn, paired = self.loss_fn(), cfg.paired
         trainer = Trainer(
-            self.net, opt, None, device=self.device, context=ctx.training, progress=progress, cancel=cancel, grad_clip=cfg.grad_clip
+            net, opt, None, device=self.device, context=ctx.training, progress=progress, cancel=cancel, grad_clip=cfg.grad_clip
         )
-        self.net.encoder.enc.eval()
-        state = trainer.run(
-            loader, lambda samples: self.net.training_terms(samples, self.order, paired, loss_fn, score_weights), cfg.epochs
-        )
-        self.net.eval()
+        net.encoder.enc.eval()
+        state = trainer.run(loader, lambda samples: net.training_terms(samples, self.order, paired, loss_fn, score_weights), cfg.epochs)
+        net.eval()
         self.card.metrics["training"] = state.history[-1] if state.history else {}
         self.card.metrics["training_history"] = state.history
         self.card.metrics["labelled_anomalies"] = len(labelled)
@@ -170,7 +181,7 @@ class MMRAD(AnomalyModel):
     def _labelled(self, labelled_anomalies: list) -> list[dict]:
         import cv2
 
-        out = []
+        out: list[dict] = []
         if not self.config.use_labelled_anomalies:
             return out
         for lc in labelled_anomalies:
@@ -254,7 +265,9 @@ class MMRAD(AnomalyModel):
             entry = entries[i % len(entries)]
             anomalous = (i + i // len(entries)) % 2 == 1  # every pair both normal and anomalous in turn
             sample = simulate_case(entry, sims, rng, 1.0 if anomalous else 0.0, per_case=True)
-            inf = self.net.infer({m: img for m, (img, _mask) in sample.items()}, self.order, True)
+            inf = self.network.infer({m: img for m, (img, _mask) in sample.items()}, self.order, True)
+            if inf.fusion_logit is None:
+                raise StudioError(f"{self.name}: a validation pair got no fusion score")
             labels.append(anomalous)
             fusion.append(float(inf.fusion_logit))
             best_image.append(max(self.mod_calibration[m].image_z(self.image_raw(pm)) for m, pm in inf.maps.items()))
@@ -274,9 +287,9 @@ class MMRAD(AnomalyModel):
     def image_raw(self, prob_map: np.ndarray) -> float:
         return float(prob_map.max() if self.config.image_score == "max" else prob_map.mean())
 
-    def infer(self, pixels: dict[str, np.ndarray]):
+    def infer(self, pixels: dict[str, np.ndarray]) -> Inference:
         """{modality: 2-D image} -> network.Inference with maps on each image's own grid."""
-        inf = self.net.infer({m: self.prepare(p) for m, p in pixels.items()}, self.order, self.config.paired)
+        inf = self.network.infer({m: self.prepare(p) for m, p in pixels.items()}, self.order, self.config.paired)
         return to_grids(inf, pixels)
 
     def infer_case(self, images: dict[str, LoadedImage], ctx: PredictContext | None = None) -> CaseInference:
@@ -297,7 +310,8 @@ class MMRAD(AnomalyModel):
             raise InputError(None, f"case {case.id} has no fundus or OCT image for {self.name}")
         ci = self.infer_case(images, ctx)
         out: dict[str, ImageMap] = {}
-        slices = None
+        slices: SliceScores | None = None
+        scores: dict[str, tuple[float, float]] = {}  # image -> (calibrated, raw) score
         for m, im in images.items():
             cal = self.mod_calibration.get(m)
             if cal is None:
@@ -308,12 +322,14 @@ class MMRAD(AnomalyModel):
             heat = cal.pixel_z(np.stack(pms) if im.record.is_stack else pms[0])
             if im.record.is_stack:
                 slices = bscan_scores(cal, raws)
-            out[im.record.name] = ImageMap(heatmap=heat, score=cal.image_z(raw), raw_score=raw)
+            z = cal.image_z(raw)
+            scores[im.record.name] = (z, raw)
+            out[im.record.name] = ImageMap(heatmap=heat, score=z, raw_score=raw)
         out = with_enface(case, out)
         fusion_logit = max(ci.fusion) if ci.fusion else None
         primary_mod = self.config.modality if self.config.modality in images else next(iter(images))
         primary = images[primary_mod].record.name
-        extras = {"modalities": list(images), "image_scores": {n: float(mp.score) for n, mp in out.items()}}
+        extras: dict[str, Any] = {"modalities": list(images), "image_scores": {n: float(z) for n, (z, _raw) in scores.items()}}
         if fusion_logit is not None:
             extras.update(fusion_logit=float(fusion_logit), fusion_probability=float(1.0 / (1.0 + np.exp(-fusion_logit))))
             if len(ci.fusion) > 1:
@@ -324,8 +340,8 @@ class MMRAD(AnomalyModel):
                 f" (the highest of its {len(ci.fusion)} B-scans' fusion scores)" if len(ci.fusion) > 1 else ""
             )
         else:
-            best = max(out, key=lambda n: out[n].score)
-            score, raw = float(out[best].score), float(out[best].raw_score)
+            best = max(scores, key=lambda n: scores[n][0])
+            score, raw = scores[best]
             why = (
                 "the higher of the pair's calibrated image scores (the fusion token ranked simulated validation pairs less well)"
                 if fusion_logit is not None
@@ -348,18 +364,19 @@ class MMRAD(AnomalyModel):
 
     # -- persistence ---------------------------------------------------------------------------
     def state_tensors(self) -> dict:
-        return {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        return {f"net.{k}": v for k, v in self.network.state_dict().items()}
 
     def load_tensors(self, state: dict) -> None:
-        self._build()
-        self.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
-        self.net.eval()
+        net = self._build()
+        net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+        net.eval()
         cals = (self.card.metrics or {}).get("calibration_by_modality") or {}
         self.mod_calibration = {m: Calibration(**c) for m, c in cals.items()}
 
     def _update_card(self) -> None:
-        enc = self.net.encoder
-        n = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+        net = self.network
+        enc = net.encoder
+        n = sum(p.numel() for p in net.parameters() if p.requires_grad)
         self.card.backbone = (
             f"{self.config.encoder} image encoder (frozen) + low-level prompts ({enc.low_level_kind} CNN) "
             f"+ modality-shared decoder; {n / 1e6:.2f} M trained parameters"
