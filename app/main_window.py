@@ -19,6 +19,7 @@ from app.controllers.model_presenter import ModelPresenter
 from app.controllers.model_runs import ModelRunController
 from app.controllers.review import ReviewController
 from app.editing.mode import LabelMode
+from app.elided_label import ElidedLabel
 from app.menus import add_label_menu, build_menus, set_review_keys_for_labelling
 from app.state.overlays import CaseOverlay, OverlaySettings
 from app.state.session import Session
@@ -32,6 +33,7 @@ from app.widgets.review_panel import ReviewPanel
 from app.widgets.worklist import WorklistPanel
 from app.widgets.workspace_banner import WorkspaceBanner
 from app.window_layout import main_splitter, muted_label, side_column
+from app.window_state import PanelLayout
 from app.workers.gc_guard import collect_in_gui_thread
 from app.workers.pool import TaskRunner
 from core.domain import CaseKind, LoadedCase, Modality
@@ -51,7 +53,6 @@ class MainWindow(QMainWindow):
         self.gpu = TaskRunner("gpu", max_workers=1, parent=self)
         self.settings = Settings.load()
         self.setWindowTitle(f"Anomaly Studio — {session.workspace.name}")
-        self.resize(1600, 1000)
 
         self.cases = CaseController(session, self.io, parent=self)
         self.runs = ModelRunController(session, self.gpu, device=self.settings.device, parent=self)
@@ -73,8 +74,10 @@ class MainWindow(QMainWindow):
         for w in (self.empty, self.case_view, self.volume_view, self.loading):
             self.viewers.addWidget(w)
         self.sidebar = side_column(self.review_panel, self.overlays, self.model_panel, self.info)
-        self.setCentralWidget(main_splitter(self.worklist, self.viewers, self.legend, self.sidebar, self.banner))
-        self.status_label = QLabel("")
+        self.splitter = main_splitter(self.worklist, self.viewers, self.legend, self.sidebar, self.banner)
+        self.setCentralWidget(self.splitter)
+        self.panels = PanelLayout(self, self.splitter)  # fits the screen; collapses; remembered
+        self.status_label = ElidedLabel("", mode=Qt.ElideMiddle)
         self.statusBar().addWidget(self.status_label, 1)
         self.device_label = QLabel("Device: starting…")
         self.device_label.setObjectName("muted")

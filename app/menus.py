@@ -52,6 +52,10 @@ def build_menus(window) -> dict[str, QAction]:
         actions[s.action] = act
     menus["View"].addSeparator()
     menus["View"].addAction(QAction("Sort worklist by &score (triage)", window, triggered=window.worklist.sort_by_score))
+    menus["View"].addSeparator()
+    for act in (window.panels.worklist_action, window.panels.sidebar_action):
+        menus["View"].addAction(act)
+        window.addAction(act)
     menus["Model"].addSeparator()
     menus["Model"].addAction(QAction("&Retrain…", window, triggered=window.show_retrain))
     return actions
