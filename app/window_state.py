@@ -15,6 +15,20 @@ from app.window_layout import CENTRE, SIDEBAR, WORKLIST, default_sizes
 FIRST_SIZE = (1600, 1000)  # the window on a big screen; smaller screens get their available area
 
 
+def remember_workspace(root) -> None:
+    """Put ``root`` first in the settings' recent workspaces (File → Open recent) and as the last one."""
+    import logging
+
+    from core.settings import Settings
+
+    settings = Settings.load()
+    settings.remember_workspace(root)
+    try:
+        settings.save()
+    except OSError as exc:
+        logging.getLogger(__name__).warning("cannot save the recent workspaces: %s", exc)
+
+
 def layout_store() -> QSettings:
     from core.settings import app_data_dir
 
