@@ -167,6 +167,11 @@ class MainWindow(QMainWindow):
 
     def open_workspace(self, folder: Path) -> bool:
         """Switch this window to the workspace in ``folder`` (File → Open, Open recent, a drop)."""
+        if Path(folder).resolve() == self.session.workspace.root.resolve():
+            return True
+        if any(getattr(d, "running", False) for d in self.dialogs.values()):
+            QMessageBox.information(self, "Import or export running", "Wait for it to finish (or stop it) before switching workspaces.")
+            return False
         try:
             ws = Workspace.open(Path(folder))
         except StudioError as exc:

@@ -123,5 +123,7 @@ class PanelLayout(QObject):
     def save(self) -> None:
         store = layout_store()
         store.setValue("main/geometry", self.window_.saveGeometry())
-        store.setValue("main/splitter", self.splitter.saveState())
+        if not any(self.splitter.widget(i).isHidden() for i in (WORKLIST, SIDEBAR)):
+            # label mode hides the side column: its sizes are not the user's layout, keep the last ones
+            store.setValue("main/splitter", self.splitter.saveState())
         store.sync()

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from tests.helpers.layout_check import clipped_widgets, reachable
@@ -148,3 +149,47 @@ def test_first_window_fits_the_screen_it_opens_on(small_demo, private_home, qtbo
         w.io.shutdown(wait=True)
         w.session.workspace.close()
         shutil.rmtree(private_home, ignore_errors=True)
+
+
+def test_worklist_cells_fit_while_a_model_runs(qtbot, small_demo):
+    from PySide6.QtWidgets import QApplication
+
+    from app.theme import apply_theme
+    from app.widgets.worklist import COL_KIND, WorklistPanel
+    from core.workspace import Workspace
+    from tests.helpers.layout_check import clipped_cells
+
+    apply_theme(QApplication.instance())
+    ws = Workspace.open(small_demo)
+    try:
+        cases = ws.cases()
+    finally:
+        ws.close()
+    panel = WorklistPanel()
+    qtbot.addWidget(panel)
+    panel.set_cases(cases)
+    panel.set_pending([c.id for c in cases[1:4]], running=cases[0].id)  # "running…" and "queued"
+    panel.resize(300, 500)
+    panel.show()
+    qtbot.waitExposed(panel)
+    assert clipped_cells(panel.table) == []
+    pair = next(r for r, c in enumerate(cases) if c.kind.value == "fundus_oct")
+    index = panel.model.index(pair, COL_KIND)
+    assert panel.model.data(index) == "Fundus+OCT" and panel.model.data(index, Qt.ToolTipRole) == "Fundus + OCT"
+
+
+def test_image_titles_keep_apart_from_their_subtitle(qtbot):
+    from app.viewers.image_panel import ImagePanel
+
+    panel = ImagePanel("Fundus")
+    qtbot.addWidget(panel)
+    panel.set_title("Fundus", "right eye (OD)  1411x1411")
+    panel.resize(230, 200)
+    panel.show()
+    qtbot.waitExposed(panel)
+    gap = panel.subtitle.geometry().left() - panel.title.geometry().right()
+    assert gap >= 8  # never "Fundusright eye (OD)"
+    assert panel.subtitle.is_elided() and "right eye (OD)  1411x1411" in panel.subtitle.toolTip()
+    panel.resize(600, 200)
+    qtbot.wait(10)
+    assert not panel.subtitle.is_elided() and panel.subtitle.toolTip() == ""
