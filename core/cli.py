@@ -242,12 +242,13 @@ def _quiet_broken_pipe() -> int:
 
 def _broken_pipe(exc: BaseException) -> bool:
     """Is ``exc`` (or what it was raised from) a closed pipe? (EPIPE may arrive wrapped.)"""
-    seen = 0
-    while exc is not None and seen < 8:
-        if isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return False
+        if isinstance(current, BrokenPipeError) or (isinstance(current, OSError) and current.errno == errno.EPIPE):
             return True
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
+        current = current.__cause__ or current.__context__
     return False
 
 
