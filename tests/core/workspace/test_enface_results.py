@@ -53,7 +53,9 @@ def test_a_lesion_on_one_bscan_lands_on_its_own_line_on_the_image_the_positions_
         assert t.min() >= 0.25 - 2 * sx / length - 1 / w and t.max() <= 0.5 + 2 * sx / length + 1 / w
         others = [k for k in range(n) if k != LESION_AT]
         lines = np.array([[*positions[k].start, *positions[k].end] for k in range(n)])
-        dist_to = np.abs((px[:, None] - lines[:, 0]) * (lines[:, 3] - lines[:, 1]) - (py[:, None] - lines[:, 1]) * (lines[:, 2] - lines[:, 0]))
+        dist_to = np.abs(
+            (px[:, None] - lines[:, 0]) * (lines[:, 3] - lines[:, 1]) - (py[:, None] - lines[:, 1]) * (lines[:, 2] - lines[:, 0])
+        )
         dist_to /= np.hypot(lines[:, 2] - lines[:, 0], lines[:, 3] - lines[:, 1])
         assert (dist_to.argmin(axis=1) == LESION_AT).all()  # every hot cell is nearest to that B-scan's line
         assert np.nanmin(m.enface) == 0.0 and np.isnan(m.enface).any() and others
