@@ -170,8 +170,9 @@ class ModelPanel(QGroupBox):
         self._train_target = (method, modality)
         self.train.setText(f"Fit / Train {method} for {modality}…")
         self.train.setToolTip(f"Open the Retrain dialog with {method} and its modality set to {modality}")
-        what = "this case's" if has_model else "a"
-        self.train_hint.setText(f"No {method} version scores {what} {modality} images yet.")
+        self.train_hint.setText(
+            f"No {method} version scores this case's {modality} images yet." if has_model else f"No fitted model yet: start with {method}."
+        )
         self.train.show()
         self.train_hint.show()
 

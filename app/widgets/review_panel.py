@@ -211,6 +211,17 @@ class ReviewPanel(QGroupBox):
         else:
             lines.append(f"<span style='color:{theme.MUTED}'>Decision: none yet — press 1 (normal) or 2 (abnormal)</span>")
         self.summary.setText("<br>".join(lines))
+        self._fit_summary()
+
+    def _fit_summary(self) -> None:
+        """A wrapped label in a scrolled column is not given its wrapped height by the layouts:
+        ask for it, at the label's present width."""
+        width = self.summary.width() if self.summary.width() > 50 else max(self.contentsRect().width() - 16, 200)
+        self.summary.setMinimumHeight(max(0, self.summary.heightForWidth(width)))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_summary()
 
     # -- comment -----------------------------------------------------------------------------
     def comment_text(self) -> str:

@@ -5,16 +5,25 @@ weights. ``FakeModel`` predicts like a slow volume method, reporting slices thro
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
 import numpy as np
 
 from core.models.base import AnomalyResult, ImageMap
-from core.workspace.cards import ModelCard
+from core.workspace.cards import Calibration, ModelCard
 from core.workspace.results import ImageResult, SliceScores, StoredResult, result_key
 
 
 def add_version(ws, method: str, modality: str, version: str, threshold: float = 3.0, created: str = "2026-11-30T10:00:00+00:00"):
-    card = ModelCard(method=method, paper="", config={"modality": modality}, threshold=threshold, version=version, created=created)
+    card = ModelCard(
+        method=method,
+        paper="",
+        config={"modality": modality},
+        calibration=asdict(Calibration(n=10)),
+        threshold=threshold,
+        version=version,
+        created=created,
+    )
     ws.versions.register(card, f"models/{method}/{version}", "", activate=True, user="tester")
     return card
 

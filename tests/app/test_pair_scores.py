@@ -41,6 +41,7 @@ def test_pair_is_judged_on_both_images_and_says_which_decided(small_demo, open_w
     assert set(w.session.overlay.images) == {"fundus", "oct"}  # both heatmaps are shown
     assert w.overlays.heatmap.isEnabled() and w.overlays.colormap.isEnabled()
     SCREENS.mkdir(exist_ok=True)
+    qtbot.wait(400)  # the layout settles around the new text before the picture
     w.grab().save(str(SCREENS / "pair_both_images.png"))
     w.review_panel.grab().save(str(SCREENS / "pair_review_panel.png"))
 
