@@ -212,7 +212,7 @@ class AnomalyModel(ABC):
             ctx.cancel.raise_if_cancelled()
             what = f"{im.record.name} ({k + 1}/{len(images)})" if len(images) > 1 else im.record.name
             ctx.progress(k, len(images), what)
-            sub = part_progress(ctx.progress, k, len(images), what + ": ")
+            sub = part_progress(ctx.progress, k, len(images), what + ": " if len(images) > 1 else "")
             raw, raw_map, extras = self._predict_raw(im, replace(ctx, progress=sub))
             mask = extras.pop("mask", None)
             slices[im.record.name] = extras.pop("slices", None)
