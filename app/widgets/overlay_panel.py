@@ -92,6 +92,11 @@ class OverlayPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 10, 8, 8)
         layout.setSpacing(6)
+        # disabled controls must look disabled (the theme keeps checked boxes in the accent colour)
+        self.setStyleSheet(
+            "QCheckBox::indicator:checked:disabled { background: #3a4049; border-color: #4a515b; }"
+            "QComboBox:disabled, QDoubleSpinBox:disabled { color: #6b737d; }"
+        )
         self.no_result = _muted("No model result on this case: nothing to overlay")
         self.no_result.setWordWrap(True)
         self.no_result.hide()
