@@ -2,13 +2,12 @@
 every modality as one choice, the worklist gets the combined case scores, and the review panel
 says which image decided, in numbers and in words (issue 23, items 1 and 6)."""
 
+import os
 from pathlib import Path
 
 from core.workspace import Workspace
 from core.workspace.results import SliceScores
 from tests.app.fake_versions import add_result, add_version
-
-SCREENS = Path(__file__).parent / "screens"
 
 
 def _two_patchcores(root):
@@ -23,7 +22,7 @@ def _two_patchcores(root):
     ws.close()
 
 
-def test_pair_is_judged_on_both_images_and_says_which_decided(small_demo, open_window, qtbot):
+def test_pair_is_judged_on_both_images_and_says_which_decided(small_demo, open_window, qtbot, tmp_path):
     _two_patchcores(small_demo)
     w = open_window(small_demo)
     choice = w.model_panel.current()
@@ -40,10 +39,11 @@ def test_pair_is_judged_on_both_images_and_says_which_decided(small_demo, open_w
     assert "Decision: none yet — press 1 (normal) or 2 (abnormal)" in text
     assert set(w.session.overlay.images) == {"fundus", "oct"}  # both heatmaps are shown
     assert w.overlays.heatmap.isEnabled() and w.overlays.colormap.isEnabled()
-    SCREENS.mkdir(exist_ok=True)
+    screens = Path(os.environ.get("ANOMALY_STUDIO_SCREENS", tmp_path))  # set it to keep the pictures and look at them
+    screens.mkdir(parents=True, exist_ok=True)
     qtbot.wait(400)  # the layout settles around the new text before the picture
-    w.grab().save(str(SCREENS / "pair_both_images.png"))
-    w.review_panel.grab().save(str(SCREENS / "pair_review_panel.png"))
+    assert w.grab().save(str(screens / "pair_both_images.png"))
+    assert w.review_panel.grab().save(str(screens / "pair_review_panel.png"))
 
     w.open_case_now("VOL-N01")
     text = w.review_panel.summary.text()
