@@ -19,7 +19,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,7 +30,7 @@ from core.domain import LoadedCase, LoadedImage
 from core.errors import ConfigError, InputError, StudioError
 from core.models.config import BaseSettings
 from core.models.contract import Capabilities, FitContext, PredictContext
-from core.runtime.progress import Progress
+from core.runtime.progress import Progress, part_progress
 from core.workspace.cards import Calibration, CardError, ModelCard
 from core.workspace.results import SliceScores
 
@@ -81,8 +81,6 @@ def bscan_scores(calibration: Calibration, page_raws: Sequence[float]) -> SliceS
 
 def with_enface(case: LoadedCase, maps: dict[str, ImageMap]) -> dict[str, ImageMap]:
     """Add the en-face map to every OCT volume's entry whose B-scan positions lie on an image of the case."""
-    from dataclasses import replace
-
     from core.models.enface import enface_for_case
 
     out = dict(maps)
@@ -235,8 +233,10 @@ class AnomalyModel(ABC):
         samples = CalibrationSamples()
         for i, im in enumerate(units):
             ctx.cancel.raise_if_cancelled()
-            ctx.progress(i, len(units), f"calibrating on normal {i + 1}/{len(units)}")
-            samples.add(*self._predict_raw(im, PredictContext(cancel=ctx.cancel)))
+            what = f"calibrating on normal {i + 1}/{len(units)}"
+            ctx.progress(i, len(units), what)
+            sub = part_progress(ctx.progress, i, len(units), what + ": ")
+            samples.add(*self._predict_raw(im, PredictContext(progress=sub, cancel=ctx.cancel)))
         return samples.calibration(source, self.card)
 
     def _finish_card(self, t0: float, images: list[LoadedImage], also_trained_on: Sequence[str] = ()) -> None:
@@ -266,8 +266,12 @@ class AnomalyModel(ABC):
         extras_all: dict[str, dict] = {}
         slices: dict[str, SliceScores | None] = {}
         scores: dict[str, tuple[float, float]] = {}  # image -> (calibrated, raw) score
-        for im in images:
-            raw, raw_map, extras = self._predict_raw(im, ctx)
+        for k, im in enumerate(images):
+            ctx.cancel.raise_if_cancelled()
+            what = f"{im.record.name} ({k + 1}/{len(images)})" if len(images) > 1 else im.record.name
+            ctx.progress(k, len(images), what)
+            sub = part_progress(ctx.progress, k, len(images), what + ": " if len(images) > 1 else "")
+            raw, raw_map, extras = self._predict_raw(im, replace(ctx, progress=sub))
             mask = extras.pop("mask", None)
             page_raws = extras.pop(PAGE_RAW_SCORES, None)
             slices[im.record.name] = bscan_scores(self.calibration, page_raws) if page_raws is not None else extras.pop("slices", None)
