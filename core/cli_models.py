@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 import time
 from pathlib import Path
 
+from core.cli_predict import _progress, add_predict_arguments, cmd_predict, parse_config
 from core.errors import InputError, StudioError
 
 
@@ -24,20 +23,7 @@ def add_model_commands(sub) -> None:
     f.add_argument("--no-activate", action="store_true", help="keep the currently active version active")
     f.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("predict", help="run a fitted method on cases and store the results")
-    p.add_argument("model")
-    p.add_argument("--workspace", "-w", type=Path, required=True)
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--case", action="append", help="case id (repeatable)")
-    g.add_argument("--all", action="store_true", help="every case with an image the method scores")
-    p.add_argument("--version", help="model version (default: the active one)")
-    p.add_argument("--config", "-c", action="append", default=[], metavar="K=V", help="run-time setting, e.g. device=cpu")
-    p.add_argument(
-        "--export",
-        type=Path,
-        help="write one float32 heatmap per image (.npy; NIfTI with the source affine for MRI volumes) and scores.csv here",
-    )
-    p.add_argument("--json", action="store_true")
+    add_predict_arguments(sub.add_parser("predict", help="run a fitted method on cases and store the results"))
 
     t = sub.add_parser("train", help="train a method, printing JSON-lines progress (epoch, step, loss terms, eta_s)")
     t.add_argument("model")
@@ -65,29 +51,6 @@ def add_model_commands(sub) -> None:
     e.add_argument("--version")
     e.add_argument("--report", type=Path, help="write the report (JSON, CSV) into this folder")
     e.add_argument("--json", action="store_true")
-
-
-def parse_config(items: list[str]) -> dict:
-    """``--config K=V`` items as strings; the method's settings dataclass types them (ConfigError)."""
-    from core.models.config import parse_assignments
-
-    return parse_assignments(items)
-
-
-def _progress(quiet: bool):
-    if quiet:
-        return lambda d, t, m: None
-    last = [0.0]
-
-    def report(done: int, total: int, message: str) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.2 and done < total:
-            return
-        last[0] = now
-        sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
-        sys.stderr.flush()
-
-    return report
 
 
 def cmd_models(args) -> int:
@@ -143,98 +106,6 @@ def cmd_fit(args) -> int:
     else:
         print(f"fitted {model.name} version {card.version} on {out['training_images']} normal images in {out['fit_seconds']} s")
     return 0
-
-
-def cmd_predict(args) -> int:
-    from core.models import store
-    from core.runtime.device import configure_cpu_threads
-    from core.workspace import Workspace
-
-    configure_cpu_threads()
-    ws = Workspace.open(args.workspace)
-    model = store.load_version(ws, args.model, args.version, **parse_config(args.config))
-    if args.all:
-        ids = [c.id for c in ws.cases() if c.image(model.modality) is not None]
-    else:
-        ids = args.case
-        for cid in ids:
-            if not ws.has_case(cid):
-                raise InputError(None, f"case '{cid}' not found in {ws.root}")
-            if ws.case(cid).image(model.modality) is None:
-                raise InputError(None, f"case '{cid}' has no {model.modality} image for {args.model}")
-    results, skipped = store.predict_cases(ws, model, ids, progress=_progress(args.json))
-    if not args.json:
-        sys.stderr.write("\n")
-    if args.export:
-        export_results(ws, results, args.export)
-    out = {
-        "model": model.name,
-        "version": model.card.version,
-        "threshold": model.card.threshold,
-        "results": [
-            {"case": r.case_id, "image": r.image, "score": r.score, "raw_score": r.raw_score, "abnormal": r.is_abnormal()} for r in results
-        ],
-        "skipped": skipped,
-    }
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        for r in out["results"]:
-            print(f"{r['case']:<14} {r['image']:<8} score {r['score']:7.2f}  {'ABNORMAL' if r['abnormal'] else 'normal'}")
-    return 0
-
-
-def export_results(ws, results, folder: Path) -> None:
-    """One float32 heatmap per image at input resolution + scores.csv (atomic writes): ``.npy`` for
-    2-D images; for MRI volumes a NIfTI on the scan's own grid with its header (affine, qform/sform
-    codes, voxel sizes), plus the mask as a uint8 NIfTI when the method segments."""
-    import numpy as np
-
-    from core.io.atomic import atomic_path, atomic_write_text
-    from core.models import store
-
-    folder.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["case", "image", "score", "raw_score", "threshold", "abnormal", "model", "version", "heatmap", "mask"])
-    for r in results:
-        records = {im.name: im for im in ws.case(r.case_id).images}
-        for image_name, entry in r.maps.items():
-            heat, mask = store.result_arrays(ws, r, image_name)
-            rec = records.get(image_name)
-            mask_name = ""
-            if rec is not None and rec.is_volume:
-                import nibabel as nib
-
-                from core.io.nifti import write_nifti
-
-                header = nib.load(str(ws.image_path(rec))).header  # header only: the data is not read
-                fname = f"{r.case_id}__{image_name}.nii.gz"
-                write_nifti(folder / fname, np.asarray(heat, np.float32), header.get_best_affine(), header=header)
-                if mask is not None:
-                    mask_name = f"{r.case_id}__{image_name}_mask.nii.gz"
-                    write_nifti(folder / mask_name, np.asarray(mask, np.uint8), header.get_best_affine(), header=header)
-            else:
-                fname = f"{r.case_id}__{image_name}.npy"
-                with atomic_path(folder / fname) as tmp:
-                    with open(tmp, "wb") as fh:
-                        np.save(fh, np.asarray(heat, np.float32))
-            score = entry.get("score", r.score)
-            w.writerow(
-                [
-                    r.case_id,
-                    image_name,
-                    repr(float(score)),
-                    "" if entry.get("raw_score") is None else repr(float(entry["raw_score"])),
-                    r.threshold,
-                    int(score >= r.threshold),
-                    r.model,
-                    r.version,
-                    fname,
-                    mask_name,
-                ]
-            )
-    atomic_write_text(folder / "scores.csv", buf.getvalue())
 
 
 def cmd_train(args) -> int:

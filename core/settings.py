@@ -86,6 +86,7 @@ class Settings:
     recent_workspaces: list[str] = field(default_factory=list)
     weights_dir: str | None = None
     device: str = "auto"  # auto | cpu | cuda
+    backend: str = "auto"  # frozen encoders: auto (ONNX Runtime on a CPU, torch on CUDA) | torch | onnx
     user: str | None = None
     autosave: bool = True
     pacs_servers: list[PacsServer] = field(default_factory=list)

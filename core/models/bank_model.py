@@ -102,6 +102,7 @@ class MemoryBankModel(AnomalyModel):
         return units, units, LEAVE_ONE_OUT
 
     def _fit(self, units: list[Unit], ctx: FitContext) -> None:
+        self.card.metrics["inference_backend"] = self.backend  # fit, calibration and predict use this one
         feats, owners = [], []
         for i, im in enumerate(units):
             ctx.cancel.raise_if_cancelled()
@@ -183,7 +184,7 @@ class CnnFeatureBankModel(MemoryBankModel):
         if self._backbone is None:
             from core.models.backbones import make_backbone
 
-            self._backbone = make_backbone(self.config.backbone, self.device, self.config.backbone_weights)
+            self._backbone = make_backbone(self.config.backbone, self.device, self.config.backbone_weights, self.backend)
         return self._backbone
 
     def stage_maps(self, pixels: np.ndarray) -> tuple[list, tuple[int, int]]:

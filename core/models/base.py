@@ -129,6 +129,15 @@ class AnomalyModel(ABC):
         return resolve_device(self.config.device)
 
     @property
+    def backend(self) -> str:
+        """Inference backend of the frozen encoders (core.runtime.inference.model_backend): a fitted
+        model predicts with the one it was calibrated with (``inference_backend`` in its card)."""
+        from core.runtime.inference import model_backend
+
+        recorded = self.card.metrics.get("inference_backend") or ("torch" if self.fitted else None)
+        return model_backend(recorded, self.device)
+
+    @property
     def modality(self) -> str:
         return self.config.modality
 

@@ -46,7 +46,7 @@ def test_sam_embedding_cache_and_prompts(tmp_path):
 
     assert store.has(sam.cache_key(array_sha256(img)))
     # a second service with the same store reads the cached embedding instead of encoding
-    sam2 = type(sam)(sam.net, store)
+    sam2 = type(sam)(sam.net, store, backend=sam.backend)
     sam2._encode = lambda image: (_ for _ in ()).throw(AssertionError("encoder must not run"))
     np.testing.assert_array_equal(sam2.embedding(img), emb)
     pred = sam.predict(emb, img.shape[:2], box=np.array([62, 32, 118, 88]), multimask=False)

@@ -78,7 +78,7 @@ class MiasSam(MemoryBankModel):
         if self._sam is None:
             from core.sam import get_sam_service
 
-            self._sam = get_sam_service(self.config.encoder, self.config.device, self.array_store)
+            self._sam = get_sam_service(self.config.encoder, self.config.device, self.array_store, backend=self.backend)
         return self._sam
 
     def attach_store(self, store) -> None:
