@@ -150,10 +150,9 @@ class SamService:
             )
             nh, nw = self.resized_hw(image_hw)
             up = F.interpolate(low, size=(self.net.img_size, self.net.img_size), mode="bilinear", align_corners=False)
-            up = up[..., :nh, :nw]
-            up = F.interpolate(up, size=tuple(image_hw), mode="bilinear", align_corners=False)
+            up = up[0, :, :nh, :nw].float().cpu().numpy()
         return SamPrediction(
-            masks=(up[0] > 0).cpu().numpy(), scores=iou[0].float().cpu().numpy(), low_res_logits=low[0].float().cpu().numpy()
+            masks=upsample_masks(up, image_hw), scores=iou[0].float().cpu().numpy(), low_res_logits=low[0].float().cpu().numpy()
         )
 
     def mask_prompt_from_map(self, prob_map: np.ndarray, logit_scale: float = 8.0) -> np.ndarray:
@@ -168,6 +167,16 @@ class SamService:
         t = F.pad(t, (0, self.net.img_size - nw, 0, self.net.img_size - nh))
         t = F.interpolate(t, size=(256, 256), mode="bilinear", align_corners=False)
         return ((t[0, 0] - 0.5) * 2.0 * logit_scale).numpy()
+
+
+def upsample_masks(logits: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """(K, h, w) mask logits in the resized frame -> (K, H, W) bool masks on the image grid
+    (bilinear with half-pixel centres, as torch's align_corners=False; OpenCV is 50-100x faster at
+    1411 px and differs from torch only in pixels whose logit lies within 1e-4 of 0)."""
+    import cv2
+
+    h, w = int(image_hw[0]), int(image_hw[1])
+    return np.stack([cv2.resize(np.ascontiguousarray(m, np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0 for m in logits])
 
 
 _services: dict[tuple[str, str, str, str], SamService] = {}

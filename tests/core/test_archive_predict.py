@@ -38,7 +38,7 @@ def fitted_master(small_demo_master, tmp_path_factory):
 @pytest.fixture
 def fitted(fitted_master, tmp_path):
     dst = tmp_path / "ws"
-    shutil.copytree(fitted_master, dst, ignore=shutil.ignore_patterns("*.lock", "*-wal", "*-shm"))
+    shutil.copytree(fitted_master, dst, ignore=shutil.ignore_patterns("*.lock"))  # the WAL holds the fitted version
     return dst
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.domain import LoadedImage
-from core.models.bank_model import MemoryBankModel, PatchGrid, gaussian_blur, image_2d, middle_page
+from core.models.bank_model import MemoryBankModel, PatchGrid, gaussian_blur, image_2d, middle_page, upsample_map
 from core.models.contract import Capabilities, PredictContext, Supervision
 from core.models.memory_bank import MemoryBank
 from core.models.mias_sam.settings import MiasSamSettings
@@ -114,7 +114,7 @@ class MiasSam(MemoryBankModel):
         frame = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
         frame = gaussian_blur(frame, self.config.smooth_sigma)
         valid = np.ascontiguousarray(frame[:nh, :nw])
-        full = F.interpolate(torch.from_numpy(valid)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
+        full = upsample_map(valid, (h, w))
         # image score: the largest patch distance among patches whose centre lies on the image (not the padding)
         stride = size / pg.grid[0]
         rows = int(np.ceil(nh / stride))
