@@ -204,6 +204,9 @@ class FrozenGraph:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # no busy-waiting between operators: on a small shared CPU the spinning threads took the cores
+        # the GUI thread and the SAM decoder needed (a warm click was slower right after an encoder run)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()  # one run at a time per session (its threads are all the cores)
 
