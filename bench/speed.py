@@ -154,14 +154,14 @@ def fig_mias_sam(ws, device: str) -> list[dict]:
     return [row("mias_sam_predict_s", statistics.median(new), statistics.median(old), paired_ratio(new, old), note=f"{len(new)} images")]
 
 
-def _rasalore_untrained(device: str):
+def _rasalore_untrained(device: str, sequence: str = "t2"):
     """A RASALoRE model with untrained network and DDPT (prediction time does not depend on weights)."""
     from core.models.rasalore.guidance import build_classifier
     from core.models.rasalore.model import Rasalore
     from core.models.rasalore.network import RasaloreNet
     from core.sam.model import load_sam
 
-    model = Rasalore(device=device)
+    model = Rasalore(device=device, sequences=sequence, bridge_sequence=sequence)
     c = model.config
     net = RasaloreNet(
         c.sequence_list,
@@ -204,7 +204,10 @@ def fig_rasalore(ws, device: str, slices: int = 0) -> list[dict]:
     cid = next(c.id for c in ws.cases() if c.kind.value == "mri" and c.split == "test")
     case = ws.load_case(cid)
     image = case.first("mri")
-    config = _rasalore_untrained(device).config
+    from core.models.rasalore.data import sequence_of
+
+    seq = sequence_of(image)
+    config = _rasalore_untrained(device, seq).config
     geo = plan_for(image, config)
     n_full = len(geo.array_indices())
     run_case = _middle_slices(case, image, geo.array_axis, slices) if slices else case
@@ -212,7 +215,7 @@ def fig_rasalore(ws, device: str, slices: int = 0) -> list[dict]:
     times = {}
     for label, name in (("new", fast_backend(device)), ("eager", "torch")):
         with backend(name):
-            model = _rasalore_untrained(device)
+            model = _rasalore_untrained(device, seq)
             t0 = time.perf_counter()
             model.predict(run_case)
             times[label] = (time.perf_counter() - t0) * n_full / max(1, n_run)

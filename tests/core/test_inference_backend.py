@@ -140,3 +140,30 @@ def test_exported_litemedsam_encoder_matches_torch_on_real_images():
     # each image alone gives the same embedding as in the batch (a case scores the same alone)
     alone = onnx_enc.run(x[2:3], ("embedding",))["embedding"]
     np.testing.assert_array_equal(alone[0].numpy(), got["embedding"][2].numpy())
+
+
+@pytest.mark.slow
+def test_batched_apis_equal_one_image_at_a_time(tmp_path):
+    """``SamService.embeddings`` and ``backbone.extract_batch`` (the batched APIs the volume and
+    archive paths call) give each image exactly what it gets alone, and cache per backend."""
+    from core.models.backbones import TinyViTBackbone
+    from core.sam.model import load_sam
+    from core.sam.service import SamService
+    from core.workspace.arrays import ArrayStore
+
+    images = list(_real_images().values())[1:]  # the OCT B-scan and the MRI slice (grey, two sizes)
+    net = load_sam("litemedsam", "cpu")
+    store = ArrayStore(tmp_path / "arrays.h5")
+    sam = SamService(net, store, backend="onnx")
+    both = sam.embeddings(images)
+    assert len(store.keys("sam/litemedsam-onnx")) == 2 and store.keys("sam/litemedsam") == []  # kept apart from torch's
+    fresh = SamService(net, None, backend="onnx")
+    for im, emb in zip(images, both, strict=True):
+        np.testing.assert_array_equal(fresh.embedding(im), emb)
+    bb = TinyViTBackbone("cpu", "onnx")
+    batch = bb.extract_batch(images, (1, 3))
+    for im, f in zip(images, batch, strict=True):
+        one = bb.extract(im, (1, 3))
+        assert f.input_hw == one.input_hw
+        for k in ("stage1", "stage3"):
+            assert torch.equal(f.maps[k], one.maps[k])
