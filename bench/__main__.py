@@ -30,10 +30,12 @@ BENCHES = {
     "train": "bench.train_step",
     "rasalore": "bench.rasalore_epoch",
     "accuracy": "bench.accuracy",
+    "robustness": "bench.robustness",
+    "soak": "bench.soak",
 }
 TAKES_DEVICE = {"speed", "sam", "models", "accuracy", "train", "rasalore"}
 WRITES_OUT = {"speed", "sam", "models", "accuracy"}  # the others print; their stdout is kept
-EXTRA_ARGS = {"gui": ["--json"]}
+EXTRA_ARGS = {"gui": ["--json"], "soak": ["--json"]}
 GPU_SET = ("speed", "sam", "models")  # what `--gpu` runs with BENCH_DEVICE=cuda
 
 

@@ -6,9 +6,13 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.cli_predict import _progress, add_predict_arguments, cmd_predict, parse_config
 from core.errors import InputError, StudioError
+
+if TYPE_CHECKING:
+    pass
 
 
 def add_model_commands(sub) -> None:
@@ -57,7 +61,7 @@ def cmd_models(args) -> int:
     from core.models import list_models
     from core.runtime.weights import available
 
-    out = {"methods": list_models(), "weights": available()}
+    out: dict[str, Any] = {"methods": list_models(), "weights": available()}
     if args.workspace:
         from core.models import store
         from core.workspace import Workspace
@@ -130,7 +134,9 @@ def cmd_train(args) -> int:
     run_id = args.run or new_version_id()
     if info.enabled and not args.run:
         raise InputError(None, "under torchrun give every rank the same --run ID")
-    run_dir = ws.root / "runs" / run_id
+    from core.workspace.paths import confine, validate_id
+
+    run_dir = confine(ws.root, "runs", validate_id("run", run_id))  # hostile ids never leave the workspace
     if args.resume and not (run_dir / "checkpoint.pt").exists() and not (run_dir / "run.json").exists():
         raise InputError(run_dir, "no such run to resume")
     if args.resume and (run_dir / "run.json").exists():

@@ -3,8 +3,6 @@ resumable, split across torchrun ranks), with an optional export of heatmaps and
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
@@ -75,14 +73,15 @@ def cmd_predict(args) -> int:
     from core.runtime.inference import BACKEND_ENV
     from core.workspace import Workspace
 
+    ws = Workspace.open(args.workspace)
+    version = store.require_version(ws, args.model, args.version)  # cheap: before torch is imported
+    config = parse_config(args.config)
     configure_cpu_threads()
     if args.backend and args.backend != "auto":
         os.environ[BACKEND_ENV] = args.backend
-    config = parse_config(args.config)
     if args.all:
-        return _predict_archive(args, config)
-    ws = Workspace.open(args.workspace)
-    model = store.load_version(ws, args.model, args.version, **config)
+        return _predict_archive(args, ws, version, config)
+    model = store.load_version(ws, args.model, version, **config)
     ids = args.case
     for cid in ids:
         if not ws.has_case(cid):
@@ -93,23 +92,23 @@ def cmd_predict(args) -> int:
     if not args.json:
         sys.stderr.write("\n")
     if args.export:
+        from core.models.results_export import export_results
+
         export_results(ws, results, args.export)
     out = {"model": model.name, "version": model.card.version, "threshold": model.card.threshold, "backend": model.backend}
     _print(args, out | {"results": [_row(r) for r in results], "skipped": skipped})
     return 0
 
 
-def _predict_archive(args, config: dict) -> int:
+def _predict_archive(args, ws, version: str, config: dict) -> int:
     """``predict --all``: this rank's share of the archive, chunk by chunk; rank 0 reports every
     rank's results (and exports) once all ranks are done."""
     from core.models import store
     from core.models.archive import plan_archive, score_archive
     from core.training import distributed
-    from core.workspace import Workspace
 
     info = distributed.init_from_env(str(config.get("device", "auto")))
-    ws = Workspace.open(args.workspace)
-    model = store.load_version(ws, args.model, args.version, **config)
+    model = store.load_version(ws, args.model, version, **config)
     plan = plan_archive(ws, model, rank=info.rank, world_size=info.world_size, rescore=args.rescore)
     rows: list[dict] = []
     quiet = args.json or info.rank != 0
@@ -128,6 +127,8 @@ def _predict_archive(args, config: dict) -> int:
             sys.stderr.write("\n")
         all_rows = sorted((r for p in parts for r in p["rows"]), key=lambda r: r["case"])
         if args.export:
+            from core.models.results_export import export_results
+
             version = model.card.version
             ids = [c.id for c in ws.cases() if c.image(model.modality) is not None]
             stored = (store.load_result(ws, model.name, cid, version) for cid in ids)
@@ -160,56 +161,3 @@ def _print(args, out: dict) -> None:
         print(
             f"{out['already_scored']} case(s) already scored by {out['model']} {out['version']} were skipped (--rescore scores them again)"
         )
-
-
-def export_results(ws, results, folder: Path) -> None:
-    """One float32 heatmap per image at input resolution + scores.csv (atomic writes): ``.npy`` for
-    2-D images; for MRI volumes a NIfTI on the scan's own grid with its header (affine, qform/sform
-    codes, voxel sizes), plus the mask as a uint8 NIfTI when the method segments."""
-    import numpy as np
-
-    from core.io.atomic import atomic_path, atomic_write_text
-    from core.models import store
-
-    folder.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["case", "image", "score", "raw_score", "threshold", "abnormal", "model", "version", "heatmap", "mask"])
-    for r in results:
-        records = {im.name: im for im in ws.case(r.case_id).images}
-        for image_name, entry in r.maps.items():
-            heat, mask = store.result_arrays(ws, r, image_name)
-            rec = records.get(image_name)
-            mask_name = ""
-            if rec is not None and rec.is_volume:
-                import nibabel as nib
-
-                from core.io.nifti import write_nifti
-
-                header = nib.load(str(ws.image_path(rec))).header  # header only: the data is not read
-                fname = f"{r.case_id}__{image_name}.nii.gz"
-                write_nifti(folder / fname, np.asarray(heat, np.float32), header.get_best_affine(), header=header)
-                if mask is not None:
-                    mask_name = f"{r.case_id}__{image_name}_mask.nii.gz"
-                    write_nifti(folder / mask_name, np.asarray(mask, np.uint8), header.get_best_affine(), header=header)
-            else:
-                fname = f"{r.case_id}__{image_name}.npy"
-                with atomic_path(folder / fname) as tmp:
-                    with open(tmp, "wb") as fh:
-                        np.save(fh, np.asarray(heat, np.float32))
-            score = entry.get("score", r.score)
-            w.writerow(
-                [
-                    r.case_id,
-                    image_name,
-                    repr(float(score)),
-                    "" if entry.get("raw_score") is None else repr(float(entry["raw_score"])),
-                    r.threshold,
-                    int(score >= r.threshold),
-                    r.model,
-                    r.version,
-                    fname,
-                    mask_name,
-                ]
-            )
-    atomic_write_text(folder / "scores.csv", buf.getvalue())

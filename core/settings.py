@@ -89,6 +89,7 @@ class Settings:
     backend: str = "auto"  # frozen encoders: auto (ONNX Runtime on a CPU, torch on CUDA) | torch | onnx
     user: str | None = None
     autosave: bool = True
+    max_pixels: int | None = None  # decoder budget in values (core.io.limits); the environment overrides it
     pacs_servers: list[PacsServer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -130,7 +131,11 @@ class Settings:
         if not isinstance(obj, dict):
             return cls()
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in names})
+        settings = cls(**{k: v for k, v in obj.items() if k in names})
+        from core.io.limits import configure_budget
+
+        configure_budget(settings.max_pixels)  # the decoders' budget (the environment still wins)
+        return settings
 
     def save(self) -> None:
         atomic_write_json(self.path, asdict(self))

@@ -179,13 +179,16 @@ def upsample_masks(logits: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(np.ascontiguousarray(m, np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0 for m in logits])
 
 
-_services: dict[tuple[str, str, str, str], SamService] = {}
+_services: OrderedDict[tuple[str, str, str, str], SamService] = OrderedDict()
 _services_lock = threading.Lock()
+MAX_SERVICES = 4  # each keeps up to 8 embeddings (32 MB) in memory; one per workspace opened in a session
 
 
 def get_sam_service(encoder: str = "litemedsam", device: str = "auto", store=None, backend: str | None = None) -> SamService:
     """One service per (encoder, device, store, backend): GUI clicks and models share embeddings.
-    ``backend`` None: the runtime setting (ONNX Runtime on a CPU, torch on CUDA)."""
+    ``backend`` None: the runtime setting (ONNX Runtime on a CPU, torch on CUDA). The least
+    recently used beyond ``MAX_SERVICES`` are forgotten (the network itself stays shared), so
+    opening one workspace after another does not keep every earlier one's embeddings."""
     from core.runtime.inference import resolve_backend
 
     net = load_sam(encoder, device)
@@ -194,4 +197,7 @@ def get_sam_service(encoder: str = "litemedsam", device: str = "auto", store=Non
     with _services_lock:
         if key not in _services:
             _services[key] = SamService(net, store, backend=backend)
+            while len(_services) > MAX_SERVICES:
+                _services.popitem(last=False)
+        _services.move_to_end(key)
         return _services[key]

@@ -66,6 +66,13 @@ class MiasSam(MemoryBankModel):
         "it so search stays a small part of prediction time.",
         "Calibration (the product's, not the paper's) scores every normal image with the deployed bank minus the patches that "
         "image contributed (leave-one-image-out, exact search), so the calibrated model is the deployed one.",
+        "The patch score is the distance to the nearest normal patch (knn_k=1): the paper says 'the maximum distance of p from "
+        "its nearest neighbor patches' without giving k; the official code uses k=1.",
+        "Search is exact (faiss flat L2) for the default bank; index=auto switches to an approximate HNSW graph only above "
+        "32 M bank entries x dimensions (e.g. max_bank_size=0 with many normals), where exact search becomes slow.",
+        "The anomaly map is scaled to [0, 1] per image before the centre of gravity and the dense prompt (the paper does not say "
+        "how I(i, j) is scaled; the official code min-max normalises over the whole test set, which would make a case's prompt "
+        "depend on the other cases).",
     )
     faithful_config = {"encoder": "sam_vit_b", "image_size": 1024, "coreset_ratio": 1.0, "max_bank_size": 0}
 
@@ -124,7 +131,7 @@ class MiasSam(MemoryBankModel):
         return raw_score, full.astype(np.float32), {**extras, "frame_map": valid, "frame_hw": (nh, nw)}
 
     def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
-        raw, full, extras = self._raw_map(image, self.bank)
+        raw, full, extras = self._raw_map(image, self.memory_bank)
         frame_map, frame_hw = extras.pop("frame_map"), extras.pop("frame_hw")
         extras.update(self._segment(self._pixels(image), image, frame_map, frame_hw))
         return raw, full, extras

@@ -4,15 +4,15 @@ to the method itself), the paper-faithful configuration and the caveat shown wit
 from __future__ import annotations
 
 DEVIATIONS = (
+    "Stage 1 is NOT the paper's by default. The paper's weak masks are DDPT's attention over CLIP ViT-B/32; offline (weak_mask=auto "
+    "with LiteMedSAM) the weak mask of an unhealthy slice marks where its frozen LiteMedSAM features are far from every feature of "
+    "position-matched healthy slices (1 - highest cosine similarity on a 32 x 32 token grid), thresholded without pixel labels at "
+    "the 0.99 quantile of healthy tokens' own distances (contrast_rule=healthy_quantile). Measured on the demo workspace against its "
+    "true lesion masks (measurement only): WEAK_MASK_DICE; DDPT's attention over frozen LiteMedSAM: Dice 0.02-0.07. "
+    "weak_mask=ddpt_attention restores the paper's rule (with ddpt_backbone=clip_vit_b32 the paper's whole stage 1).",
     "DDPT's healthy shots are drawn at the relative slice positions of the unhealthy ones (ddpt_match_position): "
     "lesions sit mid-brain, and healthy slices drawn anywhere let DDPT separate the classes by the brain's size alone "
     "(demo workspace, 30 epochs: accuracy 0.83 -> 0.94).",
-    "Weak masks, offline default (weak_mask=auto with LiteMedSAM): a healthy-reference contrast instead of DDPT's "
-    "attention. An unhealthy slice's weak mask marks where its frozen LiteMedSAM features are far from every feature "
-    "of the position-matched healthy slices (1 - highest cosine similarity on a 32 x 32 token grid, scaled to [0, 1] "
-    "in the brain, threshold 0.7). DDPT's attention over frozen LiteMedSAM does not find lesions: on the demo "
-    "workspace its Dice with the true lesion masks is 0.02-0.07, the contrast's 0.60. weak_mask=ddpt_attention "
-    "restores the paper's rule; with the CLIP backbone it is the default.",
     "DDPT (weak_mask=ddpt_attention): the offline path runs DDPT over frozen LiteMedSAM (its TinyViT encoder and its two-way "
     "transformer as the frozen attention layers) with learned class embeddings in place of CLIP text features; "
     "the paper's CLIP ViT-B/32 path is ddpt_backbone=clip_vit_b32 (needs open_clip_torch and ViT-B-32.pt).",
@@ -59,6 +59,9 @@ DEVIATIONS = (
     "difference (the paper's squared norm divided by k * d).",
     "Intensities are scaled per volume (99.5th percentile of brain voxels) before the paper's gamma 2, so the "
     "slices of one scan stay comparable; the first and last skip_slices (15) slices are not scored.",
+    "DDPT trains 50 epochs by default (paper: 100; ddpt_epochs), with 4 learnable context tokens around the class token (the "
+    "paper's M is not stated; ddpt_context) and one healthy shot per unhealthy training slice (ddpt_shots=0; the paper's "
+    "10,000 shots need a BraTS-sized dataset).",
     "The paper does not give the RASALoRE epoch count: 100 epochs with the lr halved every 20 is the default. "
     "min_samples_per_epoch (default 0: one pass) makes an epoch at least that many augmented slices, for small "
     "workspaces whose one pass is only a few optimiser steps.",

@@ -14,8 +14,14 @@ features are far from every feature of the healthy reference slices:
    L2-normalised; the healthy tokens form a memory (at most ``contrast_memory`` of them, drawn at
    random with the seed);
 3. a token's distance is 1 - its highest cosine similarity to the memory;
-4. the distance map is scaled to [0, 1] inside the brain and thresholded at ``contrast_threshold``
-   (demo workspace: Dice 0.60 with the true lesion masks at 0.7, 0.34 at 0.5).
+4. the threshold comes from the healthy slices alone (``contrast_rule=healthy_quantile``, default):
+   the reference slices are split in two halves, each half's brain tokens are scored against a
+   memory of the other half, and the ``contrast_quantile`` (0.99) of those healthy distances is the
+   level healthy tissue rarely exceeds; an unhealthy slice's weak mask is where its distance map
+   (upsampled, inside the brain) reaches it. No pixel label is used.
+   ``contrast_rule=minmax`` keeps the earlier rule (the map scaled to [0, 1] per slice, thresholded
+   at ``contrast_threshold`` = 0.7): that level was chosen by Dice against the demo's true lesion
+   masks, so it is an oracle and not the default.
 
 MedSAM refinement is the same as for DDPT masks (:func:`core.models.rasalore.weak_masks.refine_with_medsam`).
 """
@@ -62,6 +68,36 @@ def distance_maps(queries, memory, *, device=None, chunk: int = 16384):
     return out
 
 
+def healthy_level(tokens, foreground, grid: int, config: RasaloreSettings, *, device=None) -> float:
+    """The ``contrast_quantile`` of healthy brain tokens' distances, each half of the reference
+    slices scored against a memory of the other half (a slice never meets its own tokens)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    m = tokens.shape[0]
+    if m < 2:
+        raise ValueError("the healthy-quantile rule needs at least two healthy reference slices")
+    inside = F.adaptive_avg_pool2d(foreground[:, None].float(), grid)[:, 0].flatten(1) > 0.5  # (m, grid*grid)
+    halves = (np.arange(m) % 2 == 0, np.arange(m) % 2 == 1)
+    found = []
+    for score, ref in (halves, halves[::-1]):
+        memory = sample_memory(tokens[torch.from_numpy(ref)], config.contrast_memory, config.seed)
+        d = distance_maps(tokens[torch.from_numpy(score)], memory, device=device)
+        found.append(d[inside[torch.from_numpy(score)]])
+    values = torch.cat(found).numpy()
+    return float(np.quantile(values, config.contrast_quantile)) if values.size else 1.0
+
+
+def absolute_mask(maps, foreground, level: float):
+    """(n, g, g) distance maps -> (n, S, S) weak masks: upsampled (bilinear), inside the brain, >= level."""
+    import torch.nn.functional as F
+
+    s = foreground.shape[-1]
+    up = F.interpolate(maps[:, None].float(), size=(s, s), mode="bilinear", align_corners=False)[:, 0]
+    return (up >= level) & foreground.bool()
+
+
 def make_contrast_masks(
     cases: list[TrainCase], sequence: str, config: RasaloreSettings, *, device, progress: Progress, cancel: CancelToken, store=None
 ):
@@ -91,7 +127,13 @@ def make_contrast_masks(
         dist.append(distance_maps(tokens[s : min(s + 16, n)], memory, device=device))
     maps = torch.cat(dist).reshape(n, grid, grid)
     fg = torch.from_numpy(brain_foreground(plan.slices[:n]))
-    _scaled, masks = attention_to_mask(maps, fg, config.contrast_threshold)
+    level = None
+    if config.contrast_rule == "minmax":
+        _scaled, masks = attention_to_mask(maps, fg, config.contrast_threshold)
+    else:
+        healthy_fg = torch.from_numpy(brain_foreground(plan.slices[healthy_idx]))
+        level = healthy_level(tokens[healthy_idx], healthy_fg, grid, config, device=device)
+        masks = absolute_mask(maps, fg, level)
     out = refine_with_medsam(plan, masks.numpy(), config, net=net, embeddings=full, progress=progress, cancel=cancel)
     out.stats.update(
         {
@@ -99,6 +141,8 @@ def make_contrast_masks(
             "reference_slices": len(healthy_idx),
             "memory_tokens": int(memory.shape[0]),
             "contrast_grid": grid,
+            "contrast_rule": config.contrast_rule,
+            "contrast_level": None if level is None else round(float(level), 5),
         }
     )
     return out

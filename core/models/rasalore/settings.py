@@ -82,7 +82,22 @@ class RasaloreSettings(BaseSettings):
     )
     contrast_grid: int = setting(32, "Token grid of the healthy-reference contrast.", minimum=4)
     contrast_memory: int = setting(65536, "Healthy reference tokens kept for the contrast.", minimum=16)
-    contrast_threshold: float = setting(0.7, "Contrast above which a pixel is in the weak mask.", minimum=0.0, maximum=1.0)
+    contrast_rule: str = setting(
+        "healthy_quantile",
+        "How the contrast weak masks are thresholded: healthy_quantile (a quantile of the healthy reference slices' own "
+        "distances; no pixel labels) or minmax (per-slice [0, 1] scaling at contrast_threshold).",
+        choices=("healthy_quantile", "minmax"),
+    )
+    contrast_quantile: float = setting(
+        0.99, "Quantile of healthy tokens' distances a weak-mask token must reach (healthy_quantile rule).", minimum=0.5, maximum=0.99999
+    )
+    contrast_threshold: float = setting(
+        0.7,
+        "Level on the per-slice [0, 1] scaled contrast (minmax rule only).",
+        note="0.7 was chosen by Dice against the demo's true lesion masks: an oracle, not the default",
+        minimum=0.0,
+        maximum=1.0,
+    )
     sequences: str = setting("auto", "MRI sequences to train (comma-separated; auto: every sequence found).")
     bridge_sequence: str = setting("t2", "Bridge sequence of the multi-modality stage.", paper="t2")
     align_weight: float = setting(1.0, "Weight of the bridge alignment loss.", minimum=0.0)
