@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from core.errors import InputError
 
@@ -115,8 +116,8 @@ def _predict_archive(args, ws, version: str, config: dict) -> int:
     run = score_archive(
         ws, model, plan, chunk=args.chunk, on_results=lambda rs: rows.extend(_row(r) for r in rs), progress=_progress(quiet)
     )
-    mine = {"rows": rows, "skipped": run.skipped, "already_scored": plan.already_scored}
-    parts = [mine]
+    mine: dict[str, Any] = {"rows": rows, "skipped": run.skipped, "already_scored": plan.already_scored}
+    parts: list[Any] = [mine]
     if info.enabled:
         import torch.distributed as dist
 

@@ -11,6 +11,7 @@ SAM its previous low-resolution logits (``mask_input``), SAM's own refinement lo
 the GPU worker's lowest-priority task (``TaskRunner.submit_idle``): it waits for any model run or
 decode, is dropped when the image changes before it starts, and its result is ignored when the
 image changed while it ran. A click during the prefetch waits for it instead of encoding twice.
+The ``sam_prefetch`` user setting (``ANOMALY_STUDIO_SAM_PREFETCH``) turns it off.
 """
 
 from __future__ import annotations
@@ -56,8 +57,20 @@ class SamAssist(QObject):
     status_changed = Signal(str)
     embedding_ready = Signal(bool)
 
-    def __init__(self, runner, store_provider: Callable[[], object], service_factory=default_service, parent: QObject | None = None):
+    def __init__(
+        self,
+        runner,
+        store_provider: Callable[[], object],
+        service_factory=default_service,
+        parent: QObject | None = None,
+        prefetch_enabled: bool | None = None,
+    ):
         super().__init__(parent)
+        if prefetch_enabled is None:
+            from core.settings import Settings
+
+            prefetch_enabled = Settings.load().resolved_sam_prefetch()
+        self.prefetch_enabled = prefetch_enabled
         self.runner = runner
         self.store_provider = store_provider
         self.service_factory = service_factory
@@ -87,6 +100,11 @@ class SamAssist(QObject):
             self._embedding_pending = None  # the prefetch of the previous image never starts
         self._prefetch_task = None
 
+    @property
+    def prefetch_task(self):
+        """The prefetch still waiting for the worker (``IdleTask``), or None."""
+        return self._prefetch_task
+
     def has_embedding(self) -> bool:
         return self._embedding is not None and self._embedding_for == self.sha
 
@@ -106,7 +124,7 @@ class SamAssist(QObject):
 
     def prefetch(self) -> None:
         """Start this image's embedding in the background so the first click does not pay for it."""
-        if self.image is None or self.has_embedding() or self._embedding_pending == self.sha:
+        if not self.prefetch_enabled or self.image is None or self.has_embedding() or self._embedding_pending == self.sha:
             return
         submit_idle = getattr(self.runner, "submit_idle", None)
         if submit_idle is None:

@@ -119,7 +119,7 @@ class MemoryBankModel(AnomalyModel):
         return units, units, LEAVE_ONE_OUT
 
     def _fit(self, units: list[Unit], ctx: FitContext) -> None:
-        self.card.metrics["inference_backend"] = self.backend  # fit, calibration and predict use this one
+        self.record_inference_backend()  # fit, calibration and predict use this one
         feats, owners = [], []
         for i, im in enumerate(units):
             ctx.cancel.raise_if_cancelled()

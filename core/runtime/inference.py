@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,7 +144,7 @@ def cached_graph_ok(spec: GraphSpec, path: Path) -> bool:
     return meta.get("size") == path.stat().st_size and meta.get("sha256") == _file_sha256(path)
 
 
-def export_graph(spec: GraphSpec, build: Callable[[], object], folder: Path | None = None) -> Path:
+def export_graph(spec: GraphSpec, build: Callable[[], Any], folder: Path | None = None) -> Path:
     """The verified ONNX file of ``spec``, exporting ``build()`` (a torch module on the CPU, in eval
     mode) when the cache has no valid copy. Corrupt or stale files are replaced, never used."""
     from core.io.atomic import atomic_path, atomic_write_json
@@ -194,7 +195,7 @@ class FrozenGraph:
     """A frozen network as an ONNX Runtime session (CPU execution provider). ``run`` takes a batch
     of any size; the graph itself is exported for batch 1 (static shapes)."""
 
-    def __init__(self, spec: GraphSpec, build: Callable[[], object], folder: Path | None = None):
+    def __init__(self, spec: GraphSpec, build: Callable[[], Any], folder: Path | None = None):
         import onnxruntime as ort
 
         self.spec = spec
@@ -227,7 +228,7 @@ _graphs: dict[tuple[str, str], FrozenGraph] = {}
 _graphs_lock = threading.Lock()
 
 
-def frozen_graph(spec: GraphSpec, build: Callable[[], object]) -> FrozenGraph:
+def frozen_graph(spec: GraphSpec, build: Callable[[], Any]) -> FrozenGraph:
     """One session per graph and cache folder in this process."""
     key = (spec.key(), str(cache_dir()))
     with _graphs_lock:

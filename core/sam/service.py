@@ -46,8 +46,8 @@ class SamService:
     def embeddings(self, images: list[np.ndarray], shas: list[str | None] | None = None, batch: int = 8) -> list[np.ndarray]:
         """Embeddings of several 2-D images (B-scans, slices, the images of a run): cached ones are
         read, the others encoded ``batch`` at a time (one batched call on CUDA)."""
-        shas = [s or array_sha256(im) for im, s in zip(images, shas or [None] * len(images), strict=True)]
-        out: list[np.ndarray | None] = [self._cached(self.cache_key(s)) for s in shas]
+        keys = [s or array_sha256(im) for im, s in zip(images, shas or [None] * len(images), strict=True)]
+        out: list[np.ndarray | None] = [self._cached(self.cache_key(s)) for s in keys]
         todo = [i for i, e in enumerate(out) if e is None]
         for start in range(0, len(todo), batch):
             part = todo[start : start + batch]
@@ -55,10 +55,11 @@ class SamService:
                 out[i] = emb
                 if self.store is not None:
                     attrs = {"encoder": self.net.encoder_id, "weights_sha256": self.net.weights_sha256, "backend": self.backend}
-                    self.store.put(self.cache_key(shas[i]), emb, attrs=attrs)
-        for im, s, emb in zip(images, shas, out, strict=True):
-            self._remember(self.cache_key(s), emb, im.shape[:2])
-        return out  # type: ignore[return-value]
+                    self.store.put(self.cache_key(keys[i]), emb, attrs=attrs)
+        done = [e for e in out if e is not None]  # every image has its embedding now
+        for im, s, got in zip(images, keys, done, strict=True):
+            self._remember(self.cache_key(s), got, im.shape[:2])
+        return done
 
     def _cached(self, key: str) -> np.ndarray | None:
         with self._lock:
@@ -150,9 +151,9 @@ class SamService:
             )
             nh, nw = self.resized_hw(image_hw)
             up = F.interpolate(low, size=(self.net.img_size, self.net.img_size), mode="bilinear", align_corners=False)
-            up = up[0, :, :nh, :nw].float().cpu().numpy()
+            logits = up[0, :, :nh, :nw].float().cpu().numpy()
         return SamPrediction(
-            masks=upsample_masks(up, image_hw), scores=iou[0].float().cpu().numpy(), low_res_logits=low[0].float().cpu().numpy()
+            masks=upsample_masks(logits, image_hw), scores=iou[0].float().cpu().numpy(), low_res_logits=low[0].float().cpu().numpy()
         )
 
     def mask_prompt_from_map(self, prob_map: np.ndarray, logit_scale: float = 8.0) -> np.ndarray:

@@ -107,7 +107,7 @@ class Rasalore(AnomalyModel):
 
     def _fit(self, units: list[LoadedImage], ctx: FitContext) -> None:
         if self.guided():  # the slice classifier's encoder: calibration and prediction use this backend
-            self.card.metrics["inference_backend"] = self.backend
+            self.record_inference_backend()
         fitted = fit_rasalore(self.config, units, ctx, exclude=self._exclude, device=self.device, store=self.array_store)
         self.net, self._ddpt_state, self._classifier = fitted.net, fitted.ddpt_state, None
         self.config = replace(self.config, sequences=",".join(fitted.sequences), bridge_sequence=fitted.bridge)
