@@ -3,7 +3,8 @@
     python -m bench                      # every CPU benchmark (tens of minutes on a 2-core CPU)
     python -m bench speed sam            # a subset
     python -m bench --out /tmp/results   # results elsewhere (default: bench/results of this checkout)
-    python -m bench --gpu                # the GPU set with BENCH_DEVICE=cuda (bench/gpu.sh); fails cleanly without a GPU
+    python -m bench --gpu                # the GPU set with BENCH_DEVICE=cuda into bench/results/gpu (bench/gpu.sh);
+                                         # exit 2 without a GPU
 
 Each benchmark runs in its own process (clean memory figures); the device and the machine load
 (``uptime``'s load averages) are recorded with every result.
@@ -20,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+RESULTS = ROOT / "bench" / "results"  # never the current folder: `python -m bench` may run from anywhere
+GPU_RESULTS = RESULTS / "gpu"  # the GPU column never overwrites the CPU figures
 # name -> module; modules accept --out PATH (and --device where it applies)
 BENCHES = {
     "speed": "bench.speed",
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all): {', '.join(BENCHES)}")
-    p.add_argument("--out", type=Path, default=RESULTS, help=f"folder for the JSON results (default: {RESULTS})")
+    p.add_argument("--out", type=Path, help=f"folder for the JSON results (default: {RESULTS}; with --gpu {GPU_RESULTS})")
     p.add_argument("--gpu", action="store_true", help=f"run {', '.join(GPU_SET)} with BENCH_DEVICE=cuda; exit 2 without a GPU")
     args = p.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHES]
@@ -88,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         names = args.names or list(GPU_SET)
         print(f"GPU: {what}", flush=True)
     device = env.get("BENCH_DEVICE", "auto")
-    out_dir = args.out.resolve()
+    out_dir = (args.out or (GPU_RESULTS if args.gpu else RESULTS)).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"load_average_before": os.getloadavg()}
+    summary: dict = {"load_average_before": os.getloadavg(), "cpu_count": os.cpu_count(), "device": device}
+    if args.gpu:
+        summary["gpu"] = what
     for name in names:
         module = BENCHES[name]
         out = out_dir / f"{name}.json"
