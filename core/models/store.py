@@ -28,6 +28,9 @@ __all__ = [
     "StoredResult",
     "activate",
     "active_version",
+    "active_versions",
+    "combined_result",
+    "combined_scores",
     "delete_version",
     "fit_on_workspace",
     "list_versions",
@@ -218,13 +221,7 @@ def fit_on_workspace(
         ctx.labelled_anomalies = labelled_anomalies(ws, model.modality)
     cases = training_normals(ws, model.modality)
     if not cases and not caps.uses_slice_labels:
-        have = modalities_with_normals(ws, name)
-        hint = (
-            f"this workspace has normals of {', '.join(have)}: add --config modality={have[0]}"
-            if have
-            else "mark reviewed cases normal, or use the demo's training split"
-        )
-        raise StudioError(f"no normal {model.modality} cases to fit {name} on in {ws.root} ({hint})")
+        raise StudioError(f"no normal {model.modality} cases to fit {name} on in {ws.root} ({_normals_hint(ws, name)})")
     loaded: list[LoadedCase] = []
     for i, c in enumerate(cases):
         cancel.raise_if_cancelled()
@@ -236,6 +233,22 @@ def fit_on_workspace(
     if register:  # under torchrun only rank 0 registers the new version
         register_version(ws, model, activate=activate_new, user=user)
     return model
+
+
+def _normals_hint(ws: Workspace, name: str) -> str:
+    """What to do when ``name`` has no normals of its modality: the modalities that do have them."""
+    have = modalities_with_normals(ws, name)
+    if have:
+        return f"this workspace has normals of {', '.join(have)}: add --config modality={have[0]}"
+    elsewhere = sorted({im.modality.value for c in training_normals(ws) for im in c.images})
+    if elsewhere:
+        from core.models.registry import METHODS
+
+        able = [m for m in sorted(METHODS) if m != name and any(x in model_class(m).modalities for x in elsewhere)]
+        return f"its normals are {', '.join(elsewhere)} images, which {name} does not score" + (
+            f"; fit {' or '.join(able)} with --config modality={elsewhere[0]}" if able else ""
+        )
+    return "mark reviewed cases normal, or use the demo's training split"
 
 
 def default_modality(ws: Workspace, name: str) -> str:
@@ -291,9 +304,48 @@ def scores_for(ws: Workspace, name: str, version: str | None = None) -> dict[str
     return {} if version is None else ws.results.scores(name, version)
 
 
-def _case_progress(progress: Progress, i: int, n: int, case_id: str) -> Progress:
-    """A prediction's own progress shown as case ``i`` of ``n`` with the prediction's message."""
-    return lambda _done, _total, message: progress(i, n, f"{case_id}: {message}")
+def _case_progress(progress: Progress, i: int, n: int, case_id: str, step: Progress | None = None) -> Progress:
+    """A prediction's own progress shown as case ``i`` of ``n`` with the prediction's message;
+    ``step`` also gets the prediction's own (done, total, message) (the window's progress bar)."""
+
+    def report(done: int, total: int, message: str) -> None:
+        progress(i, n, f"{case_id}: {message}")
+        if step is not None:
+            step(done, total, message)
+
+    return report
+
+
+def active_versions(ws: Workspace, name: str) -> list[VersionRecord]:
+    """The active version of ``name`` for each modality (one per modality, newest first)."""
+    out: dict[str, VersionRecord] = {}
+    for v in sorted(ws.versions.list(name), key=lambda r: r.created, reverse=True):
+        if v.active and v.modality not in out:
+            out[v.modality] = v
+    return list(out.values())
+
+
+def combined_result(ws: Workspace, name: str, versions: Sequence[str], case_id: str):
+    """The case score of ``case_id`` under the given versions of ``name`` (core.workspace.combined)."""
+    from core.workspace.combined import combine_results
+
+    results = [r for r in (ws.results.get(name, v, case_id) for v in versions) if r is not None]
+    if not results:
+        return None
+    modality_of = {im.name: im.modality.value for im in ws.case(case_id).images}
+    return combine_results(case_id, results, modality_of)
+
+
+def combined_scores(ws: Workspace, name: str, versions: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """{case: (score, threshold)} of every case scored by any of the given versions of ``name``."""
+    from core.workspace.combined import combine_case_scores
+
+    per_version = []
+    for v in versions:
+        record = ws.versions.get(name, v)
+        threshold = float(record.card.threshold) if record is not None and record.card is not None else 3.0
+        per_version.append((ws.results.scores(name, v), threshold))
+    return combine_case_scores(per_version)
 
 
 def predict_cases(
@@ -304,9 +356,11 @@ def predict_cases(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     skip_unsupported: bool = True,
+    step_progress: Progress | None = None,
     prefetch: int = 1,
 ) -> tuple[list[StoredResult], list[dict]]:
     """Predict and store. Returns (results, skipped) where skipped lists cases without a usable image.
+    ``step_progress`` gets each prediction's own progress (B-scans, slices, images of the case).
     The next ``prefetch`` cases are read on a thread while one is scored, and results are stored on
     another (core.models.prefetch): the same results as one case after the other."""
     from core.models.prefetch import Pipeline
@@ -330,7 +384,7 @@ def predict_cases(
             if case is None:
                 skipped.append({"case": cid, "reason": f"no {model.modality} image"})
                 continue
-            ctx = PredictContext(progress=_case_progress(progress, i, len(case_ids), cid), cancel=cancel)
+            ctx = PredictContext(progress=_case_progress(progress, i, len(case_ids), cid, step_progress), cancel=cancel)
             pipe.store(store_result, ws, model, case, model.predict(case, ctx))
         done = pipe.results()
     progress(len(case_ids), len(case_ids), "done")
