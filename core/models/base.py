@@ -30,6 +30,7 @@ from core.domain import LoadedCase, LoadedImage
 from core.errors import ConfigError, InputError, StudioError
 from core.models.config import BaseSettings
 from core.models.contract import Capabilities, FitContext, PredictContext
+from core.models.volume_scores import PAGE_RAW_SCORES, CalibrationSamples, bscan_scores, with_enface
 from core.runtime.progress import Progress, part_progress
 from core.workspace.cards import Calibration, CardError, ModelCard
 from core.workspace.results import SliceScores
@@ -37,7 +38,6 @@ from core.workspace.results import SliceScores
 MODEL_FILE = "model.pt"
 CARD_FILE = "card.json"
 Unit = Any  # what a method fits and calibrates on: a LoadedImage (most), a {modality: image} case (MMRAD)
-PAGE_RAW_SCORES = "page_raw_scores"  # extras of a B-scan stack: every B-scan's raw score (core.models.pages)
 
 
 class ModelFolderError(StudioError):
@@ -73,65 +73,16 @@ class AnomalyResult:
         return self.score >= threshold
 
 
-def bscan_scores(calibration: Calibration, page_raws: Sequence[float]) -> SliceScores:
-    """Calibrated score of every B-scan of a stack (the volume's score is the highest of them)."""
-    scores: list[float | None] = [calibration.image_z(r) for r in page_raws]
-    return SliceScores(axis=0, plane="bscan", scores=scores, top=int(np.argmax(np.asarray(scores, float))) if scores else None)
-
-
-def with_enface(case: LoadedCase, maps: dict[str, ImageMap]) -> dict[str, ImageMap]:
-    """Add the en-face map to every OCT volume's entry whose B-scan positions lie on an image of the case."""
-    from core.models.enface import enface_for_case
-
-    out = dict(maps)
-    for name, m in maps.items():
-        ef = enface_for_case(case, name, m.heatmap) if m.heatmap.ndim == 3 else None
-        if ef is not None:
-            out[name] = replace(m, enface=ef.values, enface_on=ef.on)
-    return out
-
-
-class CalibrationSamples:
-    """Raw scores and maps of normal images for :class:`Calibration`: one sample per 2-D image and one
-    per B-scan of a stack (the per-B-scan raw scores under ``PAGE_RAW_SCORES``)."""
-
-    def __init__(self) -> None:
-        self.raws: list[float] = []
-        self.maps: list[np.ndarray] = []
-        self.volume_raws: list[tuple[int, float]] = []  # (B-scans, highest B-scan raw score) of each normal volume
-
-    def add(self, raw: float, raw_map: np.ndarray, extras: dict) -> None:
-        page_raws = extras.get(PAGE_RAW_SCORES)
-        if page_raws is None:
-            self.raws.append(float(raw))
-            self.maps.append(raw_map)
-            return
-        self.raws.extend(float(r) for r in page_raws)
-        self.maps.extend(np.asarray(raw_map))
-        self.volume_raws.append((len(page_raws), float(max(page_raws))))
-
-    def calibration(self, source: str, card: ModelCard | None = None) -> Calibration:
-        cal = Calibration.from_samples(self.raws, self.maps, source)
-        if card is not None:
-            note_volume_scores(card, cal, self.volume_raws)
-        return cal
-
-
-def note_volume_scores(card: ModelCard, cal: Calibration, volume_raws: Sequence[tuple[int, float]], key: str = "volumes") -> None:
-    """Record in the card what the held-out normal volumes scored (their highest calibrated B-scan
-    score): a volume's score is a maximum over its B-scans, so this is the level to set a threshold by."""
-    if not volume_raws:
-        card.metrics.pop(key, None)
-        return
-    card.metrics[key] = {
-        "aggregate": "highest calibrated B-scan score",
-        "calibrated_on": "every B-scan of the calibration normals (volumes and single B-scans alike)",
-        "normal_volumes": [{"bscans": n, "score": round(cal.image_z(r), 4)} for n, r in volume_raws],
-    }
-
-
 def new_version_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+ONNX_DEVIATION = (
+    "The frozen encoder runs on ONNX Runtime (CPU execution provider) from an ONNX export of the same weights instead of "
+    "torch eager (inference_backend=onnx; the export agrees with torch to within 1e-4, measured 3e-6 on fundus, OCT and MRI "
+    "images); fit, calibration and prediction all use it. Fitting with the backend setting (or ANOMALY_STUDIO_BACKEND) "
+    "at torch restores torch eager."
+)
 
 
 class AnomalyModel(ABC):
@@ -187,6 +138,25 @@ class AnomalyModel(ABC):
         from core.runtime.device import resolve_device
 
         return resolve_device(self.config.device)
+
+    @property
+    def backend(self) -> str:
+        """Inference backend of the frozen encoders (core.runtime.inference.model_backend): a fitted
+        model predicts with the one it was calibrated with (``inference_backend`` in its card)."""
+        from core.runtime.inference import model_backend
+
+        recorded = self.card.metrics.get("inference_backend") or ("torch" if self.fitted else None)
+        return model_backend(recorded, self.device)
+
+    def record_inference_backend(self) -> str:
+        """At fit time: the card records the backend that fitting, calibration and prediction use,
+        and, for ONNX Runtime, says so beside the method's deviations (same weights, other runtime)."""
+        used = self.backend
+        self.card.metrics["inference_backend"] = used
+        self.card.deviations = [d for d in self.card.deviations if d != ONNX_DEVIATION]
+        if used == "onnx":
+            self.card.deviations.append(ONNX_DEVIATION)
+        return used
 
     @property
     def modality(self) -> str:

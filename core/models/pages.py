@@ -28,8 +28,9 @@ import numpy as np
 
 from core.domain import LoadedImage
 from core.errors import InputError
-from core.models.base import PAGE_RAW_SCORES, AnomalyModel
+from core.models.base import AnomalyModel
 from core.models.contract import PredictContext
+from core.models.volume_scores import PAGE_RAW_SCORES
 
 VOLUME_NOTE = (
     "OCT volumes (the product's, not the paper's): every B-scan of a volume is scored as a 2-D image (its own calibrated "

@@ -28,12 +28,13 @@ import numpy as np
 
 from core.domain import LoadedCase, LoadedImage
 from core.errors import InputError, StudioError
-from core.models.base import AnomalyModel, AnomalyResult, ImageMap, bscan_scores, note_volume_scores, with_enface
+from core.models.base import AnomalyModel, AnomalyResult, ImageMap
 from core.models.contract import Capabilities, FitContext, PredictContext, Supervision
 from core.models.mmrad.card_text import DEVIATIONS, FAITHFUL_CONFIG
 from core.models.mmrad.cases import CaseInference, infer_case, simulate_case, to_grids
 from core.models.mmrad.settings import MMRADSettings
 from core.models.pages import PageOutput, combine_pages, image_pages
+from core.models.volume_scores import bscan_scores, note_volume_scores, with_enface
 from core.runtime.progress import CancelToken
 from core.workspace.cards import Calibration
 

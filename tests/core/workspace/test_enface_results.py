@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.models.base import ImageMap, with_enface
+from core.models.base import ImageMap
+from core.models.volume_scores import with_enface
 from core.workspace import Workspace
 from core.workspace.results import ImageResult, StoredResult, result_key
 
