@@ -481,7 +481,9 @@ def main(argv=None) -> int:
                 data = standins.WRITERS[row.layout](Path(tmp) / row.standin_folder)
                 log(STANDIN_BANNER)
             else:
-                row = choose_row(a.method, a.row, data if data.is_dir() else None)
+                if not data.is_dir():
+                    raise ReproduceError(f"{data}: no such folder")
+                row = choose_row(a.method, a.row, data)
             result = reproduce(a.method, data, row, overrides, a.workspace, a.device, a.standin, log)
     except ReproduceError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -39,6 +39,8 @@ def test_wrong_layout_and_ambiguous_rows_are_refused(capsys, tmp_path):
     data = standins.eyeq(tmp_path / "eyeq")
     code, _, err = _run(capsys, "resynthdetect", "--data", str(data), "--row", "idrid")
     assert code == 2 and "expected the idrid layout" in err
+    code, _, err = _run(capsys, "resad", "--data", str(tmp_path / "missing"))
+    assert code == 2 and "no such folder" in err
     assert reproduce.choose_row("resynthdetect", None, data).name == "eyeq"  # chosen by the folder's layout
     assert reproduce.choose_row("mias_sam", None, standins.bmad(tmp_path / "RESC")).name == "bmad-oct"
     with pytest.raises(reproduce.ReproduceError, match="--row"):
