@@ -7,6 +7,7 @@ window shows quickly and headless commands never touch Qt.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from app.screenshot import save_screenshot
 from core.errors import StudioError, WorkspaceError
+
+STARTUP_NOTICES: list[str] = []  # shown in the window's status bar once it is up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +56,11 @@ def _resolve_workspace(args: argparse.Namespace):
         if (c / CATALOG_NAME).exists():
             try:
                 return Workspace.open(c), settings
-            except StudioError:
-                pass
+            except StudioError as exc:  # say why, then fall back to the demo: never silently
+                notice = f"The last workspace could not be opened ({exc}); the demo workspace is shown instead."
+                logging.getLogger(__name__).warning(notice)
+                print(notice, file=sys.stderr)
+                STARTUP_NOTICES.append(notice)
     demo = demo_workspace_dir()
     if not (demo / CATALOG_NAME).exists() or os.environ.get("ANOMALY_STUDIO_REBUILD_DEMO"):
         from core.cli import _stderr_progress
@@ -138,13 +144,13 @@ def run_gui(args: argparse.Namespace) -> int:
         return 0
 
     window.show()
+    if STARTUP_NOTICES:
+        window.statusBar().showMessage(" ".join(STARTUP_NOTICES), 30000)
     if args.case:
         window.worklist.select_case(args.case)
     elif ws.case_ids():
         window.worklist.select_case(ws.case_ids()[0])
     shown = time.monotonic() - t0
-    import logging
-
     logging.getLogger(__name__).info("window shown %.2f s after the GUI started", shown)
     return app.exec()
 

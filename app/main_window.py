@@ -1,36 +1,27 @@
 """The main window: composes the worklist, the viewers with their overlay bar and colour legend,
 and the side panels (review, model, case details). Work happens in the controllers:
 app.controllers.cases (open cases, results for display), .model_runs (the GPU worker),
-.review (decisions). The window wires their signals to the widgets."""
+.review (decisions). The current case, the case on screen and the result shown on it live in the
+session (app.state.session); the window shows them when the session says they changed. Menus and
+keys: app.menus."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QScrollArea,
-    QSplitter,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget
 
 from app.controllers.cases import CaseController
 from app.controllers.model_presenter import ModelPresenter
 from app.controllers.model_runs import ModelRunController
 from app.controllers.review import ReviewController
 from app.editing.mode import LabelMode
+from app.menus import add_label_menu, build_menus, set_review_keys_for_labelling
 from app.state.overlays import CaseOverlay, OverlaySettings
 from app.state.session import Session
-from app.state.shortcuts import SHORTCUTS
 from app.viewers.case_view import CaseView
 from app.viewers.overlays import ColorLegend
 from app.viewers.volume_view import VolumeView
@@ -39,6 +30,8 @@ from app.widgets.model_panel import ModelPanel
 from app.widgets.overlay_panel import OverlayPanel
 from app.widgets.review_panel import ReviewPanel
 from app.widgets.worklist import WorklistPanel
+from app.widgets.workspace_banner import WorkspaceBanner
+from app.window_layout import main_splitter, muted_label, side_column
 from app.workers.gc_guard import collect_in_gui_thread
 from app.workers.pool import TaskRunner
 from core.domain import CaseKind, LoadedCase, Modality
@@ -72,73 +65,39 @@ class MainWindow(QMainWindow):
         self.legend = ColorLegend()
         self.review_panel = ReviewPanel()
         self.model_panel = ModelPanel()
-        self.empty = QLabel("Select a case in the worklist")
-        self.empty.setAlignment(Qt.AlignCenter)
-        self.empty.setObjectName("muted")
-        self.loading = QLabel("")
-        self.loading.setAlignment(Qt.AlignCenter)
-        self.loading.setObjectName("muted")
+        self.empty = muted_label("Select a case in the worklist")
+        self.loading = muted_label()
+        self.banner = WorkspaceBanner()  # another window has this workspace open: say who
+        self.banner.attach(session.workspace)
         self.viewers = QStackedWidget()
         for w in (self.empty, self.case_view, self.volume_view, self.loading):
             self.viewers.addWidget(w)
-        self.setCentralWidget(self._compose())
+        self.sidebar = side_column(self.review_panel, self.overlays, self.model_panel, self.info)
+        self.setCentralWidget(main_splitter(self.worklist, self.viewers, self.legend, self.sidebar, self.banner))
         self.status_label = QLabel("")
         self.statusBar().addWidget(self.status_label, 1)
         self.device_label = QLabel("Device: starting…")
         self.device_label.setObjectName("muted")
         self.statusBar().addPermanentWidget(self.device_label)
 
-        self._loaded: LoadedCase | None = None
-        self._overlay: CaseOverlay | None = None
+        self._retrain = None
+        self._quit_after_training = False
         self._connect()
         self.models = ModelPresenter(self)
-        self._build_menus()
-        self.label_mode = LabelMode(self)
+        self.shortcut_actions = build_menus(self)
+        self.label_mode = LabelMode(session, self.io, self.gpu, self.viewers, parent=self)
+        add_label_menu(self, self.label_mode)
+        self.label_mode.active_changed.connect(self._on_label_mode)
+        self.label_mode.message.connect(self.statusBar().showMessage)
         self.model_panel.set_device(self.settings.device)
         self.refresh_cases()
         self.refresh_models(model)
         if warm_up:
             QTimer.singleShot(200, self.runs.warm_up)
 
-    def _compose(self) -> QWidget:
-        centre = QWidget()
-        cl = QVBoxLayout(centre)
-        cl.setContentsMargins(0, 0, 0, 0)
-        cl.setSpacing(2)
-        row = QHBoxLayout()
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(2)
-        row.addWidget(self.viewers, 1)
-        row.addWidget(self.legend)
-        cl.addLayout(row, 1)
-        side = QWidget()
-        sl = QVBoxLayout(side)
-        sl.setContentsMargins(4, 4, 4, 4)
-        sl.setSpacing(8)
-        sl.addWidget(self.review_panel)
-        sl.addWidget(self.overlays)
-        sl.addWidget(self.model_panel)
-        sl.addWidget(self.info)
-        sl.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(side.minimumSizeHint().width() + 16)
-        scroll.setMaximumWidth(440)
-        self.sidebar = scroll
-        splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self.worklist)
-        splitter.addWidget(centre)
-        splitter.addWidget(scroll)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setStretchFactor(2, 0)
-        splitter.setSizes([446, 834, 320])
-        splitter.setChildrenCollapsible(False)
-        return splitter
-
     def _connect(self) -> None:
+        self.session.events.loaded.connect(self._display)
+        self.session.events.overlay.connect(self._on_overlay_changed)
         self.worklist.case_selected.connect(self.open_case)
         self.cases.case_loaded.connect(self._on_case_loaded)
         self.cases.case_failed.connect(self._on_case_error)
@@ -152,53 +111,12 @@ class MainWindow(QMainWindow):
         self.review.case_changed.connect(self._on_review_changed)
         self.review.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
-    # -- menus and keys ----------------------------------------------------------------------
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.addAction(QAction("&Open workspace…", self, shortcut=QKeySequence.Open, triggered=self._choose_workspace))
-        from app.dialogs.pacs import add_pacs_actions  # File -> Open from PACS…, Send case to PACS…
-
-        add_pacs_actions(self, file_menu)
-        file_menu.addSeparator()
-        file_menu.addAction(QAction("&Quit", self, shortcut=QKeySequence.Quit, triggered=self.close))
-        handlers = {
-            "previous": lambda: self.worklist.step(-1),
-            "next": lambda: self.worklist.step(1),
-            "normal": lambda: self.review_action("decide", "normal"),
-            "abnormal": lambda: self.review_action("decide", "abnormal"),
-            "approve": lambda: self.review_action("approve"),
-            "flag": lambda: self.review_action("flag"),
-            "comment": self.review_panel.focus_comment,
-            "overlays": self.overlays.toggle_all,
-            "heatmap": self.overlays.toggle_heatmap,
-            "reset_view": self.reset_view,
-            "run_case": lambda: self.run_model("case"),
-            "cancel_run": self.runs.cancel,
-            "search": lambda: self.worklist.search.setFocus(Qt.ShortcutFocusReason),
-            "help": self.show_shortcuts,
-        }
-        menus = {}
-        for group in ("Navigate", "Review", "View", "Model", "Help"):
-            menus[group] = self.menuBar().addMenu(f"&{group}")
-        self.shortcut_actions: dict[str, QAction] = {}
-        for s in SHORTCUTS:
-            act = QAction(s.text, self)
-            act.setShortcuts([QKeySequence(k) for k in s.keys])
-            act.setShortcutContext(Qt.WindowShortcut)
-            act.triggered.connect(handlers[s.action])
-            menus[s.group].addAction(act)
-            self.addAction(act)
-            self.shortcut_actions[s.action] = act
-        menus["View"].addSeparator()
-        menus["View"].addAction(QAction("Sort worklist by &score (triage)", self, triggered=self.worklist.sort_by_score))
-        menus["Model"].addSeparator()
-        menus["Model"].addAction(QAction("&Retrain…", self, triggered=self.show_retrain))
-
+    # -- dialogs and view commands (the menus call these) ------------------------------------------
     def show_retrain(self, method: str | None = None):
         """The Retrain dialog (training runs in its own process; only activation changes the app)."""
         from app.training.dialog import RetrainDialog
 
-        dlg = getattr(self, "_retrain", None)
+        dlg = self._retrain
         if dlg is None:
             current = self.session.model.name if self.session.model is not None else None
             dlg = RetrainDialog(self.session.workspace, self.session.user, self.gpu, self, method=method or current)
@@ -211,14 +129,16 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         from app.dialogs.shortcuts import ShortcutsDialog
 
-        ShortcutsDialog(self).exec()
+        dlg = ShortcutsDialog(self)
+        dlg.exec()
+        dlg.deleteLater()  # a child of the window: without this every F1 would keep one
 
     def reset_view(self) -> None:
         current = self.viewers.currentWidget()
         if current in (self.case_view, self.volume_view):
             current.reset_view()
 
-    def _choose_workspace(self) -> None:
+    def choose_workspace(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open workspace", str(self.session.workspace.root.parent))
         if not folder:
             return
@@ -227,7 +147,7 @@ class MainWindow(QMainWindow):
         except StudioError as exc:
             QMessageBox.warning(self, "Cannot open workspace", str(exc))
             return
-        retrain = getattr(self, "_retrain", None)
+        retrain = self._retrain
         if retrain is not None and retrain.process.running:
             QMessageBox.information(
                 self, "Training is running", "Finish or cancel the training run in the Retrain dialog before switching workspaces."
@@ -242,6 +162,7 @@ class MainWindow(QMainWindow):
         self._save_pending_comment()
         self.session.workspace.close()
         self.session.workspace = ws
+        self.banner.attach(ws)
         self.session.current_case_id = None
         self.cases.forget()
         self.setWindowTitle(f"Anomaly Studio — {ws.name}")
@@ -257,7 +178,7 @@ class MainWindow(QMainWindow):
 
     def open_case(self, case_id: str) -> None:
         """Show the case: from the cache at once, else loaded on the I/O pool (stale loads are dropped)."""
-        if case_id == self.session.current_case_id and self._loaded is not None and self._loaded.id == case_id:
+        if case_id == self.session.current_case_id and self.session.shows_current_case():
             return
         self._save_pending_comment()
         self.session.current_case_id = case_id
@@ -270,11 +191,10 @@ class MainWindow(QMainWindow):
         record = self.session.case(case_id)
         self.info.show_case(record)
         self.review_panel.set_case(record, self.review.history(case_id))
-        self._overlay = self.cases.cached_overlay(case_id, self.session.model)
-        self.review_panel.set_result(self.session.model, self._overlay)
+        self.session.overlay = self.cases.cached_overlay(case_id, self.session.model)
 
     def _show_loading_if_pending(self, case_id: str) -> None:
-        if self.session.current_case_id == case_id and (self._loaded is None or self._loaded.id != case_id):
+        if self.session.current_case_id == case_id and not self.session.shows_current_case():
             self.viewers.setCurrentWidget(self.loading)
 
     def _on_case_loaded(self, case: LoadedCase) -> None:
@@ -296,25 +216,26 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Cannot open {case_id}: {exc}", 10000)
 
     def show_loaded(self, case: LoadedCase) -> None:
-        self._loaded = case
-        if self.label_mode.show_case(case):
+        """Put ``case`` on screen (the session's ``loaded`` event shows it)."""
+        self.session.loaded = case
+
+    def _display(self, case: LoadedCase | None) -> None:
+        """Show the pixels of ``case`` in the labelling view or the review viewers, with its result."""
+        if case is None or self.label_mode.show_case(case):
             return
+        ov = self.session.overlay_for(case.id)
         if case.record.kind == CaseKind.MRI:
-            ov = self._overlay if self._overlay is not None and self._overlay.case_id == case.id else None
             mri = case.images.get(ov.primary_image) if ov is not None else None  # the sequence the model scored
             mri = mri or case.first(Modality.MRI)
             affine = mri.record.meta.affine_array()
-            self.volume_view.set_volume(mri.array, affine if affine is not None else _eye4(), title=mri.record.name, case_id=case.id)
+            self.volume_view.set_volume(mri.array, affine if affine is not None else np.eye(4), title=mri.record.name, case_id=case.id)
             self.volume_view.apply_overlay_settings(self.overlays.settings)
             self.viewers.setCurrentWidget(self.volume_view)
         else:
             self.case_view.show_case(case)
             self.case_view.apply_overlay_settings(self.overlays.settings)
             self.viewers.setCurrentWidget(self.case_view)
-        if self._overlay is not None and self._overlay.case_id == case.id:
-            self._apply_overlay(self._overlay)
-        else:
-            self._apply_overlay(None)
+        self.apply_overlay(ov)
 
     def open_case_now(self, case_id: str) -> None:
         """Synchronous variant for screenshots and tests (pixels and the stored result)."""
@@ -325,28 +246,28 @@ class MainWindow(QMainWindow):
         finally:
             self.worklist.blockSignals(False)
         self._show_record(case_id)
-        self._overlay = self.cases.load_overlay_now(case_id)
+        self.session.overlay = self.cases.load_overlay_now(case_id)
         self.show_loaded(self.cases.load_now(case_id))
-        self.review_panel.set_result(self.session.model, self._overlay)
 
     # -- model results on the case ---------------------------------------------------------------
     def _on_overlay(self, case_id: str, overlay: CaseOverlay | None) -> None:
-        if case_id != self.session.current_case_id:
-            return
-        self._overlay = overlay
-        self.review_panel.set_result(self.session.model, overlay)
-        if self._loaded is not None and self._loaded.id == case_id:
-            self._apply_overlay(overlay)
+        if case_id == self.session.current_case_id:
+            self.session.overlay = overlay
 
-    def _apply_overlay(self, overlay: CaseOverlay | None) -> None:
+    def _on_overlay_changed(self, overlay: CaseOverlay | None) -> None:
+        self.review_panel.set_result(self.session.model, overlay)
+        if self.session.shows_current_case():
+            self.apply_overlay(overlay)
+
+    def apply_overlay(self, overlay: CaseOverlay | None) -> None:
+        """Draw ``overlay`` (or none) on the review viewer on screen and update the colour legend."""
         view = self.volume_view if self.viewers.currentWidget() is self.volume_view else self.case_view
         view.set_result(overlay)
         self._update_legend()
 
     def _update_legend(self) -> None:
-        model, ov = self.session.model, self._overlay
-        labelling = getattr(self, "label_mode", None) is not None and self.label_mode.active
-        if labelling or model is None or ov is None or not any(im.heatmap is not None for im in ov.images.values()):
+        model, ov = self.session.model, self.session.overlay
+        if self.label_mode.active or model is None or ov is None or not any(im.heatmap is not None for im in ov.images.values()):
             self.legend.set_inactive()
             self.legend.hide()
             return
@@ -359,6 +280,16 @@ class MainWindow(QMainWindow):
         self.case_view.apply_overlay_settings(settings)
         self.volume_view.apply_overlay_settings(settings)
         self._update_legend()
+
+    def _on_label_mode(self, on: bool) -> None:
+        """Labelling needs the width: the review column and the heatmap legend make room for the
+        label panel (the label view has its own model-result-to-label tools)."""
+        set_review_keys_for_labelling(self.shortcut_actions, on)
+        self.sidebar.setVisible(not on)
+        self.legend.setVisible(not on)
+        if not on:
+            self._update_legend()
+        self._display(self.session.loaded)
 
     # -- models (app.controllers.model_presenter does the work) ---------------------------------
     def refresh_models(self, wanted: str | None = None) -> None:
@@ -379,18 +310,21 @@ class MainWindow(QMainWindow):
         if case.id == self.session.current_case_id:
             self.info.show_case(case)
             self.review_panel.set_case(case, self.review.history(case.id))
-            self.review_panel.set_result(self.session.model, self._overlay)
+            self.review_panel.set_result(self.session.model, self.session.overlay)
 
     def _save_pending_comment(self) -> None:
         panel = self.review_panel
         if panel.case is not None and panel.comment_dirty():
             self.review.act(panel.case.id, "comment", panel.comment_text())
 
+    def _close_after_training(self, *_args) -> None:
+        self.close()
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if not self.label_mode.confirm_close():
             event.ignore()
             return
-        retrain = getattr(self, "_retrain", None)
+        retrain = self._retrain
         if retrain is not None and retrain.process.running:
             answer = QMessageBox.question(
                 self,
@@ -402,18 +336,16 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             # the trainer stops at its next step (killed after the grace period); quit once it has
-            retrain.process.finished.connect(lambda *_: self.close(), Qt.QueuedConnection)
+            # (one connection, however often the user asks to quit while it stops)
+            if not self._quit_after_training:
+                self._quit_after_training = True
+                retrain.process.finished.connect(self._close_after_training, Qt.QueuedConnection)
             retrain.close()
             event.ignore()
             return
         self._save_pending_comment()
+        self.session.workspace.release_writer()
         self.runs.shutdown()
         self.io.shutdown(wait=False)
         self.gpu.shutdown(wait=False)
         super().closeEvent(event)
-
-
-def _eye4():
-    import numpy as np
-
-    return np.eye(4)

@@ -26,11 +26,13 @@ BENCHES = {
     "train": "bench.train_step",
     "rasalore": "bench.rasalore_epoch",
     "accuracy": "bench.accuracy",
+    "robustness": "bench.robustness",
+    "soak": "bench.soak",
     "independent": "bench.independent",  # lesions from bench/lesions.py, reported apart from the demo tables
 }
 TAKES_DEVICE = {"sam", "models", "accuracy", "train", "rasalore", "independent"}
 WRITES_OUT = {"sam", "models", "accuracy", "independent"}  # the others print; their stdout is kept
-EXTRA_ARGS = {"gui": ["--json"]}
+EXTRA_ARGS = {"gui": ["--json"], "soak": ["--json"]}
 
 
 def _parse_stdout(text: str):

@@ -102,9 +102,9 @@ def _child(workspace: str, n_cases: int) -> None:
         w.worklist.select_case(cid)
         pump(
             lambda: (
-                w._loaded is not None
-                and w._loaded.id == cid
-                and (cid not in w.session.scores or (w._overlay is not None and w._overlay.case_id == cid))
+                w.session.loaded is not None
+                and w.session.loaded.id == cid
+                and (cid not in w.session.scores or (w.session.overlay is not None and w.session.overlay.case_id == cid))
             )
         )
         app.processEvents()  # paint

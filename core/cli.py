@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
 import shutil
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -32,9 +35,13 @@ def _print_json(obj) -> None:
 
 
 def _stderr_progress(done: int, total: int, message: str) -> None:
-    sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
-    if done >= total:
-        sys.stderr.write("\n")
+    """One self-overwriting line on a terminal; plain lines (no escape codes) otherwise."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
+        if done >= total:
+            sys.stderr.write("\n")
+    else:
+        sys.stderr.write(f"[{done}/{total}] {message}\n")
     sys.stderr.flush()
 
 
@@ -73,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.add_argument("--modality", choices=["fundus", "oct", "slice"], help="modality of BMAD images (default: from the folder name)")
     i.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("restore", help="replace a damaged workspace.sqlite with its rolling backup (workspace.sqlite.bak)")
+    r.add_argument("--workspace", "-w", type=Path, required=True)
+    r.add_argument("--json", action="store_true")
 
     n = sub.add_parser("info", help="list the cases of a workspace")
     n.add_argument("--workspace", "-w", type=Path, required=True)
@@ -136,9 +147,9 @@ def cmd_import(args) -> int:
                 + (f"  labels: {', '.join(e['labels'])}" if e.get("labels") else "")
             )
         for s in report.skipped:
-            print(f"  - {s['path']}: {s['reason']}")
+            sys.stderr.write(f"  - {s['path']}: {s['reason']}\n")
         for w in report.warnings:
-            print(f"  ! {w}")
+            sys.stderr.write(f"  ! {w}\n")
     return 0 if report.imported or not report.skipped else 2
 
 
@@ -157,12 +168,103 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_restore(args) -> int:
+    from core.workspace import Workspace
+
+    done = Workspace.restore_backup(args.workspace)
+    Workspace.open(args.workspace).close()  # the restored catalog opens and passes its checks
+    if args.json:
+        _print_json(done)
+    else:
+        print(f"Restored {done['restored']} from the backup of {done['backup_time']}")
+        for kept in done["kept"]:
+            print(f"  the replaced file is kept as {kept}")
+    return 0
+
+
 def _commands() -> dict:
     from core.cli_labels import LABEL_COMMANDS
     from core.cli_models import MODEL_COMMANDS
     from core.cli_pacs import PACS_COMMANDS
 
-    return {"demo": cmd_demo, "import": cmd_import, "info": cmd_info, **MODEL_COMMANDS, **LABEL_COMMANDS, **PACS_COMMANDS}
+    return {
+        "demo": cmd_demo,
+        "import": cmd_import,
+        "info": cmd_info,
+        "restore": cmd_restore,
+        **MODEL_COMMANDS,
+        **LABEL_COMMANDS,
+        **PACS_COMMANDS,
+    }
+
+
+class _PlainStream:
+    """stderr for a pipe or file: carriage-return progress becomes plain lines, escape codes vanish."""
+
+    _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._column = 0
+
+    def write(self, text: str) -> int:
+        text = self._ESCAPES.sub("", text)
+        out = []
+        for ch in text:
+            if ch == "\r":
+                if self._column:
+                    out.append("\n")
+                self._column = 0
+                continue
+            out.append(ch)
+            self._column = 0 if ch == "\n" else self._column + 1
+        self.stream.write("".join(out))
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (``| head``): stop quietly; Python must not complain at exit either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 141  # 128 + SIGPIPE, as the shell reports a process a pipe closed on
+
+
+def _report_wait(message: str) -> None:
+    sys.stderr.write(f"anomaly-studio: {message}\n")
+    sys.stderr.flush()
+
+
+# command-line options that name an id which becomes a path: checked before any command starts
+# (cheap refusals: a hostile --version never gets as far as importing torch or opening a model)
+_ID_OPTIONS = {"version": "version", "run": "run", "case": "case"}
+
+
+def _validate_ids(args: argparse.Namespace) -> None:
+    from core.workspace.paths import validate_id
+
+    for attr, kind in _ID_OPTIONS.items():
+        value = getattr(args, attr, None)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                validate_id(kind, item)
+
+
+def _sqlite_failure(exc: sqlite3.Error) -> str | None:
+    """A one-line reason for database errors that are the environment's, not a bug (else None)."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return f"the workspace database is busy ({exc}); another program is writing to it"
+    if "malformed" in text or "not a database" in text or "disk image" in text:
+        return f"the workspace catalog is damaged ({exc}); run 'anomaly-studio restore --workspace W'"
+    if "disk is full" in text or "disk i/o" in text or "unable to open" in text or "readonly" in text:
+        return f"the workspace database cannot be written ({exc})"
+    return None
 
 
 def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int:
@@ -171,6 +273,21 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
     setup_logging()
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    from core.io.filelock import set_wait_reporter
+    from core.settings import Settings
+
+    Settings.load()  # applies settings the engine reads below the settings layer (the decoders' budget)
+    original_stderr = sys.stderr
+    if not sys.stderr.isatty() and not isinstance(sys.stderr, _PlainStream):
+        sys.stderr = _PlainStream(sys.stderr)  # no progress escape codes in pipes and log files
+    set_wait_reporter(_report_wait)
+    try:
+        return _run(parser, args, gui)
+    finally:
+        sys.stderr = original_stderr
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, gui: GuiRunner | None) -> int:
     try:
         if args.command in (None, "gui"):
             if args.command is None:
@@ -178,7 +295,10 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
             if gui is None:
                 raise UsageError("the GUI is not available from this entry point; run the 'anomaly-studio' command")
             return int(gui(args) or 0)
-        return _commands()[args.command](args)
+        _validate_ids(args)
+        rc = _commands()[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return rc
     except CancelledError as exc:
         sys.stderr.write(f"anomaly-studio: {exc}\n")
         return 3
@@ -189,7 +309,14 @@ def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int
     except KeyboardInterrupt:
         sys.stderr.write("anomaly-studio: interrupted\n")
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except Exception as exc:  # noqa: BLE001 - last resort: a readable line, the traceback goes to the log
+        reason = _sqlite_failure(exc) if isinstance(exc, sqlite3.Error) else None
+        if reason is not None:
+            log.info("exit 2: %s", exc)
+            sys.stderr.write(f"anomaly-studio: error: {reason}\n")
+            return 2
         log.exception("unexpected failure")
         from core.logs import log_dir
 

@@ -48,9 +48,9 @@ def cmd_labels(args) -> int:
             + (f" -> {args.out.resolve()}" if args.labels_command == "export" else "")
         )
         for s in report.skipped:
-            print(f"  - {s.get('image') or s.get('path')}: {s['reason']}")
+            sys.stderr.write(f"  - {s.get('image') or s.get('path')}: {s['reason']}\n")
         for w in report.warnings:
-            print(f"  ! {w}")
+            sys.stderr.write(f"  ! {w}\n")
     if args.labels_command == "import" and not report.written and report.skipped:
         return 2
     return 0

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from core.errors import InputError, StudioError
+
+if TYPE_CHECKING:
+    pass
 
 
 def add_model_commands(sub) -> None:
@@ -94,7 +96,7 @@ def cmd_models(args) -> int:
     from core.models import list_models
     from core.runtime.weights import available
 
-    out = {"methods": list_models(), "weights": available()}
+    out: dict[str, Any] = {"methods": list_models(), "weights": available()}
     if args.workspace:
         from core.models import store
         from core.workspace import Workspace
@@ -150,9 +152,10 @@ def cmd_predict(args) -> int:
     from core.runtime.device import configure_cpu_threads
     from core.workspace import Workspace
 
-    configure_cpu_threads()
     ws = Workspace.open(args.workspace)
-    model = store.load_version(ws, args.model, args.version, **parse_config(args.config))
+    version = store.require_version(ws, args.model, args.version)  # cheap: before torch is imported
+    configure_cpu_threads()
+    model = store.load_version(ws, args.model, version, **parse_config(args.config))
     if args.all:
         ids = [c.id for c in ws.cases() if c.image(model.modality) is not None]
     else:
@@ -166,8 +169,10 @@ def cmd_predict(args) -> int:
     if not args.json:
         sys.stderr.write("\n")
     if args.export:
+        from core.models.results_export import export_results
+
         export_results(ws, results, args.export)
-    out = {
+    out: dict[str, Any] = {
         "model": model.name,
         "version": model.card.version,
         "threshold": model.card.threshold,
@@ -182,59 +187,6 @@ def cmd_predict(args) -> int:
         for r in out["results"]:
             print(f"{r['case']:<14} {r['image']:<8} score {r['score']:7.2f}  {'ABNORMAL' if r['abnormal'] else 'normal'}")
     return 0
-
-
-def export_results(ws, results, folder: Path) -> None:
-    """One float32 heatmap per image at input resolution + scores.csv (atomic writes): ``.npy`` for
-    2-D images; for MRI volumes a NIfTI on the scan's own grid with its header (affine, qform/sform
-    codes, voxel sizes), plus the mask as a uint8 NIfTI when the method segments."""
-    import numpy as np
-
-    from core.io.atomic import atomic_path, atomic_write_text
-    from core.models import store
-
-    folder.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["case", "image", "score", "raw_score", "threshold", "abnormal", "model", "version", "heatmap", "mask"])
-    for r in results:
-        records = {im.name: im for im in ws.case(r.case_id).images}
-        for image_name, entry in r.maps.items():
-            heat, mask = store.result_arrays(ws, r, image_name)
-            rec = records.get(image_name)
-            mask_name = ""
-            if rec is not None and rec.is_volume:
-                import nibabel as nib
-
-                from core.io.nifti import write_nifti
-
-                header = nib.load(str(ws.image_path(rec))).header  # header only: the data is not read
-                fname = f"{r.case_id}__{image_name}.nii.gz"
-                write_nifti(folder / fname, np.asarray(heat, np.float32), header.get_best_affine(), header=header)
-                if mask is not None:
-                    mask_name = f"{r.case_id}__{image_name}_mask.nii.gz"
-                    write_nifti(folder / mask_name, np.asarray(mask, np.uint8), header.get_best_affine(), header=header)
-            else:
-                fname = f"{r.case_id}__{image_name}.npy"
-                with atomic_path(folder / fname) as tmp:
-                    with open(tmp, "wb") as fh:
-                        np.save(fh, np.asarray(heat, np.float32))
-            score = entry.get("score", r.score)
-            w.writerow(
-                [
-                    r.case_id,
-                    image_name,
-                    repr(float(score)),
-                    "" if entry.get("raw_score") is None else repr(float(entry["raw_score"])),
-                    r.threshold,
-                    int(score >= r.threshold),
-                    r.model,
-                    r.version,
-                    fname,
-                    mask_name,
-                ]
-            )
-    atomic_write_text(folder / "scores.csv", buf.getvalue())
 
 
 def cmd_train(args) -> int:
@@ -259,7 +211,9 @@ def cmd_train(args) -> int:
     run_id = args.run or new_version_id()
     if info.enabled and not args.run:
         raise InputError(None, "under torchrun give every rank the same --run ID")
-    run_dir = ws.root / "runs" / run_id
+    from core.workspace.paths import confine, validate_id
+
+    run_dir = confine(ws.root, "runs", validate_id("run", run_id))  # hostile ids never leave the workspace
     if args.resume and not (run_dir / "checkpoint.pt").exists() and not (run_dir / "run.json").exists():
         raise InputError(run_dir, "no such run to resume")
     if args.resume and (run_dir / "run.json").exists():

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import WorkspaceError
+
 
 class CaseKind(str, Enum):
     PAIR = "fundus_oct"  # one fundus photo + one OCT B-scan (or B-scan stack)
@@ -18,7 +20,7 @@ class CaseKind(str, Enum):
     SLICE = "slice"  # one 2-D grey slice of a volume (BMAD brain MRI / liver CT benchmarks)
 
     @property
-    def title(self) -> str:
+    def display_name(self) -> str:  # not "title": that is str.title()
         return {"fundus_oct": "Fundus + OCT", "fundus": "Fundus", "oct": "OCT", "mri": "MRI", "slice": "2-D slice"}[self.value]
 
 
@@ -54,7 +56,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 def valid_id(text: str) -> bool:
     """Case and image names become folder and file names: letters, digits, '.', '_', '-'."""
-    return bool(_ID_RE.match(text)) and ".." not in text
+    return isinstance(text, str) and bool(_ID_RE.fullmatch(text)) and ".." not in text
 
 
 def safe_id(text: str) -> str:
@@ -227,6 +229,13 @@ class CaseRecord:
         locates B-scans is not the case's fundus photo; :meth:`localizer_for` finds it)."""
         m = Modality(modality)
         return next((im for im in self.images if im.modality == m and not im.is_localizer), None)
+
+    def require_image(self, modality: Modality | str) -> ImageRecord:
+        """:meth:`image`, or a WorkspaceError when the case has no such image."""
+        found = self.image(modality)
+        if found is None:
+            raise WorkspaceError(f"case '{self.id}' has no {Modality(modality).value} image")
+        return found
 
     def named(self, name: str | None) -> ImageRecord | None:
         return next((im for im in self.images if im.name == name), None) if name else None

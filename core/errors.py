@@ -52,3 +52,28 @@ class CancelledError(StudioError):
 
 class ConfigError(StudioError):
     """A method setting (``--config K=V``, the Retrain dialog, a saved card) is unknown or has a bad value."""
+
+
+class UnsafePathError(InputError):
+    """An id or a stored path would leave the workspace (or is not a valid id at all)."""
+
+
+class TooLargeError(WrongDimensionError):
+    """A file claims more pixels/voxels than the configured budget allows (or than it holds)."""
+
+
+class IntegrityError(InputError):
+    """A stored file is not what the catalog recorded (replaced or changed on disk)."""
+
+
+class CatalogDamagedError(WorkspaceError):
+    """``workspace.sqlite`` exists but is empty, unreadable or damaged."""
+
+
+class LockBusyError(StudioError):
+    """Another process holds a lock (database, array store, workspace) for longer than we wait."""
+
+
+class DiskFullError(StudioError, OSError):
+    """Not enough free space to write; nothing already stored was touched. Also an ``OSError``,
+    so code that already handles failed writes keeps handling it."""

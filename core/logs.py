@@ -46,7 +46,10 @@ class _FaultLoggingHandler(logging.handlers.RotatingFileHandler):
     def close(self) -> None:
         """Hand crash reports back to stderr before the file closes (never to a reused descriptor)."""
         try:
-            faulthandler.enable(file=sys.__stderr__, all_threads=True)
+            if sys.__stderr__ is None:  # pythonw: no console
+                faulthandler.disable()
+            else:
+                faulthandler.enable(file=sys.__stderr__, all_threads=True)
         except (ValueError, OSError, AttributeError):
             faulthandler.disable()
         super().close()

@@ -88,6 +88,7 @@ class Settings:
     device: str = "auto"  # auto | cpu | cuda
     user: str | None = None
     autosave: bool = True
+    max_pixels: int | None = None  # decoder budget in values (core.io.limits); the environment overrides it
     pacs_servers: list[PacsServer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -129,7 +130,11 @@ class Settings:
         if not isinstance(obj, dict):
             return cls()
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in names})
+        settings = cls(**{k: v for k, v in obj.items() if k in names})
+        from core.io.limits import configure_budget
+
+        configure_budget(settings.max_pixels)  # the decoders' budget (the environment still wins)
+        return settings
 
     def save(self) -> None:
         atomic_write_json(self.path, asdict(self))

@@ -1,6 +1,7 @@
 """Model wiring of the main window: the model choice (worklist scores, overlays, summary), runs
 started from the model panel and their per-case results, and the device setting. Widgets never
-touch torch; the work is done by app.controllers.model_runs on the GPU worker."""
+touch torch; the work is done by app.controllers.model_runs on the GPU worker. The result shown
+for the current case is the session's (``session.overlay``); the window draws it when it changes."""
 
 from __future__ import annotations
 
@@ -52,11 +53,11 @@ class ModelPresenter(QObject):
         if choice is not None:
             self.w.overlays.set_pixel_threshold(choice.pixel_threshold)
         self.w.cases.request_scores()
-        cid = self.w.session.current_case_id
-        self.w._overlay = self.w.cases.cached_overlay(cid, choice) if cid else None
-        self.w.review_panel.set_result(choice, self.w._overlay)
-        if cid and self.w._loaded is not None and self.w._loaded.id == cid:
-            self.w._apply_overlay(self.w._overlay)
+        session = self.w.session
+        cid = session.current_case_id
+        # the window shows the new model's result (review panel, and the viewer when the case is on screen)
+        session.overlay = self.w.cases.cached_overlay(cid, choice) if cid else None
+        if cid and session.shows_current_case():
             self.w.cases.request_overlay(cid)
 
     def _on_scores(self, model, scores: dict) -> None:

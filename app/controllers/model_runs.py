@@ -199,6 +199,11 @@ class ModelRunController(QObject):
             self._models[key] = model
         return model
 
+    def forget_models(self) -> None:
+        """Drop the models held in memory (on the GPU worker, after what is queued there): the next
+        run loads its version from disk again."""
+        self.gpu.submit(self._drop_models)
+
     def _drop_models(self) -> None:
         had = bool(self._models)
         self._models.clear()

@@ -33,6 +33,7 @@ class AutosaveDriver(QObject):
         self.scheduler = AutosaveScheduler(saved_revision=source.revision)
         self._future: Future | None = None
         self._token = 0  # callbacks of a save superseded by flush() are ignored
+        self.note = ""  # what the last save had to do besides writing (a merge with another window's labels)
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self._tick)
@@ -67,6 +68,8 @@ class AutosaveDriver(QObject):
             return ("Unsaved changes" + ("" if s.enabled else " (autosave off: Ctrl+S)")), "pending"
         if s.last_saved_at is not None:
             ago = time.monotonic() - s.last_saved_at
+            if self.note:
+                return f"All changes saved, {self.note}", "pending"
             return (f"All changes saved{'' if ago < 1 else f' ({ago:.0f} s ago)'}"), "ok"
         return "No changes", "ok"
 
@@ -96,12 +99,13 @@ class AutosaveDriver(QObject):
         tok = self._token
         self.state_changed.emit()
         self._future = self.runner.submit(
-            self.write, payload, on_done=lambda _r: self._done(rev, tok), on_error=lambda e: self._failed(rev, e, tok)
+            self.write, payload, on_done=lambda r: self._done(rev, tok, r), on_error=lambda e: self._failed(rev, e, tok)
         )
 
-    def _done(self, rev: int, tok: int) -> None:
+    def _done(self, rev: int, tok: int, result=None) -> None:
         if tok != self._token:
             return
+        self.note = getattr(result, "note", "") or ""
         self.scheduler.done(rev)
         self._future = None
         self._arm()
@@ -138,11 +142,12 @@ class AutosaveDriver(QObject):
         if self.scheduler.dirty or self.scheduler.last_error:
             rev = self.scheduler.begin()
             try:
-                self.write(self.source.save_payload())
+                result = self.write(self.source.save_payload())
             except Exception as exc:  # noqa: BLE001 - reported, never swallowed
                 self.scheduler.failed(rev, exc)
                 self.state_changed.emit()
                 return False
+            self.note = getattr(result, "note", "") or ""
             self.scheduler.done(rev)
         self.state_changed.emit()
         return not self.scheduler.dirty

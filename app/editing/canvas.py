@@ -11,10 +11,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsRectItem, QVBoxLayout, QWidget
 
+from app.editing.interaction import InteractionItem
 from app.editing.sam_assist import SamAssist, SamResult
-from app.editing.tools import TOOLS, InteractionItem, Tool, _cosmetic
+from app.editing.tools import TOOLS, Tool, cosmetic_pen
 from app.viewers.image_panel import ImagePanel
-from app.viewers.label_layer import LabelLayer, colour_for, hex_rgb
+from app.viewers.label_layer import LabelLayer, brush_for, colour_for, hex_rgb
 from core.io.labelme import Shape
 from core.labels.editor import LabelEditor
 from core.labels.raster import stroke_region
@@ -40,7 +41,7 @@ class LabelCanvas(QWidget):
         self.sam_points.setZValue(45)
         self.view.addItem(self.sam_points)
         self.sam_box = QGraphicsRectItem()
-        self.sam_box.setPen(_cosmetic("#39d353", 1.5, Qt.DashLine))
+        self.sam_box.setPen(cosmetic_pen("#39d353", 1.5, Qt.DashLine))
         self.sam_box.setZValue(44)
         self.sam_box.hide()
         self.view.addItem(self.sam_box)
@@ -251,7 +252,7 @@ class LabelCanvas(QWidget):
         p = self.sam.prompts
         if p.points:
             a = np.asarray(p.points, float)
-            brushes = [pg.mkBrush("#39d353" if lab else "#e5534b") for lab in p.labels]
+            brushes = [brush_for("#39d353" if lab else "#e5534b") for lab in p.labels]
             symbols = ["o" if lab else "x" for lab in p.labels]
             self.sam_points.setData(a[:, 0], a[:, 1], brush=brushes, symbol=symbols)
         else:

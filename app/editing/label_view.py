@@ -14,8 +14,8 @@ from app.editing.canvas import LabelCanvas
 from app.editing.sam_assist import SamAssist
 from app.editing.sessions import EditorSessions, TargetSession
 from app.editing.style import LABEL_STYLESHEET
+from app.editing.tool_keys import TOOL_KEYS
 from app.editing.toolbar import LabelToolbar, scrolling
-from app.editing.tools import TOOL_KEYS
 from app.viewers.label_layer import colour_for
 from app.widgets.label_panel import LabelPanel
 from core.domain import LoadedCase

@@ -1,11 +1,12 @@
 """Label mode of the main window: a Review | Label switch, the 2-D and MRI labelling views in the
-window's viewer stack, and saving on close (a failed save is never closed over silently)."""
+window's viewer stack, and saving on close (a failed save is never closed over silently). The
+review shortcuts in ``REVIEW_KEYS_TAKEN_BY_LABELLING`` step aside while labelling (app.menus)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QMessageBox, QPushButton, QStackedWidget, QWidget
 
 from app.editing.label_view import LabelView
 from app.editing.sessions import EditorSessions
@@ -49,27 +50,31 @@ class ModeSwitch(QWidget):
 
 
 class LabelMode(QObject):
-    def __init__(self, window):
-        super().__init__(window)
-        self.window = window
+    """Label mode of the window. It owns the labelling views (added to ``viewers``), the Review |
+    Label switch and its actions; ``active_changed`` tells the window to make room and show the
+    current case again, ``message(text, ms)`` goes to the status bar."""
+
+    active_changed = Signal(bool)
+    message = Signal(str, int)
+
+    def __init__(self, session, io, gpu, viewers: QStackedWidget, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.viewers = viewers
         self.active = False
-        ws = lambda: window.session.workspace  # noqa: E731
-        self.sessions = EditorSessions(ws, window.session.user, window.io, parent=self)
-        self.view2d = LabelView(self.sessions, window.gpu, ws)
-        self.view3d = VolumeLabelView(self.sessions, window.gpu, ws)
+        ws = lambda: session.workspace  # noqa: E731
+        self.sessions = EditorSessions(ws, session.user, io, parent=self)
+        self.view2d = LabelView(self.sessions, gpu, ws)
+        self.view3d = VolumeLabelView(self.sessions, gpu, ws)
         for v in (self.view2d, self.view3d):
             v.setMinimumWidth(480)  # hidden pages must not widen the review layout (QStackedWidget)
-            window.viewers.addWidget(v)
-            v.status.connect(lambda text: window.statusBar().showMessage(text, 8000))
+            viewers.addWidget(v)
+            v.status.connect(lambda text: self.message.emit(text, 8000))
         self.switch = ModeSwitch()
-        window.menuBar().setCornerWidget(self.switch, Qt.TopRightCorner)
         self.switch.changed.connect(self.set_active)
-        self.action = QAction("&Label mode", window, checkable=True, shortcut=QKeySequence("Ctrl+L"))
+        self.action = QAction("&Label mode", self, checkable=True, shortcut=QKeySequence("Ctrl+L"))
         self.action.toggled.connect(self.set_active)
-        menu = window.menuBar().addMenu("&Labels")
-        menu.addAction(self.action)
-        menu.addAction(QAction("&Save labels now", window, shortcut=QKeySequence("Ctrl+Shift+S"), triggered=self.save_all))
-        window.addAction(self.action)
+        self.save_action = QAction("&Save labels now", self, shortcut=QKeySequence("Ctrl+Shift+S"), triggered=self.save_all)
 
     def set_active(self, on: bool) -> None:
         on = bool(on)
@@ -82,24 +87,9 @@ class LabelMode(QObject):
         self.action.setChecked(on)
         self.switch.blockSignals(False)
         self.action.blockSignals(False)
-        # the labelling view binds R, F, T, 1-9 and Enter to its tools and classes; the review
-        # shortcuts on the same keys step aside while labelling (two bindings = neither fires)
-        for name, act in getattr(self.window, "shortcut_actions", {}).items():
-            if name in REVIEW_KEYS_TAKEN_BY_LABELLING:
-                act.setEnabled(not on)
-        # labelling needs the width: the review column and the heatmap legend make room for the
-        # label panel (the label view has its own model-result-to-label tools)
-        for name in ("sidebar", "legend"):
-            widget = getattr(self.window, name, None)
-            if widget is not None:
-                widget.setVisible(not on)
-        if not on and hasattr(self.window, "_update_legend"):
-            self.window._update_legend()
         if not on:
             self.save_all()
-        loaded = getattr(self.window, "_loaded", None)
-        if loaded is not None:
-            self.window.show_loaded(loaded)
+        self.active_changed.emit(on)
 
     def show_case(self, case: LoadedCase) -> bool:
         """Show ``case`` in the labelling view when label mode is on; False leaves it to review."""
@@ -107,16 +97,16 @@ class LabelMode(QObject):
             return False
         if case.record.kind == CaseKind.MRI:
             self.view3d.open_case(case)
-            self.window.viewers.setCurrentWidget(self.view3d)
+            self.viewers.setCurrentWidget(self.view3d)
         else:
             self.view2d.open_case(case)
-            self.window.viewers.setCurrentWidget(self.view2d)
+            self.viewers.setCurrentWidget(self.view2d)
         return True
 
     def save_all(self) -> list[str]:
         errors = self.sessions.flush_all()
         if errors:
-            self.window.statusBar().showMessage("Labels NOT saved: " + "; ".join(errors), 15000)
+            self.message.emit("Labels NOT saved: " + "; ".join(errors), 15000)
         return errors
 
     def confirm_close(self) -> bool:
@@ -125,7 +115,7 @@ class LabelMode(QObject):
         if not errors:
             return True
         answer = QMessageBox.warning(
-            self.window,
+            self.viewers.window(),
             "Labels could not be saved",
             "These labels could not be written:\n\n"
             + "\n".join(errors)

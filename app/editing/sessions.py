@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, Signal
 
 from app.editing.autosave import AutosaveDriver
-from core.labels.targets import LabelTarget, open_editor, open_volume_editor, save_document, save_volume
+from core.labels.save_guard import LabelSaveGuard, VolumeSaveGuard
+from core.labels.targets import LabelTarget, open_editor, open_volume_editor
 
 
 @dataclass
@@ -40,12 +41,14 @@ class EditorSessions(QObject):
             self._open.move_to_end(key)
             return self._open[key]
         ws = self.workspace_provider()
+        # saves go through a guard: labels another window saved meanwhile are merged, never dropped
         if target.is_volume:
             editor = open_volume_editor(ws, target.image, legend or {})
-            write = lambda payload, t=target: save_volume(ws, t.image, payload, user=self.user)  # noqa: E731
+            guard = VolumeSaveGuard(ws, target.image, *editor.save_payload())
         else:
             editor = open_editor(ws, target)
-            write = lambda doc, t=target: save_document(ws, t, doc, user=self.user)  # noqa: E731
+            guard = LabelSaveGuard(ws, target, editor.save_payload())
+        write = lambda payload, g=guard: g.save(payload, user=self.user)  # noqa: E731
         saver = AutosaveDriver(editor, write, self.io, title=target.key, parent=self)
         saver.state_changed.connect(lambda k=key: self.state_changed.emit(k))
         session = TargetSession(target, editor, saver)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.editing.tools import TOOL_KEYS, TOOL_TIPS, TOOL_TITLES
+from app.editing.tool_keys import TOOL_KEYS, TOOL_TIPS, TOOL_TITLES
 
 MAX_BRUSH = 150
 
@@ -55,6 +55,7 @@ class LabelToolbar(QWidget):
         self.group = QButtonGroup(self)
         self.group.setExclusive(True)
         self.buttons: dict[str, QPushButton] = {}
+        self._key_hints: dict[QPushButton, QLabel] = {}  # button -> its key hint in the corner
         for name in tools:
             b = QPushButton(f"{TOOL_TITLES[name]}")
             b.setCheckable(True)
@@ -71,7 +72,7 @@ class LabelToolbar(QWidget):
             key.setAttribute(Qt.WA_TransparentForMouseEvents)
             key.setGeometry(0, 1, 0, 0)
             b.installEventFilter(self)
-            b._key = key
+            self._key_hints[b] = key
             b.clicked.connect(lambda _c=False, n=name: self.tool_changed.emit(n))
         col.addStretch(1)
         row.addWidget(QLabel("Size"))
@@ -122,8 +123,9 @@ class LabelToolbar(QWidget):
     def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API: keep the key hint in the corner
         from PySide6.QtCore import QEvent
 
-        if event.type() == QEvent.Resize and hasattr(obj, "_key"):
-            obj._key.setGeometry(obj.width() - 16, 1, 13, 13)
+        hint = self._key_hints.get(obj) if event.type() == QEvent.Resize else None
+        if hint is not None:
+            hint.setGeometry(obj.width() - 16, 1, 13, 13)
         return False
 
     def _on_size(self, v: int) -> None:

@@ -1,5 +1,7 @@
 """Drawing tools. A tool turns mouse and key events (in view coordinates) into calls on its host
-(the 2-D label canvas or one plane of the MRI label view) and draws its own live preview.
+(the 2-D label canvas or one plane of the MRI label view) and draws its own live preview. The
+events reach the active tool through app.editing.interaction; names, keys and tips of the tools
+are in app.editing.tool_keys.
 
 Host methods used: ``view`` (pg.ViewBox), ``brush_radius`` (pixels), ``pixel_size()`` (view
 units per image pixel), ``active_colour()``, ``apply_stroke(points, erase)``, ``add_polygon(points)``,
@@ -16,28 +18,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsRectItem
 
-TOOL_KEYS = {"select": "V", "polygon": "P", "rectangle": "R", "brush": "B", "eraser": "E", "fill": "F", "sam": "S"}
-TOOL_TITLES = {
-    "select": "Select",
-    "polygon": "Polygon",
-    "rectangle": "Rectangle",
-    "brush": "Brush",
-    "eraser": "Eraser",
-    "fill": "Fill",
-    "sam": "SAM",
-}
-TOOL_TIPS = {
-    "select": "Select, move (drag) and delete (Del) shapes. Shift+click adds to the selection.",
-    "polygon": "Click the corners; double-click, Enter or a click on the first point closes. Backspace removes a point.",
-    "rectangle": "Drag from corner to corner.",
-    "brush": "Paint the active class. Size: slider or [ and ].",
-    "eraser": "Erase the active class (or all classes, see the toggle). Size: slider or [ and ].",
-    "fill": "Click inside a closed contour of the active class to fill it.",
-    "sam": "SAM: click = include, Shift/right-click = exclude, drag = box. Enter accepts, Esc clears.",
-}
+from app.viewers.label_layer import brush_for, pen_for
 
 
-def _cosmetic(colour: str, width: float = 1.5, style=Qt.SolidLine) -> QPen:
+def cosmetic_pen(colour: str, width: float = 1.5, style=Qt.SolidLine) -> QPen:
     pen = QPen(QColor(colour))
     pen.setWidthF(width)
     pen.setCosmetic(True)
@@ -117,7 +101,7 @@ class BrushTool(Tool):
         pen.setJoinStyle(Qt.RoundJoin)
         pen.setCosmetic(False)
         self.stroke.setPen(pen)
-        self.cursor.setPen(_cosmetic("#ffffff" if not self.erase else "#ff8080", 1.2))
+        self.cursor.setPen(cosmetic_pen("#ffffff" if not self.erase else "#ff8080", 1.2))
         r = self._radius_view()
         self.cursor.setRect(QRectF(-r, -r, 2 * r, 2 * r))
 
@@ -193,8 +177,8 @@ class PolygonTool(Tool):
             return
         colour = self.host.active_colour()
         self.curve.setPen(pg.mkPen(colour, width=2))
-        self.dots.setPen(pg.mkPen("#ffffff", width=1))
-        self.dots.setBrush(pg.mkBrush(colour))
+        self.dots.setPen(pen_for("#ffffff", 1))
+        self.dots.setBrush(brush_for(colour))  # cached: the dots' symbol atlas keys brushes by object
         self._draw()
 
     def _draw(self) -> None:
@@ -275,7 +259,7 @@ class RectangleTool(Tool):
 
     def refresh(self) -> None:
         if self.host is not None:
-            self.rect.setPen(_cosmetic(self.host.active_colour(), 2))
+            self.rect.setPen(cosmetic_pen(self.host.active_colour(), 2))
 
     def drag_start(self, x, y, button, modifiers) -> None:
         self.p0 = (x, y)
@@ -353,7 +337,7 @@ class SamTool(Tool):
         self.p0 = None
         self.rect = QGraphicsRectItem()
         self.rect.setZValue(40)
-        self.rect.setPen(_cosmetic("#39d353", 1.5, Qt.DashLine))
+        self.rect.setPen(cosmetic_pen("#39d353", 1.5, Qt.DashLine))
         self.rect.hide()
         host.view.addItem(self.rect)
         host.sam_activated()
@@ -395,57 +379,3 @@ class SamTool(Tool):
 
 
 TOOLS = {cls.name: cls for cls in (SelectTool, PolygonTool, RectangleTool, BrushTool, EraserTool, FillTool, SamTool)}
-
-
-class InteractionItem(pg.GraphicsObject):
-    """An invisible item over the image that hands mouse events to the active tool. Drags with
-    buttons the tool does not use fall through to the view (pan); the wheel always zooms."""
-
-    def __init__(self, dispatcher):
-        super().__init__()
-        self.dispatcher = dispatcher  # has .tool (Tool | None) and .bounds() -> QRectF
-        self.setAcceptHoverEvents(True)
-        self.setZValue(50)
-
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
-        return self.dispatcher.bounds()
-
-    def paint(self, painter, option, widget=None) -> None:
-        pass
-
-    def _xy(self, pos) -> tuple[float, float]:
-        return float(pos.x()), float(pos.y())
-
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802
-        tool = self.dispatcher.tool
-        if tool is None or ev.button() not in (Qt.LeftButton, Qt.RightButton):
-            ev.ignore()
-            return
-        if ev.button() == Qt.RightButton and tool.name != "sam":
-            ev.ignore()
-            return
-        ev.accept()
-        tool.click(*self._xy(ev.pos()), ev.button(), ev.modifiers(), double=ev.double())
-
-    def mouseDragEvent(self, ev) -> None:  # noqa: N802
-        tool = self.dispatcher.tool
-        if tool is None or not tool.wants_drag(ev.button()):
-            ev.ignore()
-            return
-        ev.accept()
-        if ev.isStart():
-            tool.drag_start(*self._xy(ev.buttonDownPos()), ev.button(), ev.modifiers())
-            tool.drag_move(*self._xy(ev.pos()))
-        elif ev.isFinish():
-            tool.drag_end(*self._xy(ev.pos()))
-        else:
-            tool.drag_move(*self._xy(ev.pos()))
-
-    def hoverEvent(self, ev) -> None:  # noqa: N802
-        tool = self.dispatcher.tool
-        if tool is None:
-            return
-        if ev.isExit():
-            tool.hover(None, None)
-        else:
-            tool.hover(*self._xy(ev.pos()))

@@ -9,9 +9,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QGraphicsRectItem
 
+from app.editing.interaction import InteractionItem
 from app.editing.sam_assist import SamAssist, SamResult
-from app.editing.tools import TOOLS, InteractionItem, _cosmetic
-from app.viewers.label_layer import LabelLayer, hex_rgb, make_lut
+from app.editing.tools import TOOLS, cosmetic_pen
+from app.viewers.label_layer import LabelLayer, brush_for, hex_rgb, make_lut
 from app.viewers.volume_view import _AXIS, PLANES, VolumeView, plane_image
 from core.hashing import array_sha256
 from core.labels.raster import Region, polygon_region, stroke_region
@@ -37,7 +38,7 @@ class PlaneHost:
     def bounds(self) -> QRectF:
         if self.owner.ras is None:
             return QRectF()
-        return QRectF(*self.owner._plane_rect(self.plane))
+        return QRectF(*self.owner.plane_rect(self.plane))
 
     def hw(self) -> tuple[int, int]:
         nx, ny, nz = self.owner.ras.shape
@@ -170,7 +171,7 @@ class EditableVolumeView(VolumeView):
             pts = pg.ScatterPlotItem(size=10, pen=pg.mkPen("#ffffff", width=1.5))
             pts.setZValue(45)
             box = QGraphicsRectItem()
-            box.setPen(_cosmetic("#39d353", 1.5, Qt.DashLine))
+            box.setPen(cosmetic_pen("#39d353", 1.5, Qt.DashLine))
             box.hide()
             for it in (fill, pts, box):
                 view.addItem(it)
@@ -182,6 +183,10 @@ class EditableVolumeView(VolumeView):
         for item in getattr(self, "_items", {}).values():
             item.prepareGeometryChange()
         super().set_volume(data, affine, title)
+
+    def plane_rect(self, plane: str) -> tuple[float, float, float, float]:
+        """(x, y, w, h) of ``plane``'s image in view units (millimetres)."""
+        return self._plane_rect(plane)
 
     def set_editor(self, editor) -> None:
         if self.editor is not None:
@@ -287,7 +292,7 @@ class EditableVolumeView(VolumeView):
             cw, rh = self.hosts[plane].pixel_size()
             if p.points:
                 a = np.asarray(p.points, float)
-                pts.setData(a[:, 0] * cw, a[:, 1] * rh, brush=[pg.mkBrush("#39d353" if lab else "#e5534b") for lab in p.labels])
+                pts.setData(a[:, 0] * cw, a[:, 1] * rh, brush=[brush_for("#39d353" if lab else "#e5534b") for lab in p.labels])
             else:
                 pts.setData([], [])
             if p.box is not None:

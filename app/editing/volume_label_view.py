@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QLabel, QSplitter, QVBo
 from app.editing.sam_assist import SamAssist
 from app.editing.sessions import EditorSessions, TargetSession
 from app.editing.style import LABEL_STYLESHEET
+from app.editing.tool_keys import TOOL_KEYS
 from app.editing.toolbar import LabelToolbar, scrolling
-from app.editing.tools import TOOL_KEYS
 from app.editing.volume_label import VOLUME_TOOLS, EditableVolumeView
 from app.widgets.label_panel import LabelPanel
 from core.domain import LoadedCase, Modality

@@ -14,6 +14,7 @@ from collections import defaultdict
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QPen
 
 from core.io.labelme import Shape
 from core.labels.raster import Region
@@ -26,6 +27,28 @@ def colour_for(label: str, colours: dict[str, str]) -> str:
     if label in colours:
         return colours[label]
     return FALLBACK[sum(map(ord, label)) % len(FALLBACK)]
+
+
+_brushes: dict[str, QBrush] = {}
+_pens: dict[tuple[str, float], QPen] = {}
+
+
+def brush_for(colour: str) -> QBrush:
+    """One QBrush per colour for scatter markers. pyqtgraph's ScatterPlotItem keys its symbol atlas
+    by the brush *object*: a fresh brush on every ``setData`` adds a symbol to the atlas each time,
+    so the atlas (and the item's memory) grew with every SAM click and label redraw."""
+    brush = _brushes.get(colour)
+    if brush is None:
+        brush = _brushes[colour] = pg.mkBrush(colour)
+    return brush
+
+
+def pen_for(colour: str, width: float = 1.0) -> QPen:
+    """One QPen per (colour, width) for scatter markers (the atlas keys pens by object too)."""
+    pen = _pens.get((colour, width))
+    if pen is None:
+        pen = _pens[(colour, width)] = pg.mkPen(colour, width=width)
+    return pen
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:
@@ -81,7 +104,7 @@ class LabelLayer:
         self.fill.setZValue(z)
         self.fill.setOpacity(0.45)
         view.addItem(self.fill)
-        self.points = pg.ScatterPlotItem(size=8, pen=pg.mkPen("#ffffff", width=1))
+        self.points = pg.ScatterPlotItem(size=8, pen=pen_for("#ffffff", 1))
         self.points.setZValue(z + 2)
         view.addItem(self.points)
         self.selection = pg.PlotCurveItem(pen=pg.mkPen("#ffffff", width=2, style=Qt.DashLine), connect="finite")
@@ -161,7 +184,7 @@ class LabelLayer:
                 p = label_to_view(s.points)[0]
                 pts_x.append(p[0])
                 pts_y.append(p[1])
-                pts_brush.append(pg.mkBrush(colour))
+                pts_brush.append(brush_for(colour))
             if i in selected:
                 sel_lines.extend(outline)
                 if region is not None and s.shape_type == "mask":

@@ -147,6 +147,18 @@ class VolumeView(QWidget):
         for plane in PLANES:
             self.window_level[plane].image_changed(self.ras[::4, ::4, ::4].reshape(-1, 1), self._levels["Brain"])
 
+    @property
+    def heat_ras(self) -> np.ndarray | None:
+        return self._heat_ras  # the shown heatmap in RAS orientation, None without a result (read-only)
+
+    @property
+    def mask_ras(self) -> np.ndarray | None:
+        return self._mask_ras
+
+    def plane_rect(self, plane: str) -> tuple[float, float, float, float]:
+        """Where a plane's image lies in its panel: (x0, y0, width, height) in mm."""
+        return self._plane_rect(plane)
+
     def _plane_rect(self, plane: str) -> tuple[float, float, float, float]:
         sx, sy, sz = self.spacing
         nx, ny, nz = self.ras.shape

@@ -30,7 +30,7 @@ class CaseInfoPanel(QWidget):
             return
         self.title.setText(case.id)
         rows = [
-            ("Kind", case.kind.title),
+            ("Kind", case.kind.display_name),
             ("Status", case.status.value.replace("_", " ")),
             ("Decision", case.decision.value if case.decision else "-"),
             ("Reviewer", case.last_reviewer or "-"),

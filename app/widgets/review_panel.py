@@ -195,6 +195,12 @@ class ReviewPanel(QGroupBox):
             )
             if m.caveat:
                 lines.append(f"<span style='color:{theme.WARN}'>{html.escape(m.caveat)}</span>")
+            lost = [name for name, im in r.images.items() if im.heatmap is None]
+            if lost:  # the stored arrays are gone (array store damaged or cleared): never shown as present
+                lines.append(
+                    f"<span style='color:{theme.DANGER}'>Result incomplete: the heatmap of {html.escape(', '.join(lost))} "
+                    "is missing; run again (Ctrl+R)</span>"
+                )
         decision = case.decision.value if case.decision else None
         if decision:
             who = f" by {html.escape(case.last_reviewer)}" if case.last_reviewer else ""

@@ -90,7 +90,7 @@ class CaseTableModel(QAbstractTableModel):
             if col == COL_CASE:
                 return case.id
             if col == COL_KIND:
-                return KIND_SHORT.get(case.kind.value, case.kind.title)
+                return KIND_SHORT.get(case.kind.value, case.kind.display_name)
             if col == COL_SCORE:
                 if case.id == self.running:
                     return "running…"
@@ -220,7 +220,7 @@ class WorklistPanel(QWidget):
         self.kind = QComboBox()
         self.kind.addItem("All kinds", None)
         for k in CaseKind:
-            self.kind.addItem(k.title, k.value)
+            self.kind.addItem(k.display_name, k.value)
         self.kind.currentIndexChanged.connect(self._on_filter)
         self.count = QLabel("")
         self.count.setObjectName("muted")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.domain import ROLE_LOCALIZER, CaseKind, ImageMeta, Modality, ScanLine, safe_id
+from core.domain import ROLE_LOCALIZER, CaseKind, CaseRecord, ImageMeta, Modality, ScanLine, safe_id
 from core.errors import InputError, StudioError
 from core.io.ophthalmic import OctVolume, OphthalmicPhoto
 from core.workspace.workspace import NewImage, Workspace
@@ -43,7 +43,8 @@ def group_clinic_files(files: list[Path], report, taken: set[str] | None = None)
 
     taken = set() if taken is None else taken
     groups: list[ClinicGroup] = []
-    ops, opts = [], []
+    ops: list[dict] = []
+    opts: list[dict] = []
     for f in sorted(files):
         if f.is_file() and is_dicom_file(f):
             try:
@@ -120,6 +121,12 @@ def photo_image(name: str, photo: OphthalmicPhoto, role: str | None = None) -> N
     return NewImage(name, Modality.FUNDUS, array=photo.pixels, meta=meta)
 
 
+def _spacing_mm(*um: float | None) -> list[float] | None:
+    """Voxel spacing in mm from micrometres; None unless every value is known."""
+    known = [v for v in um if v is not None]
+    return [v / 1000.0 for v in known] if len(known) == len(um) else None
+
+
 def volume_images(vol: OctVolume, anchor: str | None) -> list[NewImage]:
     """The volume as the 'oct' image (and its own localizer as 'localizer'). ``anchor`` names the image
     of the case its positions refer to when the localizer comes from another file."""
@@ -129,7 +136,7 @@ def volume_images(vol: OctVolume, anchor: str | None) -> list[NewImage]:
     sp = vol.spacing
     meta = ImageMeta(
         laterality=vol.laterality,
-        spacing=[v / 1000.0 for v in (sp.between_um, sp.axial_um, sp.x_um)] if None not in (sp.between_um, sp.axial_um, sp.x_um) else None,
+        spacing=_spacing_mm(sp.between_um, sp.axial_um, sp.x_um),
         source=vol.path,
         acquired=vol.acquired,
         device=vol.device or vol.source_format,
@@ -163,7 +170,7 @@ def volume_images(vol: OctVolume, anchor: str | None) -> list[NewImage]:
     return images
 
 
-def import_clinic_group(ws: Workspace, g: ClinicGroup, report, *, user: str = "import", **case_fields) -> object:
+def import_clinic_group(ws: Workspace, g: ClinicGroup, report, *, user: str = "import", **case_fields) -> CaseRecord:
     """Read the group's files and add one case. Raises InputError naming the file on bad input."""
     from core.io.clinic import read_clinic_file
 

@@ -179,7 +179,7 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
                 meta={"demo": True},
             )
             if lesion:
-                rec = case.image(Modality.FUNDUS)
+                rec = case.require_image(Modality.FUNDUS)
                 ws.write_labels(rec, _lesion_doc(ws, rec, masks), user=DEMO_USER)
             step(f"fundus case {cid}")
 
@@ -225,9 +225,10 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
                 meta={"demo": True},
             )
             if lesion:
-                ws.write_labels(case.image(Modality.OCT), _lesion_doc(ws, case.image(Modality.OCT), scan.masks), user=DEMO_USER)
+                orec = case.require_image(Modality.OCT)
+                ws.write_labels(orec, _lesion_doc(ws, orec, scan.masks), user=DEMO_USER)
                 if fundus_masks:
-                    frec = case.image(Modality.FUNDUS)
+                    frec = case.require_image(Modality.FUNDUS)
                     ws.write_labels(frec, _lesion_doc(ws, frec, fundus_masks), user=DEMO_USER)
             step(f"fundus + OCT case {cid}")
 
@@ -254,7 +255,7 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
             meta={"demo": True},
         )
         if lesion:
-            rec = case.image(Modality.OCT)
+            rec = case.require_image(Modality.OCT)
             for p, masks in enumerate(page_masks):
                 if masks:
                     ws.write_labels(rec, _lesion_doc(ws, rec, masks), page=p, user=DEMO_USER)
@@ -265,7 +266,7 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
     from core.io.volume import Volume
 
     n = 0
-    counters = {"N": 0, "L": 0, "WS": 0}
+    mri_counters = {"N": 0, "L": 0, "WS": 0}
     # MRI-WS cases: synthetic tumours in the *training* split, made last so the other cases do not
     # change; weakly supervised methods (RASALoRE) learn from their slice labels (label volumes).
     for split, count, lesion in (
@@ -278,8 +279,8 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
             n += 1
             weak = lesion and split == "train"
             key = "WS" if weak else ("L" if lesion else "N")
-            counters[key] += 1
-            cid = f"MRI-{key}{counters[key]:02d}"
+            mri_counters[key] += 1
+            cid = f"MRI-{key}{mri_counters[key]:02d}"
             labels = None
             if n == 1 and not lesion:
                 new = NewImage(
@@ -321,7 +322,7 @@ def build_demo(root: str | Path, plan: DemoPlan | None = None, progress: Progres
                 from core.classes import default_set
 
                 legend = {c.name: c.id for c in default_set("mri").classes}
-                ws.write_label_volume(case.image(Modality.MRI), labels, legend, user=DEMO_USER)
+                ws.write_label_volume(case.require_image(Modality.MRI), labels, legend, user=DEMO_USER)
             step(f"MRI case {cid}")
 
     # -- OCT volumes, through the clinic readers (own random stream: the cases above do not change) --

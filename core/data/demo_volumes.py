@@ -68,7 +68,7 @@ def add_volume_cases(
         fovea = d.map_point(F.RETINA_FOVEA_XY, size)
         ppm = F.PX_PER_MM * side / size[1]
         centre = (n_bscans - 1) // 2
-        lesions = {centre: ("subretinal fluid", "intraretinal fluid")}
+        lesions: dict[int, tuple[str, ...]] = {centre: ("subretinal fluid", "intraretinal fluid")}
         if n_bscans > 2:
             lesions.update({centre - 1: ("intraretinal fluid",), centre + 1: ("subretinal fluid",)})
         vol = render_volume(rng, n_bscans, h, w, fovea_xy=fovea, px_per_mm=ppm, lesions=lesions)
@@ -78,7 +78,7 @@ def add_volume_cases(
             ws, ClinicGroup("VOL-L01", oct=folder / "VOL-L01.vol"), report, user=user, split="test", truth="abnormal", meta={"demo": True}
         )
         _mark_synthetic(ws, "VOL-L01", "synthetic Heidelberg .vol", user)
-        rec = ws.case(case.id).image("oct")
+        rec = ws.case(case.id).require_image("oct")
         for page, masks in enumerate(vol.masks):
             if masks:
                 ws.write_labels(rec, label_doc(ws, rec, masks), page=page, user=user)

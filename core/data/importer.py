@@ -17,11 +17,12 @@ Nothing half-imported is left behind: a case whose files fail to read is skipped
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,10 @@ from core.errors import InputError, StudioError
 from core.io.images import IMAGE_SUFFIXES, TIFF_SUFFIXES
 from core.io.labelme import read_labelme
 from core.io.nifti import is_nifti
+from core.io.safejson import read_json
 from core.workspace.workspace import NewImage, Workspace
+
+log = logging.getLogger(__name__)
 
 ROLE_RE = re.compile(r"^(?P<case>.+?)[_\-. ](?P<role>fundus|cfp|oct|bscan)$", re.IGNORECASE)
 SEQ_RE = re.compile(r"^(?P<case>.+?)[_\-.](?P<seq>t1|t1ce|t1c|t1gd|t1n|t2|t2w|t2f|flair|seg|label|labels|mask)$", re.IGNORECASE)
@@ -68,28 +72,30 @@ class _Group:
 
 def _is_labelme(path: Path) -> bool:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        obj = read_json(path)
+    except InputError:
         return False
     return isinstance(obj, dict) and "shapes" in obj
 
 
-def _has_dicom(folder: Path) -> bool:
-    """The folder directly holds DICOM files other than ophthalmic ones (an MRI/CT series)."""
+def _has_dicom(files: list[Path]) -> bool:
+    """The files (of one folder) include DICOM files other than ophthalmic ones (an MRI/CT series)."""
     from core.io.dicom import _is_dicom
     from core.io.ophthalmic_dicom import ophthalmic_kind
 
-    return any(p.is_file() and _is_dicom(p) and ophthalmic_kind(p) is None for p in folder.iterdir())
+    return any(_is_dicom(p) and ophthalmic_kind(p) is None for p in files)
 
 
-def _heyex_xml(folder: Path) -> Path | None:
+def _heyex_xml(files: list[Path]) -> Path | None:
     from core.io.device_oct import device_format
 
-    return next((p for p in sorted(folder.glob("*.[xX][mM][lL]")) if p.is_file() and device_format(p) == ".xml"), None)
+    return next((p for p in files if p.suffix.lower() == ".xml" and device_format(p) == ".xml"), None)
 
 
 def scan_folder(src: Path, report: ImportReport, clinic: list[Path] | None = None) -> list[_Group]:
-    """Group the files under ``src`` into cases; clinic files (see module doc) go to ``clinic``."""
+    """Group the files under ``src`` into cases; clinic files (see module doc) go to ``clinic``.
+    Symlinks leaving ``src``, FIFOs, devices and folders named like images are skipped with a reason."""
+    from core.data.source_walk import list_source
     from core.io.clinic import clinic_format
 
     clinic = [] if clinic is None else clinic
@@ -98,19 +104,20 @@ def scan_folder(src: Path, report: ImportReport, clinic: list[Path] | None = Non
     dicom_dirs: list[Path] = []
     xml_dirs: list[Path] = []
     files: list[Path] = []
-    for folder in sorted([src] + [p for p in src.rglob("*") if p.is_dir()]):
+    listing = list_source(src, report.skipped)
+    for folder in listing.folders:
         if any(folder.is_relative_to(d) for d in dicom_dirs + xml_dirs):
             continue
-        xml = _heyex_xml(folder)
+        xml = _heyex_xml(listing.files.get(folder, []))
         if xml is not None:  # a HEYEX XML export: the XML and its images are one OCT volume
             clinic.append(xml)
             xml_dirs.append(folder)
             continue
-        if folder != src and _has_dicom(folder):
+        if folder != src and _has_dicom(listing.files.get(folder, [])):
             dicom_dirs.append(folder)
             continue
-        files.extend(sorted(p for p in folder.iterdir() if p.is_file()))
-    if _has_dicom(src):
+        files.extend(listing.files.get(folder, []))
+    if _has_dicom(listing.files.get(src, [])):
         dicom_dirs.insert(0, src)
         files = [f for f in files if f.parent != src or not f.suffix.lower() == ".dcm"]
 
@@ -174,12 +181,13 @@ def scan_folder(src: Path, report: ImportReport, clinic: list[Path] | None = Non
 
 
 def _read_sidecar(path: Path) -> dict:
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"broken JSON at line {exc.lineno}: {exc.msg}") from None
+    obj = read_json(path, max_bytes=1024 * 1024)  # size-limited, UTF-8, bounded nesting
     if not isinstance(obj, dict):
         raise InputError(path, "expected a JSON object")
+    for key in ("split", "truth", "laterality"):
+        value = obj.get(key)
+        if value is not None and not (isinstance(value, str) and len(value) <= 64 and value.isprintable()):
+            raise InputError(path, f"'{key}' must be a short text, got {str(value)[:40]!r}")
     if "scan_line" in obj:
         try:
             ScanLine.from_json(obj["scan_line"])
@@ -246,6 +254,10 @@ def import_folder(
             report.skipped.append({"path": exc.path or str(src), "case": g.case_id, "reason": exc.reason})
         except StudioError as exc:
             report.skipped.append({"path": str(next(iter(g.images.values()), src)), "case": g.case_id, "reason": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - one bad file never aborts the rest of an import; the traceback goes to the log
+            log.exception("importing %s failed", g.case_id)
+            where = str(next(iter(g.images.values()), src))
+            report.skipped.append({"path": where, "case": g.case_id, "reason": f"unexpected {exc.__class__.__name__}: {exc}"})
     if progress:
         progress(len(groups), len(groups), "done")
     ws.catalog.audit(user, "import", None, {"source": str(src), "imported": len(report.imported), "skipped": len(report.skipped)})
@@ -292,10 +304,13 @@ def _import_group(ws: Workspace, g: _Group, user: str, report: ImportReport) -> 
         source=str(next(iter(g.images.values())).parent),
         user=user,
     )
-    entry = {"case": case_id, "kind": kind.value, "images": [im.name for im in case.images]}
+    entry: dict[str, Any] = {"case": case_id, "kind": kind.value, "images": [im.name for im in case.images]}
+    for im in case.images:  # values a reader had to sanitise (NaN voxels set to 0, ...)
+        for note in im.meta.extra.get("read_warnings", []):
+            report.warnings.append(f"{case_id}/{im.name}: {note}")
     # labels
     for role, jpath in g.labelme.items():
-        rec = case.image(role if role != "auto" else case.images[0].modality)
+        rec = case.require_image(role if role != "auto" else case.images[0].modality)
         try:
             doc = read_labelme(jpath)
             fresh = ws.new_label_document(rec)
@@ -325,6 +340,8 @@ def import_label_volume(ws: Workspace, image, path: Path, user: str) -> None:
     seg = read_nifti(path, dtype=np.float32).data
     if tuple(seg.shape) != tuple(image.shape):
         raise InputError(path, f"label volume {seg.shape} does not match the scan {tuple(image.shape)}")
+    if seg.size and (float(seg.min()) < 0 or float(seg.max()) > 4):
+        raise InputError(path, f"unexpected label values from {float(seg.min()):g} to {float(seg.max()):g}; expected BraTS 0-4")
     labels = np.rint(seg).astype(np.int16)
     labels[labels == 4] = 3  # BraTS 2018-2021 used 4 for enhancing tumour
     if labels.min() < 0 or labels.max() > 3:

@@ -6,12 +6,15 @@ A reader never sees a half-written file: it sees the old content or the new cont
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from core.errors import DiskFullError
 
 
 def _read_umask() -> int:
@@ -62,9 +65,11 @@ def atomic_path(target: str | Path, suffix: str | None = None) -> Iterator[Path]
             os.fsync(handle.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, DiskFullError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"{target}: the disk is full; the file was not written (its previous content is kept)") from exc
         raise
 
 

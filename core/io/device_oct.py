@@ -138,7 +138,7 @@ def _read_eyepy(path: Path, fmt: str) -> OctVolume:
         vol = from_eye_volume(ev, path, EYEPY_SUFFIXES[fmt], device="Topcon")
         # eyepy's FDA import drops the eye and the capture date; oct-converter's metadata has them
         capture = reader.read_all_metadata().get("capture_info_02") or {}
-        vol.laterality = {0: "R", 1: "L"}.get(capture.get("eye"))
+        vol.laterality = {0: "R", 1: "L"}.get(capture.get("eye", -1))
         with contextlib.suppress(TypeError, ValueError):
             vol.acquired = _dt.datetime(*capture["cap_date"]).isoformat() if capture.get("cap_date") else None
         return vol

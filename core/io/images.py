@@ -6,26 +6,50 @@ Arrays come back as ``(H, W)`` for grey, ``(H, W, 3)`` for colour (alpha dropped
 
 from __future__ import annotations
 
+import stat
 import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from core.errors import CorruptFileError, EmptyFileError, UnsupportedFormatError, WrongDimensionError
+from core.errors import CorruptFileError, EmptyFileError, InputError, TooLargeError, UnsupportedFormatError, WrongDimensionError
 from core.io.atomic import atomic_path
+from core.io.limits import DEFLATE_MAX_RATIO, ENV_MAX_PIXELS, check_pixel_budget, max_pixels
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
 
 
+# Float pixels beyond this would overflow float32 once squared (distances, variances): refused.
+MAX_FLOAT_MAGNITUDE = 1e18
+
+
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise CorruptFileError(path, "file does not exist")
-    if path.is_dir():
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise CorruptFileError(path, "file does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise CorruptFileError(path, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
         raise UnsupportedFormatError(path, "is a folder, expected an image file")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsupportedFormatError(path, "is not a regular file (a FIFO, socket or device)")
+    if st.st_size == 0:
         raise EmptyFileError(path, "file is empty (0 bytes)")
+
+
+def check_finite(path: Path, array: np.ndarray) -> None:
+    """Refuse float pixels that are NaN, infinite or too large to compute with."""
+    if not np.issubdtype(array.dtype, np.floating) or array.size == 0:
+        return
+    if not np.isfinite(array).all():
+        n = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise CorruptFileError(path, f"{n:,} pixel value(s) are NaN or infinite")
+    peak = float(np.max(np.abs(array)))
+    if peak > MAX_FLOAT_MAGNITUDE:
+        raise CorruptFileError(path, f"pixel values up to {peak:.3g} are implausibly large (limit {MAX_FLOAT_MAGNITUDE:.0e})")
 
 
 def _normalise_channels(path: Path, array: np.ndarray) -> np.ndarray:
@@ -44,6 +68,7 @@ def _normalise_channels(path: Path, array: np.ndarray) -> np.ndarray:
         if np.issubdtype(array.dtype, np.integer) and array.min() >= 0 and array.max() <= 65535:
             array = array.astype(np.uint16)
         elif np.issubdtype(array.dtype, np.floating):
+            check_finite(path, array)
             array = array.astype(np.float32)
         else:
             raise UnsupportedFormatError(path, f"pixel type {array.dtype} is not supported")
@@ -61,13 +86,30 @@ def _png_is_16bit_colour(path: Path) -> bool:
     return bit_depth == 16 and colour_type in (2, 6)
 
 
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I": 4, "F": 4}
+
+
+def _check_pil_budget(path: Path, im) -> None:
+    width, height = im.size
+    bands = len(im.getbands())
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    check_pixel_budget(path, width * height * bands, _MODE_BYTES.get(im.mode, 1), max_ratio=DEFLATE_MAX_RATIO)
+    if frames > 1 and width * height * bands * frames > max_pixels():
+        raise TooLargeError(path, f"holds {frames} frames of {width}x{height}; more than the pixel budget")
+
+
 def _read_with_pil(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    im: Image.Image  # the opened file, then its conversion
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # our own budget (checked below, from the header) decides; PIL's bomb warning is not an error
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels():
+                Image.MAX_IMAGE_PIXELS = max_pixels()  # only ever raised to our budget (other PIL users share it)
             with Image.open(path) as im:
+                _check_pil_budget(path, im)
                 im.load()  # forces full decode: truncated data raises here
                 if im.mode == "P":
                     im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -79,9 +121,15 @@ def _read_with_pil(path: Path) -> np.ndarray:
                     arr = np.asarray(im)
                     return arr.astype(np.uint16) if arr.min() >= 0 and arr.max() <= 65535 else arr
                 return np.asarray(im)
+    except InputError:
+        raise
     except UnidentifiedImageError as exc:
         raise CorruptFileError(path, "not a readable image (unknown or damaged format)") from exc
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
+        raise TooLargeError(path, f"refused as a decompression bomb ({exc}); raise {ENV_MAX_PIXELS} if this file is genuine") from None
+    except MemoryError:
+        raise TooLargeError(path, "image is too large to decode in the available memory") from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types (struct.error, ZeroDivisionError, ...) for damaged files
         msg = str(exc) or exc.__class__.__name__
         if "truncated" in msg.lower():
             msg = "image data is truncated"
@@ -105,13 +153,26 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, str]:
         with tifffile.TiffFile(path) as tif:
             if not tif.series:
                 raise CorruptFileError(path, "TIFF holds no image data")
+            if len(tif.series) > 1:
+                shapes = ", ".join(f"{tuple(s.shape)} {s.dtype}" for s in tif.series[:4])
+                raise WrongDimensionError(
+                    path, f"TIFF pages are inconsistent ({len(tif.series)} series: {shapes}); refusing rather than reading a part"
+                )
             series = tif.series[0]
             axes = series.axes
+            itemsize = np.dtype(series.dtype).itemsize if series.dtype is not None else 1
+            raw = int(getattr(tif.pages[0], "compression", 1) or 1) == 1  # uncompressed strips must fit in the file
+            n = int(np.prod(series.shape, dtype=np.float64))
+            check_pixel_budget(path, n, itemsize, stored_raw=raw, max_ratio=None if raw else 4 * DEFLATE_MAX_RATIO)
             array = series.asarray()
-    except CorruptFileError:
+    except InputError:
         raise
-    except (tifffile.TiffFileError, ValueError, OSError, IndexError, struct.error) as exc:
-        raise CorruptFileError(path, f"cannot decode TIFF: {exc}") from exc
+    except MemoryError:
+        raise TooLargeError(path, "TIFF is too large to decode in the available memory") from None
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many types (ZeroDivisionError, RuntimeError, ...) on bad headers
+        raise CorruptFileError(path, f"cannot decode TIFF: {exc or exc.__class__.__name__}") from exc
+    if array is None or array.size == 0:
+        raise CorruptFileError(path, "TIFF holds no pixel data")
     return array, axes
 
 
@@ -137,7 +198,14 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def _squeeze_tiff(path: Path, array: np.ndarray, axes: str) -> np.ndarray:
-    """Reduce tifffile's axes to (N?, H, W, S?)."""
+    """Reduce tifffile's axes to (N?, H, W, S?). Colour channels must be 1-4 samples per pixel; a
+    channel axis (C) or more samples are not pages of a B-scan stack."""
+    if "S" in axes and array.shape[axes.index("S")] not in (1, 2, 3, 4):
+        raise WrongDimensionError(path, f"TIFF has {array.shape[axes.index('S')]} samples per pixel; expected grey, RGB or RGBA")
+    if "C" in axes and array.shape[axes.index("C")] > 1:
+        raise WrongDimensionError(
+            path, f"TIFF has {array.shape[axes.index('C')]} channels (axes {axes}); an OCT stack holds one grey or RGB image per page"
+        )
     keep = []
     for i, ax in enumerate(axes):
         if ax in "YXS":

@@ -8,8 +8,9 @@ a base64 PNG of that crop.
 from __future__ import annotations
 
 import base64
+import binascii
 import io
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ import numpy as np
 
 from core.errors import LabelFileError
 from core.io.atomic import atomic_write_json
+from core.io.limits import DEFLATE_MAX_RATIO, max_pixels
+from core.io.safejson import read_json
+
+MAX_COORDINATE = 1e6  # pixels; anything further out is not a label of an image we can hold
+MAX_SIDE = 1_000_000
 
 LABELME_VERSION = "5.5.0"
 SHAPE_TYPES = ("polygon", "rectangle", "point", "line", "linestrip", "circle", "mask")
@@ -36,7 +42,14 @@ def mask_to_b64(mask: np.ndarray) -> str:
 def b64_to_mask(text: str) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(io.BytesIO(base64.b64decode(text, validate=True))) as im:
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64 ({exc})") from None
+    with Image.open(io.BytesIO(data)) as im:
+        w, h = im.size
+        if w * h > max_pixels() or w * h > len(data) * DEFLATE_MAX_RATIO + 65536:
+            raise ValueError(f"mask claims {w}x{h} pixels from {len(data)} bytes")
         arr = np.asarray(im)
     if arr.ndim == 3:
         arr = arr[..., 0]
@@ -87,13 +100,15 @@ class Shape:
         shape_type = obj.get("shape_type") or "polygon"
         if shape_type not in SHAPE_TYPES:
             raise ValueError(f"{where} has unknown shape_type '{shape_type}'")
-        pts = obj.get("points")
+        pts: Any = obj.get("points")  # untrusted JSON: checked by the conversion below
         try:
             points = [[float(p[0]), float(p[1])] for p in pts]
         except (TypeError, ValueError, IndexError, KeyError):
             raise ValueError(f"{where} has malformed points") from None
         if points and not np.all(np.isfinite(points)):
             raise ValueError(f"{where} has non-finite points")
+        if points and float(np.max(np.abs(points))) > MAX_COORDINATE:
+            raise ValueError(f"{where} has points more than {MAX_COORDINATE:.0e} pixels away")
         minimum = {"polygon": 3, "rectangle": 2, "circle": 2, "line": 2, "linestrip": 2, "point": 1, "mask": 2}[shape_type]
         if len(points) < minimum:
             raise ValueError(f"{where}: a {shape_type} needs at least {minimum} points, got {len(points)}")
@@ -105,14 +120,19 @@ class Shape:
                 mask = b64_to_mask(obj["mask"])
             except Exception as exc:  # noqa: BLE001 - base64/PNG decoding raises many types
                 raise ValueError(f"{where}: mask data is not a base64 PNG ({exc})") from None
-        gid = obj.get("group_id")
+        flags = obj.get("flags") or {}
+        if not isinstance(flags, dict):
+            raise ValueError(f"{where}: 'flags' is not an object")
+        description = obj.get("description") or ""
+        if not isinstance(description, str):
+            raise ValueError(f"{where}: 'description' is not text")
         return cls(
             label=label,
             points=points,
             shape_type=shape_type,
-            group_id=int(gid) if isinstance(gid, (int, float)) and not isinstance(gid, bool) else None,
-            description=obj.get("description") or "",
-            flags=dict(obj.get("flags") or {}),
+            group_id=_group_id(obj.get("group_id"), where),
+            description=description,
+            flags=dict(flags),
             mask=mask,
             extra={k: v for k, v in obj.items() if k not in _SHAPE_KEYS},
         )
@@ -135,8 +155,8 @@ class Shape:
         if self.shape_type == "polygon":
             draw.polygon(pts, outline=1, fill=1)
         elif self.shape_type == "rectangle":
-            (x1, y1), (x2, y2) = pts[0], pts[1]
-            draw.rectangle([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], outline=1, fill=1)
+            (rx1, ry1), (rx2, ry2) = pts[0], pts[1]
+            draw.rectangle([min(rx1, rx2), min(ry1, ry2), max(rx1, rx2), max(ry1, ry2)], outline=1, fill=1)
         elif self.shape_type == "circle":
             (cx, cy), (px, py) = pts[0], pts[1]
             r = float(np.hypot(cx - px, cy - py))
@@ -190,11 +210,9 @@ class LabelDocument:
                 shapes.append(Shape.from_json(s, f"shape {i}"))
             except ValueError as exc:
                 raise LabelFileError(path, str(exc)) from None
-        try:
-            height = int(obj.get("imageHeight") or 0)
-            width = int(obj.get("imageWidth") or 0)
-        except (TypeError, ValueError):
-            raise LabelFileError(path, "imageHeight/imageWidth are not integers") from None
+        height, width = _side(obj.get("imageHeight"), path), _side(obj.get("imageWidth"), path)
+        if height * width > max_pixels():
+            raise LabelFileError(path, f"imageWidth x imageHeight ({width}x{height}) is larger than any image we read")
         flags = obj.get("flags") or {}
         if not isinstance(flags, dict):
             raise LabelFileError(path, "'flags' is not an object")
@@ -232,21 +250,33 @@ class LabelDocument:
         return out
 
 
+def _group_id(value, where: str) -> int | None:
+    """LabelMe writes an integer or null; integral floats are accepted, anything else is refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: group_id {str(value)[:20]!r} is not an integer")
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        raise ValueError(f"{where}: group_id {value!r} is not an integer")
+    if abs(value) > 2**31:
+        raise ValueError(f"{where}: group_id {value!r} is out of range")
+    return int(value)
+
+
+def _side(value, path) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or isinstance(value, float) and not value.is_integer():
+        raise LabelFileError(path, "imageHeight/imageWidth are not integers")
+    if not 0 <= value <= MAX_SIDE:
+        raise LabelFileError(path, f"imageHeight/imageWidth {value!r} is out of range")
+    return int(value)
+
+
 def read_labelme(path: str | Path) -> LabelDocument:
+    """Read and validate a LabelMe file (size-limited, UTF-8, bounded nesting)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LabelFileError(path, "file does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelFileError(path, f"cannot read: {exc}") from None
-    if not text.strip():
-        raise LabelFileError(path, "file is empty")
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LabelFileError(path, f"broken JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return LabelDocument.from_json(obj, path)
+    return LabelDocument.from_json(read_json(path, error=LabelFileError), path)
 
 
 def write_labelme(path: str | Path, doc: LabelDocument) -> None:
@@ -255,14 +285,18 @@ def write_labelme(path: str | Path, doc: LabelDocument) -> None:
 
 def resolve_image_path(label_path: str | Path, image_path: str, root: str | Path) -> Path:
     """Resolve ``imagePath`` relative to the label file, refusing anything outside ``root``."""
+    from core.io.paths import inside
+
     label_path = Path(label_path)
-    if not image_path:
+    if not isinstance(image_path, str) or not image_path:
         raise LabelFileError(label_path, "imagePath is empty")
+    shown = repr(image_path[:80])
+    if "\x00" in image_path:
+        raise LabelFileError(label_path, f"imagePath {shown} contains a NUL byte")
     candidate = Path(image_path)
-    if candidate.is_absolute():
-        raise LabelFileError(label_path, f"imagePath '{image_path}' is absolute; it must be relative to the label file")
-    resolved = (label_path.parent / candidate).resolve()
-    root_resolved = Path(root).resolve()
-    if resolved != root_resolved and root_resolved not in resolved.parents:
-        raise LabelFileError(label_path, f"imagePath '{image_path}' points outside the workspace")
-    return resolved
+    if candidate.is_absolute() or image_path.startswith(("/", "\\")) or candidate.drive:
+        raise LabelFileError(label_path, f"imagePath {shown} is absolute; it must be relative to the label file")
+    joined = label_path.parent / candidate
+    if not inside(root, joined):
+        raise LabelFileError(label_path, f"imagePath {shown} points outside the workspace ({root})")
+    return joined.resolve()

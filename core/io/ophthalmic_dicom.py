@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def read_ophthalmic_dicom(path: str | Path) -> OctVolume | OphthalmicPhoto:
         what = f"{getattr(header, 'Modality', '?')} ({getattr(header, 'SOPClassUID', 'no SOP class')})"
         raise UnsupportedFormatError(path, f"DICOM {what} is not an ophthalmic photo (OP) or OCT volume (OPT)")
     pixels, ds = _decode(path, header, kind)
-    common = dict(
+    common: dict[str, Any] = dict(
         laterality=_laterality(ds),
         acquired=_acquired(ds),
         device=" ".join(str(getattr(ds, k, "") or "") for k in ("Manufacturer", "ManufacturerModelName")).strip(),
@@ -213,7 +214,7 @@ def _acquired(ds) -> str | None:
 
 
 def _uids(ds) -> dict:
-    out = {
+    out: dict[str, Any] = {
         "study_uid": str(getattr(ds, "StudyInstanceUID", "") or ""),
         "series_uid": str(getattr(ds, "SeriesInstanceUID", "") or ""),
         "sop_instance_uid": str(getattr(ds, "SOPInstanceUID", "") or ""),

@@ -28,13 +28,13 @@ N_VOL_LAYERS = 17  # segmentation lines a Spectralis volume carries (ILM ... RPE
 
 def _base(sop_class: str, modality: str, uids: dict, acquired: str | None, laterality: str | None, device: str):
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = uids.get("sop_instance_uid") or generate_uid()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.StudyInstanceUID = uids.get("study_uid") or generate_uid()
@@ -184,7 +184,8 @@ def write_heyex_vol(path: str | Path, vol: OctVolume, layers: np.ndarray | None 
     loc = vol.localizer
     if b.dtype != np.uint8 or loc is None or loc.dtype != np.uint8 or loc.ndim != 2:
         raise ValueError("a .vol needs uint8 B-scans and a uint8 grey localizer")
-    if vol.positions is None or vol.localizer_spacing_um is None or None in (vol.spacing.x_um, vol.spacing.axial_um):
+    x_um, axial_um = vol.spacing.x_um, vol.spacing.axial_um
+    if vol.positions is None or vol.localizer_spacing_um is None or x_um is None or axial_um is None:
         raise ValueError("a .vol needs B-scan positions, localizer spacing and B-scan spacing")
     n, h, w = b.shape
     slo_x, slo_y = (v / 1000.0 for v in vol.localizer_spacing_um)
@@ -214,9 +215,9 @@ def write_heyex_vol(path: str | Path, vol: OctVolume, layers: np.ndarray | None 
         size_x=w,
         n_bscans=n,
         size_y=h,
-        scale_x=vol.spacing.x_um / 1000.0,
+        scale_x=x_um / 1000.0,
         distance=(vol.spacing.between_um or 0.0) / 1000.0,
-        scale_y=vol.spacing.axial_um / 1000.0,
+        scale_y=axial_um / 1000.0,
         size_x_slo=loc.shape[1],
         size_y_slo=loc.shape[0],
         scale_x_slo=slo_x,

@@ -11,13 +11,14 @@ import numpy as np
 class Volume:
     data: np.ndarray  # (X, Y, Z) in the file's own voxel order, never reoriented
     affine: np.ndarray  # (4, 4) float64 voxel -> RAS+ millimetres, exactly as stored
-    spacing: tuple[float, float, float]  # voxel size in mm along the three array axes
+    spacing: tuple[float, ...]  # voxel size in mm along the three array axes (readers build it from the header's zooms)
     header: object | None = None  # the nibabel header, kept so label exports copy it exactly
     meta: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.data.shape)  # type: ignore[return-value]
+        s = self.data.shape
+        return s[0], s[1], s[2]
 
     def orientation(self) -> str:
         """Axis codes of the voxel grid, e.g. ``'RAS'`` or ``'LPS'``."""

@@ -74,7 +74,7 @@ class AutosaveScheduler:
             return None
         if self._retry_at is not None:
             return self._retry_at
-        if self._first_unsaved is None:  # dirty without a recorded change time: save now
+        if self._first_unsaved is None or self._last_change is None:  # dirty without a recorded change time: save now
             return self.clock()
         return min(self._last_change + self.delay, self._first_unsaved + self.max_delay)
 

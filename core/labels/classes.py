@@ -15,9 +15,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.classes import ClassSet, SymptomClass, load_catalog
 from core.errors import InputError, WorkspaceError
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
 
 INFO_KEY = "label_classes"
 PALETTE = (
@@ -60,7 +64,7 @@ class ClassConfig:
         )
 
 
-def load_config(ws) -> ClassConfig:
+def load_config(ws: Workspace) -> ClassConfig:
     text = ws.catalog.info(INFO_KEY)
     if not text:
         return ClassConfig()
@@ -70,7 +74,7 @@ def load_config(ws) -> ClassConfig:
         raise WorkspaceError(f"{ws.root}: the workspace's class settings are unreadable ({exc})") from None
 
 
-def save_config(ws, cfg: ClassConfig, user: str = "system", action: str = "classes.change", details: dict | None = None) -> None:
+def save_config(ws: Workspace, cfg: ClassConfig, user: str = "system", action: str = "classes.change", details: dict | None = None) -> None:
     with ws.catalog.transaction():
         ws.catalog.set_info(INFO_KEY, json.dumps(cfg.to_json(), ensure_ascii=False))
         ws.catalog.audit(user, action, None, details or {})
@@ -81,7 +85,7 @@ def set_names(modality: str) -> list[str]:
     return [name for name, s in sets.items() if s.modality == modality]
 
 
-def active_set_name(ws, modality: str) -> str:
+def active_set_name(ws: Workspace, modality: str) -> str:
     sets, defaults = load_catalog()
     name = load_config(ws).active.get(modality) or defaults.get(modality, modality)
     if name not in sets:
@@ -100,7 +104,7 @@ def build_set(base: ClassSet, cfg: ClassConfig) -> ClassSet:
     return ClassSet(base.name, base.title, base.modality, tuple(classes))
 
 
-def workspace_class_set(ws, modality: str, set_name: str | None = None) -> ClassSet:
+def workspace_class_set(ws: Workspace, modality: str, set_name: str | None = None) -> ClassSet:
     """The class set a workspace uses for ``modality`` (its chosen set with additions and renames)."""
     sets, _ = load_catalog()
     name = set_name or active_set_name(ws, modality)
@@ -109,7 +113,7 @@ def workspace_class_set(ws, modality: str, set_name: str | None = None) -> Class
     return build_set(sets[name], load_config(ws))
 
 
-def set_active_set(ws, modality: str, set_name: str, user: str = "system") -> ClassSet:
+def set_active_set(ws: Workspace, modality: str, set_name: str, user: str = "system") -> ClassSet:
     sets, _ = load_catalog()
     if set_name not in sets or sets[set_name].modality != modality:
         raise WorkspaceError(f"'{set_name}' is not a {modality} class set; choose from {set_names(modality)}")
@@ -133,7 +137,7 @@ def next_colour(existing: list[str]) -> str:
     return next((c for c in PALETTE if c not in used), PALETTE[len(existing) % len(PALETTE)])
 
 
-def add_class(ws, modality: str, name: str, color: str | None = None, user: str = "system") -> SymptomClass:
+def add_class(ws: Workspace, modality: str, name: str, color: str | None = None, user: str = "system") -> SymptomClass:
     name = _check_name(name)
     current = workspace_class_set(ws, modality)
     if current.by_name(name) is not None:
@@ -145,10 +149,13 @@ def add_class(ws, modality: str, name: str, color: str | None = None, user: str 
     colour = color or next_colour([c.color for c in current.classes])
     cfg.added.setdefault(current.name, []).append({"name": name, "color": colour, "id": new_id})
     save_config(ws, cfg, user, "classes.add", {"set": current.name, "name": name, "id": new_id})
-    return workspace_class_set(ws, modality).by_name(name)
+    added = workspace_class_set(ws, modality).by_name(name)
+    if added is None:
+        raise WorkspaceError(f"class '{name}' was saved but is not in {current.title}")
+    return added
 
 
-def rename_class(ws, modality: str, old: str, new: str, user: str = "system", rewrite_labels: bool = True) -> int:
+def rename_class(ws: Workspace, modality: str, old: str, new: str, user: str = "system", rewrite_labels: bool = True) -> int:
     """Rename a class of the active set; returns how many stored label files were rewritten."""
     new = _check_name(new)
     current = workspace_class_set(ws, modality)
@@ -169,7 +176,7 @@ def rename_class(ws, modality: str, old: str, new: str, user: str = "system", re
     return rewrite_stored_labels(ws, modality, old, new, user) if rewrite_labels else 0
 
 
-def rewrite_stored_labels(ws, modality: str, old: str, new: str, user: str = "system") -> int:
+def rewrite_stored_labels(ws: Workspace, modality: str, old: str, new: str, user: str = "system") -> int:
     """Apply a class rename to every stored label of ``modality`` (atomic per file)."""
     from core.io.atomic import atomic_write_json
     from core.io.labelme import read_labelme, write_labelme
@@ -179,9 +186,9 @@ def rewrite_stored_labels(ws, modality: str, old: str, new: str, user: str = "sy
         for im in case.images:
             if im.modality.value != modality:
                 continue
-            folder = ws.root / "labels" / im.case_id
+            folder = ws.label_dir(im)  # validated ids, confined to the workspace
             if im.is_volume:
-                legend_path = ws.label_volume_path(im).with_name(f"{im.name}.labels.legend.json")
+                legend_path = ws.label_legend_path(im)
                 if legend_path.exists():
                     legend = json.loads(legend_path.read_text(encoding="utf-8"))
                     if old in legend:

@@ -4,12 +4,16 @@ heatmap above the model's pixel threshold (the iso-contour the review view draws
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import StudioError
 from core.io.labelme import Shape
 from core.labels.shapes import mask_to_shapes
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class ResultSource:
         return f"{self.model} {self.version}{' (active)' if self.active else ''}"
 
 
-def result_sources(ws, case_id: str) -> list[ResultSource]:
+def result_sources(ws: Workspace, case_id: str) -> list[ResultSource]:
     """Every stored result of ``case_id`` with its per-image maps (active model versions first)."""
     versions = {(v.name, v.version): v for v in ws.versions.list()}
     out = []
@@ -42,7 +46,7 @@ def result_sources(ws, case_id: str) -> list[ResultSource]:
     return out
 
 
-def result_arrays(ws, source: ResultSource, case_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+def result_arrays(ws: Workspace, source: ResultSource, case_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
     stored = ws.results.get(source.model, source.version, case_id)
     if stored is None:
         raise StudioError(f"no stored {source.model} {source.version} result for case {case_id}")
@@ -78,7 +82,7 @@ def heatmap_result_shapes(
 
 
 def result_to_shapes(
-    ws,
+    ws: Workspace,
     case_id: str,
     source: ResultSource,
     label: str,
@@ -98,23 +102,24 @@ def result_to_shapes(
         if mask is None:
             raise StudioError(f"{source.title} stored no mask for {case_id}/{source.image}")
         arr, desc = np.asarray(mask, bool), f"from {source.model} {source.version} mask"
+        data = arr
     else:
         if heat is None:
             raise StudioError(f"{source.title} stored no heatmap for {case_id}/{source.image}")
         thr = source.pixel_threshold if threshold is None else float(threshold)
         arr, desc = None, f"from {source.model} {source.version} heatmap > {thr:.3g}"
-    data = arr if arr is not None else heat
+        data = heat
     if data.ndim != 2:
         raise StudioError(f"{source.title} result for {case_id}/{source.image} is {data.ndim}-D; use the volume conversion")
     if image_hw is not None and tuple(data.shape) != tuple(image_hw):
         raise StudioError(f"{source.title} result grid {data.shape} does not match the image {tuple(image_hw)}")
     if arr is not None:
         return mask_result_shapes(arr, label, as_polygon=as_polygon, description=desc)
-    return heatmap_result_shapes(heat, thr, label, as_polygon=as_polygon, description=desc, min_area=min_area)
+    return heatmap_result_shapes(data, thr, label, as_polygon=as_polygon, description=desc, min_area=min_area)
 
 
 def result_to_volume_mask(
-    ws, case_id: str, source: ResultSource, *, use: str = "auto", threshold: float | None = None, min_area: int = 16
+    ws: Workspace, case_id: str, source: ResultSource, *, use: str = "auto", threshold: float | None = None, min_area: int = 16
 ) -> np.ndarray:
     """Boolean volume on the scan grid from a 3-D result (mask, or heatmap regions above threshold)."""
     heat, mask = result_arrays(ws, source, case_id)

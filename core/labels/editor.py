@@ -226,7 +226,7 @@ class LabelEditor:
             shapes.append(region_to_shape(label, stroke))
             self._commit(text, shapes)
             return len(shapes) - 1
-        merged = combine([r for _, r in hits] + [stroke])
+        merged = combine([r for _, r in hits] + [stroke]) or stroke
         first = hits[0][0]
         shapes[first] = region_to_shape(label, merged, like=shapes[first])
         for i, _ in reversed(hits[1:]):

@@ -12,20 +12,27 @@ Layout of an export folder::
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import InputError, LabelFileError, StudioError
 from core.io.atomic import atomic_path, atomic_write_json
-from core.io.labelme import read_labelme, resolve_image_path, write_labelme
+from core.io.labelme import LabelDocument, read_labelme, resolve_image_path, write_labelme
+from core.io.paths import confine
 from core.labels.classes import legend_for, workspace_class_set
 from core.labels.targets import LabelTarget, targets_for_case
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("png", "nifti", "labelme")
 Progress = Callable[[int, int, str], None]
@@ -46,20 +53,24 @@ def _rel_name(target: LabelTarget, suffix: str) -> str:
     return f"{target.image.case_id}/{target.image.name}{page}{suffix}"
 
 
-def labelled_targets(ws) -> list[LabelTarget]:
-    """Every 2-D target with a stored LabelMe file and every MRI image with a label volume."""
+def labelled_targets(ws: Workspace, skipped: list[dict] | None = None) -> list[LabelTarget]:
+    """Every 2-D target with a stored LabelMe file and every MRI image with a label volume.
+    Catalog entries whose ids would leave the workspace are reported in ``skipped``."""
     out = []
     for case in ws.cases():
         for t in targets_for_case(case):
-            if t.is_volume:
-                if ws.label_volume_path(t.image).exists():
-                    out.append(t)
-            elif ws.label_path(t.image, t.page).exists():
+            try:
+                path = ws.label_volume_path(t.image) if t.is_volume else ws.label_path(t.image, t.page)
+            except InputError as exc:
+                if skipped is not None:
+                    skipped.append({"image": t.key, "reason": str(exc)})
+                continue
+            if path.exists():
                 out.append(t)
     return out
 
 
-def export_labels(ws, fmt: str, out: str | Path, progress: Progress | None = None) -> LabelReport:
+def export_labels(ws: Workspace, fmt: str, out: str | Path, progress: Progress | None = None) -> LabelReport:
     if fmt not in FORMATS:
         raise InputError(None, f"unknown label format '{fmt}'; use one of {', '.join(FORMATS)}")
     out = Path(out)
@@ -67,7 +78,7 @@ def export_labels(ws, fmt: str, out: str | Path, progress: Progress | None = Non
         raise InputError(out, "export target exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     report = LabelReport()
-    targets = labelled_targets(ws)
+    targets = labelled_targets(ws, report.skipped)
     legend: dict = {"background": 0, "format": fmt, "workspace": str(ws.root), "modalities": {}, "files": {}}
     if fmt == "png":
         _export_png(ws, targets, out, report, legend, progress)
@@ -79,7 +90,7 @@ def export_labels(ws, fmt: str, out: str | Path, progress: Progress | None = Non
     return report
 
 
-def _modality_legends(ws, docs: dict[LabelTarget, object]) -> dict[str, dict[str, int]]:
+def _modality_legends(ws: Workspace, docs: dict[LabelTarget, LabelDocument]) -> dict[str, dict[str, int]]:
     extra: dict[str, list[str]] = {}
     for t, doc in docs.items():
         extra.setdefault(t.modality, [])
@@ -89,7 +100,14 @@ def _modality_legends(ws, docs: dict[LabelTarget, object]) -> dict[str, dict[str
     return {m: legend_for(workspace_class_set(ws, m), labels) for m, labels in extra.items()}
 
 
-def _legend_entry(ws, modality: str, ids: dict[str, int]) -> dict:
+def _read_labels(ws: Workspace, t: LabelTarget) -> LabelDocument:
+    doc = ws.read_labels(t.image, t.page)
+    if doc is None:
+        raise LabelFileError(ws.label_path(t.image, t.page), "the label file went away during the export")
+    return doc
+
+
+def _legend_entry(ws: Workspace, modality: str, ids: dict[str, int]) -> dict:
     cs = workspace_class_set(ws, modality)
     colours = {c.name: c.color for c in cs.classes}
     return {
@@ -99,17 +117,17 @@ def _legend_entry(ws, modality: str, ids: dict[str, int]) -> dict:
     }
 
 
-def _export_png(ws, targets, out, report, legend, progress) -> None:
+def _export_png(ws: Workspace, targets, out, report, legend, progress) -> None:
     from core.io.images import write_png
 
-    docs = {}
+    docs: dict[LabelTarget, LabelDocument] = {}
     for t in targets:
         if t.is_volume:
             report.skipped.append({"image": t.key, "reason": "MRI label volume: export with --format nifti"})
             continue
         try:
-            docs[t] = ws.read_labels(t.image, t.page)
-        except LabelFileError as exc:
+            docs[t] = _read_labels(ws, t)
+        except InputError as exc:
             report.skipped.append({"image": t.key, "reason": str(exc)})
     legends = _modality_legends(ws, docs)
     for m, ids in legends.items():
@@ -123,7 +141,7 @@ def _export_png(ws, targets, out, report, legend, progress) -> None:
         dtype = np.uint8 if max(ids.values(), default=0) <= 255 else np.uint16
         index = doc.rasterize(ids, dtype=dtype)
         rel = _rel_name(t, ".png")
-        write_png(out / rel, index)
+        write_png(confine(out, rel), index)
         legend["files"][rel] = {
             "image": t.image.id,
             "page": t.page,
@@ -133,7 +151,7 @@ def _export_png(ws, targets, out, report, legend, progress) -> None:
         report.written.append({"image": t.key, "file": rel})
 
 
-def _export_nifti(ws, targets, out, report, legend, progress) -> None:
+def _export_nifti(ws: Workspace, targets, out, report, legend, progress) -> None:
     from core.io.nifti import write_nifti
 
     vols = [t for t in targets if t.is_volume]
@@ -143,16 +161,20 @@ def _export_nifti(ws, targets, out, report, legend, progress) -> None:
     for n, t in enumerate(vols):
         if progress:
             progress(n, len(vols), t.key)
-        stored = ws.read_label_volume(t.image)
-        if stored is None:
+        try:
+            stored = ws.read_label_volume(t.image)
+            if stored is None:
+                continue
+            labels, names = stored
+            scan = ws.read_volume(t.image)
+        except InputError as exc:
+            report.skipped.append({"image": t.key, "reason": str(exc)})
             continue
-        labels, names = stored
-        scan = ws.read_volume(t.image)
         if labels.shape != scan.shape:
             report.skipped.append({"image": t.key, "reason": f"label volume {labels.shape} does not match the scan {scan.shape}"})
             continue
         rel = _rel_name(t, ".labels.nii.gz")
-        write_nifti(out / rel, labels.astype(np.uint8), scan.affine, header=scan.header)
+        write_nifti(confine(out, rel), labels.astype(np.uint8), scan.affine, header=scan.header)
         ids = dict(names) or legend_for(workspace_class_set(ws, t.modality))
         legend["modalities"].setdefault(t.modality, _legend_entry(ws, t.modality, ids))
         legend["files"][rel] = {
@@ -164,9 +186,7 @@ def _export_nifti(ws, targets, out, report, legend, progress) -> None:
         report.written.append({"image": t.key, "file": rel})
 
 
-def _export_labelme(ws, targets, out, report, legend, progress) -> None:
-    from core.io.images import read_stack, write_png
-
+def _export_labelme(ws: Workspace, targets, out, report, legend, progress) -> None:
     stacks: dict[str, np.ndarray] = {}
     for n, t in enumerate(targets):
         if progress:
@@ -175,35 +195,45 @@ def _export_labelme(ws, targets, out, report, legend, progress) -> None:
             report.skipped.append({"image": t.key, "reason": "MRI label volume: export with --format nifti"})
             continue
         try:
-            doc = ws.read_labels(t.image, t.page)
-        except LabelFileError as exc:
+            doc, json_rel = _export_one_labelme(ws, t, out, stacks)
+        except InputError as exc:  # a label file, or an image file that is missing, replaced or outside the workspace
             report.skipped.append({"image": t.key, "reason": str(exc)})
             continue
-        src = ws.image_path(t.image)
-        if t.page is not None:
-            if t.image.id not in stacks:
-                stacks = {t.image.id: read_stack(src)}
-            image_rel = _rel_name(t, ".png")
-            write_png(out / image_rel, stacks[t.image.id][t.page])
-        else:
-            suffix = ".nii.gz" if src.name.endswith(".nii.gz") else src.suffix
-            image_rel = _rel_name(t, suffix)
-            with atomic_path(out / image_rel) as tmp:
-                shutil.copyfile(src, tmp)
-        doc.image_path = Path(image_rel).name
-        json_rel = _rel_name(t, ".json")
-        write_labelme(out / json_rel, doc)
         legend["files"][json_rel] = {"image": t.image.id, "page": t.page, "modality": t.modality}
         report.written.append({"image": t.key, "file": json_rel})
     for m in sorted({t.modality for t in targets if not t.is_volume}):
         legend["modalities"][m] = _legend_entry(ws, m, legend_for(workspace_class_set(ws, m)))
 
 
+def _export_one_labelme(ws: Workspace, t: LabelTarget, out: Path, stacks: dict) -> tuple[LabelDocument, str]:
+    """Copy one image (verified: inside the workspace and unchanged since import) and its labels."""
+    from core.io.images import write_png
+
+    doc = _read_labels(ws, t)
+    src = ws.image_path(t.image)  # refuses a catalog path that leaves the workspace
+    if t.page is not None:
+        if t.image.id not in stacks:
+            stacks.clear()
+            stacks[t.image.id] = ws.read_pixels(t.image)
+        image_rel = _rel_name(t, ".png")
+        write_png(confine(out, image_rel), stacks[t.image.id][t.page])
+    else:
+        ws.verify_image(t.image)  # the file is still the imported one
+        suffix = ".nii.gz" if src.name.endswith(".nii.gz") else src.suffix
+        image_rel = _rel_name(t, suffix)
+        with atomic_path(confine(out, image_rel)) as tmp:
+            shutil.copyfile(src, tmp)
+    doc.image_path = Path(image_rel).name
+    json_rel = _rel_name(t, ".json")
+    write_labelme(confine(out, json_rel), doc)
+    return doc, json_rel
+
+
 # -- import ---------------------------------------------------------------------------------------
 _PAGE_RE = re.compile(r"^(?P<name>.+)_p(?P<page>\d{3})$")
 
 
-def _match_by_layout(ws, src: Path, path: Path) -> LabelTarget | None:
+def _match_by_layout(ws: Workspace, src: Path, path: Path) -> LabelTarget | None:
     """``<case>/<image>[_pNNN].json`` as written by the LabelMe export."""
     case_id = path.parent.name if path.parent != src else None
     if not case_id or not ws.has_case(case_id):
@@ -221,7 +251,7 @@ def _match_by_layout(ws, src: Path, path: Path) -> LabelTarget | None:
     return None
 
 
-def _match_by_pixels(ws, src: Path, path: Path, image_path: str, sha_index: dict) -> LabelTarget | None:
+def _match_by_pixels(ws: Workspace, src: Path, path: Path, image_path: str, sha_index: dict) -> LabelTarget | None:
     """The workspace image whose decoded pixels equal the file ``imagePath`` points at."""
     from core.hashing import array_sha256
     from core.io.images import read_image
@@ -238,7 +268,7 @@ def _match_by_pixels(ws, src: Path, path: Path, image_path: str, sha_index: dict
 
 
 def import_labelme_folder(
-    ws, src: str | Path, *, merge: bool = False, user: str = "system", progress: Progress | None = None
+    ws: Workspace, src: str | Path, *, merge: bool = False, user: str = "system", progress: Progress | None = None
 ) -> LabelReport:
     """Attach the LabelMe files under ``src`` to the matching workspace images. A file matches by
     the export layout ``<case>/<image>.json`` or by the pixels of the image its ``imagePath`` names
@@ -276,12 +306,13 @@ def import_labelme_folder(
             report.written.append({"path": str(path), "image": target.key, "shapes": len(doc.shapes)})
         except (LabelFileError, InputError) as exc:
             report.skipped.append({"path": str(path), "reason": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - one bad file never aborts the rest; the traceback goes to the log
+            log.exception("importing labels from %s failed", path)
+            report.skipped.append({"path": str(path), "reason": f"unexpected {exc.__class__.__name__}: {exc}"})
     return report
 
 
 def read_legend(folder: str | Path) -> dict:
-    path = Path(folder) / "legend.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"cannot read the legend ({exc})") from None
+    from core.io.safejson import read_json
+
+    return read_json(Path(folder) / "legend.json")

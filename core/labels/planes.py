@@ -42,7 +42,7 @@ def ras_shape(shape: tuple[int, int, int], ornt: np.ndarray) -> tuple[int, int, 
     out = [0, 0, 0]
     for k, (d, _f) in enumerate(ornt):
         out[int(d)] = int(shape[k])
-    return tuple(out)  # type: ignore[return-value]
+    return out[0], out[1], out[2]
 
 
 def plane_image(ras: np.ndarray, plane: str, index: int) -> np.ndarray:
@@ -87,7 +87,7 @@ def ras_to_voxel(ras_index, ornt: np.ndarray, shape: tuple[int, int, int]):
 
 
 def voxel_to_ras(voxel, ornt: np.ndarray, shape: tuple[int, int, int]):
-    r = [None, None, None]
+    r: list[np.ndarray | None] = [None, None, None]
     for k, (d, f) in enumerate(ornt):
         v = np.asarray(voxel[k])
         r[int(d)] = v if f > 0 else shape[k] - 1 - v

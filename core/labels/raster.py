@@ -10,6 +10,7 @@ pixel under the cursor). Regions are returned as a boolean crop plus its top-lef
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +63,7 @@ def union_bbox(regions: list[Region]) -> tuple[int, int, int, int]:
     return (min(r.x0 for r in regions), min(r.y0 for r in regions), max(r.x1 for r in regions), max(r.y1 for r in regions))
 
 
-def combine(regions: list[Region], subtract: list[Region] = ()) -> Region | None:
+def combine(regions: list[Region], subtract: Sequence[Region] = ()) -> Region | None:
     """Union of ``regions`` minus ``subtract``, cropped tight."""
     if not regions:
         return None

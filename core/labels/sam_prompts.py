@@ -136,8 +136,13 @@ def _pick(service, low, iou, boxes, pos, neg, hw, final: bool) -> int | None:
                 return c
     if not final:
         return None
-    valid = [c for c in range(n) if ok[c]]
-    return max(valid, key=lambda c: float(iou[c, 0])) if valid else None
+    usable = [c for c in range(n) if ok[c]]
+    return max(usable, key=lambda c: float(iou[c, 0])) if usable else None
+
+
+def _as_box(values) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(values).reshape(4))
+    return x0, y0, x1, y1
 
 
 def predict_prompts(
@@ -184,7 +189,7 @@ def predict_prompts(
         low, iou = _decode(service, embedding, hw, b, use_pts, use_labs, prev_logits if len(pts) else None, multimask)
         k = int(np.argmax(iou[0]))
         logits, score = low[0, k], float(iou[0, k])
-        chosen_box = None if box is None else tuple(float(v) for v in np.asarray(box).reshape(4))
+        chosen_box = None if box is None else _as_box(box)
     else:
         if len(pos) == 0:
             return None
@@ -199,6 +204,6 @@ def predict_prompts(
             best = _pick(service, low, iou, boxes, pos, neg, hw, final=True)
         if best is None:
             return None
-        logits, score, chosen_box = low[best, 0], float(iou[best, 0]), tuple(float(v) for v in boxes[best])
+        logits, score, chosen_box = low[best, 0], float(iou[best, 0]), _as_box(boxes[best])
     mask = _upsample(service, logits, hw)
     return PromptResult(mask, score, logits, chosen_box, (time.perf_counter() - t0) * 1000.0)

@@ -106,6 +106,8 @@ def mask_to_shapes(
         return []
     if not as_polygon:
         region = Region(m, x0, y0).tight()
+        if region is None:
+            return []
         shape = region_to_shape(label, region)
         shape.description = description
         shape.flags = dict(flags or {})
@@ -114,6 +116,8 @@ def mask_to_shapes(
     out = [Shape(label=label, points=p, shape_type="polygon", description=description, flags=dict(flags or {})) for p in polygons]
     for comp in kept:
         region = Region(comp, x0, y0).tight()
+        if region is None:
+            continue
         s = region_to_shape(label, region)
         s.description = description
         s.flags = dict(flags or {})

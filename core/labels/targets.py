@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from core.domain import CaseRecord, ImageRecord
 from core.errors import LabelFileError
 from core.labels.editor import LabelEditor
 from core.labels.volume import VolumeLabelEditor
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +52,7 @@ class LabelTarget:
 
 
 def targets_for_case(case: CaseRecord) -> list[LabelTarget]:
-    out = []
+    out: list[LabelTarget] = []
     for im in case.images:
         if im.is_stack:
             out.extend(LabelTarget(im, p) for p in range(int(im.shape[0])))
@@ -57,7 +61,7 @@ def targets_for_case(case: CaseRecord) -> list[LabelTarget]:
     return out
 
 
-def target_pixels(ws, target: LabelTarget, pixels: np.ndarray | None = None) -> np.ndarray:
+def target_pixels(ws: Workspace, target: LabelTarget, pixels: np.ndarray | None = None) -> np.ndarray:
     """The 2-D image shown for a target (a stack page is sliced out)."""
     a = ws.read_pixels(target.image) if pixels is None else pixels
     return a[target.page] if target.page is not None else a
@@ -79,7 +83,7 @@ def remove_stale_temporaries(path: Path, older_than_s: float = 60.0) -> int:
     return n
 
 
-def open_editor(ws, target: LabelTarget, history_limit: int | None = None) -> LabelEditor:
+def open_editor(ws: Workspace, target: LabelTarget, history_limit: int | None = None) -> LabelEditor:
     """The target's stored labels (or an empty document) ready for editing."""
     fresh = ws.new_label_document(target.image)
     path = ws.label_path(target.image, target.page)
@@ -100,12 +104,12 @@ def open_editor(ws, target: LabelTarget, history_limit: int | None = None) -> La
     return LabelEditor(doc, **kwargs)
 
 
-def save_document(ws, target: LabelTarget, doc, user: str = "system") -> Path:
+def save_document(ws: Workspace, target: LabelTarget, doc, user: str = "system") -> Path:
     return ws.write_labels(target.image, doc, page=target.page, user=user)
 
 
 def open_volume_editor(
-    ws, image: ImageRecord, legend: dict[str, int], affine: np.ndarray | None = None, history_limit: int | None = None
+    ws: Workspace, image: ImageRecord, legend: dict[str, int], affine: np.ndarray | None = None, history_limit: int | None = None
 ) -> VolumeLabelEditor:
     """The MRI label volume (or an empty one on the scan grid). ``legend`` is the class set's
     name -> id; names only the stored legend knows are kept."""
@@ -128,6 +132,6 @@ def open_volume_editor(
     return VolumeLabelEditor(labels, affine, merged, **kwargs)
 
 
-def save_volume(ws, image: ImageRecord, payload: tuple[np.ndarray, dict[str, int]], user: str = "system") -> Path:
+def save_volume(ws: Workspace, image: ImageRecord, payload: tuple[np.ndarray, dict[str, int]], user: str = "system") -> Path:
     labels, legend = payload
     return ws.write_label_volume(image, labels, legend, user=user)

@@ -42,7 +42,8 @@ class VolumeLabelEditor:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return tuple(self.labels.shape)  # type: ignore[return-value]
+        s = self.labels.shape
+        return s[0], s[1], s[2]
 
     # -- notification --------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[str], None]) -> None:

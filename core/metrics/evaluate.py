@@ -14,13 +14,17 @@ image.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from core.domain import CaseRecord, ImageRecord
+from core.io.labelme import LabelDocument
 from core.metrics.classification import auroc, average_precision, balanced_accuracy, best_balanced_accuracy, pr_curve, roc_curve
 from core.metrics.segmentation import aupro, best_dice, dice
 from core.metrics.volumes import BscanMetrics, VolumeMetrics, bscan_truth, label_volume_truth
 from core.workspace import Workspace
+from core.workspace.arrays import MissingArrayError
 
 
 def ground_truth_mask(ws: Workspace, image: ImageRecord) -> np.ndarray | None:
@@ -65,6 +69,13 @@ def _stride(shape) -> int:
     return max(1, int(max(shape[:2]) // 256))
 
 
+def _class_masks(doc: LabelDocument | None) -> list[tuple[str, np.ndarray]]:
+    """(label, mask) of each class a label document draws, by label."""
+    if doc is None:
+        return []
+    return [(label, doc.class_mask(label)) for label in sorted({sh.label for sh in doc.shapes})]
+
+
 def evaluate(
     ws: Workspace,
     name: str,
@@ -105,10 +116,12 @@ def evaluate(
                 n_trained_excluded += 1
                 continue
             abnormal = image_truth(ws, case, image, masks, truth)
-            row = {"case": case.id, "image": image_name, "score": entry.score, "truth": abnormal}
+            row: dict[str, Any] = {"case": case.id, "image": image_name, "score": entry.score, "truth": abnormal}
             heat, pred_mask = ws.results.image_arrays(res, image_name)
+            if heat is None and entry.heatmap_key:  # lost from the array store: never evaluated as if present
+                raise MissingArrayError(entry.heatmap_key, f"heatmap of {case.id}/{image_name}")
             gt = masks.get(image.id)
-            if gt is None and abnormal is False and not image.is_stack and not image.is_volume:
+            if heat is not None and gt is None and abnormal is False and not image.is_stack and not image.is_volume:
                 gt = np.zeros(heat.shape[:2], bool)
             if heat is not None and image.is_volume:
                 vtruth = label_volume_truth(ws, case, image)
@@ -123,9 +136,8 @@ def evaluate(
                 pix_gts.append(gt[::st, ::st])
                 normal_pixels.append(heat[::st, ::st][~gt[::st, ::st]])
                 doc = ws.read_labels(image) if gt.any() else None
-                for label in sorted({sh.label for sh in doc.shapes}) if doc else []:
-                    cm = doc.class_mask(label)[::st, ::st]
-                    class_pixels.setdefault(label, []).append(heat[::st, ::st][cm])
+                for label, cm in _class_masks(doc):
+                    class_pixels.setdefault(label, []).append(heat[::st, ::st][cm[::st, ::st]])
                     image_classes.setdefault((case.id, image_name), set()).add(label)
                 if pred_mask is not None and gt.any():
                     d = dice(pred_mask, gt)
@@ -168,13 +180,13 @@ def evaluate(
         normal_scores = [r["score"] for r in rows if r["truth"] is False and r["score"] is not None]
         for label, parts in sorted(class_pixels.items()):
             pos = np.concatenate([p.ravel() for p in parts])
-            entry = {"images": sum(1 for v in image_classes.values() if label in v), "pixels": int(pos.size)}
+            of_class: dict[str, Any] = {"images": sum(1 for v in image_classes.values() if label in v), "pixels": int(pos.size)}
             if pos.size and normal_all.size:
-                entry["pixel_auroc"] = auroc(np.r_[np.ones(pos.size, bool), np.zeros(normal_all.size, bool)], np.r_[pos, normal_all])
+                of_class["pixel_auroc"] = auroc(np.r_[np.ones(pos.size, bool), np.zeros(normal_all.size, bool)], np.r_[pos, normal_all])
             cls_scores = [r["score"] for r in rows if label in image_classes.get((r["case"], r["image"]), set())]
             if cls_scores and normal_scores:
-                entry["image_auroc"] = auroc([True] * len(cls_scores) + [False] * len(normal_scores), cls_scores + normal_scores)
-            per_class[label] = entry
+                of_class["image_auroc"] = auroc([True] * len(cls_scores) + [False] * len(normal_scores), cls_scores + normal_scores)
+            per_class[label] = of_class
     for r in rows:
         r["classes"] = sorted(image_classes.get((r["case"], r["image"]), set()))
     return {

@@ -8,10 +8,14 @@ import csv
 import html
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.io.atomic import atomic_path, atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
 
 TABLE_COLUMNS = [
     ("image_auroc", "I-AUROC"),
@@ -76,7 +80,9 @@ def plot_curves(reports: list[dict], key: str, title: str, xlabel: str, ylabel: 
     return True
 
 
-def _overlay(ws, case_id: str, image_name: str, model: str, version: str, threshold: float, size: int = 320) -> np.ndarray | None:
+def _overlay(
+    ws: Workspace, case_id: str, image_name: str, model: str, version: str, threshold: float, size: int = 320
+) -> np.ndarray | None:
     """Image with the heatmap (inferno), the iso-contour at the pixel threshold (cyan) and the
     ground truth outline (green), resized to ``size`` px on the long side."""
     from matplotlib import colormaps
@@ -117,7 +123,7 @@ def _overlay(ws, case_id: str, image_name: str, model: str, version: str, thresh
     return (np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
-def gallery(ws, rep: dict, path: Path, per_group: int = 4) -> list[dict]:
+def gallery(ws: Workspace, rep: dict, path: Path, per_group: int = 4) -> list[dict]:
     """Best detections, worst misses and worst false alarms, with overlays, in one PNG."""
     rows = [r for r in rep["images"] if r["truth"] is not None and r["score"] is not None]
     abnormal = sorted((r for r in rows if r["truth"]), key=lambda r: -r["score"])
@@ -176,7 +182,7 @@ def _md_to_html_table(md: str) -> str:
     return "".join(out)
 
 
-def write_report(ws, rep: dict, out: Path) -> dict:
+def write_report(ws: Workspace, rep: dict, out: Path) -> dict:
     """Write report.json, images.csv, metrics.csv, roc/pr PNGs, gallery.png, report.md, report.html."""
     out.mkdir(parents=True, exist_ok=True)
     files = {}

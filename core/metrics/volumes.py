@@ -90,7 +90,7 @@ class VolumeMetrics:
             if mask is not None and mask.shape == truth.shape:
                 self.dice_mask.append(dice(mask, truth))
         if slices is not None and 0 <= slices.axis < truth.ndim:
-            lesion = np.moveaxis(truth, slices.axis, 0).reshape(truth.shape[slices.axis], -1).any(axis=1)
+            lesion = np.asarray(np.moveaxis(truth, slices.axis, 0).reshape(truth.shape[slices.axis], -1).any(axis=1))
             for i, s in enumerate(slices.scores):
                 if s is not None and i < lesion.size:
                     self.slice_scores.append(float(s))
@@ -127,8 +127,9 @@ class BscanMetrics:
         for page, gt in enumerate(truths):
             if gt is None:
                 continue
-            if per_page is not None and page < len(per_page) and per_page[page] is not None:
-                self.scores.append(float(per_page[page]))
+            page_score = per_page[page] if per_page is not None and page < len(per_page) else None
+            if page_score is not None:
+                self.scores.append(float(page_score))
                 self.truths.append(bool(gt.any()))
             page_heat = None
             if heat is not None and heat.ndim == 3 and page < heat.shape[0]:

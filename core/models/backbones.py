@@ -66,7 +66,7 @@ class WideResNet50Backbone:
 
         self.device = device or torch.device("cpu")
         if weights == "random":  # deterministic random init (tests): every instance gets the same weights
-            state = torch.random.get_rng_state()
+            rng_state = torch.random.get_rng_state()
             torch.manual_seed(0)
         self.model = timm.create_model("wide_resnet50_2", pretrained=False, features_only=True, out_indices=(2, 3))
         if weights == "official":
@@ -80,7 +80,7 @@ class WideResNet50Backbone:
                 raise WeightsError(f"{path}: not a WideResNet-50-2 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
             self.weights_sha256, self.weights_file = digest, path.name
         elif weights == "random":
-            torch.random.set_rng_state(state)
+            torch.random.set_rng_state(rng_state)
             self.weights_sha256, self.weights_file = "random-init (tests only)", ""
         else:
             raise WeightsError(f"unknown WideResNet weights '{weights}': use official or random")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.domain import LoadedImage
-from core.errors import InputError
+from core.errors import InputError, StudioError
 from core.models.bank_settings import CnnBankSettings, MemoryBankSettings
 from core.models.base import AnomalyModel, Unit
 from core.models.contract import FitContext, PredictContext
@@ -80,6 +80,13 @@ class MemoryBankModel(AnomalyModel):
         self._feature_cache: dict[str, PatchGrid] = {}
         self._owners: np.ndarray | None = None  # which training image each bank entry came from (fit only)
 
+    @property
+    def memory_bank(self) -> MemoryBank:
+        """The deployed bank; a clear error before fit or load built it."""
+        if self.bank is None:
+            raise StudioError(f"{self.name}: the memory bank is empty (fit or load the model first)")
+        return self.bank
+
     # -- subclass hooks ---------------------------------------------------------------------------
     @abstractmethod
     def patch_features(self, image: LoadedImage) -> PatchGrid: ...
@@ -129,11 +136,12 @@ class MemoryBankModel(AnomalyModel):
     def calibrate(self, units, source: str, ctx: FitContext, *, trained_on=()) -> Calibration:
         raws, maps = [], []
         leave_out = source == LEAVE_ONE_OUT and self._owners is not None
+        deployed = self.memory_bank
         try:
             for i, im in enumerate(units):
                 ctx.cancel.raise_if_cancelled()
                 ctx.progress(i, len(units), f"calibrating on normal {i + 1}/{len(units)}")
-                bank = MemoryBank(self.bank.features[self._owners != i], index="exact", device=self.device) if leave_out else self.bank
+                bank = MemoryBank(deployed.features[self._owners != i], index="exact", device=self.device) if leave_out else deployed
                 raw, raw_map, _ = self._raw_map(im, bank)
                 raws.append(raw)
                 maps.append(raw_map)
@@ -153,12 +161,13 @@ class MemoryBankModel(AnomalyModel):
         return self.image_score(patch, frame_map), full_map, extras
 
     def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
-        return self._raw_map(image, self.bank)
+        return self._raw_map(image, self.memory_bank)
 
     def state_tensors(self) -> dict:
         import torch
 
-        return {"bank": torch.from_numpy(self.bank.features), "index_bytes": torch.from_numpy(np.asarray(self.bank.index_bytes()))}
+        bank = self.memory_bank
+        return {"bank": torch.from_numpy(bank.features), "index_bytes": torch.from_numpy(np.asarray(bank.index_bytes()))}
 
     def load_tensors(self, state: dict) -> None:
         index_bytes = state["index_bytes"].numpy() if "index_bytes" in state else None

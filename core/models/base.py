@@ -205,29 +205,31 @@ class AnomalyModel(ABC):
         maps: dict[str, ImageMap] = {}
         extras_all: dict[str, dict] = {}
         slices: dict[str, SliceScores | None] = {}
+        scores: dict[str, tuple[float, float]] = {}  # image -> (calibrated, raw) score
         for im in images:
             raw, raw_map, extras = self._predict_raw(im, ctx)
             mask = extras.pop("mask", None)
             slices[im.record.name] = extras.pop("slices", None)
+            scores[im.record.name] = (self.calibration.image_z(raw), float(raw))
             maps[im.record.name] = ImageMap(
                 heatmap=self.calibration.pixel_z(raw_map),
                 mask=mask,
-                score=self.calibration.image_z(raw),
+                score=scores[im.record.name][0],
                 raw_score=float(raw),
                 page=extras.pop("page", None),
             )
             extras_all[im.record.name] = extras
-        best = max(maps, key=lambda n: maps[n].score)
+        best = max(scores, key=lambda n: scores[n][0])
         primary = maps[best]
         others = {k: v for k, v in extras_all.items() if k != best}
         source = f"the higher of {len(maps)} images' calibrated scores ({best})" if len(maps) > 1 else ""
         return AnomalyResult(
-            score=float(primary.score),
+            score=float(scores[best][0]),
             heatmap=primary.heatmap,
             mask=primary.mask,
             extras=extras_all[best] | ({"per_image": others} if others else {}),
             image=best,
-            raw_score=float(primary.raw_score),
+            raw_score=scores[best][1],
             maps=maps,
             slices=slices[best],
             score_source=source,
@@ -235,7 +237,7 @@ class AnomalyModel(ABC):
 
     def predict_array(self, array: np.ndarray, name: str | None = None) -> AnomalyResult:
         """Score one bare image array (benchmarks, tests)."""
-        return self.predict(LoadedCase.from_arrays(**{name or self.modality: array}))
+        return self.predict(LoadedCase.from_arrays("case", **{name or self.modality: array}))
 
     def select_images(self, cases: Sequence[LoadedCase]) -> list[LoadedImage]:
         return [im for c in cases for im in c.scored(self.modality)]

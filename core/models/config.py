@@ -23,6 +23,13 @@ NO_VALUE = object()  # the paper gives no value for this setting
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def field_default(f: Field) -> Any:
+    """A settings field's default (every field made by :func:`setting` has a plain one)."""
+    if f.default is MISSING:
+        raise ConfigError(f"setting '{f.name}' has no default value")
+    return f.default
+
+
 def setting(
     default: Any,
     help: str,  # noqa: A002 - the field's help text
@@ -98,7 +105,7 @@ class BaseSettings:
             if name in values:
                 out[name] = coerce(values[name], hints[name], method, name)
             else:
-                out[name] = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+                out[name] = field_default(f)
         out = cls.derive(out, {k for k in values if k in known})
         if not out["modality"]:
             out["modality"] = modalities[0]
@@ -111,7 +118,7 @@ class BaseSettings:
 
     def changes(self) -> dict[str, Any]:
         """Settings that differ from the defaults (what a user chose)."""
-        defaults = {f.name: f.default for f in fields(self)}
+        defaults = {f.name: field_default(f) for f in fields(self)}
         return {k: v for k, v in self.to_json().items() if (list(defaults[k]) if isinstance(defaults[k], tuple) else defaults[k]) != v}
 
 

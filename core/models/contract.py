@@ -70,8 +70,8 @@ class FitContext:
     def make(cls, ctx: FitContext | None, progress: Progress | None = None, cancel: CancelToken | None = None) -> FitContext:
         """``ctx`` (or a new context) with ``progress`` / ``cancel`` replaced where given (a copy:
         the caller's context is never changed)."""
-        changes = {k: v for k, v in (("progress", progress), ("cancel", cancel)) if v is not None}
-        return replace(ctx or cls(), **changes)
+        base = ctx or cls()
+        return replace(base, progress=base.progress if progress is None else progress, cancel=base.cancel if cancel is None else cancel)
 
 
 @dataclass
@@ -83,5 +83,5 @@ class PredictContext:
 
     @classmethod
     def make(cls, ctx: PredictContext | None, progress: Progress | None = None, cancel: CancelToken | None = None) -> PredictContext:
-        changes = {k: v for k, v in (("progress", progress), ("cancel", cancel)) if v is not None}
-        return replace(ctx or cls(), **changes)
+        base = ctx or cls()
+        return replace(base, progress=base.progress if progress is None else progress, cancel=base.cancel if cancel is None else cancel)

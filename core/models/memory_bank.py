@@ -5,10 +5,15 @@ CUDA when a GPU is present."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.runtime.progress import CancelToken, Progress, no_progress
+
+if TYPE_CHECKING:
+    import faiss
+    import torch
 
 
 def jl_min_dim(n_samples: int, eps: float) -> int:
@@ -105,25 +110,29 @@ class MemoryBank:
         if index not in ("exact", "hnsw"):
             raise ValueError(f"unknown memory-bank index '{index}' (exact, hnsw or auto)")
         self.kind = index
-        self._index = None
-        self._torch_bank = None
+        self._index: faiss.Index | None = None
+        self._torch_bank: torch.Tensor | None = None
         if self.device.type == "cuda":
             self._torch_bank = torch.from_numpy(self.features).to(self.device)
             self.kind = "torch-cuda"
             return
         import faiss
 
-        if index == "hnsw" and index_bytes is not None and len(index_bytes):
-            self._index = faiss.deserialize_index(np.ascontiguousarray(index_bytes, dtype=np.uint8))
-        elif index == "hnsw":
-            self._index = faiss.IndexHNSWFlat(self.dim, hnsw_m)
-            self._index.hnsw.efConstruction = 80
-            self._index.add(self.features)
-        else:
-            self._index = faiss.IndexFlatL2(self.dim)
-            self._index.add(self.features)
         if index == "hnsw":
-            self._index.hnsw.efSearch = ef_search
+            if index_bytes is not None and len(index_bytes):
+                graph = faiss.deserialize_index(np.ascontiguousarray(index_bytes, dtype=np.uint8))
+                if not isinstance(graph, faiss.IndexHNSW):
+                    raise ValueError(f"the saved memory-bank index is a {type(graph).__name__}, not an HNSW graph")
+            else:
+                graph = faiss.IndexHNSWFlat(self.dim, hnsw_m)
+                graph.hnsw.efConstruction = 80
+                graph.add(self.features)
+            graph.hnsw.efSearch = ef_search
+            self._index = graph
+        else:
+            flat = faiss.IndexFlatL2(self.dim)
+            flat.add(self.features)
+            self._index = flat
 
     def __len__(self) -> int:
         return len(self.features)
@@ -150,5 +159,7 @@ class MemoryBank:
                 out_d.append(vals.cpu())
                 out_i.append(idx.cpu())
             return torch.cat(out_d).numpy(), torch.cat(out_i).numpy()
-        d2, idx = self._index.search(q, k)
-        return np.sqrt(np.maximum(d2, 0.0)), idx
+        if self._index is None:
+            raise ValueError("the memory bank has no search index")
+        d2, nearest = self._index.search(q, k)
+        return np.sqrt(np.maximum(d2, 0.0)), nearest

@@ -142,7 +142,8 @@ def reviewed_cases(ws: Workspace, modality: str) -> list[str]:
 
 def unseen_cases(ws: Workspace, case_ids: list[str], trained_hashes: set[str]) -> tuple[list[str], list[str]]:
     """(cases none of whose images a version was trained on, the excluded ones)."""
-    keep, excluded = [], []
+    keep: list[str] = []
+    excluded: list[str] = []
     for cid in case_ids:
         shas = {im.sha256 for im in ws.case(cid).images}
         (excluded if shas & trained_hashes else keep).append(cid)
@@ -167,12 +168,14 @@ def compare_versions(
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     versions = [v for v in (new, old) if v]
-    records = {v: ws.versions.get(name, v) for v in versions}
-    missing = [v for v, r in records.items() if r is None or r.card is None]
+    found = {v: ws.versions.get(name, v) for v in versions}
+    records = {v: r for v, r in found.items() if r is not None}
+    cards = {v: r.card for v, r in records.items() if r.card is not None}
+    missing = [v for v in versions if v not in cards]
     if missing:
         raise StudioError(f"model {name} has no readable version '{missing[0]}' in {ws.root}")
-    trained = {h for r in records.values() for h in r.card.training_data}
-    candidates = case_ids if case_ids is not None else reviewed_cases(ws, records[new].card.modality)
+    trained = {h for c in cards.values() for h in c.training_data}
+    candidates = case_ids if case_ids is not None else reviewed_cases(ws, cards[new].modality)
     ids, excluded = unseen_cases(ws, candidates, trained)
     if not ids:
         raise StudioError(

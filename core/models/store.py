@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.domain import CaseRecord, Decision, LoadedCase
-from core.errors import StudioError, WorkspaceError
+from core.errors import StudioError
 from core.hashing import file_sha256
 from core.models.base import CARD_FILE, MODEL_FILE, AnomalyModel, AnomalyResult, ModelFolderError
 from core.models.contract import FitContext, PredictContext
@@ -68,17 +68,11 @@ def modalities_with_normals(ws: Workspace, name: str) -> list[str]:
 
 # -- versions ---------------------------------------------------------------------------------------
 def model_folder(ws: Workspace, name: str, version: str) -> Path:
-    """``W/models/<name>/<version>``, with both ids checked and the folder confined to the workspace."""
-    from core.domain import valid_id
+    """``W/models/<name>/<version>``, with both ids validated and the folder confined to the
+    workspace (symlinks resolved): core.workspace.paths."""
+    from core.workspace.paths import confine, validate_id
 
-    for kind, text in (("model", name), ("version", version)):
-        if not isinstance(text, str) or not valid_id(text):
-            raise WorkspaceError(f"invalid {kind} id '{text}': use letters, digits, '.', '_' and '-'")
-    root = ws.root.resolve()
-    folder = (root / "models" / name / version).resolve()
-    if root not in folder.parents:
-        raise WorkspaceError(f"model folder {folder} lies outside the workspace {root}")
-    return folder
+    return confine(ws.root, "models", validate_id("model", name), validate_id("version", version))
 
 
 def folder_digest(folder: Path) -> str:
@@ -96,7 +90,7 @@ def register_version(ws: Workspace, model: AnomalyModel, activate: bool = True, 
     version = model.card.version
     folder = model_folder(ws, model.name, version)
     model.save(folder)
-    ws.versions.register(model.card, folder.relative_to(ws.root.resolve()).as_posix(), folder_digest(folder), activate=activate, user=user)
+    ws.versions.register(model.card, Path("models", model.name, version).as_posix(), folder_digest(folder), activate=activate, user=user)
     return version
 
 
@@ -159,6 +153,24 @@ def verified_folder(ws: Workspace, name: str, version: str) -> Path:
                 "delete the version and fit again"
             )
     return folder
+
+
+def require_version(ws: Workspace, name: str, version: str | None = None) -> str:
+    """The version to use (the active one by default), checked against the catalog only: a bad or
+    unknown id is refused before any model code or torch is loaded."""
+    from core.workspace.paths import validate_id
+
+    validate_id("model", name)
+    model_class(name)  # an unknown method: a ConfigError naming the known ones
+    if version is not None:
+        validate_id("version", version)
+        if ws.versions.get(name, version) is None:
+            raise StudioError(f"model {name} has no version '{version}' in {ws.root}")
+        return version
+    active = active_version(ws, name)
+    if active is None:
+        raise StudioError(f"no fitted '{name}' model in {ws.root}: run 'anomaly-studio fit {name} --workspace {ws.root}' first")
+    return active
 
 
 def load_version(ws: Workspace, name: str, version: str | None = None, **overrides) -> AnomalyModel:
@@ -268,14 +280,20 @@ def load_result(ws: Workspace, name: str, case_id: str, version: str | None = No
     return None if version is None else ws.results.get(name, version, case_id)
 
 
-def result_arrays(ws: Workspace, result: StoredResult, image: str | None = None):
-    """(heatmap, mask) of one image of a stored result (the deciding image by default)."""
-    return ws.results.image_arrays(result, image)
+def result_arrays(ws: Workspace, result: StoredResult, image: str | None = None, *, required: bool = False):
+    """(heatmap, mask) of one image of a stored result (the deciding image by default); with
+    ``required`` a lost array raises MissingArrayError ("result incomplete: run again")."""
+    return ws.results.image_arrays(result, image, required=required)
 
 
 def scores_for(ws: Workspace, name: str, version: str | None = None) -> dict[str, float]:
     version = version or active_version(ws, name)
     return {} if version is None else ws.results.scores(name, version)
+
+
+def _case_progress(progress: Progress, i: int, n: int, case_id: str) -> Progress:
+    """A prediction's own progress shown as case ``i`` of ``n`` with the prediction's message."""
+    return lambda _done, _total, message: progress(i, n, f"{case_id}: {message}")
 
 
 def predict_cases(
@@ -301,7 +319,7 @@ def predict_cases(
             skipped.append({"case": cid, "reason": f"no {model.modality} image"})
             continue
         case = ws.load_case(record)
-        ctx = PredictContext(progress=lambda d, t, msg, _i=i, _cid=cid: progress(_i, len(case_ids), f"{_cid}: {msg}"), cancel=cancel)
+        ctx = PredictContext(progress=_case_progress(progress, i, len(case_ids), cid), cancel=cancel)
         done.append(store_result(ws, model, case, model.predict(case, ctx)))
     progress(len(case_ids), len(case_ids), "done")
     return done, skipped

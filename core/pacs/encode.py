@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import highdicom as hd
@@ -169,14 +170,13 @@ def _text(name, value: str, rel=hd.sr.RelationshipTypeValues.CONTAINS) -> hd.sr.
     return hd.sr.TextContentItem(name=name, value=value, relationship_type=rel)
 
 
-def result_report(sources: list[Dataset], facts: ReportFacts, *, evidence: list[Dataset] = ()) -> Dataset:
+def result_report(sources: list[Dataset], facts: ReportFacts, *, evidence: Sequence[Dataset] = ()) -> Dataset:
     """A Comprehensive SR in the sources' study. ``evidence`` adds the SEG / parametric map sent with it."""
     R = hd.sr.RelationshipTypeValues
-    items = []
-    if facts.reviewer:
-        items.append(
-            hd.sr.PnameContentItem(name=codes.DCM.PersonObserverName, value=_person(facts.reviewer), relationship_type=R.HAS_OBS_CONTEXT)
-        )
+    items: list[hd.sr.ContentItem] = []
+    reviewer = _person(facts.reviewer)
+    if reviewer is not None:
+        items.append(hd.sr.PnameContentItem(name=codes.DCM.PersonObserverName, value=reviewer, relationship_type=R.HAS_OBS_CONTEXT))
     items.append(_text(CASE_ID, facts.case_id))
     if facts.score is not None:
         items.append(hd.sr.NumContentItem(name=SCORE, value=float(facts.score), unit=Z_UNIT, relationship_type=R.CONTAINS))
@@ -199,7 +199,7 @@ def result_report(sources: list[Dataset], facts: ReportFacts, *, evidence: list[
     if facts.comment:
         items.append(_text(codes.DCM.Comment, facts.comment))
     root = hd.sr.ContainerContentItem(name=REPORT_TITLE)
-    root.ContentSequence = items
+    root.ContentSequence = hd.sr.ContentSequence(items)
     sr = hd.sr.ComprehensiveSR(
         evidence=list(sources) + list(evidence),
         content=root,

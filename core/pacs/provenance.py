@@ -11,6 +11,7 @@ that references them. The SOP index over all images is what duplicate detection 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from core.domain import ImageRecord
 from core.io.atomic import atomic_path
 from core.pacs.errors import PacsError
 from core.workspace.catalog import now_iso
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
 
 SOURCE_KEY = "dicom_source"
 SOURCES_DIR = ("pacs", "sources")
@@ -56,7 +60,7 @@ def source_of(image: ImageRecord) -> DicomSource | None:
         return None
 
 
-def sop_index(ws) -> dict[str, str]:
+def sop_index(ws: Workspace) -> dict[str, str]:
     """SOP Instance UID -> case id of every image with a recorded DICOM source."""
     out: dict[str, str] = {}
     for case in ws.cases():
@@ -112,7 +116,7 @@ def header_only(ds):
     return out
 
 
-def record_source(ws, image: ImageRecord, datasets: list, *, server: str | None, user: str = "system") -> DicomSource:
+def record_source(ws: Workspace, image: ImageRecord, datasets: list, *, server: str | None, user: str = "system") -> DicomSource:
     """Keep header copies of ``datasets`` (the instances ``image`` was made from) and write the
     source record into the image's meta. Raises PacsError when they do not match the image."""
     import pydicom
@@ -148,7 +152,7 @@ def record_source(ws, image: ImageRecord, datasets: list, *, server: str | None,
     return source
 
 
-def source_headers(ws, image: ImageRecord) -> list:
+def source_headers(ws: Workspace, image: ImageRecord) -> list:
     """The header copies of ``image``'s source instances in frame order (checked against the record)."""
     import pydicom
 

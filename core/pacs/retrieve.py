@@ -21,6 +21,7 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.domain import safe_id
 from core.io.atomic import atomic_path
@@ -29,6 +30,9 @@ from core.pacs.errors import PacsAuthError, PacsConnectionError, PacsError, Pacs
 from core.pacs.provenance import record_source, sop_index
 from core.pacs.query import NON_IMAGE_MODALITIES, SeriesRow
 from core.runtime.progress import CancelToken, Progress, no_progress
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
 
 log = logging.getLogger(__name__)
 INCOMING = ("pacs", "incoming")
@@ -86,7 +90,7 @@ def _key(uid: str, n: int = 16) -> str:
     return hashlib.sha1(uid.encode("utf-8")).hexdigest()[:n]
 
 
-def _folder(ws, parts: tuple[str, ...], name: str) -> Path:
+def _folder(ws: Workspace, parts: tuple[str, ...], name: str) -> Path:
     folder = ws.root.joinpath(*parts, name)
     if not folder.resolve().is_relative_to(ws.root.resolve()):
         raise PacsError(f"{folder} lies outside the workspace")
@@ -164,7 +168,7 @@ def _case_folder_name(header, row: SeriesRow, taken: set[str]) -> str:
 
 
 def retrieve_study(
-    ws,
+    ws: Workspace,
     client: PacsClient,
     study_uid: str,
     series_uids: list[str] | None = None,
@@ -194,9 +198,8 @@ def retrieve_study(
         if not sops:
             report.skipped.append({"series_uid": row.series_uid, "modality": row.modality, "reason": "the series holds no instances"})
             continue
-        cases = {known.get(u) for u in sops}
-        if None not in cases:
-            report.duplicates.append({"series_uid": row.series_uid, "modality": row.modality, "case": sorted(cases)[0]})
+        if all(u in known for u in sops):
+            report.duplicates.append({"series_uid": row.series_uid, "modality": row.modality, "case": min(known[u] for u in sops)})
             continue
         plans.append((row, sops))
 
@@ -228,7 +231,7 @@ def retrieve_study(
     return report
 
 
-def _import(ws, server: str, study_uid: str, complete: list[tuple[SeriesRow, Path]], report: RetrieveReport, user: str) -> None:
+def _import(ws: Workspace, server: str, study_uid: str, complete: list[tuple[SeriesRow, Path]], report: RetrieveReport, user: str) -> None:
     from core.data.importer import import_folder
 
     study_dir = _folder(ws, STAGING, _key(study_uid))
@@ -257,22 +260,22 @@ def _import(ws, server: str, study_uid: str, complete: list[tuple[SeriesRow, Pat
         for entry in imp.imported:
             case = ws.case(entry["case"])
             for image in case.images:
-                name = _series_folder(study_dir, image.meta.source)
-                if name not in series_of:
+                source = _series_folder(study_dir, image.meta.source)
+                if source is None or source not in series_of:
                     report.warnings.append(f"{image.id}: cannot tell which series it came from; results cannot be sent back for it")
                     continue
-                row, headers = series_of[name]
-                placed.add(name)
+                row, headers = series_of[source]
+                placed.add(source)
                 try:
                     record_source(ws, image, _headers_for(image, headers), server=server, user=user)
                 except PacsError as exc:
                     report.warnings.append(f"{exc}; results cannot be sent back for this image")
                 report.imported.append({"case": case.id, "image": image.name, "series_uid": row.series_uid, "modality": row.modality})
         for skip in imp.skipped:
-            name = _series_folder(study_dir, skip.get("path"))
-            if name in series_of and name not in placed:
-                row, _ = series_of[name]
-                placed.add(name)
+            source = _series_folder(study_dir, skip.get("path"))
+            if source is not None and source in series_of and source not in placed:
+                row, _ = series_of[source]
+                placed.add(source)
                 report.refused.append(
                     {
                         "series_uid": row.series_uid,

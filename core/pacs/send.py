@@ -10,6 +10,7 @@ and URL, what was sent; never a credential).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -19,6 +20,9 @@ from core.pacs import encode, stored, verify
 from core.pacs.client import PacsClient
 from core.pacs.errors import PacsError
 from core.pacs.provenance import source_headers, source_of
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
 
 KINDS = ("seg", "pmap", "sr")
 TITLES = {"seg": "Segmentation", "pmap": "Parametric map", "sr": "Structured report"}
@@ -65,7 +69,7 @@ def _frames(image: ImageRecord, array: np.ndarray) -> np.ndarray:
     return a[None]
 
 
-def _colour(ws, modality: str, name: str) -> tuple[int, int, int]:
+def _colour(ws: Workspace, modality: str, name: str) -> tuple[int, int, int]:
     from core.labels.classes import workspace_class_set
 
     try:
@@ -75,7 +79,7 @@ def _colour(ws, modality: str, name: str) -> tuple[int, int, int]:
     return cls.rgb() if cls is not None else (255, 0, 0)
 
 
-def _label_masks(ws, image: ImageRecord) -> tuple[np.ndarray | None, list[encode.SegmentSpec], str]:
+def _label_masks(ws: Workspace, image: ImageRecord) -> tuple[np.ndarray | None, list[encode.SegmentSpec], str]:
     """(masks (frames, rows, columns, segments), segments, why none) of an image's reviewed labels."""
     if image.is_volume:
         stored_labels = ws.read_label_volume(image)
@@ -119,21 +123,24 @@ def _facts(case, result: stored.CaseResult | None) -> encode.ReportFacts:
     )
 
 
-def plan_send(ws, case_id: str, *, model: str | None = None, version: str | None = None, include: tuple[str, ...] = KINDS) -> SendPlan:
+def plan_send(
+    ws: Workspace, case_id: str, *, model: str | None = None, version: str | None = None, include: tuple[str, ...] = KINDS
+) -> SendPlan:
     """Build and validate what would be sent for ``case_id`` (nothing is sent here). The heatmap and
     score come from ``model`` (``version``, else its active one), or the newest active result."""
     bad = [k for k in include if k not in KINDS]
     if bad:
         raise PacsError(f"unknown object kind '{bad[0]}': choose from {', '.join(KINDS)}")
     case = ws.case(case_id)
-    sourced = [im for im in case.images if source_of(im) is not None]
+    sources = {im.name: src for im in case.images if (src := source_of(im)) is not None}
+    sourced = [im for im in case.images if im.name in sources]
     if not sourced:
         raise PacsError(f"case '{case_id}' has no image retrieved from a PACS; results can only go back to the instances they refer to")
     plan = SendPlan(case_id)
     result = stored.case_result(ws, case_id, model, version)
     headers = {im.name: source_headers(ws, im) for im in sourced}
     for image in sourced:
-        uids = source_of(image).sop_uids
+        uids = sources[image.name].sop_uids
         if "seg" in include:
             masks, segments, why = _label_masks(ws, image)
             if masks is None:
@@ -147,7 +154,7 @@ def plan_send(ws, case_id: str, *, model: str | None = None, version: str | None
                 )
         if "pmap" in include:
             heat = stored.heatmap(ws, case_id, result, image.name) if result and image.name in result.heatmaps else None
-            if heat is None:
+            if heat is None or result is None:
                 plan.notes.append(f"{image.name}: parametric map (no stored heatmap" + (f" of {model})" if model else ")"))
             elif tuple(heat.shape) != tuple(image.shape[: heat.ndim]) or heat.ndim != (3 if image.is_volume else 2):
                 plan.notes.append(f"{image.name}: parametric map (heatmap {heat.shape} is not on the image grid {image.shape})")
@@ -180,14 +187,16 @@ def plan_send(ws, case_id: str, *, model: str | None = None, version: str | None
     return plan
 
 
-def send(ws, client: PacsClient, plan: SendPlan, *, user: str) -> dict:
+def send(ws: Workspace, client: PacsClient, plan: SendPlan, *, user: str) -> dict:
     """Store the planned objects (one STOW-RS request per study) and audit what was sent."""
     if not plan.objects:
         raise PacsError(f"nothing to send for case '{plan.case_id}'")
     by_study: dict[str, list[Outgoing]] = {}
     for o in plan.objects:
         by_study.setdefault(str(o.dataset.StudyInstanceUID), []).append(o)
-    sent, failed, error = [], [], None
+    sent: list[dict] = []
+    failed: list[dict] = []
+    error: PacsError | None = None
     for objects in by_study.values():
         try:
             answer = client.store([o.dataset for o in objects])

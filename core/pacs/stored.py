@@ -7,8 +7,14 @@ Stored results and model versions are read through the workspace's repositories
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from core.workspace.cards import ModelCard
+    from core.workspace.results import StoredResult
+    from core.workspace.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -29,14 +35,14 @@ class CaseResult:
         return None if self.threshold is None else self.score >= self.threshold
 
 
-def case_result(ws, case_id: str, model: str | None = None, version: str | None = None) -> CaseResult | None:
+def case_result(ws: Workspace, case_id: str, model: str | None = None, version: str | None = None) -> CaseResult | None:
     """The result of ``model`` (``version``, else its active versions) for ``case_id``; with no model
     named, the newest result among the active versions of every method. None when there is none."""
     versions = [v for v in ws.versions.list(model) if (v.version == version if version else v.active) and v.card is not None]
-    found = []
+    found: list[tuple[StoredResult, ModelCard]] = []
     for v in versions:
         r = ws.results.get(v.name, v.version, case_id)
-        if r is not None:
+        if r is not None and v.card is not None:
             found.append((r, v.card))
     if not found:
         return None
@@ -53,7 +59,7 @@ def case_result(ws, case_id: str, model: str | None = None, version: str | None 
     )
 
 
-def heatmap(ws, case_id: str, result: CaseResult, image: str) -> np.ndarray | None:
+def heatmap(ws: Workspace, case_id: str, result: CaseResult, image: str) -> np.ndarray | None:
     """The calibrated heatmap (z-scores against held-out normals) of ``image``, float32, or None."""
     stored = ws.results.get(result.model, result.version, case_id)
     if stored is None:

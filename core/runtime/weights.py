@@ -29,7 +29,7 @@ class WeightSpec:
     def matches(self, digest: str) -> bool:
         if self.sha256:
             return digest == self.sha256
-        return bool(self.sha256_prefix) and digest.startswith(self.sha256_prefix)
+        return bool(self.sha256_prefix and digest.startswith(self.sha256_prefix))
 
 
 LITEMEDSAM = WeightSpec(

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import WeightsError
+
+if TYPE_CHECKING:
+    import torch
+    from segment_anything.modeling import MaskDecoder, PromptEncoder
+    from torch import nn
 
 
 @dataclass
@@ -24,10 +30,10 @@ class SamNetwork:
     encoder_id: str  # "litemedsam" | "sam_vit_b"; part of every cache key
     img_size: int  # model input side (256 or 1024)
     normalisation: str  # "minmax01" | "imagenet"
-    image_encoder: object
-    prompt_encoder: object
-    mask_decoder: object
-    device: object
+    image_encoder: nn.Module
+    prompt_encoder: PromptEncoder
+    mask_decoder: MaskDecoder
+    device: torch.device
     weights_sha256: str
     weights_file: str
 
@@ -75,14 +81,17 @@ def _fuse_conv_bn(module) -> None:
             and isinstance(child[1], nn.BatchNorm2d)
         ):
             conv, bn = child[0], child[1]
-            fused = nn.Conv2d(
-                conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups, bias=True
-            )
+            mean, var = bn.running_mean, bn.running_var
+            if mean is None or var is None:  # no running statistics: nothing to fold
+                continue
+            geometry = (conv.kernel_size, conv.stride, conv.padding, conv.dilation)
+            # torch types these as tuple[int, ...]; a Conv2d's are pairs
+            fused = nn.Conv2d(conv.in_channels, conv.out_channels, *geometry, conv.groups, bias=True)  # type: ignore[arg-type]
             w = conv.weight
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            scale = bn.weight / torch.sqrt(var + bn.eps)
             fused.weight.data = (w * scale.view(-1, 1, 1, 1)).detach().clone()
-            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-            fused.bias.data = ((bias - bn.running_mean) * scale + bn.bias).detach().clone()
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(mean)
+            fused.bias = nn.Parameter(((bias - mean) * scale + bn.bias).detach().clone())
             setattr(module, name, fused)
         else:
             _fuse_conv_bn(child)

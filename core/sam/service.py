@@ -144,15 +144,21 @@ class SamService:
         return ((t[0, 0] - 0.5) * 2.0 * logit_scale).numpy()
 
 
-_services: dict[tuple[str, str, str], SamService] = {}
+_services: OrderedDict[tuple[str, str, str], SamService] = OrderedDict()
 _services_lock = threading.Lock()
+MAX_SERVICES = 4  # each keeps up to 8 embeddings (32 MB) in memory; one per workspace opened in a session
 
 
 def get_sam_service(encoder: str = "litemedsam", device: str = "auto", store=None) -> SamService:
-    """One service per (encoder, device, store): GUI clicks and models share embeddings."""
+    """One service per (encoder, device, store): GUI clicks and models share embeddings. The least
+    recently used beyond ``MAX_SERVICES`` are forgotten (the network itself stays shared), so
+    opening one workspace after another does not keep every earlier one's embeddings."""
     net = load_sam(encoder, device)
     key = (encoder, str(net.device), str(getattr(store, "path", None)))
     with _services_lock:
         if key not in _services:
             _services[key] = SamService(net, store)
+            while len(_services) > MAX_SERVICES:
+                _services.popitem(last=False)
+        _services.move_to_end(key)
         return _services[key]

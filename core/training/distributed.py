@@ -103,7 +103,7 @@ def make_loader(dataset, batch_size: int, shuffle: bool = True, seed: int = 0, d
     from torch.utils.data import DataLoader, DistributedSampler
 
     if is_distributed():
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
+        sampler: DistributedSampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, **kwargs)
     generator = torch.Generator()
     generator.manual_seed(seed)

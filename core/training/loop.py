@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sized
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def seed_everything(seed: int) -> None:
 class TrainState:
     epoch: int = 0  # epochs completed
     step: int = 0  # optimiser steps completed
-    history: list | None = None
+    history: list[dict] = field(default_factory=list)  # one entry per epoch
     best: dict | None = None  # the epoch whose weights were kept, when a caller selects one
 
 
@@ -70,7 +71,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         if cuda:
             torch.backends.cudnn.benchmark = True
-        self.state = TrainState(history=[])
+        self.state = TrainState()
         self.train_module = self.module
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             from torch.nn.parallel import DistributedDataParallel
@@ -95,7 +96,9 @@ class Trainer:
             "epoch": self.state.epoch,
             "step": self.state.step,
             "torch_rng": torch.get_rng_state(),
-            "numpy_rng": torch.from_numpy(np.frombuffer(np.random.get_state()[1].tobytes(), dtype=np.uint8).copy()),
+            "numpy_rng": torch.from_numpy(
+                np.frombuffer(np.random.get_state(legacy=False)["state"]["key"].tobytes(), dtype=np.uint8).copy()
+            ),
         }
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
@@ -123,7 +126,7 @@ class Trainer:
     def run(
         self,
         loader: Iterable,
-        step_fn: Callable[[object], dict],
+        step_fn: Callable[[Any], dict],
         epochs: int,
         *,
         steps_per_epoch: int | None = None,
@@ -133,7 +136,7 @@ class Trainer:
 
         if self.context.resume:
             self.load_checkpoint()
-        steps = steps_per_epoch or (len(loader) if hasattr(loader, "__len__") else 0)
+        steps = steps_per_epoch or (len(loader) if isinstance(loader, Sized) else 0)
         total_steps = max(1, steps * epochs)
         t0 = time.monotonic()
         done_at_start = self.state.step
@@ -202,7 +205,7 @@ class Trainer:
         from core.training.distributed import gather_checksums, is_distributed
 
         if is_distributed():
-            sums = gather_checksums(self.module)
-            self.context.event(event="ranks", world_size=len(sums), checksums=sums, consistent=len(set(sums)) == 1)
+            checksums = gather_checksums(self.module)
+            self.context.event(event="ranks", world_size=len(checksums), checksums=checksums, consistent=len(set(checksums)) == 1)
         self.context.event(event="end", epoch=self.state.epoch, step=self.state.step)
         return self.state

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import WorkspaceError
+from core.errors import CatalogDamagedError, LockBusyError, WorkspaceError
+from core.workspace import catalog_safety as safety
 
 SCHEMA_VERSION = 4
 
@@ -130,26 +131,39 @@ def now_iso() -> str:
 
 
 class Catalog:
+    """``create=True`` initialises a catalog only where no file exists; an existing file that is
+    empty or damaged is refused (:class:`CatalogDamagedError`), never re-created."""
+
     def __init__(self, path: str | Path, *, create: bool = False):
         self.path = Path(path)
-        if not self.path.exists() and not create:
+        existed = self.path.exists()
+        if not existed and not create:
             raise WorkspaceError(f"{self.path}: workspace catalog not found")
+        if existed:
+            safety.check_catalog_file(self.path)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self.writes = 0  # committed write transactions through this object
         try:
+            if existed:
+                safety.busy_retry(lambda: safety.check_catalog_contents(self.conn(), self.path), self.path)
             self._migrate()
+        except (CatalogDamagedError, LockBusyError):
+            self.close()
+            raise
         except sqlite3.DatabaseError as exc:
-            raise WorkspaceError(f"{self.path}: not a readable workspace catalog ({exc})") from None
+            self.close()
+            raise CatalogDamagedError(f"{self.path}: not a readable workspace catalog ({exc}). {safety.restore_hint(self.path)}") from None
 
     # -- connections -------------------------------------------------------------------------
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
         if c is None:
-            c = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            c = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
             c.row_factory = sqlite3.Row
             c.execute("PRAGMA foreign_keys=ON")
-            c.execute("PRAGMA journal_mode=WAL")
+            safety.busy_retry(lambda: c.execute("PRAGMA journal_mode=WAL"), self.path)
             c.execute("PRAGMA synchronous=FULL")
             self._local.conn = c
             with self._lock:
@@ -170,20 +184,34 @@ class Catalog:
         if c.in_transaction:  # nested: join the outer transaction
             yield c
             return
-        c.execute("BEGIN IMMEDIATE")
+        self._begin(c)
         try:
             yield c
         except BaseException:
             c.execute("ROLLBACK")
             raise
         else:
-            c.execute("COMMIT")
+            safety.busy_retry(lambda: c.execute("COMMIT"), self.path)
+            self.writes += 1
+
+    def _begin(self, c: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, waiting visibly while another process writes; records us as the writer."""
+        safety.busy_retry(lambda: c.execute("BEGIN IMMEDIATE"), self.path)
+        safety.record_writer(self.path)
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
-        return self.conn().execute(sql, params).fetchall()
+        return safety.busy_retry(lambda: self.conn().execute(sql, params).fetchall(), self.path)
 
     def query_one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
-        return self.conn().execute(sql, params).fetchone()
+        return safety.busy_retry(lambda: self.conn().execute(sql, params).fetchone(), self.path)
+
+    # -- backup ------------------------------------------------------------------------------
+    def backup(self, dest: str | Path | None = None) -> Path:
+        """A consistent copy through SQLite's online backup API (default ``workspace.sqlite.bak``)."""
+        return safety.backup_catalog(self.path, Path(dest) if dest else None)
+
+    def maybe_backup(self, max_age_s: float | None = None) -> Path | None:
+        return safety.maybe_backup(self.path, max_age_s)
 
     # -- schema ------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -192,7 +220,7 @@ class Catalog:
         if version > len(MIGRATIONS):
             raise WorkspaceError(f"{self.path}: written by a newer Anomaly Studio (schema {version}, this version knows {len(MIGRATIONS)})")
         for target in range(version + 1, len(MIGRATIONS) + 1):
-            c.execute("BEGIN IMMEDIATE")
+            self._begin(c)
             try:
                 for statement in _split_sql(MIGRATIONS[target - 1]):
                     c.execute(statement)

@@ -158,13 +158,20 @@ class ResultsRepository:
         r = self.catalog.query_one("SELECT * FROM results WHERE model=? AND version=? AND case_id=?", (name, version, case_id))
         return None if r is None else _from_row(r)
 
-    def image_arrays(self, result: StoredResult, image: str | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(heatmap, mask) of one image (the deciding image by default); None where missing."""
+    def image_arrays(
+        self, result: StoredResult, image: str | None = None, *, required: bool = False
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(heatmap, mask) of one image (the deciding image by default); None where missing, or with
+        ``required`` a MissingArrayError for an array the result refers to but the store lost."""
         entry = result.images.get(image or result.image)
         if entry is None:
             return None, None
-        heat = self.arrays.get(entry.heatmap_key)
-        mask = self.arrays.get(entry.mask_key) if entry.mask_key else None
+
+        def load(key: str, what: str) -> np.ndarray | None:
+            return self.arrays.require(key, what) if required else self.arrays.get(key)
+
+        heat = load(entry.heatmap_key, "heatmap")
+        mask = load(entry.mask_key, "mask") if entry.mask_key else None
         return heat, mask
 
     def scores(self, name: str, version: str) -> dict[str, float]:

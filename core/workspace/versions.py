@@ -8,6 +8,7 @@ was registered, so a changed folder is noticed when it is loaded.
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass
 
@@ -97,7 +98,7 @@ class VersionsRepository:
         with self.catalog.transaction() as c:
             c.execute("DELETE FROM model_versions WHERE name=? AND version=?", (name, version))
 
-    def activations(self, name: str) -> list[dict]:
+    def activations(self, name: str) -> builtins.list[dict]:  # builtins: this class has a method named list
         """Registrations and activations of ``name``, newest first (rollback walks back through them)."""
         out = []
         for r in self.catalog.query("SELECT details FROM audit WHERE action IN ('model.activate', 'model.register') ORDER BY id DESC"):

@@ -32,16 +32,16 @@ from core.domain import (
     valid_id,
 )
 from core.errors import WorkspaceError
-from core.hashing import array_sha256
-from core.io.atomic import atomic_path
-from core.io.images import write_png, write_tiff_stack
-from core.io.labelme import LabelDocument, read_labelme, write_labelme
-from core.io.loader import read_for_modality
-from core.io.nifti import write_nifti
 from core.io.volume import Volume
+from core.workspace import catalog_safety
 from core.workspace.arrays import ArrayStore
 from core.workspace.catalog import Catalog, now_iso
+from core.workspace.label_files import LabelFilesMixin
+from core.workspace.lock import WorkspaceLock
+from core.workspace.paths import confine, validate_id
+from core.workspace.records import case_from_row, count, image_from_row
 from core.workspace.results import ResultsRepository
+from core.workspace.stored_images import load_verified, remove_written, store_image
 from core.workspace.versions import VersionsRepository
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,13 @@ class NewImage:
     meta: ImageMeta = field(default_factory=ImageMeta)
 
 
-class Workspace:
+class Workspace(LabelFilesMixin):
     def __init__(self, root: Path, catalog: Catalog):
         self.root = root
         self.catalog = catalog
         self._arrays: ArrayStore | None = None
+        self._verified: dict[str, dict] = {}  # image id -> file stamp verified by hash this session
+        self.writer_lock = WorkspaceLock(root)
 
     # -- open / create ---------------------------------------------------------------------
     @classmethod
@@ -84,18 +86,55 @@ class Workspace:
     @classmethod
     def open(cls, root: str | Path, create: bool = False) -> Workspace:
         root = Path(root)
-        if not (root / CATALOG_NAME).exists():
+        catalog = root / CATALOG_NAME
+        if not catalog.exists():
+            if catalog_safety.backup_path(catalog).exists():
+                raise WorkspaceError(
+                    f"{root}: {CATALOG_NAME} is missing but its backup exists; "
+                    f"run 'anomaly-studio restore --workspace {root}' instead of starting a new workspace here"
+                )
             if create:
                 return cls.create(root)
             if not root.exists():
                 raise WorkspaceError(f"{root}: workspace folder does not exist")
             raise WorkspaceError(f"{root}: not an Anomaly Studio workspace (no {CATALOG_NAME})")
+        ws = cls(root, Catalog(catalog))  # refuses an empty or damaged catalog (never re-creates it)
         for sub in ("images", "labels", "models"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        return cls(root, Catalog(root / CATALOG_NAME))
+        ws.catalog.maybe_backup()
+        return ws
 
     def close(self) -> None:
+        """Close the catalog (refreshing its backup when this session wrote) and release the lock."""
+        if self.catalog.writes:
+            self.catalog.maybe_backup()
         self.catalog.close()
+        self.writer_lock.release()
+
+    def acquire_writer(self, app: str = "anomaly-studio") -> dict | None:
+        """Take the workspace writer lock for an editing session. None: we hold it; else the record
+        of the window that does (user, host, pid, app, since)."""
+        self.writer_lock.app = app
+        return self.writer_lock.acquire()
+
+    def release_writer(self) -> None:
+        self.writer_lock.release()
+
+    @classmethod
+    def restore_backup(cls, root: str | Path) -> dict:
+        """Replace a damaged ``workspace.sqlite`` with ``workspace.sqlite.bak`` (the old files are
+        kept beside it). Refused while another window holds the workspace."""
+        root = Path(root)
+        lock = WorkspaceLock(root, app="anomaly-studio restore")
+        holder = lock.acquire()
+        if holder is not None:
+            from core.io.filelock import describe_holder
+
+            raise WorkspaceError(f"{root}: the workspace is open in {describe_holder(holder)}; close it before restoring")
+        try:
+            return catalog_safety.restore_backup(root / CATALOG_NAME)
+        finally:
+            lock.release()
 
     @property
     def name(self) -> str:
@@ -132,7 +171,7 @@ class Workspace:
         replace: bool = False,
     ) -> CaseRecord:
         if not valid_id(case_id):
-            raise WorkspaceError(f"invalid case id '{case_id}': use letters, digits, '.', '_' and '-'")
+            raise WorkspaceError(f"invalid case id {case_id[:80]!r}: use letters, digits, '.', '_' and '-'")
         if not images:
             raise WorkspaceError(f"case '{case_id}' has no images")
         names = [im.name for im in images]
@@ -142,7 +181,18 @@ class Workspace:
             if not replace:
                 raise WorkspaceError(f"case '{case_id}' already exists")
             self.delete_case(case_id, user=user)
-        records = [self._store_image(case_id, im, position=i) for i, im in enumerate(images)]
+        folder = confine(self.root, "images", case_id)
+        folder_existed = folder.exists()
+        written: list[Path] = []
+        try:
+            records = [store_image(self, case_id, im, written) for im in images]
+            self._insert_case(case_id, kind, records, names, split, truth, source, meta, user)
+        except BaseException:
+            remove_written(self, case_id, written, folder_existed)  # a failed import leaves nothing behind
+            raise
+        return self.case(case_id)
+
+    def _insert_case(self, case_id, kind, records, names, split, truth, source, meta, user) -> None:
         created = now_iso()
         with self.catalog.transaction() as c:
             c.execute(
@@ -167,66 +217,12 @@ class Workspace:
                     ),
                 )
             self.catalog.audit(user, "case.add", case_id, {"kind": CaseKind(kind).value, "images": names, "source": source})
-        return self.case(case_id)
-
-    def _store_image(self, case_id: str, im: NewImage, position: int) -> ImageRecord:
-        folder = self.root / "images" / case_id
-        folder.mkdir(parents=True, exist_ok=True)
-        meta = im.meta
-        if im.source_path is not None:
-            src = Path(im.source_path)
-            loaded = read_for_modality(src, im.modality)  # validates before copying
-            if isinstance(loaded, Volume) and src.is_dir():  # DICOM series -> NIfTI in scan space
-                rel = f"images/{case_id}/{im.name}.nii.gz"
-                write_nifti(self.root / rel, loaded.data, loaded.affine)
-                meta.extra.setdefault("dicom", loaded.meta)
-            else:
-                ext = ".nii.gz" if src.name.lower().endswith(".nii.gz") else src.suffix.lower()
-                rel = f"images/{case_id}/{im.name}{ext}"
-                with atomic_path(self.root / rel) as tmp:
-                    shutil.copyfile(src, tmp)
-            meta.source = meta.source or str(src)
-        elif im.volume is not None:
-            loaded = im.volume
-            rel = f"images/{case_id}/{im.name}.nii.gz"
-            write_nifti(self.root / rel, loaded.data, loaded.affine, header=loaded.header)
-        elif im.array is not None:
-            loaded = np.ascontiguousarray(im.array)
-            if loaded.ndim == 3 and loaded.shape[-1] != 3 or loaded.ndim == 4:
-                rel = f"images/{case_id}/{im.name}.tif"
-                write_tiff_stack(self.root / rel, loaded)
-            else:
-                rel = f"images/{case_id}/{im.name}.png"
-                write_png(self.root / rel, loaded)
-        else:
-            raise WorkspaceError(f"image '{im.name}' of case '{case_id}' has no pixels and no source file")
-        if isinstance(loaded, Volume):
-            meta.affine = [[float(v) for v in row] for row in loaded.affine]
-            meta.spacing = [float(s) for s in loaded.spacing]
-            pixels = loaded.data
-        else:
-            pixels = loaded
-        # Hash what will be read back from disk, so cache keys match later loads exactly.
-        if im.source_path is None:
-            pixels = read_for_modality(self.root / rel, im.modality)
-            pixels = pixels.data if isinstance(pixels, Volume) else pixels
-        return ImageRecord(
-            id=f"{case_id}/{im.name}",
-            case_id=case_id,
-            name=im.name,
-            modality=Modality(im.modality),
-            path=rel,
-            sha256=array_sha256(pixels),
-            shape=tuple(int(s) for s in pixels.shape),
-            dtype=str(pixels.dtype),
-            meta=meta,
-        )
 
     def delete_case(self, case_id: str, user: str = "system") -> None:
         with self.catalog.transaction() as c:
             c.execute("DELETE FROM cases WHERE id=?", (case_id,))
             self.catalog.audit(user, "case.delete", case_id)
-        shutil.rmtree(self.root / "images" / case_id, ignore_errors=True)
+        shutil.rmtree(confine(self.root, "images", validate_id("case", case_id)), ignore_errors=True)
 
     def has_case(self, case_id: str) -> bool:
         return self.catalog.query_one("SELECT 1 FROM cases WHERE id=?", (case_id,)) is not None
@@ -243,33 +239,46 @@ class Workspace:
         rows = self.catalog.query(sql + " ORDER BY id", tuple(params))
         images: dict[str, list[ImageRecord]] = {}
         for r in self.catalog.query("SELECT * FROM images ORDER BY case_id, position"):
-            images.setdefault(r["case_id"], []).append(_image_from_row(r))
-        return [_case_from_row(r, images.get(r["id"], [])) for r in rows]
+            images.setdefault(r["case_id"], []).append(image_from_row(r))
+        return [case_from_row(r, images.get(r["id"], [])) for r in rows]
 
     def case(self, case_id: str) -> CaseRecord:
         row = self.catalog.query_one("SELECT * FROM cases WHERE id=?", (case_id,))
         if row is None:
             raise WorkspaceError(f"case '{case_id}' not found in {self.root}")
-        ims = [_image_from_row(r) for r in self.catalog.query("SELECT * FROM images WHERE case_id=? ORDER BY position", (case_id,))]
-        return _case_from_row(row, ims)
+        ims = [image_from_row(r) for r in self.catalog.query("SELECT * FROM images WHERE case_id=? ORDER BY position", (case_id,))]
+        return case_from_row(row, ims)
 
     def image(self, image_id: str) -> ImageRecord:
         row = self.catalog.query_one("SELECT * FROM images WHERE id=?", (image_id,))
         if row is None:
             raise WorkspaceError(f"image '{image_id}' not found")
-        return _image_from_row(row)
+        return image_from_row(row)
 
     def image_path(self, image: ImageRecord) -> Path:
-        return self.root / image.path
+        """The image file named by the catalog's ``images.path``, refused when it leaves the workspace."""
+        return confine(self.root, image.path)
 
     def read_pixels(self, image: ImageRecord) -> np.ndarray:
-        loaded = read_for_modality(self.image_path(image), image.modality)
+        """Decoded pixels, after checking the file is still the imported one (IntegrityError if not)."""
+        loaded = load_verified(self, image, self._verified)
         return loaded.data if isinstance(loaded, Volume) else loaded
 
     def read_volume(self, image: ImageRecord) -> Volume:
-        from core.io.nifti import read_nifti
+        loaded = load_verified(self, image, self._verified)
+        if not isinstance(loaded, Volume):
+            raise WorkspaceError(f"image '{image.id}' is not a volume")
+        return loaded
 
-        return read_nifti(self.image_path(image))
+    def verify_image(self, image: ImageRecord) -> None:
+        """Raise :class:`core.errors.IntegrityError` when the image file was replaced since import."""
+        load_verified(self, image, self._verified)
+
+    def record_file_stamp(self, image: ImageRecord, stamp: dict) -> None:
+        """Remember the size/mtime of a file whose content was verified (no audit entry)."""
+        image.meta.extra["stored_file"] = stamp
+        with self.catalog.transaction() as c:
+            c.execute("UPDATE images SET meta=? WHERE id=?", (json.dumps(image.meta.to_json()), image.id))
 
     def load_case(self, case_id: str | CaseRecord) -> LoadedCase:
         record = case_id if isinstance(case_id, CaseRecord) else self.case(case_id)
@@ -306,7 +315,7 @@ class Workspace:
                 "INSERT INTO reviews(case_id, user, time, status, decision, comment) VALUES(?,?,?,?,?,?)",
                 (case_id, user, t, new_status.value, new_decision.value if new_decision else None, new_comment),
             )
-            changes = {}
+            changes: dict[str, list[str | None]] = {}
             if new_status != case.status:
                 changes["status"] = [case.status.value, new_status.value]
             if new_decision != case.decision:
@@ -356,52 +365,6 @@ class Workspace:
         rows = self.catalog.query("SELECT axis, slice, decision FROM slice_reviews WHERE image_id=?", (image.id,))
         return {(int(r["axis"]), int(r["slice"])): r["decision"] for r in rows}
 
-    # -- labels ----------------------------------------------------------------------------
-    def label_path(self, image: ImageRecord, page: int | None = None) -> Path:
-        suffix = f"_p{page:03d}" if page is not None else ""
-        return self.root / "labels" / image.case_id / f"{image.name}{suffix}.json"
-
-    def label_volume_path(self, image: ImageRecord) -> Path:
-        return self.root / "labels" / image.case_id / f"{image.name}.labels.nii.gz"
-
-    def read_labels(self, image: ImageRecord, page: int | None = None) -> LabelDocument | None:
-        path = self.label_path(image, page)
-        return read_labelme(path) if path.exists() else None
-
-    def new_label_document(self, image: ImageRecord) -> LabelDocument:
-        h, w = image.shape[-3:-1] if image.shape[-1] == 3 and len(image.shape) >= 3 else image.shape[-2:]
-        rel = Path("..", "..", *Path(image.path).parts).as_posix()
-        return LabelDocument(image_path=rel, image_height=int(h), image_width=int(w))
-
-    def write_labels(self, image: ImageRecord, doc: LabelDocument, page: int | None = None, user: str = "system") -> Path:
-        path = self.label_path(image, page)
-        write_labelme(path, doc)
-        self.catalog.audit(user, "labels.save", image.case_id, {"image": image.id, "shapes": len(doc.shapes), "page": page})
-        return path
-
-    def write_label_volume(self, image: ImageRecord, labels: np.ndarray, legend: dict[str, int], user: str = "system") -> Path:
-        vol = self.read_volume(image)
-        if labels.shape != vol.shape:
-            raise WorkspaceError(f"label volume shape {labels.shape} does not match scan {vol.shape}")
-        path = self.label_volume_path(image)
-        write_nifti(path, labels.astype(np.uint8), vol.affine, header=vol.header)
-        from core.io.atomic import atomic_write_json
-
-        atomic_write_json(path.with_name(path.name.replace(".nii.gz", ".legend.json")), legend)
-        self.catalog.audit(user, "labels.save", image.case_id, {"image": image.id, "volume": True})
-        return path
-
-    def read_label_volume(self, image: ImageRecord) -> tuple[np.ndarray, dict[str, int]] | None:
-        from core.io.nifti import read_nifti
-
-        path = self.label_volume_path(image)
-        if not path.exists():
-            return None
-        vol = read_nifti(path, dtype=np.uint8)
-        legend_path = path.with_name(path.name.replace(".nii.gz", ".legend.json"))
-        legend = json.loads(legend_path.read_text()) if legend_path.exists() else {}
-        return vol.data, legend
-
     # -- summary ---------------------------------------------------------------------------
     def summary(self) -> dict:
         cases = self.cases()
@@ -411,46 +374,7 @@ class Workspace:
             "cases": [c.to_json() for c in cases],
             "counts": {
                 "cases": len(cases),
-                "by_kind": _count(c.kind.value for c in cases),
-                "by_status": _count(c.status.value for c in cases),
+                "by_kind": count(c.kind.value for c in cases),
+                "by_status": count(c.status.value for c in cases),
             },
         }
-
-
-def _count(values) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
-
-
-def _image_from_row(r) -> ImageRecord:
-    return ImageRecord(
-        id=r["id"],
-        case_id=r["case_id"],
-        name=r["name"],
-        modality=Modality(r["modality"]),
-        path=r["path"],
-        sha256=r["sha256"],
-        shape=tuple(json.loads(r["shape"])),
-        dtype=r["dtype"],
-        meta=ImageMeta.from_json(json.loads(r["meta"])),
-    )
-
-
-def _case_from_row(r, images: list[ImageRecord]) -> CaseRecord:
-    return CaseRecord(
-        id=r["id"],
-        kind=CaseKind(r["kind"]),
-        images=images,
-        status=ReviewStatus(r["status"]),
-        decision=Decision(r["decision"]) if r["decision"] else None,
-        comment=r["comment"] or "",
-        last_reviewer=r["last_reviewer"],
-        reviewed_at=r["reviewed_at"],
-        split=r["split"],
-        truth=r["truth"],
-        source=r["source"],
-        created=r["created"],
-        meta=json.loads(r["meta"] or "{}"),
-    )

@@ -17,7 +17,7 @@ RUN_TIMEOUT = 240_000  # ms; a loaded 2-core machine can take a while for the fi
 
 
 def _wait_loaded(qtbot, w, case_id):
-    qtbot.waitUntil(lambda: w._loaded is not None and w._loaded.id == case_id, timeout=20_000)
+    qtbot.waitUntil(lambda: w.session.loaded is not None and w.session.loaded.id == case_id, timeout=20_000)
 
 
 def _wait_run_done(qtbot, w):
@@ -166,7 +166,7 @@ def test_run_errors_are_readable_and_the_app_keeps_running(fitted_demo, open_win
     # a model folder without its weights: the run stops with one readable line, the app goes on
     folder = store.model_folder(w.session.workspace, w.session.model.name, w.session.model.version)
     (folder / "model.pt").unlink()
-    w.runs._models.clear()
+    w.runs.forget_models()
     w.runs.start(w.session.model, ["FUN-L01"])
     _wait_run_done(qtbot, w)
     assert w.runs.run.status == "failed"

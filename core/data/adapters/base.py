@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +91,17 @@ def apply_plan(
         except StudioError as exc:
             report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": str(exc)})
             continue
-        entry = {"case": pc.case_id, "kind": pc.kind.value, "images": [im.name for im in case.images], "split": pc.split, "truth": pc.truth}
+        except Exception as exc:  # noqa: BLE001 - one bad case never aborts the rest of an import; the traceback goes to the log
+            logging.getLogger(__name__).exception("importing %s failed", pc.case_id)
+            report.skipped.append({"path": pc.source, "case": pc.case_id, "reason": f"unexpected {exc.__class__.__name__}: {exc}"})
+            continue
+        entry: dict[str, Any] = {
+            "case": pc.case_id,
+            "kind": pc.kind.value,
+            "images": [im.name for im in case.images],
+            "split": pc.split,
+            "truth": pc.truth,
+        }
         for image_name, masks in pc.mask_labels.items():
             rec = next(im for im in case.images if im.name == image_name)
             doc = ws.new_label_document(rec)

@@ -39,7 +39,8 @@ class BraTS:
     def plan(self, src: Path, report) -> list[PlannedCase]:
         cases = []
         for folder in self._cases(src):
-            images, seg = [], None
+            images: list[NewImage] = []
+            seg: Path | None = None
             for p in sorted(folder.iterdir()):
                 m = SEQ.search(p.name)
                 if not m:

@@ -93,8 +93,8 @@ class Duke:
                 split = "test" if amd or controls % 4 == 0 else "train"
                 cid = safe_id(f"DUKE-{'AMD' if amd else 'CTRL'}-{m.group(2)}")
                 truth, dme = ("abnormal" if amd else "normal"), False
-            elif DME_RE.match(path.name):
-                cid, split, truth, dme = safe_id(f"DUKE-DME-{DME_RE.match(path.name).group(1)}"), "test", "abnormal", True
+            elif dme_match := DME_RE.match(path.name):
+                cid, split, truth, dme = safe_id(f"DUKE-DME-{dme_match.group(1)}"), "test", "abnormal", True
             else:
                 report.skipped.append({"path": str(path), "reason": "not a Duke RPEDC or DME subject file"})
                 continue

@@ -60,7 +60,7 @@ def perlin_mask(
     h, w = int(shape[0]), int(shape[1])
     if h < 1 or w < 1:
         raise ValueError(f"perlin_mask: empty shape {shape}")
-    noise = None
+    noise = np.zeros((h, w), np.float32)  # replaced on the first try
     for _ in range(max(1, tries)):
         sy = 2 ** int(rng.integers(min_scale, max_scale + 1))
         sx = 2 ** int(rng.integers(min_scale, max_scale + 1))

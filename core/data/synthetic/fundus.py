@@ -81,7 +81,7 @@ class Derivation:
         warped = cv2.warpAffine(
             image, self.matrix((h, w)), (out, out * h // w), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
-        f = warped.astype(np.float32) / 255.0
+        f: np.ndarray = warped.astype(np.float32) / 255.0
         if self.blur > 0:
             f = cv2.GaussianBlur(f, (0, 0), self.blur)
         f = np.clip(f * self.gain, 0, 1) ** self.gamma

@@ -61,8 +61,9 @@ class VolumeVariation:
 
 
 def random_variation(rng: np.random.Generator) -> VolumeVariation:
+    dz, dy, dx = (int(s) for s in rng.integers(-4, 5, 3))
     v = VolumeVariation(
-        shift_vox=tuple(int(s) for s in rng.integers(-4, 5, 3)),
+        shift_vox=(dz, dy, dx),
         gamma=float(rng.uniform(0.85, 1.2)),
         bias_strength=float(rng.uniform(0.05, 0.15)),
         noise_std=float(rng.uniform(0.01, 0.03)),
@@ -121,7 +122,8 @@ def paint_tumour(
         candidates = np.argwhere(dist > r * 1.8) * 2
         if len(candidates) == 0:
             candidates = np.argwhere(brain)
-        center = tuple(int(c) for c in candidates[rng.integers(len(candidates))])
+        cz, cy, cx = (int(c) for c in candidates[rng.integers(len(candidates))])
+        center = (cz, cy, cx)
     pad = int(r * 2.2) + 3
     lo = [max(c - pad, 0) for c in center]
     hi = [min(c + pad, s) for c, s in zip(center, shape)]

@@ -131,7 +131,7 @@ class MiasSam(MemoryBankModel):
         return raw_score, full.astype(np.float32), {**extras, "frame_map": valid, "frame_hw": (nh, nw)}
 
     def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
-        raw, full, extras = self._raw_map(image, self.bank)
+        raw, full, extras = self._raw_map(image, self.memory_bank)
         frame_map, frame_hw = extras.pop("frame_map"), extras.pop("frame_hw")
         extras.update(self._segment(self._pixels(image), image, frame_map, frame_hw))
         return raw, full, extras

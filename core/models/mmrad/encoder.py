@@ -22,6 +22,8 @@ Encoders:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,8 +38,9 @@ class PromptGenerator(nn.Module):
         self.embed_p = nn.Linear(p_channels, prompt_dim)  # F_p
         self.embed_c = nn.Linear(c_channels, prompt_dim)  # F_c (eq. 6)
         self.per_layer = nn.ModuleList([nn.Linear(prompt_dim, prompt_dim) for _ in block_dims])  # LN_1..LN_n
-        self.shared = nn.ModuleDict({str(d): nn.Linear(prompt_dim, d) for d in sorted(set(block_dims))})  # LN_s
-        for lin in self.shared.values():
+        shared = {str(d): nn.Linear(prompt_dim, d) for d in sorted(set(block_dims))}
+        self.shared = nn.ModuleDict(shared)  # LN_s
+        for lin in shared.values():
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
 
@@ -121,6 +124,8 @@ class LowLevelCNN(nn.Module):
 class PromptedEncoder(nn.Module):
     """Frozen SAM image encoder + trainable prompt generator. ``forward(x)`` takes (B, 3, S, S)
     normalised and padded the encoder's way and returns the (B, 256, grid, grid) embedding."""
+
+    _frozen: dict[str, Any]  # the frozen encoder ("enc") and low-level CNN ("cnn"), set past nn.Module
 
     def __init__(self, encoder: str = "litemedsam", device=None, prompt_dim: int = 32, low_level_cnn: str = "auto"):
         super().__init__()

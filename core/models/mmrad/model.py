@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,9 +25,13 @@ from core.errors import InputError, StudioError
 from core.models.bank_model import image_2d, middle_page
 from core.models.base import AnomalyModel, AnomalyResult, ImageMap
 from core.models.contract import Capabilities, FitContext, PredictContext, Supervision
+from core.models.mmrad.card_text import DEVIATIONS, FAITHFUL_CONFIG
 from core.models.mmrad.settings import MMRADSettings
 from core.runtime.progress import CancelToken
 from core.workspace.cards import Calibration
+
+if TYPE_CHECKING:
+    from core.models.mmrad.network import Inference, MMRADNet
 
 MODS = ("fundus", "oct")
 
@@ -58,48 +63,28 @@ class MMRAD(AnomalyModel):
     capabilities = Capabilities(
         Supervision.SELF_SUPERVISED, MODS, trained=True, pairs=True, uses_labelled_anomalies=True, seconds_per_sample=7.5
     )
-    deviations = (
-        "Offline default encoder is LiteMedSAM's TinyViT (256 px) instead of SAM ViT-B (1024 px); prompts go into its 8 "
-        "transformer blocks on the 64 x 64 embedding grid, with one shared up-projection per block width (160, 320).",
-        "Offline default low-level CNN is TinyViT's own pretrained convolutional stage instead of two ImageNet ResNet-50s "
-        "(no ImageNet weights offline); low_level_cnn=resnet50x2 with the torchvision files is the paper's setting.",
-        "The map logit is the mask token . image token product divided by sqrt(256) (eq. 4 without the scale saturates at start).",
-        "An epoch is at least 200 simulated cases (min_samples_per_epoch), the size of one epoch over the paper's 199 training "
-        "pairs, so the default single epoch trains as long on a small workspace.",
-        "Case and image scores use the fusion token's logit (monotone in S = sigmoid) so calibration does not saturate.",
-        "Pairs are simulated per case (pair_anomaly=per_case): with probability p_anomaly the pair gets an anomaly in the "
-        "fundus, the OCT or both (one of the three at random), else neither; drawn per image (per_image), 91 % of the pairs "
-        "would be anomalous and the fusion token learned to call every pair anomalous in a 200-case CPU epoch. The "
-        "case-score CE is weighted so both case labels count equally (balance_score).",
-        "case_score=auto (default) scores a pair with the fusion token only when it ranks simulated validation pairs (made "
-        "from normal training pairs) at least as well as the maximum of the two calibrated image scores, the paper's "
-        "'Maximum' strategy (Table 12); after a short CPU training the fusion token can still give every pair the same "
-        "score. case_score=fusion always uses the token, as the paper.",
-        "Gradients are clipped to norm 1 (grad_clip) and AdamW's weight decay is 0.01 (weight_decay; the paper states neither): "
-        "short CPU runs diverged without the clip.",
-    )
-    faithful_config = {
-        "encoder": "sam_vit_b",
-        "image_size": 1024,
-        "low_level_cnn": "resnet50x2",
-        "lr": 2e-4,
-        "epochs": 1,
-        "loss": "ce",
-        "p_anomaly": 0.7,
-        "fusion_order": "fundus,oct",
-    }
+    deviations = DEVIATIONS
+    faithful_config = FAITHFUL_CONFIG
 
     def __init__(self, settings: MMRADSettings | None = None, **config):
         super().__init__(settings, **config)
         self.order = self.config.fusion_order_list
-        self.net = None
+        self.net: MMRADNet | None = None
         self.mod_calibration: dict[str, Calibration] = {}
 
     # -- pieces --------------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build(self) -> MMRADNet:
         from core.models.mmrad.network import MMRADNet
 
         self.net = MMRADNet(self.config.encoder, self.device, self.config.prompt_dim, self.config.low_level_cnn)
+        return self.net
+
+    @property
+    def network(self) -> MMRADNet:
+        """The built network; a clear error before fit or load built it."""
+        if self.net is None:
+            raise StudioError(f"{self.name}: the network is not built yet (fit or load the model first)")
+        return self.net
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         from core.models.mmrad.network import prepare_image
@@ -153,7 +138,7 @@ class MMRAD(AnomalyModel):
             progress(i, len(cases), f"preparing normal case {i + 1}/{len(cases)}")
             items.append(self._sim_entry(c))
         labelled = self._labelled(ctx.labelled_anomalies)
-        self._build()
+        net = self._build()
         sims = self._simulators(cfg.p_anomaly)
         p_real = cfg.labelled_fraction
         p_anom, per_case = cfg.p_anomaly, cfg.pair_anomaly == "per_case"
@@ -171,19 +156,17 @@ class MMRAD(AnomalyModel):
         p_pos = p_anom if per_case else 1.0 - (1.0 - p_anom) ** 2
         score_weights = (0.5 / (1.0 - p_pos), 0.5 / p_pos) if cfg.balance_score and 0.0 < p_pos < 1.0 else (1.0, 1.0)
 
-        params = [p for p in self.net.parameters() if p.requires_grad]
+        params = [p for p in net.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
         spe = cfg.samples_per_epoch or max(len(items), cfg.min_samples_per_epoch)
         loader = EpochBatches(len(items), cfg.batch_size, make_batch, seed=seed, samples_per_epoch=spe)
         loss_fn, paired = self.loss_fn(), cfg.paired
         trainer = Trainer(
-            self.net, opt, None, device=self.device, context=ctx.training, progress=progress, cancel=cancel, grad_clip=cfg.grad_clip
+            net, opt, None, device=self.device, context=ctx.training, progress=progress, cancel=cancel, grad_clip=cfg.grad_clip
         )
-        self.net.encoder.enc.eval()
-        state = trainer.run(
-            loader, lambda samples: self.net.training_terms(samples, self.order, paired, loss_fn, score_weights), cfg.epochs
-        )
-        self.net.eval()
+        net.encoder.enc.eval()
+        state = trainer.run(loader, lambda samples: net.training_terms(samples, self.order, paired, loss_fn, score_weights), cfg.epochs)
+        net.eval()
         self.card.metrics["training"] = state.history[-1] if state.history else {}
         self.card.metrics["training_history"] = state.history
         self.card.metrics["labelled_anomalies"] = len(labelled)
@@ -208,7 +191,7 @@ class MMRAD(AnomalyModel):
     def _labelled(self, labelled_anomalies: list) -> list[dict]:
         import cv2
 
-        out = []
+        out: list[dict] = []
         if not self.config.use_labelled_anomalies:
             return out
         for lc in labelled_anomalies:
@@ -287,7 +270,9 @@ class MMRAD(AnomalyModel):
             entry = entries[i % len(entries)]
             anomalous = (i + i // len(entries)) % 2 == 1  # every pair both normal and anomalous in turn
             sample = simulate_case(entry, sims, rng, 1.0 if anomalous else 0.0, per_case=True)
-            inf = self.net.infer({m: img for m, (img, _mask) in sample.items()}, self.order, True)
+            inf = self.network.infer({m: img for m, (img, _mask) in sample.items()}, self.order, True)
+            if inf.fusion_logit is None:
+                raise StudioError(f"{self.name}: a validation pair got no fusion score")
             labels.append(anomalous)
             fusion.append(float(inf.fusion_logit))
             best_image.append(max(self.mod_calibration[m].image_z(self.image_raw(pm)) for m, pm in inf.maps.items()))
@@ -307,12 +292,12 @@ class MMRAD(AnomalyModel):
     def image_raw(self, prob_map: np.ndarray) -> float:
         return float(prob_map.max() if self.config.image_score == "max" else prob_map.mean())
 
-    def infer(self, pixels: dict[str, np.ndarray]):
+    def infer(self, pixels: dict[str, np.ndarray]) -> Inference:
         """{modality: 2-D image} -> network.Inference with maps on each image's own grid."""
         import torch
         import torch.nn.functional as F
 
-        inf = self.net.infer({m: self.prepare(p) for m, p in pixels.items()}, self.order, self.config.paired)
+        inf = self.network.infer({m: self.prepare(p) for m, p in pixels.items()}, self.order, self.config.paired)
         for m, pm in inf.maps.items():
             h, w = pixels[m].shape[:2]
             inf.maps[m] = (
@@ -335,23 +320,26 @@ class MMRAD(AnomalyModel):
             raise InputError(None, f"case {case.id} has no fundus or OCT image for {self.name}")
         inf = self.infer({m: image_2d(im) for m, im in images.items()})
         out: dict[str, ImageMap] = {}
+        scores: dict[str, tuple[float, float]] = {}  # image -> (calibrated, raw) score
         for m, im in images.items():
             cal = self.mod_calibration.get(m)
             if cal is None:
                 raise InputError(None, f"this {self.name} model was trained without {m} images and cannot score {case.id}/{im.record.name}")
             raw = self.image_raw(inf.maps[m])
-            out[im.record.name] = ImageMap(heatmap=cal.pixel_z(inf.maps[m]), score=cal.image_z(raw), raw_score=raw, page=middle_page(im))
+            z = cal.image_z(raw)
+            scores[im.record.name] = (z, raw)
+            out[im.record.name] = ImageMap(heatmap=cal.pixel_z(inf.maps[m]), score=z, raw_score=raw, page=middle_page(im))
         primary_mod = self.config.modality if self.config.modality in images else next(iter(images))
         primary = images[primary_mod].record.name
-        extras = {"modalities": list(images), "image_scores": {n: float(mp.score) for n, mp in out.items()}}
+        extras: dict[str, Any] = {"modalities": list(images), "image_scores": {n: float(z) for n, (z, _raw) in scores.items()}}
         if inf.fusion_logit is not None:
             extras.update(fusion_logit=float(inf.fusion_logit), fusion_probability=float(1.0 / (1.0 + np.exp(-inf.fusion_logit))))
         if inf.fusion_logit is not None and self.case_score_mode() == "fusion":
             score, raw = self.calibration.image_z(inf.fusion_logit), inf.fusion_logit
             source = "the fusion token of the fundus + OCT pair"
         else:
-            best = max(out, key=lambda n: out[n].score)
-            score, raw = float(out[best].score), float(out[best].raw_score)
+            best = max(scores, key=lambda n: scores[n][0])
+            score, raw = scores[best]
             why = (
                 "the higher of the pair's calibrated image scores (the fusion token ranked simulated validation pairs less well)"
                 if inf.fusion_logit is not None
@@ -371,18 +359,19 @@ class MMRAD(AnomalyModel):
 
     # -- persistence ---------------------------------------------------------------------------
     def state_tensors(self) -> dict:
-        return {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        return {f"net.{k}": v for k, v in self.network.state_dict().items()}
 
     def load_tensors(self, state: dict) -> None:
-        self._build()
-        self.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
-        self.net.eval()
+        net = self._build()
+        net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+        net.eval()
         cals = (self.card.metrics or {}).get("calibration_by_modality") or {}
         self.mod_calibration = {m: Calibration(**c) for m, c in cals.items()}
 
     def _update_card(self) -> None:
-        enc = self.net.encoder
-        n = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+        net = self.network
+        enc = net.encoder
+        n = sum(p.numel() for p in net.parameters() if p.requires_grad)
         self.card.backbone = (
             f"{self.config.encoder} image encoder (frozen) + low-level prompts ({enc.low_level_kind} CNN) "
             f"+ modality-shared decoder; {n / 1e6:.2f} M trained parameters"

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 import torch
@@ -93,7 +95,7 @@ class MMRADNet(nn.Module):
             else:
                 first.append(k)
                 seen.setdefault(si, k)
-        logits = [None] * len(flat)
+        logits: dict[int, torch.Tensor] = {}  # index into flat -> map logits
         t1, k1 = dec.run(emb[first], dec.initial_tokens(len(first)))
         for j, k in enumerate(first):
             logits[k] = dec.map_logits(t1[j : j + 1], k1[j : j + 1], (g, g))
@@ -110,10 +112,9 @@ class MMRADNet(nn.Module):
             )
             logit = dec.score_logit(t2)
             per_pair = torch.stack([loss_fn(logit[i : i + 1], labels[i : i + 1]) for i in range(len(second))])
-            w = torch.where(labels > 0, float(score_weights[1]), float(score_weights[0]))
-            terms["score"] = (per_pair * w).mean()
-        s = self.encoder.img_size
-        frame = self.frame_logits(torch.cat(logits))
+            pair_weight = torch.where(labels > 0, float(score_weights[1]), float(score_weights[0]))
+            terms["score"] = (per_pair * pair_weight).mean()
+        frame = self.frame_logits(torch.cat([logits[k] for k in range(len(flat))]))
         target = torch.zeros_like(frame)
         weight = torch.zeros_like(frame)
         for k, (_si, _mod, _im, mask) in enumerate(flat):
@@ -124,7 +125,7 @@ class MMRADNet(nn.Module):
             idx = [k for k, f in enumerate(flat) if f[1] == mod]
             if idx:
                 terms[f"map_{mod}"] = loss_fn(frame[idx], target[idx], weight[idx])
-        terms["loss"] = sum(terms.values())
+        terms["loss"] = reduce(operator.add, terms.values())
         return terms
 
     # -- inference -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ one sequence is the weak mask of the same slice in the others.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -53,7 +54,7 @@ class TrainCase:
 
 
 def build_cases(
-    normals: list[LoadedImage], labelled: list[LabelledCase], config: RasaloreSettings, *, exclude: set[str] = frozenset()
+    normals: list[LoadedImage], labelled: list[LabelledCase], config: RasaloreSettings, *, exclude: Collection[str] = frozenset()
 ) -> list[TrainCase]:
     """Training cases from normal volumes (every kept slice healthy) and slice-labelled cases;
     images whose content hash is in ``exclude`` (calibration hold-outs) are left out."""

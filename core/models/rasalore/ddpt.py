@@ -26,15 +26,19 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+if TYPE_CHECKING:
+    from segment_anything.modeling.transformer import Attention, TwoWayTransformer
+
 CLASSES = ("healthy", "unhealthy")
 
 
-def attention_with_weights(attn: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
+def attention_with_weights(attn: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
     """SAM's ``Attention`` forward, also returning the (B, heads, Nq, Nk) attention weights."""
     q, k, v = attn.q_proj(q), attn.k_proj(k), attn.v_proj(v)
     q, k, v = (attn._separate_heads(x, attn.num_heads) for x in (q, k, v))
@@ -71,9 +75,18 @@ class SamDDPT(nn.Module):
     """Prompt-tuned frozen LiteMedSAM two-way transformer for healthy / unhealthy slices."""
 
     frozen_prefixes = ("transformer",)  # not saved with the model: they are LiteMedSAM's weights
+    image_pe: torch.Tensor  # buffer: SAM's dense positional encoding on the DDPT grid
+    transformer: TwoWayTransformer
 
     def __init__(
-        self, transformer: nn.Module, dense_pe: torch.Tensor, *, grid: int = 32, n_prompts: int = 10, tau: float = 0.07, n_classes: int = 2
+        self,
+        transformer: TwoWayTransformer,
+        dense_pe: torch.Tensor,
+        *,
+        grid: int = 32,
+        n_prompts: int = 10,
+        tau: float = 0.07,
+        n_classes: int = 2,
     ):
         super().__init__()
         self.transformer = copy.deepcopy(transformer).eval()

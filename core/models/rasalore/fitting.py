@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from core.domain import LoadedImage
 from core.errors import InputError
@@ -20,10 +21,13 @@ from core.models.contract import FitContext
 from core.models.rasalore import supervision
 from core.models.rasalore.settings import RasaloreSettings
 
+if TYPE_CHECKING:
+    from core.models.rasalore.network import RasaloreNet
+
 
 @dataclass
 class Fitted:
-    net: object
+    net: RasaloreNet
     ddpt_state: dict
     sequences: list[str]
     bridge: str

@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.domain import LoadedCase, LoadedImage
-from core.errors import InputError
+from core.errors import InputError, StudioError
 from core.models.base import AnomalyModel
 from core.models.contract import Capabilities, FitContext, PredictContext, Supervision
 from core.models.rasalore import supervision
@@ -32,6 +33,10 @@ from core.models.rasalore.fitting import fit_rasalore, guided, weak_mask_source
 from core.models.rasalore.settings import RasaloreSettings
 from core.workspace.cards import Calibration
 from core.workspace.results import SliceScores
+
+if TYPE_CHECKING:
+    from core.models.rasalore.guidance import SliceClassifier
+    from core.models.rasalore.network import RasaloreNet
 
 HEALTHY_SLICES = "healthy slices of the training volumes (no normal volumes): each volume's score formed from its healthy slices"
 
@@ -63,10 +68,22 @@ class Rasalore(AnomalyModel):
 
     def __init__(self, settings: RasaloreSettings | None = None, **config):
         super().__init__(settings, **config)
-        self.net = None
+        self.net: RasaloreNet | None = None
         self._ddpt_state: dict = {}
         self._exclude: set[str] = set()  # normal volumes held out for calibration
-        self._classifier = None  # guidance.SliceClassifier, built on first use
+        self._classifier: SliceClassifier | None = None  # built on first use
+
+    @property
+    def network(self) -> RasaloreNet:
+        """The segmentation network; a clear error before fit or load built it."""
+        if self.net is None:
+            raise StudioError(f"{self.name}: the network is not built yet (fit or load the model first)")
+        return self.net
+
+    @property
+    def ddpt_state(self) -> dict:
+        """The trained DDPT slice classifier's tensors (empty when fitted without one); read-only."""
+        return dict(self._ddpt_state)
 
     def guided(self) -> bool:
         return guided(self.config)
@@ -133,17 +150,18 @@ class Rasalore(AnomalyModel):
             raise InputError(None, f"{image.record.id}: rasalore scores 3-D MRI volumes, got shape {image.array.shape}")
         geo = plan_for(image, self.config)
         seq = sequence_of(image)
-        used = seq if seq in self.net.sequences else self.config.bridge_sequence
+        net = self.network
+        used = seq if seq in net.sequences else self.config.bridge_sequence
         if normalised is None:
             normalised = normalise_volume(image.array, self.config.gamma)
         x = torch.from_numpy(geo.extract(normalised))[:, None]
         dev = self.device
-        self.net.to(dev).eval()
+        net.to(dev).eval()
         out = []
         bs = max(1, self.config.predict_batch)
         with torch.inference_mode():
             for s in range(0, x.shape[0], bs):
-                out.append(self.net(x[s : s + bs].to(dev), used)["mask"][:, 0].float().cpu())
+                out.append(net(x[s : s + bs].to(dev), used)["mask"][:, 0].float().cpu())
         return geo, torch.cat(out).numpy(), used
 
     def _slice_scores(self, probs: np.ndarray) -> np.ndarray:
@@ -178,7 +196,7 @@ class Rasalore(AnomalyModel):
             maps = probs
         return {"geo": geo, "probs": probs, "maps": maps, "p_unhealthy": p, "sequence": used}
 
-    def slice_classifier(self):
+    def slice_classifier(self) -> SliceClassifier:
         if not self._ddpt_state:
             raise InputError(
                 None,
@@ -239,7 +257,7 @@ class Rasalore(AnomalyModel):
             overrides["classifier_guidance"] = False  # versions from before guidance: scored as they were
         return super().load(folder, **overrides)
 
-    def _build_net(self):
+    def _build_net(self) -> RasaloreNet:
         from core.models.rasalore.network import RasaloreNet
 
         c = self.config
@@ -256,7 +274,7 @@ class Rasalore(AnomalyModel):
         )
 
     def state_tensors(self) -> dict:
-        out = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        out = {f"net.{k}": v for k, v in self.network.state_dict().items()}
         out.update({f"ddpt.{k}": v for k, v in self._ddpt_state.items()})
         return out
 

@@ -45,6 +45,9 @@ def fourier_embed(coords: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
 class CandidatePoints(nn.Module):
     """Fixed CPP grid and its LoRE for one sequence. Nothing here is learnable."""
 
+    matrix: torch.Tensor  # buffers
+    embeddings: torch.Tensor
+
     def __init__(self, grid: int, dim: int, scale: float, seed: int):
         super().__init__()
         gen = torch.Generator().manual_seed(int(seed))
@@ -178,8 +181,18 @@ class MaskDecoder(nn.Module):
         grid = per_point.transpose(1, 2).reshape(b, -1, h, w)
         return self.upsample(grid)  # (B, 1, 4h, 4w) logits
 
+    @property
+    def out_bias(self) -> torch.Tensor:
+        """The bias of the last 1 x 1 convolution: the mask logits' offset."""
+        conv = self.upsample[-1]
+        if not isinstance(conv, nn.Conv2d) or conv.bias is None:
+            raise TypeError(f"the mask decoder ends in {type(conv).__name__}, not a convolution with a bias")
+        return conv.bias
+
 
 class RasaloreNet(nn.Module):
+    token_pe: torch.Tensor  # buffer: LoRE at the decoder's token grid
+
     def __init__(
         self,
         sequences: list[str],
@@ -200,14 +213,15 @@ class RasaloreNet(nn.Module):
             raise ValueError(f"embedding dimension {dim} must be a multiple of 8 and of the head count {heads}")
         self.sequences = [str(s) for s in sequences]
         self.image_size, self.grid, self.dim = image_size, grid, dim
-        self.points = nn.ModuleDict({s: CandidatePoints(grid, dim, lore_scale, seed * 1000 + i) for i, s in enumerate(self.sequences)})
+        points = {s: CandidatePoints(grid, dim, lore_scale, seed * 1000 + i) for i, s in enumerate(self.sequences)}
+        self.points = nn.ModuleDict(points)
         self.rasa = nn.ModuleDict({s: RASA(dim, heads, noise_std) for s in self.sequences})
         self.encoder = ImageEncoder(dim, dropout)
         self.refiner = Refiner(dim, grid)
         self.point_head = PointHead(dim)
         self.decoder = MaskDecoder(dim, heads, grid * grid, noise_std, dropout)
         # LoRE at the decoder's token grid: a function of the first sequence's fixed matrix
-        self.register_buffer("token_pe", self.points[self.sequences[0]].at_grid(image_size // 4))
+        self.register_buffer("token_pe", points[self.sequences[0]].at_grid(image_size // 4))
 
     @property
     def k(self) -> int:
@@ -218,9 +232,8 @@ class RasaloreNet(nn.Module):
         from a sparse output instead of 0.5 everywhere (prior <= 0 leaves PyTorch's initialisation)."""
         if prior <= 0:
             return
-        last = self.decoder.upsample[-1]
         with torch.no_grad():
-            last.bias.fill_(math.log(prior / (1.0 - prior)))
+            self.decoder.out_bias.fill_(math.log(prior / (1.0 - prior)))
 
     def forward(self, x: torch.Tensor, sequence: str) -> dict[str, torch.Tensor]:
         """x (B, 1, S, S) in [0, 1] -> logits (B, 1, S, S), mask (sigmoid), point activations (B, k), xi (B, k, d)."""

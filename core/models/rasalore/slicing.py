@@ -215,7 +215,7 @@ def plan_slices(
     kept = planes[list(indices)]
     pos = kept[kept > 0]
     hi = float(np.percentile(pos, 99.5)) if pos.size else 0.0
-    fg = (kept > foreground * hi).any(axis=0) if hi > 0 else np.zeros(kept.shape[1:], bool)
+    fg = np.asarray((kept > foreground * hi).any(axis=0)) if hi > 0 else np.zeros(kept.shape[1:], bool)
     rows, cols = kept.shape[1:]
     if fg.any():
         rr = np.flatnonzero(fg.any(axis=1))
@@ -228,7 +228,7 @@ def plan_slices(
     r0 -= (side - (r1 - r0)) // 2
     c0 -= (side - (c1 - c0)) // 2
     return SliceGeometry(
-        shape=tuple(int(s) for s in a.shape),
+        shape=(int(a.shape[0]), int(a.shape[1]), int(a.shape[2])),
         ornt=tuple((float(x), float(y)) for x, y in ornt),
         through=through,
         indices=indices,

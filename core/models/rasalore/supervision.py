@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.domain import Decision, LoadedCase, LoadedImage, Modality
 from core.models.rasalore.slicing import SliceGeometry
+
+if TYPE_CHECKING:
+    from core.workspace.workspace import Workspace
 
 HEALTHY, UNHEALTHY, LEFT_OUT = 0, 1, -1
 
@@ -63,14 +67,14 @@ def slice_labels(
     return out
 
 
-def has_slice_labels(ws, rec) -> bool:
+def has_slice_labels(ws: Workspace, rec) -> bool:
     """Whether a case record has what :func:`gather_labelled_cases` reads slice labels from: a
     label volume or per-slice review decisions on one of its MRI images (files and rows are only
     looked up, not read)."""
     return any(ws.label_volume_path(im).exists() or ws.slice_reviews(im) for im in rec.images if im.modality == Modality.MRI)
 
 
-def gather_labelled_cases(ws, *, progress=None, cancel=None) -> tuple[list[LabelledCase], list[dict]]:
+def gather_labelled_cases(ws: Workspace, *, progress=None, cancel=None) -> tuple[list[LabelledCase], list[dict]]:
     """Training cases (split != 'test') with MRI images and slice labels from a label volume or
     per-slice review decisions. Returns (cases, skipped) where skipped says which abnormal training
     cases could not be used and why. Known-normal cases without such labels are not loaded here:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,16 +23,19 @@ from core.models.rasalore.supervision import HEALTHY, UNHEALTHY
 from core.models.rasalore.weak_masks import WeakMasks, _sub_context
 from core.runtime.progress import CancelToken, Progress
 
+if TYPE_CHECKING:
+    import torch
+
 
 @dataclass
 class SliceSet:
     """Training samples in memory: (N, 1, S, S) pixels and weak masks, sequence ids, bridge pixels."""
 
-    x: object
-    m_ddpt: object
-    m_sam: object
-    seq: object  # (N,) long: index into the sequence list
-    bridge: object | None  # (N, 1, S, S) pixels of the same slice in the bridge sequence
+    x: torch.Tensor
+    m_ddpt: torch.Tensor
+    m_sam: torch.Tensor
+    seq: torch.Tensor  # (N,) long: index into the sequence list
+    bridge: torch.Tensor | None  # (N, 1, S, S) pixels of the same slice in the bridge sequence
     keys: list
 
 
@@ -197,6 +201,8 @@ def train_network(
     use_sam = config.use_medsam
     phi, eps = config.phi, config.dice_eps
     align_w = config.align_weight if bridge_net is not None else 0.0
+    if bridge_net is not None and data.bridge is None:
+        raise ValueError("aligning to the bridge model needs the bridge sequence's pixels of every slice")
     gen = torch.Generator().manual_seed(config.seed + (1 if stage != "network" else 0))
     do_aug = config.augment
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=config.lr, momentum=0.9)
@@ -208,12 +214,12 @@ def train_network(
         for p in bridge_net.parameters():
             p.requires_grad_(False)
 
-    def step(idx):
+    def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
         x = data.x[idx].to(device).float()
         md = data.m_ddpt[idx].to(device).float()
         ms = data.m_sam[idx].to(device).float()
         seq = data.seq[idx].to(device)
-        br = data.bridge[idx].to(device).float() if bridge_net is not None else None
+        br = data.bridge[idx].to(device).float() if bridge_net is not None and data.bridge is not None else None
         if do_aug:
             stacked = x if br is None else torch.cat([x, br], 1)
             stacked, (md, ms) = augment(stacked, [md, ms], gen, max_rotation=config.augment_rotation)
@@ -237,7 +243,7 @@ def train_network(
             m_pa = point_mask(md[sel], net.grid)
             terms = {**dec, "pa": point_activation_loss(out["points"], m_pa, phi, eps), "struct": structural_loss(out["xi"], m_pa)}
             loss = terms["dec"] + terms["pa"] + terms["struct"]
-            if align_w > 0:
+            if align_w > 0 and br is not None:
                 with torch.no_grad():
                     target = bridge_net.embed(br[sel], bridge)
                 terms["align"] = alignment_loss(out["xi"], target)

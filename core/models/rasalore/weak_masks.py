@@ -61,7 +61,7 @@ def encode_slices(net, slices: np.ndarray, *, batch: int = 4, progress: Progress
 
     from core.hashing import array_sha256
 
-    keys = [f"rasalore/litemedsam/{array_sha256(np.ascontiguousarray(s))}" for s in slices] if store is not None else None
+    keys = [f"rasalore/litemedsam/{array_sha256(np.ascontiguousarray(s))}" for s in slices] if store is not None else []
     todo = []
     for i in range(len(slices)):
         hit = store.get(keys[i]) if store is not None else None
@@ -112,7 +112,7 @@ class DdptPlan:
 def plan_ddpt(cases: list[TrainCase], sequence: str, config: RasaloreSettings) -> DdptPlan:
     rng = np.random.default_rng(config.seed + 17)
     usable = [c for c in cases if sequence in c.images]
-    unhealthy = [(c, int(k)) for c in usable for k in c.selected if c.labels[k] == UNHEALTHY]
+    unhealthy = [(c, int(k)) for c in usable for k in (c.selected if c.selected is not None else ()) if c.labels[k] == UNHEALTHY]
     healthy_all = [(c, int(k)) for c in usable for k in np.flatnonzero(c.labels == HEALTHY)]
     if not unhealthy or not healthy_all:
         raise InputError(

@@ -10,14 +10,20 @@ of 50 epochs (the paper's schedule).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from core.data.anomaly_synthesis.common import as_hwc_uint8
 from core.domain import LoadedImage
+from core.errors import StudioError
 from core.models.bank_model import image_2d, middle_page
 from core.models.base import AnomalyModel
 from core.models.contract import Capabilities, FitContext, PredictContext, Supervision
 from core.models.resynthdetect.settings import ReSynthDetectSettings
+
+if TYPE_CHECKING:
+    from core.models.resynthdetect.network import AutoEncoder, LocalizationUNet
 
 
 def clahe(rgb: np.ndarray, clip: float = 2.0, grid: int = 8) -> np.ndarray:
@@ -58,8 +64,8 @@ class ReSynthDetect(AnomalyModel):
 
     def __init__(self, settings: ReSynthDetectSettings | None = None, **config):
         super().__init__(settings, **config)
-        self.ae = None
-        self.loc = None
+        self.ae: AutoEncoder | None = None
+        self.loc: LocalizationUNet | None = None
 
     # -- preprocessing -------------------------------------------------------------------------
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
@@ -79,17 +85,26 @@ class ReSynthDetect(AnomalyModel):
         a = np.stack(batch).astype(np.float32) / 255.0
         return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous().to(device)
 
-    def _build(self) -> None:
+    def _build(self) -> tuple[AutoEncoder, LocalizationUNet]:
         from core.models.resynthdetect.network import AutoEncoder, LocalizationUNet
 
         b, lv = self.config.base_channels, self.config.levels
-        self.ae = AutoEncoder(3, b, lv)
-        self.loc = LocalizationUNet(3, b, lv, self.ae.encoder.channels, self.config.use_reconstruction)
+        ae = AutoEncoder(3, b, lv)
+        loc = LocalizationUNet(3, b, lv, ae.encoder.channels, self.config.use_reconstruction)
+        self.ae, self.loc = ae, loc
+        return ae, loc
+
+    @property
+    def networks(self) -> tuple[AutoEncoder, LocalizationUNet]:
+        """(autoencoder, localisation U-Net); a clear error before fit or load built them."""
+        if self.ae is None or self.loc is None:
+            raise StudioError(f"{self.name}: the networks are not built yet (fit or load the model first)")
+        return self.ae, self.loc
 
     def _labelled(self, labelled_anomalies: list) -> list[tuple[np.ndarray, np.ndarray]]:
         import cv2
 
-        out = []
+        out: list[tuple[np.ndarray, np.ndarray]] = []
         if not self.config.use_labelled_anomalies:
             return out
         s = self.config.image_size
@@ -122,7 +137,7 @@ class ReSynthDetect(AnomalyModel):
             progress(i, len(images), f"preparing normal image {i + 1}/{len(images)}")
             normals.append(self.prepare(image_2d(im)))
         labelled = self._labelled(ctx.labelled_anomalies)
-        self._build()
+        ae, loc = self._build()
         epochs = cfg.epochs
         ae_epochs = cfg.ae_epochs if cfg.ae_epochs >= 0 else epochs
         bs, spe = cfg.batch_size, cfg.samples_per_epoch
@@ -138,9 +153,9 @@ class ReSynthDetect(AnomalyModel):
         history = {}
         # stage 1: autoencoder, L2 reconstruction of normal images
         if ae_epochs > 0:
-            opt, sched = optimiser(self.ae, ae_epochs)
+            opt, sched = optimiser(ae, ae_epochs)
             trainer = Trainer(
-                self.ae,
+                ae,
                 opt,
                 sched,
                 device=dev,
@@ -153,12 +168,12 @@ class ReSynthDetect(AnomalyModel):
                 return self.to_tensor([normals[i] for i in idx], dev)
 
             def ae_step(x):
-                return {"loss": torch.mean((self.ae(x).float() - x) ** 2)}
+                return {"loss": torch.mean((ae(x).float() - x) ** 2)}
 
             state = trainer.run(EpochBatches(len(normals), bs, ae_batch, seed=seed, samples_per_epoch=spe, stream=1), ae_step, ae_epochs)
             history["autoencoder"] = state.history
-        self.ae.to(dev).eval()
-        for p in self.ae.parameters():
+        ae.to(dev).eval()
+        for p in ae.parameters():
             p.requires_grad_(False)
         # stage 2: localisation network on synthetic anomalies, E_r frozen
         gen = ConsistentAnomalyGenerator(
@@ -188,12 +203,12 @@ class ReSynthDetect(AnomalyModel):
         def loc_step(batch):
             x, m = batch
             with torch.no_grad():
-                rf = self.ae.encoder(x) if cfg.use_reconstruction else None
-            return {"loss": focal_loss(self.loc(x, rf), m, gamma)}
+                rf = ae.encoder(x) if cfg.use_reconstruction else None
+            return {"loss": focal_loss(loc(x, rf), m, gamma)}
 
-        opt, sched = optimiser(self.loc, epochs)
+        opt, sched = optimiser(loc, epochs)
         trainer = Trainer(
-            self.loc,
+            loc,
             opt,
             sched,
             device=dev,
@@ -203,7 +218,7 @@ class ReSynthDetect(AnomalyModel):
         )
         state = trainer.run(EpochBatches(len(normals), bs, loc_batch, seed=seed, samples_per_epoch=spe, stream=2), loc_step, epochs)
         history["localization"] = state.history
-        self.loc.eval()
+        loc.eval()
         self.card.metrics["training"] = {k: (v[-1] if v else {}) for k, v in history.items()}
         self.card.metrics["training_history"] = history
         self.card.metrics["labelled_anomalies"] = len(labelled)
@@ -213,10 +228,11 @@ class ReSynthDetect(AnomalyModel):
         """(S, S) anomaly probabilities in the model frame."""
         import torch
 
+        ae, loc = self.networks
         x = self.to_tensor([self.prepare(pixels)], self.device)
         with torch.inference_mode():
-            rf = self.ae.encoder(x) if self.config.use_reconstruction else None
-            p = torch.sigmoid(self.loc(x, rf).float())
+            rf = ae.encoder(x) if self.config.use_reconstruction else None
+            p = torch.sigmoid(loc(x, rf).float())
         return p[0, 0].cpu().numpy()
 
     def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
@@ -233,19 +249,21 @@ class ReSynthDetect(AnomalyModel):
 
     # -- persistence ---------------------------------------------------------------------------
     def state_tensors(self) -> dict:
-        out = {f"ae.{k}": v for k, v in self.ae.state_dict().items()}
-        out.update({f"loc.{k}": v for k, v in self.loc.state_dict().items()})
+        ae, loc = self.networks
+        out = {f"ae.{k}": v for k, v in ae.state_dict().items()}
+        out.update({f"loc.{k}": v for k, v in loc.state_dict().items()})
         return out
 
     def load_tensors(self, state: dict) -> None:
-        self._build()
-        self.ae.load_state_dict({k[3:]: v for k, v in state.items() if k.startswith("ae.")})
-        self.loc.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("loc.")})
+        ae, loc = self._build()
+        ae.load_state_dict({k[3:]: v for k, v in state.items() if k.startswith("ae.")})
+        loc.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("loc.")})
         dev = self.device
-        self.ae.to(dev).eval()
-        self.loc.to(dev).eval()
+        ae.to(dev).eval()
+        loc.to(dev).eval()
 
     def _update_card(self) -> None:
-        n = sum(p.numel() for p in self.ae.encoder.parameters()) + sum(p.numel() for p in self.loc.parameters())
+        ae, loc = self.networks
+        n = sum(p.numel() for p in ae.encoder.parameters()) + sum(p.numel() for p in loc.parameters())
         self.card.backbone = f"U-Net localisation + autoencoder features (trained from scratch, {n / 1e6:.1f} M parameters at inference)"
         self.card.weights = {}

@@ -93,11 +93,13 @@ class LocalizationUNet(nn.Module):
         self.head = nn.Conv2d(ch[0], 1, 1)
 
     def forward(self, x: torch.Tensor, rec_feats: list[torch.Tensor] | None) -> torch.Tensor:
+        if self.use_reconstruction and rec_feats is None:
+            raise ValueError("this localisation network concatenates the autoencoder's features: pass rec_feats")
         skips = []
         h = x
         for i, blk in enumerate(self.enc):
             h = blk(h if i == 0 else F.max_pool2d(h, 2))
-            if self.use_reconstruction:
+            if self.use_reconstruction and rec_feats is not None:
                 h = torch.cat([rec_feats[i].to(h.dtype), h], dim=1)  # F_c^i = concat(F_r^i, F_l^i)
             skips.append(h)
         d = skips[-1]

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -46,8 +48,8 @@ def test_sam_embedding_cache_and_prompts(tmp_path):
 
     assert store.has(sam.cache_key(array_sha256(img)))
     # a second service with the same store reads the cached embedding instead of encoding
-    sam2 = type(sam)(sam.net, store)
-    sam2._encode = lambda image: (_ for _ in ()).throw(AssertionError("encoder must not run"))
+    no_encoder = dataclasses.replace(sam.net, image_encoder=lambda x: (_ for _ in ()).throw(AssertionError("encoder must not run")))
+    sam2 = type(sam)(no_encoder, store)
     np.testing.assert_array_equal(sam2.embedding(img), emb)
     pred = sam.predict(emb, img.shape[:2], box=np.array([62, 32, 118, 88]), multimask=False)
     assert pred.masks.shape == (1, 120, 150)
@@ -64,3 +66,20 @@ def test_sam_embedding_cache_and_prompts(tmp_path):
         multimask=False,
     )
     assert refined.masks[0][60, 90]
+
+
+def test_sam_services_of_earlier_workspaces_are_forgotten(tmp_path):
+    """Opening workspace after workspace keeps a bounded number of services (and their in-memory
+    embeddings), not one per workspace for the rest of the session."""
+    from core.sam import service
+    from core.workspace.arrays import ArrayStore
+
+    stores = [ArrayStore(tmp_path / f"ws{i}" / "arrays.h5") for i in range(service.MAX_SERVICES + 3)]
+    first = get_sam_service("litemedsam", "cpu", stores[0])
+    assert get_sam_service("litemedsam", "cpu", stores[0]) is first  # the same workspace: shared
+    for store in stores[1:]:
+        get_sam_service("litemedsam", "cpu", store)
+    again = get_sam_service("litemedsam", "cpu", stores[0])
+    assert again is not first and again.net is first.net  # forgotten, rebuilt on the shared network
+    recent = get_sam_service("litemedsam", "cpu", stores[-1])
+    assert get_sam_service("litemedsam", "cpu", stores[-1]) is recent

@@ -55,7 +55,7 @@ def test_mri_view_overlays_the_stored_result(window, qtbot):
     assert window.session.model is not None and window.session.model.name == "rasalore"
     window.open_case_now(mri.id)
     vv = window.volume_view
-    assert vv._heat_ras is not None and vv._mask_ras is not None
+    assert vv.heat_ras is not None and vv.mask_ras is not None
     # the crosshair went to the model's top slice (array axis 2 of an RAS volume)
     assert vv.pos[2] == 100
     # the axial panel (the model's slice axis) shows the model's verdict on the shown slice
@@ -68,7 +68,7 @@ def test_mri_view_overlays_the_stored_result(window, qtbot):
     assert "did not separate normal from lesion volumes" in summary  # the model's caveat beside its suggestion
     # moving away keeps the user's slice when the same result is shown again
     vv.set_position(vv.pos[0], vv.pos[1], 50)
-    window._apply_overlay(window._overlay)
+    vv.set_result(window.session.overlay)
     assert vv.pos[2] == 50
     assert vv.panels["axial"].badge.text() == "slice score 0.35 · P(lesion) 0.25"
     vv.set_position(vv.pos[0], vv.pos[1], 5)
@@ -76,4 +76,4 @@ def test_mri_view_overlays_the_stored_result(window, qtbot):
     # another MRI case without a result shows no overlay
     other = next(c for c in ws.cases() if c.kind == CaseKind.MRI and c.id != mri.id)
     window.open_case_now(other.id)
-    assert vv._heat_ras is None and not vv.overlays["axial"].has_heatmap
+    assert vv.heat_ras is None and not vv.overlays["axial"].has_heatmap

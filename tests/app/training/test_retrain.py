@@ -86,7 +86,8 @@ def test_retrain_cancel_resume_compare_activate_and_roll_back(open_window, qtbot
     ws = window.session.workspace
     assert store.active_version(ws, "resynthdetect") == "v-old"  # nothing activates by itself
     # compare starts by itself after a finished run
-    qtbot.waitUntil(lambda: dlg.comparison is not None, timeout=180_000)
+    qtbot.waitUntil(lambda: dlg.comparison is not None or "Comparison failed" in dlg.progress.log.toPlainText(), timeout=180_000)
+    assert dlg.comparison is not None, dlg.progress.log.toPlainText()[-2000:]
     rows = {r["version"]: r for r in dlg.comparison["rows"]}
     assert set(rows) == {run, "v-old"} and sorted(dlg.comparison["cases"]) == sorted(REVIEWED)
     for r in rows.values():

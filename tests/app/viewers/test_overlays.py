@@ -135,9 +135,9 @@ def test_volume_view_shows_a_3d_heatmap_in_the_right_place(qtbot):
     vv.set_volume(vol, affine, title="t1", case_id="MRI-X")
     ov = CaseOverlay("MRI-X", CHOICE, 5.0, 3.0, 3.0, "t1", images={"t1": prepare_image(heat, heat > 4, heat.shape)})
     vv.set_result(CaseOverlay("OTHER", CHOICE, 5.0, 3.0, 3.0, "t1", images=ov.images))
-    assert vv._heat_ras is None  # another case's result is ignored
+    assert vv.heat_ras is None  # another case's result is ignored
     vv.set_result(ov)
-    assert vv._heat_ras is not None
+    assert vv.heat_ras is not None
     # move the crosshair onto the hot spot: RAS x index = 19 - 5 (flipped axis)
     vv.set_position(19 - 5, 11, 31)
     vox, world = vv.world_position()
@@ -149,7 +149,7 @@ def test_volume_view_shows_a_3d_heatmap_in_the_right_place(qtbot):
         # the hot pixel of the displayed slice lies under the crosshair lines
         img = layers.heat.image
         r, c = np.unravel_index(np.argmax(img), img.shape)
-        x0, y0, w, h = vv._plane_rect(plane)
+        x0, y0, w, h = vv.plane_rect(plane)
         col_mm, row_mm = (c + 0.5) * w / img.shape[1], (r + 0.5) * h / img.shape[0]
         v, hline = vv.lines[plane]
         sx = w / img.shape[1]

@@ -15,7 +15,7 @@ from core.runtime.progress import CancelToken
 from core.training import Trainer, TrainingContext, seed_everything
 from core.training.context import JsonLinesWriter
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _problem():

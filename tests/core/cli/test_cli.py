@@ -8,7 +8,7 @@ import pytest
 
 from core.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args, env=None):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.app.label_helpers import click, drag, image_pos
+from tests.app.editing.label_helpers import click, drag, image_pos
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def test_select_move_relabel_delete_flags_and_classes(labelling, qtbot, small_de
     # image flags: a symptom flag implies abnormal
     view.panel.flag_normal.setChecked(True)
     assert ed.flags["normal"] and not ed.flags["abnormal"]
-    view._on_class_flag("retinal embolus", True)
+    view.panel.class_flag_changed.emit("retinal embolus", True)
     assert ed.flags["retinal embolus"] and ed.flags["abnormal"] and not ed.flags["normal"]
     # workspace classes: add and rename, stored in the workspace
     view.add_class("drusen")

@@ -10,7 +10,7 @@ import pytest
 
 from core.domain import LoadedCase
 from core.errors import CancelledError
-from core.models.contract import FitContext, PredictContext
+from core.models.contract import FitContext
 from core.runtime.progress import CancelToken
 from core.training import TrainingContext
 
@@ -85,7 +85,7 @@ def test_contract_shapes_finite_and_top_k_score(fitted, cases):
         arr = case.images["fundus"].array
         assert r.heatmap.shape == arr.shape[:2] and np.isfinite(r.heatmap).all() and np.isfinite(r.score)
     prob = model.probability_map(cases[1].images["fundus"].array)
-    raw, _, _ = model._predict_raw(cases[1].images["fundus"], PredictContext())
+    raw = model.predict(cases[1]).raw_score
     assert raw == pytest.approx(float(np.sort(prob.ravel())[-10:].mean()), rel=1e-6)
     assert model.card.calibration["n"] >= 1 and model.card.deviations
 

@@ -14,7 +14,7 @@ from core.models.contract import FitContext
 from core.models.rasalore.guidance import guided_maps, volume_score
 from core.models.rasalore.supervision import LabelledCase
 from core.runtime.progress import CancelToken
-from tests.core.test_rasalore_model import TINY, _brain, _with_lesion
+from tests.core.models.rasalore.test_rasalore_model import TINY, _brain, _with_lesion
 
 
 def test_guided_maps_weight_each_slice_by_its_probability():
@@ -126,6 +126,6 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
         again.predict(LoadedCase.from_arrays(case_id="R", mri=_with_lesion(_brain(rng), (13, 15, 14))[0]), cancel=token)
 
     # guidance asked of a model without a trained classifier: a clear message
-    again._ddpt_state, again._classifier = {}, None
+    again.load_tensors({k: v for k, v in again.state_tensors().items() if k.startswith("net.")})  # saved without DDPT tensors
     with pytest.raises(InputError, match="no trained DDPT classifier"):
         again.predict(probe)

@@ -15,7 +15,7 @@ from core.io.labelme import Shape
 from core.workspace import NewImage, Workspace
 from core.workspace.arrays import ArrayStore
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _img(seed=0, shape=(32, 40, 3)):

@@ -202,3 +202,55 @@ def test_prepare_image_places_a_2d_map_of_a_stack_on_its_recorded_page():
     vol = np.zeros((20, 30, 40), np.float32)
     ov = prepare_image(vol, None, (20, 30, 40))
     assert ov.heatmap.shape == (20, 30, 40)
+
+
+# -- the session: one owner of the current case, the case on screen and the result shown ---------------
+def test_session_events_tell_subscribers_what_changed():
+    from app.state.session import Session
+
+    s = Session(workspace=None, user="u")
+    seen = []
+    s.events.current_case.connect(lambda cid: seen.append(("case", cid)))
+    s.events.loaded.connect(lambda case: seen.append(("loaded", case.id)))
+    s.events.overlay.connect(lambda ov: seen.append(("overlay", ov)))
+    s.current_case_id = "C1"
+    s.current_case_id = "C1"  # unchanged: no event
+    assert not s.shows_current_case()
+    case = LoadedCase(_case(), {})
+    s.loaded = case
+    assert s.shows_current_case()
+    s.overlay = None
+    s.overlay = None  # set again: shown again
+    assert seen == [("case", "C1"), ("loaded", "C1"), ("overlay", None), ("overlay", None)]
+    s.current_case_id = "C2"
+    assert not s.shows_current_case() and s.overlay_for("C1") is None
+
+
+def test_session_events_hold_subscribers_weakly_and_once():
+    import gc
+
+    from app.state.session import Event
+
+    class Widget:
+        def __init__(self):
+            self.got = []
+
+        def on(self, value):
+            self.got.append(value)
+
+    ev = Event("overlay")
+    w = Widget()
+    for _ in range(3):
+        ev.connect(w.on)  # a widget that subscribes on every case does not pile up
+    assert len(ev) == 1
+    ev.emit(1)
+    assert w.got == [1]
+    del w
+    gc.collect()
+    assert len(ev) == 0  # a closed widget is not kept alive by the session
+    plain = []
+    ev.connect(plain.append)
+    ev.emit(2)
+    ev.disconnect(plain.append)
+    ev.emit(3)
+    assert plain == [2] and len(ev) == 0
