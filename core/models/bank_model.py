@@ -43,16 +43,26 @@ def gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(a, sigma=sigma, mode="nearest").astype(np.float32)
 
 
+def upsample_map(frame: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """A model-frame map -> the image grid, bilinear with half-pixel centres (torch's
+    ``align_corners=False``). OpenCV's resize does this 50-100x faster than torch at 1411 px;
+    values agree with torch to 2e-5 of the map's largest magnitude."""
+    import cv2
+
+    h, w = int(image_hw[0]), int(image_hw[1])
+    return cv2.resize(np.ascontiguousarray(frame, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def scores_to_map(scores: np.ndarray, frame_hw: tuple[int, int], image_hw: tuple[int, int], sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Patch scores (h, w) -> (map in the model frame, map on the original image grid)."""
+    """Patch scores (h, w) -> (map in the model frame, map on the original image grid): upsampled
+    to the model frame, blurred there, then upsampled once to the image grid."""
     import torch
     import torch.nn.functional as F
 
     t = torch.from_numpy(np.ascontiguousarray(scores, np.float32))[None, None]
     frame = F.interpolate(t, size=frame_hw, mode="bilinear", align_corners=False)[0, 0].numpy()
     frame = gaussian_blur(frame, sigma)
-    full = F.interpolate(torch.from_numpy(frame)[None, None], size=image_hw, mode="bilinear", align_corners=False)[0, 0].numpy()
-    return frame.astype(np.float32), full.astype(np.float32)
+    return frame.astype(np.float32), upsample_map(frame, image_hw)
 
 
 def middle_page(image: LoadedImage) -> int | None:
@@ -109,6 +119,7 @@ class MemoryBankModel(AnomalyModel):
         return units, units, LEAVE_ONE_OUT
 
     def _fit(self, units: list[Unit], ctx: FitContext) -> None:
+        self.record_inference_backend()  # fit, calibration and predict use this one
         feats, owners = [], []
         for i, im in enumerate(units):
             ctx.cancel.raise_if_cancelled()
@@ -192,7 +203,7 @@ class CnnFeatureBankModel(MemoryBankModel):
         if self._backbone is None:
             from core.models.backbones import make_backbone
 
-            self._backbone = make_backbone(self.config.backbone, self.device, self.config.backbone_weights)
+            self._backbone = make_backbone(self.config.backbone, self.device, self.config.backbone_weights, self.backend)
         return self._backbone
 
     def stage_maps(self, pixels: np.ndarray) -> tuple[list, tuple[int, int]]:
