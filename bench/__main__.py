@@ -34,9 +34,10 @@ BENCHES = {
     "accuracy": "bench.accuracy",
     "robustness": "bench.robustness",
     "soak": "bench.soak",
+    "independent": "bench.independent",  # lesions from bench/lesions.py, reported apart from the demo tables
 }
-TAKES_DEVICE = {"speed", "sam", "models", "accuracy", "train", "rasalore"}
-WRITES_OUT = {"speed", "sam", "models", "accuracy"}  # the others print; their stdout is kept
+TAKES_DEVICE = {"speed", "sam", "models", "accuracy", "train", "rasalore", "independent"}
+WRITES_OUT = {"speed", "sam", "models", "accuracy", "independent"}  # the others print; their stdout is kept
 EXTRA_ARGS = {"gui": ["--json"], "soak": ["--json"]}
 GPU_SET = ("speed", "sam", "models")  # what `--gpu` runs with BENCH_DEVICE=cuda
 
