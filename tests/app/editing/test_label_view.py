@@ -179,7 +179,7 @@ def test_sam_clicks_on_the_demo_fundus(labelling, qtbot):
     view.set_active_label("retinal whitening")
     _key(qtbot, view, Qt.Key_S)
     assert view.canvas.tool.name == "sam"
-    qtbot.waitUntil(view.sam.has_embedding, timeout=180000)
+    qtbot.waitUntil(view.sam.has_embedding, timeout=420_000)  # the first use exports the encoder to ONNX (once per session)
     click(view.canvas.panel, ix + 0.5, iy + 0.5)
     qtbot.waitUntil(lambda: view.sam.result is not None, timeout=60000)
     m = view.sam.result.mask
