@@ -21,6 +21,7 @@ from pathlib import Path
 
 from core import __version__
 from core.errors import CancelledError, StudioError
+from core.runtime.progress import stderr_progress
 
 log = logging.getLogger("anomaly_studio.cli")
 GuiRunner = Callable[[argparse.Namespace], int]
@@ -33,17 +34,6 @@ class UsageError(StudioError):
 def _print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
-
-
-def _stderr_progress(done: int, total: int, message: str) -> None:
-    """One self-overwriting line on a terminal; plain lines (no escape codes) otherwise."""
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
-        if done >= total:
-            sys.stderr.write("\n")
-    else:
-        sys.stderr.write(f"[{done}/{total}] {message}\n")
-    sys.stderr.flush()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,7 +110,7 @@ def cmd_demo(args) -> int:
             raise UsageError(f"{root}: already holds a workspace; add --force to rebuild it")
         shutil.rmtree(root)
     t0 = time.monotonic()
-    ws = build_demo(root, DemoPlan.small() if args.small else DemoPlan(), progress=None if args.json else _stderr_progress)
+    ws = build_demo(root, DemoPlan.small() if args.small else DemoPlan(), progress=None if args.json else stderr_progress)
     seconds = time.monotonic() - t0
     cases = ws.cases()
     if args.json:
@@ -137,7 +127,7 @@ def cmd_import(args) -> int:
     if not args.src.exists():
         raise UsageError(f"{args.src}: folder does not exist")
     ws = Workspace.open(args.workspace, create=True)
-    report = import_folder(ws, args.src, progress=None if args.json else _stderr_progress, layout=args.format, modality=args.modality)
+    report = import_folder(ws, args.src, progress=None if args.json else stderr_progress, layout=args.format, modality=args.modality)
     if args.json:
         _print_json(report.to_json())
     else:

@@ -257,9 +257,9 @@ def cmd_remove_server(args) -> int:
 
 
 def _progress(done: int, total: int, message: str) -> None:
-    sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
-    if done >= total:
-        sys.stderr.write("\n")
+    from core.runtime.progress import stderr_progress
+
+    stderr_progress(done, total, message)
     sys.stderr.flush()
 
 

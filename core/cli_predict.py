@@ -58,8 +58,9 @@ def _progress(quiet: bool):
         if now - last[0] < 0.2 and done < total:
             return
         last[0] = now
-        sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
-        sys.stderr.flush()
+        from core.runtime.progress import stderr_progress
+
+        stderr_progress(done, total, message)
 
     return report
 

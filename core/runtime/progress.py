@@ -6,6 +6,7 @@ steps, and ``raise_if_cancelled`` ends the work with :class:`core.errors.Cancell
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 
@@ -57,3 +58,15 @@ def part_progress(progress: Progress, index: int, count: int, prefix: str = "", 
         progress(index * steps + int(frac * steps), count * steps, prefix + message)
 
     return report
+
+
+def stderr_progress(done: int, total: int, message: str) -> None:
+    """The command line's progress: one self-overwriting line on a terminal; plain lines (no escape
+    codes) when stderr is a file or a pipe."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
+        if done >= total:
+            sys.stderr.write("\n")
+    else:
+        sys.stderr.write(f"[{done}/{total}] {message}\n")
+    sys.stderr.flush()
