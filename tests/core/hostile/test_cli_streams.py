@@ -24,19 +24,21 @@ def test_progress_lines_become_plain_lines_off_a_terminal():
 def test_every_progress_writer_is_plain_when_stderr_is_not_a_terminal(tiny_ws, capsys, monkeypatch):
     import core.cli as cli_module
     from core.cli_models import _progress
+    from core.cli_pacs import _progress as pacs_progress
 
     def command(args):
         report = _progress(False)  # the model commands' progress (fit, predict, eval)
         report(1, 2, "case A")
         report(2, 2, "done")
-        cli_module._stderr_progress(1, 1, "imported")  # the import / demo progress
+        cli_module.stderr_progress(1, 1, "imported")  # the import / demo progress
+        pacs_progress(3, 3, "retrieved")  # PACS retrieve
         return 0
 
     monkeypatch.setattr(cli_module, "_commands", lambda: {"info": command})
     assert cli_module.main(["info", "-w", str(tiny_ws)]) == 0
     err = capsys.readouterr().err
     assert "\033[" not in err and "\r" not in err
-    assert "[2/2] done" in err and "[1/1] imported" in err
+    assert "[2/2] done" in err and "[1/1] imported" in err and "[3/3] retrieved" in err
 
 
 def test_info_into_a_closed_pipe_ends_quietly(tiny_ws):
