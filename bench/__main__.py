@@ -28,9 +28,10 @@ BENCHES = {
     "accuracy": "bench.accuracy",
     "robustness": "bench.robustness",
     "soak": "bench.soak",
+    "independent": "bench.independent",  # lesions from bench/lesions.py, reported apart from the demo tables
 }
-TAKES_DEVICE = {"sam", "models", "accuracy", "train", "rasalore"}
-WRITES_OUT = {"sam", "models", "accuracy"}  # the others print; their stdout is kept
+TAKES_DEVICE = {"sam", "models", "accuracy", "train", "rasalore", "independent"}
+WRITES_OUT = {"sam", "models", "accuracy", "independent"}  # the others print; their stdout is kept
 EXTRA_ARGS = {"gui": ["--json"], "soak": ["--json"]}
 
 

@@ -83,10 +83,12 @@ def evaluate(
     split: str | None = "test",
     case_ids: list[str] | None = None,
     truth: str = "known",
+    modality: str | None = None,
 ) -> dict:
     """Metrics of a version's stored results: on the ``split`` (or exactly ``case_ids``), with image
     truth from the dataset (``truth="known"``) or the reviewers' decisions (``"review"``); pixel
-    metrics wherever label documents exist."""
+    metrics wherever label documents exist; only images of ``modality`` when given (a fundus + OCT
+    model's figures per modality, as MMRAD's paper reports them)."""
     version = version or ws.versions.active(name)
     record = ws.versions.get(name, version) if version else None
     card = record.card if record is not None else None
@@ -108,6 +110,8 @@ def evaluate(
         masks = {im.id: ground_truth_mask(ws, im) for im in case.images}
         for image_name, entry in res.images.items():
             image = next(im for im in case.images if im.name == image_name)
+            if modality is not None and image.modality.value != modality:
+                continue
             if image.sha256 in trained:
                 n_trained_excluded += 1
                 continue

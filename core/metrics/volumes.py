@@ -29,8 +29,15 @@ MAX_VOXELS = 2_000_000  # per volume in the pooled voxel metrics; larger volumes
 
 
 def label_volume_truth(ws: Workspace, case: CaseRecord, image: ImageRecord) -> np.ndarray | None:
-    """Lesion voxels of ``image`` (bool, the scan's grid), all False for a known/reviewed normal case."""
+    """Lesion voxels of ``image`` (bool, the scan's grid), all False for a known/reviewed normal case.
+    A multi-sequence case (BraTS) keeps one label volume, on one of its images, for its co-registered
+    sequences (as RASALoRE's training reads it): another sequence of the same grid shares it."""
     found = ws.read_label_volume(image)
+    for other in case.images if found is None else ():
+        if other.id != image.id and other.modality == image.modality and tuple(other.shape) == tuple(image.shape):
+            found = ws.read_label_volume(other)
+            if found is not None:
+                break
     if found is not None:
         data, _legend = found
         if tuple(data.shape) == tuple(image.shape):
