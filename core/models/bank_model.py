@@ -20,19 +20,29 @@ from core.models.bank_settings import CnnBankSettings, MemoryBankSettings
 from core.models.base import AnomalyModel, Unit
 from core.models.contract import FitContext, PredictContext
 from core.models.memory_bank import MemoryBank, greedy_coreset
+from core.models.tiling import Tile, field_of_view, stitch, tile_grid, tiles_in_view
 from core.workspace.cards import Calibration
 
 LEAVE_ONE_OUT = "leave-one-image-out: each normal scored by the deployed bank without the patches it contributed"
 
 
 class PatchGrid:
-    """Patch features of one image and where they lie."""
+    """Patch features of one image (or of one tile of it) and where they lie."""
 
     def __init__(self, features: np.ndarray, grid: tuple[int, int], frame_hw: tuple[int, int], image_hw: tuple[int, int]):
         self.features = features  # (h * w, D) float32
         self.grid = grid  # (h, w) patch grid
         self.frame_hw = frame_hw  # resized image size the grid covers (model frame, no padding)
-        self.image_hw = image_hw  # original image size
+        self.image_hw = image_hw  # original image size (the tile's size for a tile)
+
+
+class TiledGrid(PatchGrid):
+    """Patch features of every kept tile of one image, concatenated in tile order; ``parts`` says
+    which rows belong to which tile (the parts' own ``features`` are empty, the rows live here)."""
+
+    def __init__(self, features: np.ndarray, parts: list[tuple[Tile, PatchGrid]], image_hw: tuple[int, int]):
+        super().__init__(features, (len(features), 1), image_hw, image_hw)
+        self.parts = parts
 
 
 def gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
@@ -53,6 +63,22 @@ def scores_to_map(scores: np.ndarray, frame_hw: tuple[int, int], image_hw: tuple
     frame = gaussian_blur(frame, sigma)
     full = F.interpolate(torch.from_numpy(frame)[None, None], size=image_hw, mode="bilinear", align_corners=False)[0, 0].numpy()
     return frame.astype(np.float32), full.astype(np.float32)
+
+
+def tiling_extras(pg: PatchGrid) -> dict:
+    """What a result records of how its map was made: the patch grid, or the tiles encoded."""
+    if isinstance(pg, TiledGrid):
+        return {"tiles": [t.as_list() for t, _ in pg.parts], "patch_grid": list(pg.parts[0][1].grid)}
+    return {"patch_grid": list(pg.grid)}
+
+
+def resize_map(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """A map resized (bilinear) to ``hw``."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
+    return F.interpolate(t, size=hw, mode="bilinear", align_corners=False, antialias=True)[0, 0].numpy().astype(np.float32)
 
 
 def middle_page(image: LoadedImage) -> int | None:
@@ -89,10 +115,58 @@ class MemoryBankModel(AnomalyModel):
 
     # -- subclass hooks ---------------------------------------------------------------------------
     @abstractmethod
-    def patch_features(self, image: LoadedImage) -> PatchGrid: ...
+    def pixel_features(self, pixels: np.ndarray, sha256: str | None) -> PatchGrid:
+        """Patch features of 2-D ``pixels`` (a whole image or one tile; ``sha256`` names a whole image)."""
 
     def image_score(self, patch_scores: np.ndarray, frame_map: np.ndarray) -> float:
         return float(patch_scores.max())
+
+    def part_map(self, patch: np.ndarray, part: PatchGrid) -> tuple[float, np.ndarray, np.ndarray]:
+        """Patch scores (h, w) of one image or tile -> (raw score, map on its pixel grid, model-frame map)."""
+        frame_map, full_map = scores_to_map(patch, part.frame_hw, part.image_hw, self.config.smooth_sigma)
+        return self.image_score(patch, frame_map), full_map, frame_map
+
+    # -- tiling -----------------------------------------------------------------------------------
+    def image_tiles(self, image: LoadedImage, pixels: np.ndarray) -> list[Tile] | None:
+        """The tiles ``pixels`` is encoded in (None: the whole image, ``tiles=1``); on a fundus
+        photo, tiles outside the camera's field of view are left out."""
+        c = self.config
+        if c.tiles <= 1:
+            return None
+        grid = tile_grid(pixels.shape[0], pixels.shape[1], c.tiles, c.tile_overlap)
+        fov = field_of_view(pixels) if image.modality.value == "fundus" else None
+        return tiles_in_view(grid, fov)
+
+    def patch_features(self, image: LoadedImage) -> PatchGrid:
+        pixels = image_2d(image)
+        tiles = self.image_tiles(image, pixels)
+        if tiles is None:
+            return self.pixel_features(pixels, image.sha256 if not image.record.is_stack else None)
+        feats, parts = [], []
+        for t in tiles:
+            pg = self.pixel_features(np.ascontiguousarray(t.crop(pixels)), None)
+            feats.append(pg.features)
+            parts.append((t, PatchGrid(np.empty((len(pg.features), 0), np.float32), pg.grid, pg.frame_hw, pg.image_hw)))
+        return TiledGrid(np.concatenate(feats, axis=0), parts, pixels.shape[:2])
+
+    def _maps(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, PatchGrid, list[np.ndarray]]:
+        """(raw score, map on the image grid, the patch grid, model-frame map of each part)."""
+        pg = self._features(image) if image.sha256 in self._feature_cache else self.patch_features(image)
+        dist, _ = bank.search(pg.features, k=self.config.knn_k)
+        d = dist.max(axis=1).astype(np.float32)  # the k-th neighbour distance (k=1: nearest)
+        if not isinstance(pg, TiledGrid):
+            score, full, frame = self.part_map(d.reshape(pg.grid), pg)
+            return score, full, pg, [frame]
+        scores, maps, frames, start = [], [], [], 0
+        for _, part in pg.parts:
+            n = part.features.shape[0]
+            s, m, f = self.part_map(d[start : start + n].reshape(part.grid), part)
+            scores.append(s)
+            maps.append(m)
+            frames.append(f)
+            start += n
+        full = stitch(maps, [t for t, _ in pg.parts], pg.image_hw)
+        return max(scores), full, pg, frames
 
     # -- fit --------------------------------------------------------------------------------------
     def _features(self, image: LoadedImage) -> PatchGrid:
@@ -119,7 +193,9 @@ class MemoryBankModel(AnomalyModel):
         bank = np.concatenate(feats, axis=0)
         owner = np.concatenate(owners)
         c = self.config
-        n_keep = int(round(len(bank) * c.coreset_ratio))
+        # with tiles the bank keeps the budget of the untiled bank (coreset_ratio of tiles^2 fewer
+        # features): search cost then grows with the number of tiles, not with its square
+        n_keep = int(round(len(bank) * c.coreset_ratio / c.tiles**2))
         if c.max_bank_size:
             n_keep = min(n_keep, c.max_bank_size)
         n_keep = max(1, min(n_keep, len(bank)))
@@ -153,12 +229,9 @@ class MemoryBankModel(AnomalyModel):
     # -- predict ----------------------------------------------------------------------------------
     def _raw_map(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, dict]:
         """(raw score, raw map on the image grid, extras) of ``image`` against ``bank``."""
-        pg = self._features(image) if image.sha256 in self._feature_cache else self.patch_features(image)
-        dist, _ = bank.search(pg.features, k=self.config.knn_k)
-        patch = dist.max(axis=1).reshape(pg.grid)  # the k-th neighbour distance (k=1: nearest)
-        frame_map, full_map = scores_to_map(patch, pg.frame_hw, pg.image_hw, self.config.smooth_sigma)
-        extras = {"bank_size": len(bank), "patch_grid": list(pg.grid), "page": middle_page(image)}
-        return self.image_score(patch, frame_map), full_map, extras
+        score, full_map, pg, _ = self._maps(image, bank)
+        extras = {"bank_size": len(bank), "page": middle_page(image), **tiling_extras(pg)}
+        return score, full_map, extras
 
     def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
         return self._raw_map(image, self.memory_bank)
@@ -175,6 +248,7 @@ class MemoryBankModel(AnomalyModel):
 
     def _update_card(self) -> None:
         self.card.metrics["bank_size"] = len(self.bank) if self.bank is not None else 0
+        self.card.metrics["tiling"] = f"{self.config.tiles} x {self.config.tiles} tiles, overlap {self.config.tile_overlap:g}"
 
 
 class CnnFeatureBankModel(MemoryBankModel):

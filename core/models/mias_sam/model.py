@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.domain import LoadedImage
-from core.models.bank_model import MemoryBankModel, PatchGrid, gaussian_blur, image_2d, middle_page
+from core.models.bank_model import MemoryBankModel, PatchGrid, TiledGrid, gaussian_blur, image_2d, middle_page, resize_map, tiling_extras
 from core.models.contract import Capabilities, PredictContext, Supervision
 from core.models.memory_bank import MemoryBank
 from core.models.mias_sam.settings import MiasSamSettings
@@ -95,40 +95,44 @@ class MiasSam(MemoryBankModel):
     def _pixels(self, image: LoadedImage) -> np.ndarray:
         return image_2d(image)
 
-    def patch_features(self, image: LoadedImage) -> PatchGrid:
-        pixels = self._pixels(image)
-        sha = image.sha256 if not image.record.is_stack else None
-        emb = self.sam.embedding(pixels, sha)
+    def pixel_features(self, pixels: np.ndarray, sha256: str | None) -> PatchGrid:
+        emb = self.sam.embedding(pixels, sha256)
         c = self.config
         feats, grid = patchify_embedding(emb, c.patch_size, c.patch_stride, c.feature_dim)
         size = self.sam.net.img_size
         return PatchGrid(feats.numpy().astype(np.float32), grid, (size, size), pixels.shape[:2])
 
-    def _raw_map(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, dict]:
-        """Raw score and map of ``image`` against ``bank``; extras carry the model-frame map the
-        segmentation prompt is made from."""
+    def part_map(self, patch: np.ndarray, part: PatchGrid) -> tuple[float, np.ndarray, np.ndarray]:
+        """Patch scores of one image or tile -> (raw score, map on its pixel grid, map on the part of
+        the SAM frame the pixels fill: the segmentation prompt is made from it)."""
         import torch
         import torch.nn.functional as F
 
-        pixels = self._pixels(image)
-        pg = self._features(image) if image.sha256 in self._feature_cache else self.patch_features(image)
-        dist, _ = bank.search(pg.features, k=self.config.knn_k)
-        patch = dist.max(axis=1).reshape(pg.grid).astype(np.float32)
         size = self.sam.net.img_size
-        h, w = pixels.shape[:2]
+        h, w = part.image_hw
         nh, nw = self.sam.resized_hw((h, w))
-        t = torch.from_numpy(patch)[None, None]
+        t = torch.from_numpy(np.ascontiguousarray(patch, np.float32))[None, None]
         frame = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
         frame = gaussian_blur(frame, self.config.smooth_sigma)
         valid = np.ascontiguousarray(frame[:nh, :nw])
         full = F.interpolate(torch.from_numpy(valid)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
-        # image score: the largest patch distance among patches whose centre lies on the image (not the padding)
-        stride = size / pg.grid[0]
-        rows = int(np.ceil(nh / stride))
-        cols = int(np.ceil(nw / stride))
-        raw_score = float(patch[:rows, :cols].max())
-        extras: dict = {"bank_size": len(bank), "encoder": self.config.encoder, "page": middle_page(image)}
-        return raw_score, full.astype(np.float32), {**extras, "frame_map": valid, "frame_hw": (nh, nw)}
+        # raw score: the largest patch distance among patches whose centre lies on the pixels (not the padding)
+        stride = size / part.grid[0]
+        rows, cols = int(np.ceil(nh / stride)), int(np.ceil(nw / stride))
+        return float(patch[:rows, :cols].max()), full.astype(np.float32), valid
+
+    def _raw_map(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, dict]:
+        """Raw score and map of ``image`` against ``bank``; extras carry the model-frame map the
+        segmentation prompt is made from (the stitched map brought to the SAM frame when tiled)."""
+        raw_score, full, pg, frames = self._maps(image, bank)
+        h, w = full.shape
+        nh, nw = self.sam.resized_hw((h, w))
+        if isinstance(pg, TiledGrid):
+            frame = resize_map(full, (nh, nw))
+        else:
+            frame = frames[0]
+        extras: dict = {"bank_size": len(bank), "encoder": self.config.encoder, "page": middle_page(image), **tiling_extras(pg)}
+        return raw_score, full, {**extras, "frame_map": frame, "frame_hw": (nh, nw)}
 
     def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
         raw, full, extras = self._raw_map(image, self.memory_bank)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.domain import LoadedImage
-from core.models.bank_model import CnnFeatureBankModel, PatchGrid, image_2d
+from core.models.bank_model import CnnFeatureBankModel, PatchGrid
 from core.models.contract import Capabilities, Supervision
 from core.models.patchcore.settings import PatchCoreSettings
 
@@ -52,8 +51,7 @@ class PatchCore(CnnFeatureBankModel):
     )
     faithful_config = {"backbone": "wide_resnet50", "image_size": 224, "coreset_ratio": 0.1}
 
-    def patch_features(self, image: LoadedImage) -> PatchGrid:
-        pixels = image_2d(image)
+    def pixel_features(self, pixels: np.ndarray, sha256: str | None) -> PatchGrid:
         maps, input_hw = self.stage_maps(pixels)
         feats = aggregate_patch_features(maps, self.config.feature_dim)
         grid = tuple(maps[0].shape[-2:])

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.domain import LoadedImage
-from core.models.bank_model import CnnFeatureBankModel, PatchGrid, image_2d
+from core.models.bank_model import CnnFeatureBankModel, PatchGrid
 from core.models.contract import Capabilities, Supervision
 from core.models.resad.resc import resc
 from core.models.resad.settings import ReSADSettings
@@ -40,21 +39,20 @@ class ReSAD(CnnFeatureBankModel):
         r = self.config.region_radius
         return r if r > 0 else max(1, round(12 * grid_side / 98))
 
-    def feature_map(self, image: LoadedImage):
+    def feature_map(self, pixels: np.ndarray):
         import torch
         import torch.nn.functional as F
 
-        pixels = image_2d(image)
         maps, input_hw = self.stage_maps(pixels)
         ref = maps[0].shape[-2:]
         maps = [m if m.shape[-2:] == ref else F.interpolate(m, size=ref, mode="bilinear", align_corners=False) for m in maps]
         feats = torch.cat(maps, dim=1)
         return feats, input_hw, pixels.shape[:2]
 
-    def patch_features(self, image: LoadedImage) -> PatchGrid:
+    def pixel_features(self, pixels: np.ndarray, sha256: str | None) -> PatchGrid:
         import torch
 
-        feats, frame_hw, image_hw = self.feature_map(image)
+        feats, frame_hw, image_hw = self.feature_map(pixels)
         with torch.inference_mode():
             c = resc(
                 feats,
