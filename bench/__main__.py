@@ -29,9 +29,10 @@ BENCHES = {
     "robustness": "bench.robustness",
     "soak": "bench.soak",
     "independent": "bench.independent",  # lesions from bench/lesions.py, reported apart from the demo tables
+    "lesion_size": "bench.lesion_size",  # detection per lesion radius and tiles setting (bench/lesions.py lesions)
 }
-TAKES_DEVICE = {"sam", "models", "accuracy", "train", "rasalore", "independent"}
-WRITES_OUT = {"sam", "models", "accuracy", "independent"}  # the others print; their stdout is kept
+TAKES_DEVICE = {"sam", "models", "accuracy", "train", "rasalore", "independent", "lesion_size"}
+WRITES_OUT = {"sam", "models", "accuracy", "independent", "lesion_size"}  # the others print; their stdout is kept
 EXTRA_ARGS = {"gui": ["--json"], "soak": ["--json"]}
 
 

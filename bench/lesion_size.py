@@ -87,6 +87,7 @@ def run_one(method: str, tiles: int, train, held, lesions, device: str, log=prin
         times.append(time.monotonic() - t0)
         fov = fundus_fov(a)
         alarms += bool(heat[fov].max() >= thr)
+        log(f"  normal: peak {heat[fov].max():.2f} (threshold {thr:.2f}), {times[-1]:.1f} s")
         normal_px.append(heat[::4, ::4][fov[::4, ::4]])
     rows: dict[tuple[int, str], dict] = {}
     for les in lesions:
@@ -97,6 +98,7 @@ def run_one(method: str, tiles: int, train, held, lesions, device: str, log=prin
         r = rows.setdefault((les["radius"], les["contrast"]), {"n": 0, "detected": 0, "pos": [], "neg": []})
         r["n"] += 1
         r["detected"] += bool(heat[m].max() >= thr)
+        log(f"  r={les['radius']} {les['contrast']} {les['kind']}: peak {heat[m].max():.2f} (threshold {thr:.2f}), {times[-1]:.1f} s")
         r["pos"].append(heat[m])
         r["neg"].append(heat[::4, ::4][fov[::4, ::4] & ~m[::4, ::4]])
     normal_px = np.concatenate(normal_px)
