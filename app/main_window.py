@@ -18,7 +18,9 @@ from app.controllers.cases import CaseController
 from app.controllers.model_presenter import ModelPresenter
 from app.controllers.model_runs import ModelRunController
 from app.controllers.review import ReviewController
+from app.dialogs.import_dialog import DropImport
 from app.editing.mode import LabelMode
+from app.elided_label import ElidedLabel
 from app.menus import add_label_menu, build_menus, set_review_keys_for_labelling
 from app.state.overlays import CaseOverlay, OverlaySettings
 from app.state.session import Session
@@ -32,6 +34,7 @@ from app.widgets.review_panel import ReviewPanel
 from app.widgets.worklist import WorklistPanel
 from app.widgets.workspace_banner import WorkspaceBanner
 from app.window_layout import main_splitter, muted_label, side_column
+from app.window_state import PanelLayout, remember_workspace
 from app.workers.gc_guard import collect_in_gui_thread
 from app.workers.pool import TaskRunner
 from core.domain import CaseKind, LoadedCase, Modality
@@ -51,7 +54,6 @@ class MainWindow(QMainWindow):
         self.gpu = TaskRunner("gpu", max_workers=1, parent=self)
         self.settings = Settings.load()
         self.setWindowTitle(f"Anomaly Studio — {session.workspace.name}")
-        self.resize(1600, 1000)
 
         self.cases = CaseController(session, self.io, parent=self)
         self.runs = ModelRunController(session, self.gpu, device=self.settings.device, parent=self)
@@ -73,14 +75,17 @@ class MainWindow(QMainWindow):
         for w in (self.empty, self.case_view, self.volume_view, self.loading):
             self.viewers.addWidget(w)
         self.sidebar = side_column(self.review_panel, self.overlays, self.model_panel, self.info)
-        self.setCentralWidget(main_splitter(self.worklist, self.viewers, self.legend, self.sidebar, self.banner))
-        self.status_label = QLabel("")
+        self.splitter = main_splitter(self.worklist, self.viewers, self.legend, self.sidebar, self.banner)
+        self.setCentralWidget(self.splitter)
+        self.panels = PanelLayout(self, self.splitter)  # fits the screen; collapses; remembered
+        self.status_label = ElidedLabel("", mode=Qt.ElideMiddle)
         self.statusBar().addWidget(self.status_label, 1)
         self.device_label = QLabel("Device: starting…")
         self.device_label.setObjectName("muted")
         self.statusBar().addPermanentWidget(self.device_label)
 
         self._retrain = None
+        self.dialogs: dict[str, object] = {}  # File menu dialogs kept while open (import, export)
         self._quit_after_training = False
         self._connect()
         self.models = ModelPresenter(self)
@@ -90,6 +95,8 @@ class MainWindow(QMainWindow):
         self.label_mode.active_changed.connect(self._on_label_mode)
         self.label_mode.message.connect(self.statusBar().showMessage)
         self.model_panel.set_device(self.settings.device)
+        self._apply_autosave(self.settings.autosave)
+        DropImport(self)  # files and folders dropped on the window: import (a workspace folder: open)
         self.refresh_cases()
         self.refresh_models(model)
         if warm_up:
@@ -138,22 +145,45 @@ class MainWindow(QMainWindow):
         if current in (self.case_view, self.volume_view):
             current.reset_view()
 
+    def apply_settings(self, settings: Settings) -> None:
+        """Settings saved by the Settings dialog take effect in this window at once."""
+        self.settings = settings
+        self.session.user = settings.resolved_user()
+        self.label_mode.sessions.user = self.session.user
+        self.model_panel.set_device(settings.device)
+        self.runs.set_device(settings.device)
+        self._apply_autosave(settings.autosave)
+        self.refresh_cases()
+
+    def _apply_autosave(self, on: bool) -> None:
+        self.label_mode.sessions.autosave = on
+        for view in (self.label_mode.view2d, self.label_mode.view3d):
+            view.panel.autosave.setChecked(on)
+
     def choose_workspace(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open workspace", str(self.session.workspace.root.parent))
-        if not folder:
-            return
+        if folder:
+            self.open_workspace(Path(folder))
+
+    def open_workspace(self, folder: Path) -> bool:
+        """Switch this window to the workspace in ``folder`` (File → Open, Open recent, a drop)."""
+        if Path(folder).resolve() == self.session.workspace.root.resolve():
+            return True
+        if any(getattr(d, "running", False) for d in self.dialogs.values()):
+            QMessageBox.information(self, "Import or export running", "Wait for it to finish (or stop it) before switching workspaces.")
+            return False
         try:
             ws = Workspace.open(Path(folder))
         except StudioError as exc:
             QMessageBox.warning(self, "Cannot open workspace", str(exc))
-            return
+            return False
         retrain = self._retrain
         if retrain is not None and retrain.process.running:
             QMessageBox.information(
                 self, "Training is running", "Finish or cancel the training run in the Retrain dialog before switching workspaces."
             )
             ws.close()
-            return
+            return False
         if retrain is not None:
             retrain.close()
             retrain.deleteLater()
@@ -168,6 +198,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Anomaly Studio — {ws.name}")
         self.refresh_cases()
         self.refresh_models()
+        remember_workspace(ws.root)
+        return True
 
     # -- cases -----------------------------------------------------------------------------
     def refresh_cases(self) -> None:

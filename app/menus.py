@@ -19,10 +19,22 @@ def build_menus(window) -> dict[str, QAction]:
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
     file_menu.addAction(QAction("&Open workspace…", window, shortcut=QKeySequence.Open, triggered=window.choose_workspace))
+    recent = file_menu.addMenu("Open &recent")
+    recent.aboutToShow.connect(lambda: fill_recent_menu(window, recent))
+    window.recent_menu = recent
+    file_menu.addSeparator()
+    from app.dialogs.export_labels import show_export_labels
+    from app.dialogs.import_dialog import show_import
+    from app.dialogs.settings_dialog import show_settings
+
+    file_menu.addAction(QAction("&Import…", window, shortcut=QKeySequence("Ctrl+I"), triggered=lambda: show_import(window)))
+    file_menu.addAction(QAction("&Export labels…", window, triggered=lambda: show_export_labels(window)))
+    file_menu.addSeparator()
     from app.dialogs.pacs import add_pacs_actions  # File -> Open from PACS…, Send case to PACS…
 
     add_pacs_actions(window, file_menu)
     file_menu.addSeparator()
+    file_menu.addAction(QAction("&Settings…", window, shortcut=QKeySequence("Ctrl+,"), triggered=lambda: show_settings(window)))
     file_menu.addAction(QAction("&Quit", window, shortcut=QKeySequence.Quit, triggered=window.close))
     handlers = {
         "previous": lambda: window.worklist.step(-1),
@@ -52,9 +64,30 @@ def build_menus(window) -> dict[str, QAction]:
         actions[s.action] = act
     menus["View"].addSeparator()
     menus["View"].addAction(QAction("Sort worklist by &score (triage)", window, triggered=window.worklist.sort_by_score))
+    menus["View"].addSeparator()
+    for act in (window.panels.worklist_action, window.panels.sidebar_action):
+        menus["View"].addAction(act)
+        window.addAction(act)
     menus["Model"].addSeparator()
     menus["Model"].addAction(QAction("&Retrain…", window, triggered=window.show_retrain))
     return actions
+
+
+def fill_recent_menu(window, menu) -> None:
+    """File → Open recent: the workspaces in the settings, newest first (the open one greyed)."""
+    from pathlib import Path
+
+    from core.settings import Settings
+
+    menu.clear()
+    current = str(window.session.workspace.root.resolve())
+    paths = [p for p in Settings.load().recent_workspaces if isinstance(p, str)]
+    for i, path in enumerate(paths[:10]):
+        act = menu.addAction(f"&{(i + 1) % 10}  {path}", lambda p=path: window.open_workspace(Path(p)))
+        act.setEnabled(path != current and Path(path).is_dir())
+        act.setToolTip(path if Path(path).is_dir() else f"{path} (folder not found)")
+    if not paths:
+        menu.addAction("No recent workspaces").setEnabled(False)
 
 
 def add_label_menu(window, label_mode) -> None:

@@ -1,6 +1,6 @@
 """RASALoRE's weak masks against the true lesions of the demo workspace (measurement only).
 
-    python -m bench.rasalore_weak_masks [--workspace DEMO] [--json]
+    python -m bench.rasalore_weak_masks [--workspace DEMO] [--json] [--rules healthy_quantile,minmax]
 
 Builds the weak masks of every unhealthy training slice the way a fit does (slice labels from the
 demo's label volumes, position-matched healthy reference slices, frozen LiteMedSAM) with the
@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workspace", type=Path)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--rules", default="healthy_quantile,minmax", help="comma-separated contrast rules to measure")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -54,7 +55,7 @@ def main(argv=None) -> int:
     normals = [im for c in store.training_normals(ws, "mri") for im in ws.load_case(c).scored("mri")]
     by_case = {lc.case.id: lc for lc in labelled}
     out: dict = {"workspace": str(ws.root), "rules": {}}
-    for rule in ("healthy_quantile", "minmax"):
+    for rule in [r for r in args.rules.split(",") if r]:
         config = Rasalore.parse_settings({"contrast_rule": rule})
         cases = build_cases(normals, labelled, config)
         select_slices(cases, config, config.seed)
@@ -62,7 +63,13 @@ def main(argv=None) -> int:
         bridge = choose_bridge(config, cases, sequences)
         t0 = time.monotonic()
         masks = make_contrast_masks(
-            cases, bridge, config, device=resolve_device("auto"), progress=lambda *a: None, cancel=CancelToken(), store=ws.arrays
+            cases,
+            bridge,
+            config,
+            device=resolve_device("auto"),
+            progress=lambda done, total, msg, rule=rule: print(f"{rule}: {msg} ({done}/{total})", file=sys.stderr, flush=True),
+            cancel=CancelToken(),
+            store=ws.arrays,
         )
         seconds = time.monotonic() - t0
         truth = {}

@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=float, default=1.0, help="fraction of the day's action counts (1.0: the whole day)")
     p.add_argument("--rounds", type=int, default=10, help="the day's activities are interleaved in this many rounds")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--patience", type=float, default=1.0, help="multiply every wait's timeout (a heavily loaded machine)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             sys.stderr.flush()
             return 1
+    os.environ["SOAK_PATIENCE"] = str(max(1.0, args.patience))  # inherited by the child
     t0 = time.monotonic()
     load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:

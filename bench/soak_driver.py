@@ -257,6 +257,8 @@ class WorkdayDriver:
             time.sleep(0.001)
 
     def wait_for(self, cond, timeout: float = 60.0, what: str = "") -> None:
+        """Spin until ``cond()``; the timeout is scaled by SOAK_PATIENCE (``--patience``) on a loaded machine."""
+        timeout *= float(os.environ.get("SOAK_PATIENCE", "1") or 1)
         t0 = time.perf_counter()
         while not cond():
             self._spin()

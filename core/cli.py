@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 bad input (one line on stderr), 1 unexpected failure.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -227,12 +228,37 @@ class _PlainStream:
 
 def _quiet_broken_pipe() -> int:
     """The reader went away (``| head``): stop quietly; Python must not complain at exit either."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # this end of the pipe is gone: point it at /dev/null
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
     return 141  # 128 + SIGPIPE, as the shell reports a process a pipe closed on
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """Is ``exc`` (or what it was raised from) a closed pipe? (EPIPE may arrive wrapped.)"""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return False
+        if isinstance(current, BrokenPipeError) or (isinstance(current, OSError) and current.errno == errno.EPIPE):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _say(text: str) -> None:
+    """One line on stderr; a closed stderr (``2>&1 | head``) is no reason for a traceback."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        _quiet_broken_pipe()
 
 
 def _report_wait(message: str) -> None:
@@ -268,6 +294,15 @@ def _sqlite_failure(exc: sqlite3.Error) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None, gui: GuiRunner | None = None) -> int:
+    """Run one command. A reader that closes the pipe early (``info | head``, ``--help | head``)
+    ends the command quietly with 141 (128 + SIGPIPE), as other command-line tools do."""
+    try:
+        return _main(argv, gui)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+
+
+def _main(argv: Sequence[str] | None, gui: GuiRunner | None) -> int:
     from core.logs import setup_logging
 
     setup_logging()
@@ -300,27 +335,31 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, gui: GuiRunn
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return rc
     except CancelledError as exc:
-        sys.stderr.write(f"anomaly-studio: {exc}\n")
+        _say(f"anomaly-studio: {exc}\n")
         return 3
     except StudioError as exc:
+        if _broken_pipe(exc):
+            return _quiet_broken_pipe()
         log.info("exit 2: %s", exc)
-        sys.stderr.write(f"anomaly-studio: error: {exc}\n")
+        _say(f"anomaly-studio: error: {exc}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("anomaly-studio: interrupted\n")
+        _say("anomaly-studio: interrupted\n")
         return 130
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except Exception as exc:  # noqa: BLE001 - last resort: a readable line, the traceback goes to the log
+        if _broken_pipe(exc):
+            return _quiet_broken_pipe()
         reason = _sqlite_failure(exc) if isinstance(exc, sqlite3.Error) else None
         if reason is not None:
             log.info("exit 2: %s", exc)
-            sys.stderr.write(f"anomaly-studio: error: {reason}\n")
+            _say(f"anomaly-studio: error: {reason}\n")
             return 2
         log.exception("unexpected failure")
         from core.logs import log_dir
 
-        sys.stderr.write(f"anomaly-studio: unexpected error: {exc.__class__.__name__}: {exc} (details in {log_dir()})\n")
+        _say(f"anomaly-studio: unexpected error: {exc.__class__.__name__}: {exc} (details in {log_dir()})\n")
         return 1
 
 

@@ -101,7 +101,11 @@ def cmd_models(args) -> int:
         from core.models import store
         from core.workspace import Workspace
 
-        out["versions"] = [v.to_json() for v in store.list_versions(Workspace.open(args.workspace))]
+        ws = Workspace.open(args.workspace)
+        try:
+            out["versions"] = [v.to_json() for v in store.list_versions(ws)]
+        finally:
+            ws.close()
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

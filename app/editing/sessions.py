@@ -33,6 +33,7 @@ class EditorSessions(QObject):
         self.user = user
         self.io = io_runner
         self.keep = keep
+        self.autosave = True  # new editors start with the user's choice (Settings, the panel's toggle)
         self._open: OrderedDict[str, TargetSession] = OrderedDict()
 
     def get(self, target: LabelTarget, legend: dict[str, int] | None = None) -> TargetSession:
@@ -51,6 +52,8 @@ class EditorSessions(QObject):
         write = lambda payload, g=guard: g.save(payload, user=self.user)  # noqa: E731
         saver = AutosaveDriver(editor, write, self.io, title=target.key, parent=self)
         saver.state_changed.connect(lambda k=key: self.state_changed.emit(k))
+        if not self.autosave:
+            saver.set_enabled(False)
         session = TargetSession(target, editor, saver)
         self._open[key] = session
         self._prune()
@@ -78,6 +81,7 @@ class EditorSessions(QObject):
         return [s for s in self._open.values() if s.saver.dirty]
 
     def set_autosave(self, on: bool) -> None:
+        self.autosave = bool(on)
         for s in self._open.values():
             s.saver.set_enabled(on)
 

@@ -12,6 +12,7 @@ class Shortcut:
     keys: tuple[str, ...]  # QKeySequence strings
     text: str  # what it does, for the help dialog
     group: str
+    shown: str = ""  # how the help writes the keys when not "A / B" (e.g. "1 – 9")
 
 
 SHORTCUTS: tuple[Shortcut, ...] = (
@@ -29,6 +30,38 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("cancel_run", ("Ctrl+.",), "Cancel the running model", "Model"),
     Shortcut("search", ("Ctrl+F",), "Search the worklist by case id", "Navigate"),
     Shortcut("help", ("F1", "?"), "This list of shortcuts", "Help"),
+)
+
+# Keys of the window outside the review table (File and View menus) and of label mode (the label
+# views bind these with QShortcut; a test checks that every key they bind is listed here).
+WINDOW_SHORTCUTS: tuple[Shortcut, ...] = (
+    Shortcut("open_workspace", ("Ctrl+O",), "Open a workspace", "Window"),
+    Shortcut("import", ("Ctrl+I",), "Import images or a dataset folder (or drop files on the window)", "Window"),
+    Shortcut("settings", ("Ctrl+,",), "Settings: user name, device, weights folder, autosave", "Window"),
+    Shortcut("worklist", ("Ctrl+Shift+W",), "Show / fold away the worklist", "Window"),
+    Shortcut("side_panels", ("Ctrl+Shift+P",), "Show / fold away the side panels", "Window"),
+    Shortcut("label_mode", ("Ctrl+L",), "Switch between review and label mode", "Window"),
+    Shortcut("quit", ("Ctrl+Q",), "Quit", "Window"),
+)
+LABEL_SHORTCUTS: tuple[Shortcut, ...] = (
+    Shortcut("tool", ("V",), "Select, move and delete shapes", "Label mode"),
+    Shortcut("tool", ("P",), "Polygon", "Label mode"),
+    Shortcut("tool", ("R",), "Rectangle", "Label mode"),
+    Shortcut("tool", ("B",), "Brush", "Label mode"),
+    Shortcut("tool", ("E",), "Eraser", "Label mode"),
+    Shortcut("tool", ("F",), "Fill a closed contour", "Label mode"),
+    Shortcut("tool", ("S",), "SAM: click = include, Shift/right-click = exclude, drag = box", "Label mode"),
+    Shortcut("size", ("[", "]"), "Smaller / larger brush and eraser", "Label mode"),
+    Shortcut("class", tuple(str(i) for i in range(1, 10)), "Choose the symptom class by its number", "Label mode", "1 – 9"),
+    Shortcut("shapes", ("T",), "Show / hide the shapes", "Label mode"),
+    Shortcut("undo", ("Ctrl+Z",), "Undo", "Label mode"),
+    Shortcut("redo", ("Ctrl+Y", "Ctrl+Shift+Z"), "Redo", "Label mode"),
+    Shortcut("save", ("Ctrl+S",), "Save this image's labels now (autosave also saves within 2 s)", "Label mode"),
+    Shortcut("save_all", ("Ctrl+Shift+S",), "Save every open label now", "Label mode"),
+    Shortcut("delete", ("Del",), "Delete the selected shapes", "Label mode"),
+    Shortcut("accept", ("Return", "Enter"), "Close the polygon / accept the SAM mask", "Label mode"),
+    Shortcut("clear", ("Esc",), "Cancel the shape being drawn / clear the SAM prompts", "Label mode"),
+    Shortcut("back", ("Backspace",), "Remove the polygon's last point", "Label mode"),
 )
 
 MOUSE_HELP: tuple[tuple[str, str], ...] = (

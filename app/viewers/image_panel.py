@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app import theme
+from app.elided_label import ElidedLabel
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
@@ -37,17 +38,18 @@ class ImagePanel(QWidget):
         self.setObjectName("panel")
         self.title = QLabel(title)
         self.title.setObjectName("title")
-        self.subtitle = QLabel("")
+        self.subtitle = ElidedLabel("", min_chars=14)  # the eye stays readable first; the tooltip has the rest
         self.subtitle.setObjectName("muted")
+        self.subtitle.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.badge = QLabel("")
         self.badge.setObjectName("badge")
         self.badge.hide()
         head = QHBoxLayout()
         head.setContentsMargins(8, 4, 8, 2)
+        head.setSpacing(10)  # "Fundus  right eye (OD)", never "Fundusright eye (OD)"
         head.addWidget(self.title)
         head.addWidget(self.badge)
-        head.addStretch(1)
-        head.addWidget(self.subtitle)
+        head.addWidget(self.subtitle, 1)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(theme.VIEW_BG)

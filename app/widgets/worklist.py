@@ -17,8 +17,18 @@ from core.domain import CaseKind, CaseRecord, ReviewStatus
 
 COLUMNS = ("Case", "Kind", "Score", "Status", "Decision", "Reviewer")
 COL_CASE, COL_KIND, COL_SCORE, COL_STATUS, COL_DECISION, COL_REVIEWER = range(6)
-COLUMN_WIDTHS = {COL_CASE: 80, COL_KIND: 72, COL_SCORE: 52, COL_STATUS: 80, COL_DECISION: 64}
-KIND_SHORT = {"fundus_oct": "Fundus+OCT", "fundus": "Fundus", "oct": "OCT", "mri": "MRI"}
+KIND_SHORT = {"fundus_oct": "Fundus+OCT", "fundus": "Fundus", "oct": "OCT", "mri": "MRI", "slice": "Slice"}
+RUNNING, QUEUED = "running…", "queued"
+# the longest text each fixed column shows: its width is measured from these in the table's font,
+# so nothing is cut at any scaling ("Fun…OCT", "ru…g…"); the case id is elided in the middle with
+# the whole id in its tooltip, the reviewer column takes the rest
+COLUMN_SAMPLES = {
+    COL_CASE: ("PAIR-WS01",),
+    COL_KIND: tuple(KIND_SHORT.values()),
+    COL_SCORE: (RUNNING, QUEUED, "99.99"),
+    COL_STATUS: tuple(s.value.replace("_", " ") for s in ReviewStatus) + ("Status",),
+    COL_DECISION: ("abnormal", "Decision"),
+}
 STATUS_COLOURS = {"approved": theme.OK, "flagged": theme.DANGER, "in_review": theme.WARN, "unreviewed": theme.MUTED}
 
 
@@ -93,9 +103,9 @@ class CaseTableModel(QAbstractTableModel):
                 return KIND_SHORT.get(case.kind.value, case.kind.display_name)
             if col == COL_SCORE:
                 if case.id == self.running:
-                    return "running…"
+                    return RUNNING
                 if case.id in self.pending:
-                    return "queued"
+                    return QUEUED
                 return f"{score:.2f}" if score is not None else ""
             if col == COL_STATUS:
                 return case.status.value.replace("_", " ")
@@ -124,7 +134,15 @@ class CaseTableModel(QAbstractTableModel):
         if role == _TOOLTIP:
             if col == COL_CASE:
                 return f"{case.id}: {', '.join(im.name for im in case.images)}"
+            if col == COL_KIND:
+                return case.kind.display_name
+            if col == COL_REVIEWER:
+                return case.last_reviewer or None
             if col == COL_SCORE:
+                if case.id == self.running:
+                    return "The model is running on this case"
+                if case.id in self.pending:
+                    return "Waiting for the model (queued)"
                 if score is None:
                     return "No result of the selected model for this case"
                 return (
@@ -163,6 +181,23 @@ def _bold_font() -> QFont:
     return _fonts[0]
 
 
+def column_widths(table: QTableView) -> dict[int, int]:
+    """Fixed column widths that fit ``COLUMN_SAMPLES`` (cell and header text) in ``table``'s font."""
+    from PySide6.QtGui import QFontMetrics
+
+    table.ensurePolished()  # the theme's worklist font applies from here on
+    table.horizontalHeader().ensurePolished()
+    cell = QFontMetrics(table.font())
+    bold = QFont(table.horizontalHeader().font())
+    bold.setBold(True)
+    head = QFontMetrics(bold)
+    widths = {}
+    for col, samples in COLUMN_SAMPLES.items():
+        text = max(cell.horizontalAdvance(t) for t in samples)
+        widths[col] = max(text + 12, head.horizontalAdvance(COLUMNS[col]) + 24)  # cell padding; header sort arrow
+    return widths
+
+
 class _Filter(QSortFilterProxyModel):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -194,13 +229,15 @@ class WorklistPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
         header.setMinimumSectionSize(36)
-        for col, width in COLUMN_WIDTHS.items():
+        self.column_widths = column_widths(self.table)
+        for col, width in self.column_widths.items():
             header.setSectionResizeMode(col, QHeaderView.Fixed)
             header.resizeSection(col, width)
         header.setSectionResizeMode(COL_REVIEWER, QHeaderView.Stretch)
-        self.table.setMinimumWidth(sum(COLUMN_WIDTHS.values()) + 72)
+        # narrow windows (laptops at 150 %): the table scrolls sideways instead of cutting columns
+        self.table.setMinimumWidth(self.column_widths[COL_CASE] + self.column_widths[COL_KIND] + self.column_widths[COL_SCORE] + 8)
         header.setHighlightSections(False)
-        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.ElideMiddle)  # long case ids keep their distinguishing end
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)

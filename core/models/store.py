@@ -218,13 +218,7 @@ def fit_on_workspace(
         ctx.labelled_anomalies = labelled_anomalies(ws, model.modality)
     cases = training_normals(ws, model.modality)
     if not cases and not caps.uses_slice_labels:
-        have = modalities_with_normals(ws, name)
-        hint = (
-            f"this workspace has normals of {', '.join(have)}: add --config modality={have[0]}"
-            if have
-            else "mark reviewed cases normal, or use the demo's training split"
-        )
-        raise StudioError(f"no normal {model.modality} cases to fit {name} on in {ws.root} ({hint})")
+        raise StudioError(f"no normal {model.modality} cases to fit {name} on in {ws.root} ({_normals_hint(ws, name)})")
     loaded: list[LoadedCase] = []
     for i, c in enumerate(cases):
         cancel.raise_if_cancelled()
@@ -236,6 +230,22 @@ def fit_on_workspace(
     if register:  # under torchrun only rank 0 registers the new version
         register_version(ws, model, activate=activate_new, user=user)
     return model
+
+
+def _normals_hint(ws: Workspace, name: str) -> str:
+    """What to do when ``name`` has no normals of its modality: the modalities that do have them."""
+    have = modalities_with_normals(ws, name)
+    if have:
+        return f"this workspace has normals of {', '.join(have)}: add --config modality={have[0]}"
+    elsewhere = sorted({im.modality.value for c in training_normals(ws) for im in c.images})
+    if elsewhere:
+        from core.models.registry import METHODS
+
+        able = [m for m in sorted(METHODS) if m != name and any(x in model_class(m).modalities for x in elsewhere)]
+        return f"its normals are {', '.join(elsewhere)} images, which {name} does not score" + (
+            f"; fit {' or '.join(able)} with --config modality={elsewhere[0]}" if able else ""
+        )
+    return "mark reviewed cases normal, or use the demo's training split"
 
 
 def default_modality(ws: Workspace, name: str) -> str:

@@ -140,7 +140,7 @@ class Catalog:
         if not existed and not create:
             raise WorkspaceError(f"{self.path}: workspace catalog not found")
         if existed:
-            safety.check_catalog_file(self.path)
+            safety.check_catalog_size(self.path)  # stat only: an open()/close() here would drop SQLite's locks
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -154,7 +154,7 @@ class Catalog:
             raise
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise CatalogDamagedError(f"{self.path}: not a readable workspace catalog ({exc}). {safety.restore_hint(self.path)}") from None
+            raise safety.damaged_by(self.path, exc) from None
 
     # -- connections -------------------------------------------------------------------------
     def conn(self) -> sqlite3.Connection:

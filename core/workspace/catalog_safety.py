@@ -50,18 +50,39 @@ def _damaged(catalog: Path, what: str) -> CatalogDamagedError:
     return CatalogDamagedError(f"{catalog}: not a readable workspace catalog: it {what}. {restore_hint(catalog)}")
 
 
-def check_catalog_file(catalog: Path) -> None:
-    """Cheap checks of an existing catalog file before SQLite touches it."""
+def check_catalog_size(catalog: Path) -> None:
+    """The checks of a live catalog before SQLite touches it: only ``stat``, never ``open``.
+
+    Closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's too:
+    a second open of a catalog this process already has open would lose the shared lock that tells
+    another process (a trainer) it is not the last user, and that process would then checkpoint and
+    delete the WAL under our connections (lost writes, "database disk image is malformed"). The
+    SQLite header is therefore checked by SQLite itself (:func:`damaged_by`)."""
     try:
         size = catalog.stat().st_size
-        with open(catalog, "rb") as handle:
-            head = handle.read(16)
     except OSError as exc:
         raise _damaged(catalog, f"cannot be read ({exc.strerror or exc})") from None
     if size == 0:
         raise _damaged(catalog, "is empty (0 bytes); an existing catalog is never re-created as a new workspace")
+
+
+def check_catalog_file(catalog: Path) -> None:
+    """Size and SQLite header of a catalog file no connection of this process has open (a backup)."""
+    check_catalog_size(catalog)
+    try:
+        with open(catalog, "rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        raise _damaged(catalog, f"cannot be read ({exc.strerror or exc})") from None
     if head != SQLITE_MAGIC:
         raise _damaged(catalog, "is not an SQLite database (damaged or overwritten)")
+
+
+def damaged_by(catalog: Path, exc: sqlite3.DatabaseError) -> CatalogDamagedError:
+    """The readable error for SQLite refusing a catalog file."""
+    if "not a database" in str(exc).lower():
+        return _damaged(catalog, "is not an SQLite database (damaged or overwritten)")
+    return _damaged(catalog, f"is damaged ({exc})")
 
 
 def check_catalog_contents(conn: sqlite3.Connection, catalog: Path) -> None:
@@ -75,7 +96,7 @@ def check_catalog_contents(conn: sqlite3.Connection, catalog: Path) -> None:
             raise
         raise _damaged(catalog, f"cannot be read ({exc})") from None
     except sqlite3.DatabaseError as exc:
-        raise _damaged(catalog, f"is damaged ({exc})") from None
+        raise damaged_by(catalog, exc) from None
     if result != "ok":
         raise _damaged(catalog, f"is damaged (integrity check: {result})")
     if version == 0 or not {"workspace_info", "cases", "images"} <= tables:

@@ -61,3 +61,65 @@ def test_errors_are_one_line_on_stderr_and_nothing_on_stdout(tmp_path, cli):
     (tmp_path / "w" / "workspace.sqlite").write_bytes(b"")
     rc, out, err = cli("info", "-w", tmp_path / "w")
     assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1 and "workspace.sqlite" in err
+
+
+def _run_into_closed_pipes(args, tmp_path, stderr_closed: bool):
+    """``anomaly-studio ARGS`` with stdout (and stderr) into pipes whose readers have gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    err_file = tmp_path / "stderr.txt"
+    with open(err_file, "w") as err:
+        proc = subprocess.run(
+            [sys.executable, "-m", "app.main", *map(str, args)],
+            cwd=REPO,
+            stdout=write_end,
+            stderr=write_end if stderr_closed else err,
+            timeout=120,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
+    os.close(write_end)
+    return proc.returncode, err_file.read_text()
+
+
+def test_an_error_into_a_closed_stderr_keeps_its_exit_code(tmp_path):
+    # `info -w missing 2>&1 | head` used to end in a traceback (exit 1) while reporting the error
+    rc, _ = _run_into_closed_pipes(["info", "--workspace", tmp_path / "missing"], tmp_path, stderr_closed=True)
+    assert rc == 2
+
+
+def test_models_and_help_into_a_closed_pipe_end_quietly(tmp_path):
+    rc, err = _run_into_closed_pipes(["models"], tmp_path, stderr_closed=False)
+    assert rc == 141 and err == ""
+    rc, err = _run_into_closed_pipes(["info", "--help"], tmp_path, stderr_closed=False)
+    assert rc in (0, 141) and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_a_closed_pipe_wrapped_in_another_error_is_still_quiet(tiny_ws, monkeypatch, capsys):
+    import core.cli as cli_module
+    from core.errors import StudioError
+
+    def command(args):
+        try:
+            raise BrokenPipeError(32, "Broken pipe")
+        except BrokenPipeError as exc:
+            raise StudioError("writing the report failed") from exc
+
+    monkeypatch.setattr(cli_module, "_commands", lambda: {"info": command})
+    assert cli_module.main(["info", "-w", str(tiny_ws)]) == 141
+    assert capsys.readouterr().err == ""
+
+
+def test_fit_names_the_modality_that_has_normals(tmp_path, cli):
+    import numpy as np
+
+    from core.domain import CaseKind, Modality
+    from core.workspace import Workspace
+    from core.workspace.workspace import NewImage
+
+    ws = Workspace.create(tmp_path / "ws")
+    img = (np.random.default_rng(1).random((48, 48)) * 255).astype(np.uint8)
+    ws.add_case("S0", CaseKind.SLICE, [NewImage("slice", Modality.SLICE, array=img)], split="train", truth="normal")
+    ws.close()
+    rc, out, err = cli("fit", "mmrad", "--workspace", tmp_path / "ws")
+    assert rc == 2 and out == ""
+    assert "slice images, which mmrad does not score" in err and "--config modality=slice" in err
