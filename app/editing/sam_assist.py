@@ -148,7 +148,8 @@ class SamAssist(QObject):
         self._submit_decode()
 
     def _submit_decode(self) -> None:
-        from core.labels.sam_prompts import PromptResult, predict_prompts, predict_small_prompts
+        from core.labels.sam_prompts import PromptResult, predict_prompts
+        from core.sam.crop import predict_small_prompts
 
         self._decoding, self._wanted = True, False
         p = self.prompts

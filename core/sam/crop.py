@@ -69,3 +69,35 @@ def paste_mask(mask: np.ndarray, crop: tuple[int, int, int, int], hw: tuple[int,
     out = np.zeros((int(hw[0]), int(hw[1])), bool)
     out[y0:y1, x0:x1] = mask
     return out
+
+
+def predict_small_prompts(service, image: np.ndarray, sha: str | None, points=None, labels=None, box=None, previous=None):
+    """A mask for small prompts decoded on a native-resolution crop around them (core.sam.crop),
+    mapped back onto the image; None when the prompts are not small, or when the crop's mask runs
+    into the crop's edge inside the image (the structure is larger than the crop: decode on the whole
+    image instead). The crop's embedding is cached under the image hash and the crop box."""
+    from core.labels.sam_prompts import PromptResult, as_box, predict_prompts
+
+    hw = (int(image.shape[0]), int(image.shape[1]))
+    pts = np.asarray(points if points is not None else np.zeros((0, 2)), np.float32).reshape(-1, 2)
+    labs = np.asarray(labels if labels is not None else np.ones(len(pts)), np.int64).reshape(-1)
+    pos = pts[labs == 1] if (labs == 1).any() else pts
+    crop = crop_box(hw, service.net.img_size, pos, box)
+    if crop is None:
+        return None
+    x0, y0, x1, y1 = crop
+    shift = np.array([x0, y0], np.float32)
+    emb = crop_embedding(service, image, sha, crop)
+    prev = previous if previous is not None and previous.crop == crop else None
+    local_box = None if box is None else (np.asarray(box, np.float32).reshape(2, 2) - shift).reshape(4)
+    res = predict_prompts(
+        service, emb, (y1 - y0, x1 - x0), points=pts - shift if len(pts) else None, labels=labs, box=local_box, previous=prev
+    )
+    if res is None:
+        return None
+    m = res.mask
+    inner_edges = [(y0 > 0, m[0]), (y1 < hw[0], m[-1]), (x0 > 0, m[:, 0]), (x1 < hw[1], m[:, -1])]
+    if any(inside and edge.any() for inside, edge in inner_edges):
+        return None
+    chosen = None if res.box is None else as_box(np.asarray(res.box, np.float32) + np.r_[shift, shift])
+    return PromptResult(paste_mask(m, crop, hw), res.score, res.logits, chosen, res.ms, crop)

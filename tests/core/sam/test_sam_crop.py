@@ -44,8 +44,9 @@ def _disc_photo(h=1411, w=1411, centre=(820, 540), radius=9):
 
 @pytest.mark.slow
 def test_a_click_on_a_small_disc_returns_a_mask_of_that_disc(tmp_path):
-    from core.labels.sam_prompts import predict_prompts, predict_small_prompts
+    from core.labels.sam_prompts import predict_prompts
     from core.sam import get_sam_service
+    from core.sam.crop import predict_small_prompts
     from core.workspace.arrays import ArrayStore
 
     img, disc = _disc_photo()
