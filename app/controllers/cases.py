@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.state.case_cache import CaseCache
 from app.state.overlays import CaseOverlay, load_case_overlay
-from app.state.runs import ModelChoice
+from app.state.runs import ModelChoice, load_scores
 from app.workers.pool import TaskRunner
 from core.domain import LoadedCase
 
@@ -145,11 +145,7 @@ class CaseController(QObject):
         if model is None:
             self.scores_ready.emit(None, {})
             return
-        from core.models import store
-
-        self.io.submit(
-            store.scores_for, self.session.workspace, model.name, model.version, on_done=lambda scores, m=model: self._on_scores(m, scores)
-        )
+        self.io.submit(load_scores, self.session.workspace, model, on_done=lambda scores, m=model: self._on_scores(m, scores))
 
     def _on_scores(self, model: ModelChoice, scores: dict) -> None:
         if self.session.model is not None and self.session.model.key == model.key:

@@ -9,7 +9,7 @@ import logging
 
 from PySide6.QtCore import QObject
 
-from app.state.runs import RunState, available_models, default_choice, runnable
+from app.state.runs import RunState, available_models, default_choice, describe_load_error, method_for, missing_modality, runnable
 from core.errors import StudioError
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,11 @@ class ModelPresenter(QObject):
         window.runs.run_changed.connect(self._on_run_changed)
         window.runs.case_scored.connect(self._on_case_scored)
         window.runs.device_info.connect(self._on_device_info)
+        window.model_panel.train_requested.connect(self.open_training)
+        window.cases.case_failed.connect(self._on_case_failed)
+        window.session.events.current_case.connect(self._on_current_case)
+        window.session.events.overlay.connect(self._on_overlay)
+        self._on_overlay(window.session.overlay)
 
     def refresh(self, wanted: str | None = None) -> None:
         try:
@@ -53,12 +58,44 @@ class ModelPresenter(QObject):
         if choice is not None:
             self.w.overlays.set_pixel_threshold(choice.pixel_threshold)
         self.w.cases.request_scores()
+        self.update_fit_action()
         session = self.w.session
         cid = session.current_case_id
         # the window shows the new model's result (review panel, and the viewer when the case is on screen)
         session.overlay = self.w.cases.cached_overlay(cid, choice) if cid else None
         if cid and session.shows_current_case():
             self.w.cases.request_overlay(cid)
+
+    def _on_overlay(self, overlay) -> None:
+        """Overlay controls only where there is something to overlay."""
+        images = overlay.images.values() if overlay is not None else ()
+        heat = any(im.heatmap is not None for im in images)
+        self.w.overlays.set_available(heat, any(im.mask is not None for im in images))
+        if overlay is not None:
+            self.w.overlays.set_contour_level(overlay.pixel_threshold)
+
+    def _on_current_case(self, case_id: str | None) -> None:
+        self.update_fit_action()
+
+    def update_fit_action(self) -> None:
+        """Offer Fit / Train… when no version of the chosen method scores (an image of) the open case."""
+        session = self.w.session
+        choice = session.model
+        record = session.case(session.current_case_id) if session.current_case_id else None
+        modality = missing_modality(choice, record) if record is not None else (None if choice else "fundus")
+        method = method_for(modality, choice.name if choice else None) if modality else None
+        self.w.model_panel.set_missing(method, modality, choice is not None)
+
+    def open_training(self, method: str, modality: str) -> None:
+        """The Retrain dialog, preset for ``method`` on ``modality`` images."""
+        dlg = self.w.show_retrain(method)
+        dlg.preset(method, modality)
+        return dlg
+
+    def _on_case_failed(self, case_id: str, exc: BaseException) -> None:
+        """The pixels cannot be read: say so in the review panel (the stored result still shows)."""
+        self.w.review_panel.set_image_problem(case_id, describe_load_error(exc))
+        self.w.cases.request_overlay(case_id)
 
     def _on_scores(self, model, scores: dict) -> None:
         self.w.session.scores = dict(scores)
@@ -67,7 +104,7 @@ class ModelPresenter(QObject):
     def run(self, scope: str) -> None:
         choice = self.w.session.model
         if choice is None:
-            self.w.statusBar().showMessage("No fitted model to run: fit one first (anomaly-studio fit …)", 8000)
+            self.w.statusBar().showMessage("No fitted model to run: press Fit / Train… in the model panel to make one", 8000)
             return
         if scope == "case":
             ids = [self.w.session.current_case_id] if self.w.session.current_case_id else []
@@ -78,7 +115,7 @@ class ModelPresenter(QObject):
         records = [r for r in (self.w.session.case(i) for i in ids) if r is not None]
         ok, skipped = runnable(choice, records)
         if not ok:
-            text = f"{choice.name} scores {choice.modality} images; " + (
+            text = f"{choice.name} scores {' and '.join(choice.modalities)} images; " + (
                 "no case selected" if not records else "none in the chosen case(s)"
             )
             self.w.model_panel.show_error(text)

@@ -40,6 +40,7 @@ class ModelLoadError(StudioError):
 
 class ModelRunController(QObject):
     run_changed = Signal(object)  # RunState: started, progressed, finished
+    _step = Signal(int, str, int, int, str)  # run id, case id, done, total, message (from the GPU worker)
     case_scored = Signal(object, str, object)  # RunState, case id, core.models.store.StoredResult
     device_info = Signal(str, bool)  # description, ok
 
@@ -53,6 +54,7 @@ class ModelRunController(QObject):
         self._next_id = 0
         self._models: dict[tuple, object] = {}  # touched on the GPU worker only
         self.warm = False
+        self._step.connect(self._on_step)
 
     # -- device ------------------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -124,7 +126,7 @@ class ModelRunController(QObject):
             self._finish(run, "done")
             return
         cid = remaining[0]
-        run.current = cid
+        run.start_case(cid)
         self.run_changed.emit(run)
         self.gpu.submit(
             self._predict_one,
@@ -133,9 +135,30 @@ class ModelRunController(QObject):
             run.device,
             cid,
             token,
+            self._step_reporter(run.run_id, cid),
             on_done=partial(self._on_case_done, run, cid),
             on_error=partial(self._on_case_error, run, cid),
         )
+
+    def _on_step(self, run_id: int, cid: str, done: int, total: int, message: str) -> None:
+        run = self.run
+        if run is None or run.run_id != run_id or not run.running or run.current != cid:
+            return  # a late report of a finished case or run
+        run.record_step(done, total, message)
+        self.run_changed.emit(run)
+
+    def _step_reporter(self, run_id: int, cid: str):
+        """A progress callback for the GPU worker: throttled to 10 reports a second, delivered to
+        the GUI thread by a queued signal."""
+        last = [0.0]
+
+        def report(done: int, total: int, message: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1 or done >= total:
+                last[0] = now
+                self._step.emit(run_id, cid, int(done), int(total), str(message))
+
+        return report
 
     def _finish(self, run: RunState, status: str, error: str | None = None) -> None:
         run.finish(status, error)
@@ -171,25 +194,41 @@ class ModelRunController(QObject):
         self._submit_next(run)
 
     # -- on the GPU worker ---------------------------------------------------------------------
-    def _predict_one(self, ws, choice: ModelChoice, device: str, cid: str, token: CancelToken):
+    def _predict_one(self, ws, choice: ModelChoice, device: str, cid: str, token: CancelToken, step=None):
+        """Score ``cid`` with every version of ``choice`` that scores one of its images; a combined
+        choice returns the case's combined score (core.workspace.combined)."""
         from core.models import store
+        from core.runtime.progress import part_progress
 
         lower_current_thread_priority()
         token.raise_if_cancelled()
         t0 = time.monotonic()
-        model = self._model(ws, choice, device)
-        token.raise_if_cancelled()
-        results, skipped = store.predict_cases(ws, model, [cid], cancel=token)
-        reason = skipped[0]["reason"] if skipped else None
-        return (results[0] if results else None), reason, time.monotonic() - t0
+        mods = {im.modality.value for im in ws.case(cid).images}
+        parts = [p for p in choice.parts if p.modality in mods] or list(choice.parts[:1])
+        results, reason = [], None
+        for k, part in enumerate(parts):
+            keep = {(str(ws.root), p.name, p.version, device) for p in choice.parts}
+            model = self._model(ws, part, device, keep)
+            token.raise_if_cancelled()
+            sub = part_progress(step, k, len(parts)) if step is not None else None
+            done, skipped = store.predict_cases(ws, model, [cid], cancel=token, step_progress=sub)
+            results += done
+            reason = reason or (skipped[0]["reason"] if skipped else None)
+        if not results:
+            return None, reason, time.monotonic() - t0
+        if choice.members:
+            return store.combined_result(ws, choice.name, [m.version for m in choice.members], cid), None, time.monotonic() - t0
+        return results[0], None, time.monotonic() - t0
 
-    def _model(self, ws, choice: ModelChoice, device: str):
+    def _model(self, ws, choice: ModelChoice, device: str, keep: set | None = None):
         key = (str(ws.root), choice.name, choice.version, device)
         model = self._models.get(key)
         if model is None:
             from core.models import store
 
-            self._drop_models()  # one model in memory at a time (GPU memory is the scarce resource)
+            # only the versions of the chosen model stay in memory (GPU memory is the scarce resource)
+            if any(k not in (keep or ()) for k in self._models):
+                self._drop_models()
             try:
                 model = store.load_version(ws, choice.name, choice.version, device=device)
                 _ = model.device  # an unavailable device fails here, once, not per case

@@ -56,12 +56,14 @@ class SendDialog(QDialog):
 
         w = self.window_
         model = w.session.model
+        ov = w.session.overlay_for(self.case_id)  # a combined choice sends the version whose result decided
+        version = ov.case_score.version if ov is not None and ov.case_score is not None else (model.parts[0].version if model else None)
         w.io.submit(
             plan_send,
             w.session.workspace,
             self.case_id,
             model=model.name if model is not None else None,
-            version=model.version if model is not None else None,
+            version=version,
             on_done=self._on_plan,
             on_error=self._on_plan_error,
         )

@@ -69,12 +69,29 @@ class LabelMode(QObject):
         for v in (self.view2d, self.view3d):
             v.setMinimumWidth(480)  # hidden pages must not widen the review layout (QStackedWidget)
             viewers.addWidget(v)
-            v.status.connect(lambda text: self.message.emit(text, 8000))
+            v.status.connect(self._relay)
+        self._last_message = ""
+        session.events.current_case.connect(self._on_case_changed)
         self.switch = ModeSwitch()
         self.switch.changed.connect(self.set_active)
         self.action = QAction("&Label mode", self, checkable=True, shortcut=QKeySequence("Ctrl+L"))
         self.action.toggled.connect(self.set_active)
         self.save_action = QAction("&Save labels now", self, shortcut=QKeySequence("Ctrl+Shift+S"), triggered=self.save_all)
+
+    def _relay(self, text: str) -> None:
+        self._last_message = text
+        self.message.emit(text, 8000)
+
+    def _on_case_changed(self, _case_id) -> None:
+        """Messages about the previous case's labels ("Undid SAM mask") end with that case: the
+        views' own lines are cleared and the status bar too while it still shows one of them."""
+        for v in (self.view2d, self.view3d):
+            v.message.setText("")
+        window = self.viewers.window()
+        bar = window.statusBar() if hasattr(window, "statusBar") else None
+        if self._last_message and bar is not None and bar.currentMessage() == self._last_message:
+            bar.clearMessage()
+        self._last_message = ""
 
     def set_active(self, on: bool) -> None:
         on = bool(on)

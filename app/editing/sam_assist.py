@@ -185,9 +185,8 @@ class SamAssist(QObject):
             self.preview_changed.emit(result)
             n = int(result.mask.sum())
             if n:
-                self.status_changed.emit(
-                    f"SAM mask: {n} px, predicted IoU {result.score:.2f}, {result.decode_ms:.0f} ms. Enter accepts, Esc clears."
-                )
+                log.debug("SAM decode: %d px, predicted IoU %.3f, %.0f ms", n, result.score, result.decode_ms)
+                self.status_changed.emit(f"SAM mask of {n:,} pixels, {fit_words(result.score)}. Enter accepts, Esc clears.")
             else:
                 self.status_changed.emit("SAM found no region that fits these clicks: try a box (drag) or another click.")
         if self._wanted or result.generation != self._generation:
@@ -201,3 +200,12 @@ class SamAssist(QObject):
 
     def busy(self) -> bool:
         return self._decoding or self._embedding_pending is not None
+
+
+def fit_words(predicted_iou: float) -> str:
+    """SAM's own estimate of how well its mask fits, in words (the raw number goes to the log)."""
+    if predicted_iou >= 0.85:
+        return "SAM is confident of its outline"
+    if predicted_iou >= 0.6:
+        return "SAM is fairly sure of its outline: check the edges"
+    return "SAM is unsure of its outline: add a click or drag a box"

@@ -15,6 +15,7 @@ import numpy as np
 
 from app.state.runs import ModelChoice
 from core.workspace import Workspace
+from core.workspace.combined import CaseScore, combine_results
 from core.workspace.results import SliceScores
 
 HEATMAP_DISPLAY_SIDE = 384
@@ -79,6 +80,7 @@ class CaseOverlay:
     extras: dict = field(default_factory=dict)  # the method's own diagnostics (display only)
     slices: SliceScores | None = None  # per-slice / per-B-scan scores of a volume
     score_source: str = ""  # how the case score was formed, in words
+    case_score: CaseScore | None = None  # each image's score and which one decided
 
     @property
     def abnormal(self) -> bool:
@@ -161,30 +163,40 @@ def prepare_image(
 
 def load_case_overlay(ws: Workspace, choice: ModelChoice, case_id: str) -> CaseOverlay | None:
     """The stored result of ``choice`` on ``case_id`` with every image's maps, or None (worker
-    thread: reads the catalog and the array store)."""
-    from core.models import store
-
-    result = store.load_result(ws, choice.name, case_id, choice.version)
-    if result is None:
+    thread: reads the catalog and the array store). A combined choice (a method's active versions
+    of several modalities) merges its members' results; the combined case score decides."""
+    results = [r for r in (ws.results.get(p.name, p.version, case_id) for p in choice.parts) if r is not None]
+    if not results:
         return None
     record = ws.case(case_id)
     images = {im.name: im for im in record.images}
+    combined = combine_results(case_id, results, {n: im.modality.value for n, im in images.items()})
+    by_version = {r.version: r for r in results}
+    main = by_version.get(combined.version, results[0]) if combined is not None else results[0]
+    score = combined.score if combined is not None else float(main.score)
+    threshold = combined.threshold if combined is not None else float(main.threshold if main.threshold is not None else choice.threshold)
+    pixel = next((p.pixel_threshold for p in choice.parts if p.version == main.version), choice.pixel_threshold)
+    extras: dict = {}
+    for r in results:
+        extras.update(r.extras or {})
     overlay = CaseOverlay(
         case_id,
         choice,
-        float(result.score),
-        float(result.threshold if result.threshold is not None else choice.threshold),
-        choice.pixel_threshold,
-        result.image,
-        result.created,
-        extras=dict(result.extras or {}),
-        slices=result.slices,
-        score_source=result.score_source,
+        float(score),
+        float(threshold),
+        pixel,
+        main.image,
+        main.created,
+        extras=extras,
+        slices=main.slices or next((r.slices for r in results if r.slices is not None), None),
+        score_source=main.score_source,
+        case_score=combined,
     )
-    for name, entry in result.images.items():
-        if name not in images:
-            continue
-        heat, mask = ws.results.image_arrays(result, name)
-        im = images[name]
-        overlay.images[name] = prepare_image(heat, mask, tuple(im.shape), im.is_stack, entry.score, entry.page)
+    for result in results:
+        for name, entry in result.images.items():
+            if name not in images:
+                continue
+            heat, mask = ws.results.image_arrays(result, name)
+            im = images[name]
+            overlay.images[name] = prepare_image(heat, mask, tuple(im.shape), im.is_stack, entry.score, entry.page)
     return overlay

@@ -152,6 +152,16 @@ class RetrainDialog(QDialog):
         self._on_method()
 
     # -- setup -------------------------------------------------------------------------------------
+    def preset(self, method: str, modality: str) -> None:
+        """Open on ``method`` with its modality setting at ``modality`` (the model panel's Fit / Train)."""
+        i = self.method.findData(method)
+        if i >= 0 and not self.process.running:
+            self.method.setCurrentIndex(i)
+            if modality in model_class(self.name).modalities:
+                self.set_param("modality", modality)
+                self._read_training_data()
+                self._update_buttons()
+
     @property
     def name(self) -> str:
         return str(self.method.currentData())

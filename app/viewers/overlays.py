@@ -166,6 +166,13 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return [round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
+LEGEND_HELP = (
+    "Colours: how many standard deviations (SD) a pixel's anomaly lies above the normal images the model "
+    "was calibrated on. The marked line is the level of the contour drawn on the image: 99.9 % of the "
+    "pixels of those normal images stay below it."
+)
+
+
 class ColorLegend(QWidget):
     """A vertical colour bar with its numeric scale and the iso-contour threshold marked."""
 
@@ -177,11 +184,14 @@ class ColorLegend(QWidget):
         self.colormap = "turbo"
         self.range = (0.0, 1.0)
         self.threshold: float | None = None
-        self.title = "anomaly\n(z-score)"
+        self.title = "SD above\nnormal"
         self.active = False
+        self.setToolTip(LEGEND_HELP)
 
     def set_scale(self, colormap: str, lo: float, hi: float, threshold: float | None, active: bool = True) -> None:
         self.colormap, self.range, self.threshold, self.active = colormap, (float(lo), float(hi)), threshold, active
+        if threshold is not None:
+            self.setToolTip(LEGEND_HELP.replace("The marked line", f"The marked line ({threshold:.1f} SD)"))
         self.update()
 
     def set_inactive(self) -> None:
@@ -234,6 +244,6 @@ class ColorLegend(QWidget):
             p.setPen(QPen(QColor(CONTOUR_COLOUR), 2))
             p.drawLine(int(bar.left()) - 4, int(y), int(bar.right()) + 2, int(y))
         p.setPen(QColor(theme.MUTED))
-        thr = f"iso {self.threshold:.2f}" if self.threshold is not None else ""
+        thr = f"contour {self.threshold:.1f}" if self.threshold is not None else ""
         p.drawText(QRectF(0, bottom + 2, self.width(), fm.height() + 4), Qt.AlignHCenter, thr)
         p.end()

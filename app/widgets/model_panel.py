@@ -23,6 +23,7 @@ from app import theme
 from app.state.runs import ModelChoice, RunState
 
 DEVICES = (("Auto", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
+PROGRESS_STEPS = 1000  # the bar moves within a case as the model reports its slices / B-scans
 
 
 class ModelPanel(QGroupBox):
@@ -30,6 +31,7 @@ class ModelPanel(QGroupBox):
     run_requested = Signal(str)  # "case" | "selection" | "all"
     cancel_requested = Signal()
     device_changed = Signal(str)  # auto | cpu | cuda
+    train_requested = Signal(str, str)  # method, modality: open the Retrain dialog preset for them
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Model", parent)
@@ -61,15 +63,24 @@ class ModelPanel(QGroupBox):
         for button, scope in ((self.run_case, "case"), (self.run_selection, "selection"), (self.run_all, "all")):
             button.setFocusPolicy(Qt.NoFocus)
             button.clicked.connect(lambda _c=False, s=scope: self.run_requested.emit(s))
+        self.train = QPushButton("Fit / Train…")
+        self.train.setFocusPolicy(Qt.NoFocus)
+        self.train.clicked.connect(lambda _c=False: self.train_requested.emit(*self._train_target))
+        self.train.hide()
+        self.train_hint = QLabel("")
+        self.train_hint.setObjectName("muted")
+        self.train_hint.setWordWrap(True)
+        self.train_hint.hide()
+        self._train_target = ("patchcore", "fundus")
         self.cancel = QPushButton("Cancel")
         self.cancel.setFocusPolicy(Qt.NoFocus)
-        self.cancel.setToolTip("Stop after the case being scored (Ctrl+.)")
+        self.cancel.setToolTip("Stop the run; a volume being scored stops between its slices (Ctrl+.)")
         self.cancel.clicked.connect(self.cancel_requested.emit)
         self.cancel.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("")
-        self.progress.setRange(0, 1)
+        self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.setValue(0)
         self.progress_text = QLabel("No run yet")
         self.progress_text.setObjectName("muted")
@@ -102,6 +113,8 @@ class ModelPanel(QGroupBox):
         layout.addWidget(self.details)
         layout.addWidget(self.device_status)
         layout.addLayout(buttons)
+        layout.addWidget(self.train_hint)
+        layout.addWidget(self.train)
         layout.addLayout(prog)
         layout.addWidget(self.progress_text)
         layout.addWidget(self.error)
@@ -139,11 +152,29 @@ class ModelPanel(QGroupBox):
 
     def _show_details(self, c: ModelChoice | None) -> None:
         if c is None:
-            self.details.setText("Fit a model first: anomaly-studio fit patchcore --workspace W")
+            self.details.setText("No fitted model in this workspace yet: press Fit / Train… to make the first one.")
             return
+        parts = "; ".join(f"{p.modality}: version {p.version}" for p in c.members)
         self.details.setText(
-            f"{html.escape(c.title)} on {c.modality} images · case threshold {c.threshold:.2f} · pixel iso-contour {c.pixel_threshold:.2f}"
+            f"{html.escape(c.title)} on {html.escape(c.modality)} images"
+            + (f" ({html.escape(parts)}; a pair is judged on both images)" if parts else "")
+            + f" · case threshold {c.threshold:.1f} SD · heatmap contour at {c.pixel_threshold:.1f} SD"
         )
+
+    def set_missing(self, method: str | None, modality: str | None, has_model: bool) -> None:
+        """Offer Fit / Train… for ``modality`` (a modality of the open case no version scores)."""
+        if modality is None or method is None:
+            self.train.hide()
+            self.train_hint.hide()
+            return
+        self._train_target = (method, modality)
+        self.train.setText(f"Fit / Train {method} for {modality}…")
+        self.train.setToolTip(f"Open the Retrain dialog with {method} and its modality set to {modality}")
+        self.train_hint.setText(
+            f"No {method} version scores this case's {modality} images yet." if has_model else f"No fitted model yet: start with {method}."
+        )
+        self.train.show()
+        self.train_hint.show()
 
     # -- device ------------------------------------------------------------------------------
     def set_device(self, name: str) -> None:
@@ -159,9 +190,9 @@ class ModelPanel(QGroupBox):
     # -- runs --------------------------------------------------------------------------------
     def show_run(self, run: RunState) -> None:
         self._running = run.running
-        self.progress.setFormat("%v / %m cases")
-        self.progress.setRange(0, max(run.total, 1))
-        self.progress.setValue(run.processed)
+        self.progress.setFormat(f"%p %  ·  {run.processed} / {run.total} cases")
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setValue(int(round(run.fraction * PROGRESS_STEPS)))
         self.progress_text.setText(run.progress_text())
         if run.running:
             self.error.hide()

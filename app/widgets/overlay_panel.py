@@ -28,6 +28,7 @@ class OverlayPanel(QGroupBox):
         super().__init__("Overlays", parent)
         self.settings = OverlaySettings()
         self._pixel_threshold = 3.0
+        self._available = (True, True)
         self.master = QCheckBox("All")
         self.master.setToolTip("Show or hide all overlays (T)")
         self.master.setObjectName("strong")
@@ -91,8 +92,17 @@ class OverlayPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 10, 8, 8)
         layout.setSpacing(6)
+        # disabled controls must look disabled (the theme keeps checked boxes in the accent colour)
+        self.setStyleSheet(
+            "QCheckBox::indicator:checked:disabled { background: #3a4049; border-color: #4a515b; }"
+            "QComboBox:disabled, QDoubleSpinBox:disabled { color: #6b737d; }"
+        )
+        self.no_result = _muted("No model result on this case: nothing to overlay")
+        self.no_result.setWordWrap(True)
+        self.no_result.hide()
         layout.addLayout(toggles)
         layout.addLayout(grid)
+        layout.addWidget(self.no_result)
         self._show_clamp(default_clamp(self._pixel_threshold))
         self._update_labels()
 
@@ -110,6 +120,28 @@ class OverlayPanel(QGroupBox):
 
     def clamp_range(self) -> tuple[float, float]:
         return self.settings.clamp_for(self._pixel_threshold)
+
+    def set_available(self, heatmap: bool, mask: bool = False) -> None:
+        """Enable the model overlay controls only when the case has a result to show (a mask only
+        when the result has one); other layers (labels) stay usable."""
+        self._available = (bool(heatmap), bool(mask))
+        for w in (self.colormap, self.opacity, self.clamp_lo, self.clamp_hi, self.auto_clamp):
+            w.setEnabled(bool(heatmap))
+        self._enable_boxes()
+        self.no_result.setVisible(not heatmap and not mask)
+
+    def set_contour_level(self, level: float) -> None:
+        self.contour.setToolTip(
+            f"Outline where the heatmap reaches {level:.1f} SD above normal: 99.9 % of the pixels of the normal "
+            "images the model was calibrated on stay below this level"
+        )
+
+    def _enable_boxes(self) -> None:
+        heat, mask = getattr(self, "_available", (True, True))
+        on = self.master.isChecked()
+        self.heatmap.setEnabled(on and heat)
+        self.contour.setEnabled(on and heat)
+        self.mask.setEnabled(on and mask)
 
     # -- toggles -----------------------------------------------------------------------------
     def toggle_all(self) -> None:
@@ -151,8 +183,7 @@ class OverlayPanel(QGroupBox):
             colormap=self.colormap.currentData(),
             opacity=self.opacity.value() / 100.0,
         )
-        for box in (self.heatmap, self.contour, self.mask):
-            box.setEnabled(self.master.isChecked())
+        self._enable_boxes()
         self._update_labels()
         self.settings_changed.emit(self.settings)
 

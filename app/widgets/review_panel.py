@@ -22,8 +22,10 @@ from app.state.overlays import CaseOverlay
 from app.state.review import model_suggestion
 from app.state.runs import ModelChoice
 from core.domain import CaseRecord
+from core.workspace.combined import plain_sentence
 
 STATUS_TEXT = {"unreviewed": "Unreviewed", "in_review": "In review", "approved": "Approved", "flagged": "Flagged"}
+SUGGESTION_MARK = {"abnormal": "⚠", "normal": "✓"}  # never by colour alone
 STATUS_COLOUR = {"approved": theme.OK, "flagged": theme.DANGER, "in_review": theme.WARN, "unreviewed": theme.MUTED}
 
 
@@ -119,11 +121,14 @@ class ReviewPanel(QGroupBox):
         self.result: CaseOverlay | None = None
         self.model: ModelChoice | None = None
         self._saved_comment = ""
+        self._image_problem: tuple[str, str] | None = None
         self.set_case(None)
 
     # -- content -----------------------------------------------------------------------------
     def set_case(self, case: CaseRecord | None, history: list[dict] | None = None) -> None:
         same = case is not None and self.case is not None and case.id == self.case.id
+        if not same:
+            self._image_problem = None
         self.case = case
         enabled = case is not None
         for w in (self.normal, self.abnormal, self.approve, self.flag, self.comment):
@@ -168,48 +173,55 @@ class ReviewPanel(QGroupBox):
             rows.append(f"{html.escape(when)} {html.escape(str(h.get('user', '')))}: {html.escape(what)}")
         self.history.setText(("<b>History</b><br>" + "<br>".join(rows)) if rows else "")
 
+    def set_image_problem(self, case_id: str, text: str) -> None:
+        """The case's pixels cannot be shown (a missing or changed file): said instead of, or beside,
+        the model result; forgotten when another case is shown."""
+        self._image_problem = (case_id, text)
+        self._render_summary()
+
+    def image_problem(self) -> str:
+        p = self._image_problem
+        return p[1] if p is not None and self.case is not None and p[0] == self.case.id else ""
+
     def _render_summary(self) -> None:
         case, r, m = self.case, self.result, self.model
         if case is None:
             return
         lines = []
+        problem = self.image_problem()
+        if problem:
+            lines.append(f"<span style='color:{theme.DANGER}'><b>⚠ {html.escape(problem)}</b></span>")
         if m is None:
             lines.append(f"<span style='color:{theme.MUTED}'>No fitted model selected</span>")
-        elif r is None and not any(im.modality.value == m.modality for im in case.images):
+        elif r is None and not any(im.modality.value in m.modalities for im in case.images):
             lines.append(
-                f"<span style='color:{theme.MUTED}'>{html.escape(m.name)} scores {html.escape(m.modality)} images; "
+                f"<span style='color:{theme.MUTED}'>{html.escape(m.name)} scores {html.escape(' and '.join(m.modalities))} images; "
                 "this case has none</span>"
             )
         elif r is None:
             lines.append(f"<span style='color:{theme.MUTED}'>{html.escape(m.name)}: not run on this case yet (Ctrl+R)</span>")
         else:
-            suggestion = model_suggestion(r.score, r.threshold)
-            colour = theme.DANGER if suggestion == "abnormal" else theme.OK
-            relation = "≥" if r.score >= r.threshold else "&lt;"
-            lines.append(
-                f"<b>{html.escape(m.name)}</b> score <b style='color:{colour}'>{r.score:.2f}</b> {relation} threshold {r.threshold:.2f}"
-            )
-            lines.append(
-                f"Model suggests: <b style='color:{colour}'>{suggestion}</b>"
-                f" <span style='color:{theme.MUTED}'>(on {html.escape(r.primary_image)})</span>"
-            )
-            if m.caveat:
-                lines.append(f"<span style='color:{theme.WARN}'>{html.escape(m.caveat)}</span>")
-            lost = [name for name, im in r.images.items() if im.heatmap is None]
-            if lost:  # the stored arrays are gone (array store damaged or cleared): never shown as present
-                lines.append(
-                    f"<span style='color:{theme.DANGER}'>Result incomplete: the heatmap of {html.escape(', '.join(lost))} "
-                    "is missing; run again (Ctrl+R)</span>"
-                )
+            lines += result_lines(m, r, case)
         decision = case.decision.value if case.decision else None
         if decision:
             who = f" by {html.escape(case.last_reviewer)}" if case.last_reviewer else ""
-            lines.append(f"Decision: <b>{decision}</b>{who}")
+            lines.append(f"Decision: <b>{SUGGESTION_MARK[decision]} {decision}</b>{who}")
             if r is not None and model_suggestion(r.score, r.threshold) != decision:
                 lines.append(f"<span style='color:{theme.WARN}'>Decision differs from the model</span>")
         else:
-            lines.append(f"<span style='color:{theme.MUTED}'>Decision: none yet (1 normal, 2 abnormal)</span>")
+            lines.append(f"<span style='color:{theme.MUTED}'>Decision: none yet — press 1 (normal) or 2 (abnormal)</span>")
         self.summary.setText("<br>".join(lines))
+        self._fit_summary()
+
+    def _fit_summary(self) -> None:
+        """A wrapped label in a scrolled column is not given its wrapped height by the layouts:
+        ask for it, at the label's present width."""
+        width = self.summary.width() if self.summary.width() > 50 else max(self.contentsRect().width() - 16, 200)
+        self.summary.setMinimumHeight(max(0, self.summary.heightForWidth(width)))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self._fit_summary()
 
     # -- comment -----------------------------------------------------------------------------
     def comment_text(self) -> str:
@@ -234,3 +246,38 @@ class ReviewPanel(QGroupBox):
     def _save_comment(self) -> None:
         if self.case is not None and self.comment_dirty():
             self.comment_saved.emit(self.comment_text())
+
+
+def result_lines(m: ModelChoice, r: CaseOverlay, case: CaseRecord) -> list[str]:
+    """The model's score in numbers and words, its suggestion (with a mark, not by colour alone),
+    which image decided a pair, and the images it could not score."""
+    suggestion = model_suggestion(r.score, r.threshold)
+    colour = theme.DANGER if suggestion == "abnormal" else theme.OK
+    mark = SUGGESTION_MARK[suggestion]
+    relation = "≥" if r.score >= r.threshold else "&lt;"
+    lines = [
+        f"<b>{html.escape(m.name)}</b> score <b style='color:{colour}'>{r.score:.2f}</b> {relation} threshold {r.threshold:.2f}",
+        f"<span style='color:{theme.MUTED}'>{html.escape(plain_sentence(r.score, r.threshold))}</span>",
+    ]
+    cs = r.case_score
+    if cs is not None and (len(cs.images) > 1 or cs.fused or (cs.decided_by is not None and cs.decided_by.slice_index is not None)):
+        why = cs.explanation()
+    else:
+        why = f"on {r.primary_image}"
+    lines.append(f"Model suggests: <b style='color:{colour}'>{mark} {suggestion}</b> — {html.escape(why)}")
+    scored = {im.modality for im in cs.images} if cs is not None else set()
+    unscored = [im.modality.value for im in case.images if not im.is_localizer and cs is not None and im.modality.value not in scored]
+    if unscored and m.name != "mmrad":
+        lines.append(
+            f"<span style='color:{theme.WARN}'>{html.escape(', '.join(dict.fromkeys(unscored)))} not scored: "
+            f"no active {html.escape(m.name)} version for it (Fit / Train… in the model panel)</span>"
+        )
+    if m.caveat:
+        lines.append(f"<span style='color:{theme.WARN}'>{html.escape(m.caveat)}</span>")
+    lost = [name for name, im in r.images.items() if im.heatmap is None]
+    if lost:  # the stored arrays are gone (array store damaged or cleared): never shown as present
+        lines.append(
+            f"<span style='color:{theme.DANGER}'>Result incomplete: the heatmap of {html.escape(', '.join(lost))} "
+            "is missing; run again (Ctrl+R)</span>"
+        )
+    return lines

@@ -19,7 +19,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,7 +30,7 @@ from core.domain import LoadedCase, LoadedImage
 from core.errors import ConfigError, InputError, StudioError
 from core.models.config import BaseSettings
 from core.models.contract import Capabilities, FitContext, PredictContext
-from core.runtime.progress import Progress
+from core.runtime.progress import Progress, part_progress
 from core.workspace.cards import Calibration, CardError, ModelCard
 from core.workspace.results import SliceScores
 
@@ -173,8 +173,10 @@ class AnomalyModel(ABC):
         raws, maps = [], []
         for i, im in enumerate(units):
             ctx.cancel.raise_if_cancelled()
-            ctx.progress(i, len(units), f"calibrating on normal {i + 1}/{len(units)}")
-            raw, raw_map, _extras = self._predict_raw(im, PredictContext(cancel=ctx.cancel))
+            what = f"calibrating on normal {i + 1}/{len(units)}"
+            ctx.progress(i, len(units), what)
+            sub = part_progress(ctx.progress, i, len(units), what + ": ")
+            raw, raw_map, _extras = self._predict_raw(im, PredictContext(progress=sub, cancel=ctx.cancel))
             raws.append(raw)
             maps.append(raw_map)
         return Calibration.from_samples(raws, maps, source)
@@ -206,8 +208,12 @@ class AnomalyModel(ABC):
         extras_all: dict[str, dict] = {}
         slices: dict[str, SliceScores | None] = {}
         scores: dict[str, tuple[float, float]] = {}  # image -> (calibrated, raw) score
-        for im in images:
-            raw, raw_map, extras = self._predict_raw(im, ctx)
+        for k, im in enumerate(images):
+            ctx.cancel.raise_if_cancelled()
+            what = f"{im.record.name} ({k + 1}/{len(images)})" if len(images) > 1 else im.record.name
+            ctx.progress(k, len(images), what)
+            sub = part_progress(ctx.progress, k, len(images), what + ": " if len(images) > 1 else "")
+            raw, raw_map, extras = self._predict_raw(im, replace(ctx, progress=sub))
             mask = extras.pop("mask", None)
             slices[im.record.name] = extras.pop("slices", None)
             scores[im.record.name] = (self.calibration.image_z(raw), float(raw))

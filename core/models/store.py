@@ -28,6 +28,9 @@ __all__ = [
     "StoredResult",
     "activate",
     "active_version",
+    "active_versions",
+    "combined_result",
+    "combined_scores",
     "delete_version",
     "fit_on_workspace",
     "list_versions",
@@ -301,9 +304,48 @@ def scores_for(ws: Workspace, name: str, version: str | None = None) -> dict[str
     return {} if version is None else ws.results.scores(name, version)
 
 
-def _case_progress(progress: Progress, i: int, n: int, case_id: str) -> Progress:
-    """A prediction's own progress shown as case ``i`` of ``n`` with the prediction's message."""
-    return lambda _done, _total, message: progress(i, n, f"{case_id}: {message}")
+def _case_progress(progress: Progress, i: int, n: int, case_id: str, step: Progress | None = None) -> Progress:
+    """A prediction's own progress shown as case ``i`` of ``n`` with the prediction's message;
+    ``step`` also gets the prediction's own (done, total, message) (the window's progress bar)."""
+
+    def report(done: int, total: int, message: str) -> None:
+        progress(i, n, f"{case_id}: {message}")
+        if step is not None:
+            step(done, total, message)
+
+    return report
+
+
+def active_versions(ws: Workspace, name: str) -> list[VersionRecord]:
+    """The active version of ``name`` for each modality (one per modality, newest first)."""
+    out: dict[str, VersionRecord] = {}
+    for v in sorted(ws.versions.list(name), key=lambda r: r.created, reverse=True):
+        if v.active and v.modality not in out:
+            out[v.modality] = v
+    return list(out.values())
+
+
+def combined_result(ws: Workspace, name: str, versions: Sequence[str], case_id: str):
+    """The case score of ``case_id`` under the given versions of ``name`` (core.workspace.combined)."""
+    from core.workspace.combined import combine_results
+
+    results = [r for r in (ws.results.get(name, v, case_id) for v in versions) if r is not None]
+    if not results:
+        return None
+    modality_of = {im.name: im.modality.value for im in ws.case(case_id).images}
+    return combine_results(case_id, results, modality_of)
+
+
+def combined_scores(ws: Workspace, name: str, versions: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """{case: (score, threshold)} of every case scored by any of the given versions of ``name``."""
+    from core.workspace.combined import combine_case_scores
+
+    per_version = []
+    for v in versions:
+        record = ws.versions.get(name, v)
+        threshold = float(record.card.threshold) if record is not None and record.card is not None else 3.0
+        per_version.append((ws.results.scores(name, v), threshold))
+    return combine_case_scores(per_version)
 
 
 def predict_cases(
@@ -314,8 +356,10 @@ def predict_cases(
     progress: Progress | None = None,
     cancel: CancelToken | None = None,
     skip_unsupported: bool = True,
+    step_progress: Progress | None = None,
 ) -> tuple[list[StoredResult], list[dict]]:
-    """Predict and store. Returns (results, skipped) where skipped lists cases without a usable image."""
+    """Predict and store. Returns (results, skipped) where skipped lists cases without a usable image.
+    ``step_progress`` gets each prediction's own progress (B-scans, slices, images of the case)."""
     progress = progress or no_progress
     cancel = cancel or CancelToken()
     done, skipped = [], []
@@ -329,7 +373,7 @@ def predict_cases(
             skipped.append({"case": cid, "reason": f"no {model.modality} image"})
             continue
         case = ws.load_case(record)
-        ctx = PredictContext(progress=_case_progress(progress, i, len(case_ids), cid), cancel=cancel)
+        ctx = PredictContext(progress=_case_progress(progress, i, len(case_ids), cid, step_progress), cancel=cancel)
         done.append(store_result(ws, model, case, model.predict(case, ctx)))
     progress(len(case_ids), len(case_ids), "done")
     return done, skipped

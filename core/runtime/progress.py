@@ -46,3 +46,14 @@ def scaled(progress: Progress, start: int, span: int, total: int, prefix: str = 
         progress(start + int(round(frac * span)), total, prefix + message)
 
     return report
+
+
+def part_progress(progress: Progress, index: int, count: int, prefix: str = "", steps: int = 1000) -> Progress:
+    """The progress of part ``index`` of ``count`` (an image of a case, a normal being calibrated on)
+    reported in ``steps`` units per part, so a long part (a volume's slices) moves the bar."""
+
+    def report(done: int, sub_total: int, message: str) -> None:
+        frac = 0.0 if sub_total <= 0 else min(1.0, max(0.0, done / sub_total))
+        progress(index * steps + int(frac * steps), count * steps, prefix + message)
+
+    return report

@@ -31,6 +31,7 @@ from core.models.rasalore import supervision
 from core.models.rasalore.card_text import CASE_SCORE_CAVEAT, DEVIATIONS, FAITHFUL_CONFIG
 from core.models.rasalore.fitting import fit_rasalore, guided, weak_mask_source
 from core.models.rasalore.settings import RasaloreSettings
+from core.runtime.progress import part_progress
 from core.workspace.cards import Calibration
 from core.workspace.results import SliceScores
 
@@ -126,12 +127,14 @@ class Rasalore(AnomalyModel):
         cases = build_cases([], ctx.labelled_cases or [], self.config)
         for i, tc in enumerate(cases):
             ctx.cancel.raise_if_cancelled()
-            ctx.progress(i, len(cases), f"calibrating on the healthy slices of volume {i + 1}/{len(cases)}")
+            what = f"calibrating on the healthy slices of volume {i + 1}/{len(cases)}"
+            ctx.progress(i, len(cases), what)
             healthy = tc.labels == supervision.HEALTHY
             if not healthy.any():
                 continue
+            sub = part_progress(ctx.progress, i, len(cases), what + ": ")
             for im in tc.images.values():
-                out = self.slice_maps(im, PredictContext(cancel=ctx.cancel))
+                out = self.slice_maps(im, PredictContext(progress=sub, cancel=ctx.cancel))
                 healthy_maps = out["maps"][healthy]
                 raws.append(self.volume_score(self._slice_scores(healthy_maps), guided_scores=out["p_unhealthy"] is not None))
                 maps.append(healthy_maps)

@@ -71,3 +71,21 @@ def test_predict_cases_passes_progress_and_cancel_for_each_case(small_demo):
     model.stop_after_two = token
     with pytest.raises(CancelledError):
         store.predict_cases(ws, model, ids, cancel=token)  # stops inside the first case
+
+
+def test_step_progress_gets_each_predictions_own_steps_as_a_fraction(small_demo):
+    from core.models import store
+    from core.runtime.progress import part_progress
+    from core.workspace import Workspace
+
+    ws = Workspace.open(small_demo)
+    model = _Steps()
+    model.fit([ws.load_case(c) for c in store.training_normals(ws, "fundus")])
+    steps = []
+    store.predict_cases(ws, model, ["FUN-L01"], step_progress=lambda d, t, m: steps.append((d / t, m)))
+    fractions = [f for f, _m in steps]
+    assert fractions == sorted(fractions) and 0.0 < fractions[2] < 1.0  # the bar moves inside the case
+    assert any(m == "step 2/3" for _f, m in steps)
+    seen = []
+    part_progress(lambda d, t, m: seen.append((d, t, m)), 1, 2, "B: ")(1, 4, "x")
+    assert seen == [(1250, 2000, "B: x")]
