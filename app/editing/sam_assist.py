@@ -149,7 +149,7 @@ class SamAssist(QObject):
 
     def _submit_decode(self) -> None:
         from core.labels.sam_prompts import PromptResult, predict_prompts
-        from core.sam.crop import predict_small_prompts
+        from core.sam.crop import mask_is_small, predict_small_prompts
 
         self._decoding, self._wanted = True, False
         p = self.prompts
@@ -165,11 +165,11 @@ class SamAssist(QObject):
         def work():
             t0 = time.perf_counter()
             service = self.service_factory(store)
-            # small prompts: a native-resolution crop around them (None: not small, or the structure outgrows the crop)
-            res = predict_small_prompts(service, image, sha, points=pts, labels=labels, box=box, previous=prev)
-            if res is None:
-                whole_prev = prev if prev is not None and prev.crop is None else None
-                res = predict_prompts(service, emb, hw, points=pts, labels=labels, box=box, previous=whole_prev)
+            whole_prev = prev if prev is not None and prev.crop is None else None
+            res = predict_prompts(service, emb, hw, points=pts, labels=labels, box=box, previous=whole_prev)
+            if res is None or mask_is_small(res.mask):
+                # a small structure: a native-resolution crop around the prompts (None: not small, or it outgrows the crop)
+                res = predict_small_prompts(service, image, sha, points=pts, labels=labels, box=box, previous=prev) or res
             ms = (time.perf_counter() - t0) * 1000.0
             if res is None:
                 return SamResult(np.zeros(hw, bool), 0.0, np.zeros((256, 256), np.float32), ms, generation)

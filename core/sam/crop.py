@@ -15,6 +15,16 @@ import numpy as np
 CROP_CONTEXT = 4.0  # a box prompt's crop is this many times the box's longer side
 SMALL_SHARE = 0.2  # a box whose longer side is below this share of the image's longer side is small
 MIN_GAIN = 1.5  # crop only when the crop is at least this much less shrunk than the whole image
+SMALL_MASK_SHARE = 0.05  # a whole-image mask whose extent is below this share of the image side asks for a crop
+
+
+def mask_is_small(mask: np.ndarray | None) -> bool:
+    """No mask, or one whose bounding box is under :data:`SMALL_MASK_SHARE` of the image's longer side:
+    the structure may be too small for the whole-image embedding (try a crop)."""
+    if mask is None or not mask.any():
+        return True
+    ys, xs = np.nonzero(mask)
+    return max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 < SMALL_MASK_SHARE * max(mask.shape)
 
 
 def crop_key(image_sha: str, crop: tuple[int, int, int, int]) -> str:

@@ -63,3 +63,14 @@ def test_a_click_on_a_small_disc_returns_a_mask_of_that_disc(tmp_path):
     whole = predict_prompts(sam, sam.embedding(img, "ff" * 32), img.shape[:2], points=click, labels=np.array([1]))
     whole_iou = 0.0 if whole is None else (whole.mask & disc).sum() / (whole.mask | disc).sum()
     assert iou > whole_iou  # the whole image at 256 px resolves the dot worse
+
+
+def test_mask_is_small():
+    from core.sam.crop import mask_is_small
+
+    m = np.zeros((1000, 1000), bool)
+    assert mask_is_small(m) and mask_is_small(None)
+    m[100:120, 100:130] = True
+    assert mask_is_small(m)
+    m[100:300, 100:300] = True
+    assert not mask_is_small(m)
