@@ -1,7 +1,8 @@
 """``anomaly-studio --smoke``: a self-check of an installation or a PyInstaller bundle.
 
-Offscreen: builds a small demo workspace in a temporary folder, fits MIAS-SAM on its normals,
-runs it on one lesion case, renders the real window with the result, saves a screenshot, prints a
+Offscreen: builds a small demo workspace in a temporary folder, fits MIAS-SAM on its normals
+(its encoder on the inference backend: ONNX Runtime on a CPU, the graph exported into the
+application-data cache; torch on CUDA), runs it on one lesion case, renders the real window with the result, saves a screenshot, prints a
 JSON summary and exits 0 (non-zero with the failing step named otherwise). ``--keep`` keeps the
 temporary demo workspace (its path is in the JSON) so a caller can time ``gui --screenshot`` on it.
 """
@@ -82,6 +83,9 @@ def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
         steps[step] = round(time.monotonic() - t, 1)
         from core.runtime.device import describe_device
 
+        backend = model.backend  # frozen encoder: ONNX Runtime on a CPU (exported into app data), torch on CUDA
+        graph = model.sam.encoder.graph().path if backend == "onnx" else None
+
         print(
             json.dumps(
                 {
@@ -93,6 +97,8 @@ def run_smoke(screenshot: str | None = None, keep: bool = False) -> int:
                     "screenshot": str(target),
                     "workspace": str(ws.root) if keep else None,
                     "device": describe_device("auto"),
+                    "backend": backend,
+                    "onnx_graph": None if graph is None else str(graph),
                     "frozen": bool(getattr(sys, "frozen", False)),
                     "app_data": str(app_data_dir()),
                     "log": str(log_dir() / "anomaly-studio.log"),

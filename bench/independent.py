@@ -219,7 +219,8 @@ def _pick(metrics: dict) -> dict:
     return out
 
 
-def run(methods: list[str], root: Path, demo_root: Path, sizes, contrasts, device: str, log=print) -> dict:
+def run(methods: list[str], root: Path, demo_root: Path, sizes, contrasts, device: str, log=print, on_method=None) -> dict:
+    """Fit, predict and measure each method; ``on_method(result so far)`` after each (partial results survive)."""
     from bench.common import device_info
     from core.metrics.evaluate import evaluate
     from core.models import store
@@ -267,6 +268,8 @@ def run(methods: list[str], root: Path, demo_root: Path, sizes, contrasts, devic
         }
         out["methods"][name] = entry
         log(json.dumps({"method": name, "independent": entry["independent"], "demo_lesions": entry["demo_lesions"]}))
+        if on_method is not None:
+            on_method(out)
     return out
 
 
@@ -334,7 +337,8 @@ def main(argv=None) -> int:
     sizes = [int(s) for s in a.sizes.split(",") if s]
     contrasts = [c for c in a.contrasts.split(",") if c]
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
-    result = run([m for m in a.methods.split(",") if m], a.workspace, a.demo, sizes, contrasts, a.device, log=log)
+    methods = [m for m in a.methods.split(",") if m]
+    result = run(methods, a.workspace, a.demo, sizes, contrasts, a.device, log=log, on_method=lambda r: write_json(a.out, r))
     write_json(a.out, result)
     print(tables(result))
     return 0

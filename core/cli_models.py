@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.cli_predict import _progress, add_predict_arguments, cmd_predict, parse_config
 from core.errors import InputError, StudioError
 
 if TYPE_CHECKING:
@@ -26,20 +27,7 @@ def add_model_commands(sub) -> None:
     f.add_argument("--no-activate", action="store_true", help="keep the currently active version active")
     f.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("predict", help="run a fitted method on cases and store the results")
-    p.add_argument("model")
-    p.add_argument("--workspace", "-w", type=Path, required=True)
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--case", action="append", help="case id (repeatable)")
-    g.add_argument("--all", action="store_true", help="every case with an image the method scores")
-    p.add_argument("--version", help="model version (default: the active one)")
-    p.add_argument("--config", "-c", action="append", default=[], metavar="K=V", help="run-time setting, e.g. device=cpu")
-    p.add_argument(
-        "--export",
-        type=Path,
-        help="write one float32 heatmap per image (.npy; NIfTI with the source affine for MRI volumes) and scores.csv here",
-    )
-    p.add_argument("--json", action="store_true")
+    add_predict_arguments(sub.add_parser("predict", help="run a fitted method on cases and store the results"))
 
     t = sub.add_parser("train", help="train a method, printing JSON-lines progress (epoch, step, loss terms, eta_s)")
     t.add_argument("model")
@@ -67,29 +55,6 @@ def add_model_commands(sub) -> None:
     e.add_argument("--version")
     e.add_argument("--report", type=Path, help="write the report (JSON, CSV) into this folder")
     e.add_argument("--json", action="store_true")
-
-
-def parse_config(items: list[str]) -> dict:
-    """``--config K=V`` items as strings; the method's settings dataclass types them (ConfigError)."""
-    from core.models.config import parse_assignments
-
-    return parse_assignments(items)
-
-
-def _progress(quiet: bool):
-    if quiet:
-        return lambda d, t, m: None
-    last = [0.0]
-
-    def report(done: int, total: int, message: str) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.2 and done < total:
-            return
-        last[0] = now
-        sys.stderr.write(f"\r[{done}/{total}] {message}\033[K")
-        sys.stderr.flush()
-
-    return report
 
 
 def cmd_models(args) -> int:
@@ -148,48 +113,6 @@ def cmd_fit(args) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(f"fitted {model.name} version {card.version} on {out['training_images']} normal images in {out['fit_seconds']} s")
-    return 0
-
-
-def cmd_predict(args) -> int:
-    from core.models import store
-    from core.runtime.device import configure_cpu_threads
-    from core.workspace import Workspace
-
-    ws = Workspace.open(args.workspace)
-    version = store.require_version(ws, args.model, args.version)  # cheap: before torch is imported
-    configure_cpu_threads()
-    model = store.load_version(ws, args.model, version, **parse_config(args.config))
-    if args.all:
-        ids = [c.id for c in ws.cases() if c.image(model.modality) is not None]
-    else:
-        ids = args.case
-        for cid in ids:
-            if not ws.has_case(cid):
-                raise InputError(None, f"case '{cid}' not found in {ws.root}")
-            if ws.case(cid).image(model.modality) is None:
-                raise InputError(None, f"case '{cid}' has no {model.modality} image for {args.model}")
-    results, skipped = store.predict_cases(ws, model, ids, progress=_progress(args.json))
-    if not args.json:
-        sys.stderr.write("\n")
-    if args.export:
-        from core.models.results_export import export_results
-
-        export_results(ws, results, args.export)
-    out: dict[str, Any] = {
-        "model": model.name,
-        "version": model.card.version,
-        "threshold": model.card.threshold,
-        "results": [
-            {"case": r.case_id, "image": r.image, "score": r.score, "raw_score": r.raw_score, "abnormal": r.is_abnormal()} for r in results
-        ],
-        "skipped": skipped,
-    }
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        for r in out["results"]:
-            print(f"{r['case']:<14} {r['image']:<8} score {r['score']:7.2f}  {'ABNORMAL' if r['abnormal'] else 'normal'}")
     return 0
 
 

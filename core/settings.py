@@ -86,8 +86,10 @@ class Settings:
     recent_workspaces: list[str] = field(default_factory=list)
     weights_dir: str | None = None
     device: str = "auto"  # auto | cpu | cuda
+    backend: str = "auto"  # frozen encoders: auto (ONNX Runtime on a CPU, torch on CUDA) | torch | onnx
     user: str | None = None
     autosave: bool = True
+    sam_prefetch: bool = True  # label mode: each image's SAM embedding starts in the background, ahead of the first click
     max_pixels: int | None = None  # decoder budget in values (core.io.limits); the environment overrides it
     pacs_servers: list[PacsServer] = field(default_factory=list)
 
@@ -146,6 +148,15 @@ class Settings:
 
     def resolved_user(self) -> str:
         return self.user or os.environ.get("ANOMALY_STUDIO_USER") or default_user()
+
+    def resolved_sam_prefetch(self) -> bool:
+        """``ANOMALY_STUDIO_SAM_PREFETCH`` (0/1) wins over the setting (tests turn it off by default)."""
+        env = os.environ.get("ANOMALY_STUDIO_SAM_PREFETCH", "").strip().lower()
+        if env in ("0", "false", "no", "off"):
+            return False
+        if env in ("1", "true", "yes", "on"):
+            return True
+        return bool(self.sam_prefetch)
 
     def resolved_weights_dir(self) -> Path:
         env = os.environ.get("ANOMALY_STUDIO_WEIGHTS")

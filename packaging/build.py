@@ -131,6 +131,10 @@ def check_bundle(bundle: Path, out: Path, smoke: bool = True) -> dict:
             if res.returncode != 0 or not (summary["smoke"] or {}).get("ok"):
                 failures.append("smoke check failed")
                 summary["smoke_output"] = (res.stdout + res.stderr)[-4000:]
+            elif summary["smoke"].get("backend") == "onnx":  # the bundled ONNX Runtime ran the exported encoder
+                graph = Path(summary["smoke"].get("onnx_graph") or "")
+                if not graph.is_file() or app_home.resolve() not in graph.resolve().parents:
+                    failures.append(f"the smoke check's ONNX graph {graph} is not in the application-data cache")
             ws = (summary["smoke"] or {}).get("workspace")
             if ws:
                 window = out / "window.png"

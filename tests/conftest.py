@@ -13,6 +13,9 @@ pytest_plugins = ("tests.helpers.orthanc",)  # the real-Orthanc fixtures of the 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# GUI tests that are not about SAM do not encode every image they open in label mode in the
+# background (tests/app/editing/test_sam_prefetch.py turns it on where it is tested)
+os.environ.setdefault("ANOMALY_STUDIO_SAM_PREFETCH", "0")
 
 
 @pytest.fixture(scope="session", autouse=True)

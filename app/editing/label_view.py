@@ -177,6 +177,8 @@ class LabelView(QWidget):
         self._on_save_state(t.key)
         if self.canvas.tool is not None and self.canvas.tool.name == "sam":
             self.sam.ensure_embedding()
+        else:
+            self.sam.prefetch()  # lowest priority: ready before the first SAM click
 
     def _on_edit(self, _text: str) -> None:
         if self.current is not None and self.canvas.editor is self.current.editor:

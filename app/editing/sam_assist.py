@@ -6,6 +6,12 @@ and mask decoder (core.labels.sam_prompts: clicks become candidate boxes for box
 LiteMedSAM, SAM point prompts for point-trained encoders). Requests are coalesced: while a decode runs, newer prompts replace older
 waiting ones, so fast clicking never queues stale work. Adding prompts to an existing mask feeds
 SAM its previous low-resolution logits (``mask_input``), SAM's own refinement loop.
+
+``prefetch()`` (called when an image is shown) starts the embedding ahead of the first click as
+the GPU worker's lowest-priority task (``TaskRunner.submit_idle``): it waits for any model run or
+decode, is dropped when the image changes before it starts, and its result is ignored when the
+image changed while it ran. A click during the prefetch waits for it instead of encoding twice.
+The ``sam_prefetch`` user setting (``ANOMALY_STUDIO_SAM_PREFETCH``) turns it off.
 """
 
 from __future__ import annotations
@@ -52,8 +58,20 @@ class SamAssist(QObject):
     status_changed = Signal(str)
     embedding_ready = Signal(bool)
 
-    def __init__(self, runner, store_provider: Callable[[], object], service_factory=default_service, parent: QObject | None = None):
+    def __init__(
+        self,
+        runner,
+        store_provider: Callable[[], object],
+        service_factory=default_service,
+        parent: QObject | None = None,
+        prefetch_enabled: bool | None = None,
+    ):
         super().__init__(parent)
+        if prefetch_enabled is None:
+            from core.settings import Settings
+
+            prefetch_enabled = Settings.load().resolved_sam_prefetch()
+        self.prefetch_enabled = prefetch_enabled
         self.runner = runner
         self.store_provider = store_provider
         self.service_factory = service_factory
@@ -64,6 +82,7 @@ class SamAssist(QObject):
         self._embedding: np.ndarray | None = None
         self._embedding_for: str | None = None
         self._embedding_pending: str | None = None
+        self._prefetch_task = None  # workers.pool.IdleTask of a prefetch still waiting to start
         self._generation = 0  # bumps on every prompt change
         self._decoding = False
         self._wanted = False
@@ -78,15 +97,43 @@ class SamAssist(QObject):
         self.clear(quiet=True)
         if self._embedding_for != sha:
             self._embedding = None
+        if self._prefetch_task is not None and self._prefetch_task.cancel():
+            self._embedding_pending = None  # the prefetch of the previous image never starts
+        self._prefetch_task = None
+
+    @property
+    def prefetch_task(self):
+        """The prefetch still waiting for the worker (``IdleTask``), or None."""
+        return self._prefetch_task
 
     def has_embedding(self) -> bool:
         return self._embedding is not None and self._embedding_for == self.sha
 
     def ensure_embedding(self) -> None:
-        if self.image is None or self.has_embedding() or self._embedding_pending == self.sha:
+        """Encode the image now (a click needs it): at normal priority, unless a prefetch of this
+        image is already running (then the click waits for that)."""
+        if self.image is None or self.has_embedding():
+            return
+        if self._embedding_pending == self.sha:
+            task = self._prefetch_task
+            if task is None or task.started or not task.cancel():
+                return  # already being encoded
+        self._prefetch_task = None
+        self._embedding_pending = self.sha
+        self.status_changed.emit("SAM: preparing this image (first time only)…")
+        self.runner.submit(self._embedding_work(), on_done=self._on_embedding, on_error=self._on_embedding_error)
+
+    def prefetch(self) -> None:
+        """Start this image's embedding in the background so the first click does not pay for it."""
+        if not self.prefetch_enabled or self.image is None or self.has_embedding() or self._embedding_pending == self.sha:
+            return
+        submit_idle = getattr(self.runner, "submit_idle", None)
+        if submit_idle is None:
             return
         self._embedding_pending = self.sha
-        self.status_changed.emit("SAM: preparing this image (first time only, a few seconds)…")
+        self._prefetch_task = submit_idle(self._embedding_work(), on_done=self._on_embedding, on_error=self._on_embedding_error)
+
+    def _embedding_work(self):
         store = self.store_provider()
         image, sha = self.image, self.sha
 
@@ -96,14 +143,15 @@ class SamAssist(QObject):
             emb = service.embedding(image, sha)
             return sha, emb, time.perf_counter() - t0
 
-        self.runner.submit(work, on_done=self._on_embedding, on_error=self._on_embedding_error)
+        return work
 
     def _on_embedding(self, result) -> None:
         sha, emb, seconds = result
         if self._embedding_pending == sha:
             self._embedding_pending = None
+            self._prefetch_task = None
         if sha != self.sha:
-            return
+            return  # the image changed while it was encoded
         self._embedding, self._embedding_for = emb, sha
         self.last_encode_s = seconds
         self.status_changed.emit(f"SAM ready ({seconds:.1f} s to prepare). Click inside the structure.")
@@ -113,6 +161,7 @@ class SamAssist(QObject):
 
     def _on_embedding_error(self, exc: BaseException) -> None:
         self._embedding_pending = None
+        self._prefetch_task = None
         log.error("SAM embedding failed: %s", exc)
         self.status_changed.emit(f"SAM unavailable: {exc}")
         self.embedding_ready.emit(False)

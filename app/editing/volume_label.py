@@ -279,6 +279,8 @@ class EditableVolumeView(VolumeView):
             self.draw_sam_prompts()
         if compute:
             self.sam.ensure_embedding()
+        else:
+            self.sam.prefetch()  # the slice the prompts moved to, ready (lowest priority) before the next click
 
     def draw_sam_prompts(self) -> None:
         for plane, (fill, pts, box) in self._sam_items.items():

@@ -3,12 +3,18 @@
 ``TaskRunner.submit(fn, ..., on_done=cb, on_error=eb)`` runs ``fn`` in a thread pool; the
 callbacks run on the GUI thread (queued signal). The I/O pool has several threads; the model
 worker (one thread) serialises everything that touches the GPU.
+
+``submit_idle`` is the lowest priority: such a task waits until no other task of the runner is
+queued or running (one idle task at a time), and its handle's ``cancel()`` drops it while it
+still waits (e.g. a SAM embedding started ahead for a case the user has left).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -16,6 +22,20 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 log = logging.getLogger(__name__)
+
+
+class IdleTask:
+    """A lowest-priority task waiting in a :class:`TaskRunner`."""
+
+    def __init__(self, fn: Callable[[], Any], on_done, on_error):
+        self.fn, self.on_done, self.on_error = fn, on_done, on_error
+        self.cancelled = False
+        self.started = False
+
+    def cancel(self) -> bool:
+        """Drop the task if it has not started; True when it will not run."""
+        self.cancelled = True
+        return not self.started
 
 
 class TaskRunner(QObject):
@@ -27,6 +47,9 @@ class TaskRunner(QObject):
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
         self._finished.connect(self._deliver)
         self.closed = False
+        self._busy = 0  # tasks queued or running
+        self._idle: deque[IdleTask] = deque()
+        self._state = threading.Lock()
 
     def submit(
         self,
@@ -40,7 +63,23 @@ class TaskRunner(QObject):
             log.debug("%s runner is shut down; dropped %s", self.name, getattr(fn, "__name__", fn))
             return None
 
-        def run():
+        with self._state:
+            self._busy += 1
+        try:
+            future = self._executor.submit(self._run, fn, args, kwargs, on_done, on_error)
+        except RuntimeError:  # shut down meanwhile
+            self._release()
+            return None
+        future.add_done_callback(lambda f: f.cancelled() and self._release())  # a cancelled task never runs _run
+        return future
+
+    def _release(self) -> None:
+        with self._state:
+            self._busy -= 1
+        self._dispatch_idle()
+
+    def _run(self, fn, args, kwargs, on_done, on_error):
+        try:
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:  # noqa: BLE001 - delivered to on_error on the GUI thread
@@ -49,8 +88,34 @@ class TaskRunner(QObject):
                 return None
             self._finished.emit(on_done, on_error, result, None)
             return result
+        finally:
+            self._release()
 
-        return self._executor.submit(run)
+    def submit_idle(self, fn: Callable[[], Any], *, on_done=None, on_error=None) -> IdleTask:
+        """Run ``fn`` when the runner has nothing else to do (lowest priority); see the module doc."""
+        task = IdleTask(fn, on_done, on_error)
+        if self.closed:
+            task.cancelled = True
+            return task
+        with self._state:
+            self._idle.append(task)
+        self._dispatch_idle()
+        return task
+
+    def _dispatch_idle(self) -> None:
+        with self._state:
+            while self._idle and self._idle[0].cancelled:
+                self._idle.popleft()
+            if self._busy or not self._idle or self.closed:
+                return
+            task = self._idle.popleft()
+            task.started = True
+            self._busy += 1
+        try:
+            self._executor.submit(self._run, task.fn, (), {}, task.on_done, task.on_error)
+        except RuntimeError:  # shut down meanwhile
+            with self._state:
+                self._busy -= 1
 
     def _deliver(self, on_done, on_error, result, error) -> None:
         if error is not None:

@@ -357,23 +357,35 @@ def predict_cases(
     cancel: CancelToken | None = None,
     skip_unsupported: bool = True,
     step_progress: Progress | None = None,
+    prefetch: int = 1,
 ) -> tuple[list[StoredResult], list[dict]]:
     """Predict and store. Returns (results, skipped) where skipped lists cases without a usable image.
-    ``step_progress`` gets each prediction's own progress (B-scans, slices, images of the case)."""
+    ``step_progress`` gets each prediction's own progress (B-scans, slices, images of the case).
+    The next ``prefetch`` cases are read on a thread while one is scored, and results are stored on
+    another (core.models.prefetch): the same results as one case after the other."""
+    from core.models.prefetch import Pipeline
+
     progress = progress or no_progress
     cancel = cancel or CancelToken()
-    done, skipped = [], []
+    skipped: list[dict] = []
     t0 = time.monotonic()
-    for i, cid in enumerate(case_ids):
-        cancel.raise_if_cancelled()
-        eta = (time.monotonic() - t0) / i * (len(case_ids) - i) if i else float("nan")
-        progress(i, len(case_ids), f"{cid}" + (f" (about {eta:.0f} s left)" if i else ""))
+
+    def load(cid: str):
         record = ws.case(cid)
         if not any(im.modality.value == model.modality for im in record.images) and skip_unsupported:
-            skipped.append({"case": cid, "reason": f"no {model.modality} image"})
-            continue
-        case = ws.load_case(record)
-        ctx = PredictContext(progress=_case_progress(progress, i, len(case_ids), cid, step_progress), cancel=cancel)
-        done.append(store_result(ws, model, case, model.predict(case, ctx)))
+            return None
+        return ws.load_case(record)
+
+    with Pipeline(load, case_ids, ahead=prefetch) as pipe:
+        for i, (cid, case) in enumerate(pipe):
+            cancel.raise_if_cancelled()
+            eta = (time.monotonic() - t0) / i * (len(case_ids) - i) if i else float("nan")
+            progress(i, len(case_ids), f"{cid}" + (f" (about {eta:.0f} s left)" if i else ""))
+            if case is None:
+                skipped.append({"case": cid, "reason": f"no {model.modality} image"})
+                continue
+            ctx = PredictContext(progress=_case_progress(progress, i, len(case_ids), cid, step_progress), cancel=cancel)
+            pipe.store(store_result, ws, model, case, model.predict(case, ctx))
+        done = pipe.results()
     progress(len(case_ids), len(case_ids), "done")
     return done, skipped

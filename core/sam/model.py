@@ -43,14 +43,17 @@ class SamNetwork:
         import torch.nn.functional as F
 
         a = np.asarray(image)
-        if a.ndim == 2:
-            a = np.repeat(a[..., None], 3, axis=-1)
-        a = a[..., :3].astype(np.float32)
+        grey = a.ndim == 2
+        a = (a[..., None] if grey else a[..., :3]).astype(np.float32)
         h, w = a.shape[:2]
         scale = self.img_size / max(h, w)
         nh, nw = int(h * scale + 0.5), int(w * scale + 0.5)
-        t = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
+        # resize the (H, W, C) array through a channels-last view (no transposed copy of the full
+        # image; the same numbers), a grey image once and then as three equal channels
+        t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]
         t = F.interpolate(t, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+        if grey:
+            t = t.expand(1, 3, nh, nw)
         if self.normalisation == "minmax01":
             lo, hi = t.amin(), t.amax()
             t = (t - lo) / torch.clamp(hi - lo, min=1e-8)

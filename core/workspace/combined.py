@@ -110,7 +110,7 @@ def result_images(result: StoredResult, modality_of: Mapping[str, str], default_
         index = plane = None
         s = result.slices
         if s is not None and name == result.image and s.scores:
-            finite = [(i, v) for i, v in enumerate(s.scores) if _finite(v) is not None]
+            finite = [(i, f) for i, f in ((i, _finite(v)) for i, v in enumerate(s.scores)) if f is not None]
             if finite:
                 index = s.top if isinstance(s.top, int) and 0 <= s.top < len(s.scores) else max(finite, key=lambda t: t[1])[0]
                 plane = s.plane
@@ -138,8 +138,8 @@ def combine_results(case_id: str, results: Sequence[StoredResult], modality_of: 
     if best is None:
         return None
     margin, r, decider, fused = best
-    threshold = _finite(r.threshold)
-    threshold = decider.threshold if decider is not None else (3.0 if threshold is None else threshold)
+    stored = _finite(r.threshold)
+    threshold = decider.threshold if decider is not None else (3.0 if stored is None else stored)
     return CaseScore(case_id, float(r.score), threshold, tuple(images), decider, fused, r.version)
 
 

@@ -126,7 +126,10 @@ class ResultsRepository:
         """Write each image's (heatmap, mask) to the array store, then the row (one transaction)."""
         for image_name, (heat, mask) in arrays.items():
             entry = result.images[image_name]
-            self.arrays.put(entry.heatmap_key, np.asarray(heat, np.float32))
+            heat = np.asarray(heat, np.float32)
+            # a smooth float32 map does not compress (lzf: 1 % smaller, ~10x slower to write and read);
+            # volumes do (mostly background): 2-D maps are stored plain, volumes lzf-compressed
+            self.arrays.put(entry.heatmap_key, heat, compress=heat.ndim >= 3)
             if mask is not None and entry.mask_key:
                 self.arrays.put(entry.mask_key, np.asarray(mask, bool))
         extras = dict(_jsonable(result.extras))

@@ -45,6 +45,8 @@ def test_smoke_from_source_runs_a_model_and_renders_the_window(tmp_path):
     assert Path(out["app_data"]) == Path(os.environ["ANOMALY_STUDIO_HOME"])  # the tests' private folder
     assert Path(out["log"]).is_file()
     assert out["workspace"] is None  # the temporary demo workspace was removed
+    # on a CPU the encoder ran on ONNX Runtime, its graph exported into the application-data cache
+    assert out["backend"] == "onnx" and Path(out["app_data"]) in Path(out["onnx_graph"]).parents
     with Image.open(shot) as im:
         rgb = np.asarray(im.convert("RGB"))
     assert rgb.shape[:2] == (1000, 1600)

@@ -17,7 +17,17 @@ from __future__ import annotations
 import numpy as np
 
 from core.domain import LoadedImage
-from core.models.bank_model import MemoryBankModel, PatchGrid, TiledGrid, gaussian_blur, image_2d, middle_page, resize_map, tiling_extras
+from core.models.bank_model import (
+    MemoryBankModel,
+    PatchGrid,
+    TiledGrid,
+    gaussian_blur,
+    image_2d,
+    middle_page,
+    resize_map,
+    tiling_extras,
+    upsample_map,
+)
 from core.models.contract import Capabilities, PredictContext, Supervision
 from core.models.memory_bank import MemoryBank
 from core.models.mias_sam.settings import MiasSamSettings
@@ -85,7 +95,7 @@ class MiasSam(MemoryBankModel):
         if self._sam is None:
             from core.sam import get_sam_service
 
-            self._sam = get_sam_service(self.config.encoder, self.config.device, self.array_store)
+            self._sam = get_sam_service(self.config.encoder, self.config.device, self.array_store, backend=self.backend)
         return self._sam
 
     def attach_store(self, store) -> None:
@@ -115,7 +125,7 @@ class MiasSam(MemoryBankModel):
         frame = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
         frame = gaussian_blur(frame, self.config.smooth_sigma)
         valid = np.ascontiguousarray(frame[:nh, :nw])
-        full = F.interpolate(torch.from_numpy(valid)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
+        full = upsample_map(valid, (h, w))
         # raw score: the largest patch distance among patches whose centre lies on the pixels (not the padding)
         stride = size / part.grid[0]
         rows, cols = int(np.ceil(nh / stride)), int(np.ceil(nw / stride))

@@ -92,30 +92,40 @@ def train_classifier(
 
 
 class SliceClassifier:
-    """DDPT at prediction time: P(unhealthy) of 256 px normalised slices."""
+    """DDPT at prediction time: P(unhealthy) of 256 px normalised slices. The frozen LiteMedSAM
+    encoder runs on the model's inference backend (ONNX Runtime on a CPU, torch on CUDA), the
+    slices of a volume ``batch`` at a time."""
 
-    def __init__(self, config: RasaloreSettings, state: dict, device, store=None):
+    def __init__(self, config: RasaloreSettings, state: dict, device, store=None, backend: str | None = None, batch: int = 8):
+        from core.runtime.inference import model_backend
         from core.sam.model import load_sam
 
         self.device = device
         self.store = store
+        self.batch = max(1, int(batch))
         self.net = load_sam("litemedsam", device)
+        self.backend = backend or model_backend(None, self.net.device)
         self.module = build_classifier(self.net, config, state).to(device).eval()
+
+    def token_key(self, sha: str) -> str:
+        suffix = "" if self.backend == "torch" else f"-{self.backend}"
+        return f"rasalore/ddpt-tokens-{self.module.grid}{suffix}/{sha}"
 
     def probabilities(self, slices: np.ndarray, *, progress: Progress = no_progress, cancel: CancelToken | None = None) -> np.ndarray:
         """(n, 256, 256) slices in [0, 1] -> (n,) P(unhealthy). With a workspace array store the
-        pooled DDPT tokens of each slice (128 KB, not the 2 MB embedding) are cached by content, and
-        the embeddings cached by training are used where they exist."""
+        pooled DDPT tokens of each slice (128 KB, not the 2 MB embedding) are cached by content (per
+        backend), and the embeddings cached by training are used where they exist (torch's, equal to
+        ONNX Runtime's within 1e-5)."""
         import torch
 
         from core.hashing import array_sha256
-        from core.models.rasalore.weak_masks import encode_slices, infer_ddpt
+        from core.models.rasalore.weak_masks import infer_ddpt
 
         cancel = cancel or CancelToken()
         g = self.module.grid
         tokens = torch.zeros(len(slices), g * g, self.module.image_pe.shape[-1])
         shas = [array_sha256(np.ascontiguousarray(s)) for s in slices] if self.store else None
-        keys = [f"rasalore/ddpt-tokens-{g}/{sha}" for sha in shas] if shas else None
+        keys = [self.token_key(sha) for sha in shas] if shas else None
         todo = []
         for i in range(len(slices)):
             hit = self.store.get(keys[i]) if keys else None
@@ -127,11 +137,23 @@ class SliceClassifier:
             else:
                 todo.append(i)
         if todo:
-            for j, emb in encode_slices(self.net, slices[todo], progress=progress, cancel=cancel, what="slice"):
-                i = todo[j]
-                tokens[i] = self.module.pool(emb[None].float())[0]
-                if keys:
-                    self.store.put(keys[i], tokens[i].numpy().astype(np.float16), attrs={"encoder": "litemedsam"})
+            from core.sam.encoder import image_encoder
+
+            encoder = image_encoder(self.net, self.backend)
+            for start in range(0, len(todo), self.batch):
+                cancel.raise_if_cancelled()
+                progress(start, len(todo), f"LiteMedSAM encoder: slice {start + 1}/{len(todo)}")
+                part = todo[start : start + self.batch]
+                x = torch.cat([self.net.preprocess(slices[i])[0] for i in part])
+                emb = encoder.run(x, ("embedding",))["embedding"].cpu()
+                # float16 as the training embeddings (weak_masks.encode_slices) before pooling
+                pooled = self.module.pool(emb.to(torch.float16).float())
+                for j, i in enumerate(part):
+                    tokens[i] = pooled[j]
+                    if keys:
+                        self.store.put(
+                            keys[i], tokens[i].numpy().astype(np.float16), attrs={"encoder": "litemedsam", "backend": self.backend}
+                        )
         progress(len(slices), len(slices), "slice classifier")
         logits, _attn = infer_ddpt(self.module, tokens, self.device)
         return torch.softmax(logits.float(), dim=1)[:, 1].numpy().astype(np.float32)

@@ -107,6 +107,8 @@ class Rasalore(AnomalyModel):
         return train, calib, source
 
     def _fit(self, units: list[LoadedImage], ctx: FitContext) -> None:
+        if self.guided():  # the slice classifier's encoder: calibration and prediction use this backend
+            self.record_inference_backend()
         fitted = fit_rasalore(self.config, units, ctx, exclude=self._exclude, device=self.device, store=self.array_store)
         self.net, self._ddpt_state, self._classifier = fitted.net, fitted.ddpt_state, None
         self.config = replace(self.config, sequences=",".join(fitted.sequences), bridge_sequence=fitted.bridge)
@@ -209,7 +211,7 @@ class Rasalore(AnomalyModel):
         if self._classifier is None:
             from core.models.rasalore.guidance import SliceClassifier
 
-            self._classifier = SliceClassifier(self.config, self._ddpt_state, self.device, self.array_store)
+            self._classifier = SliceClassifier(self.config, self._ddpt_state, self.device, self.array_store, backend=self.backend)
         return self._classifier
 
     def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:

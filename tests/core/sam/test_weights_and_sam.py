@@ -49,7 +49,7 @@ def test_sam_embedding_cache_and_prompts(tmp_path):
     assert store.has(sam.cache_key(array_sha256(img)))
     # a second service with the same store reads the cached embedding instead of encoding
     no_encoder = dataclasses.replace(sam.net, image_encoder=lambda x: (_ for _ in ()).throw(AssertionError("encoder must not run")))
-    sam2 = type(sam)(no_encoder, store)
+    sam2 = type(sam)(no_encoder, store, backend=sam.backend)
     np.testing.assert_array_equal(sam2.embedding(img), emb)
     pred = sam.predict(emb, img.shape[:2], box=np.array([62, 32, 118, 88]), multimask=False)
     assert pred.masks.shape == (1, 120, 150)

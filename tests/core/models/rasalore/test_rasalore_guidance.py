@@ -85,7 +85,10 @@ def test_guided_prediction_gates_masks_scores_volumes_and_persists(tmp_path):
     p = parts["p_unhealthy"]
     assert p.shape == (parts["probs"].shape[0],) and ((p >= 0) & (p <= 1)).all()
     np.testing.assert_allclose(parts["maps"], parts["probs"] * p[:, None, None], rtol=1e-6)
-    assert any(k.startswith("rasalore/ddpt-tokens-8/") for k in arrays.keys())  # tokens cached by content
+    # tokens cached by content, per inference backend (the one recorded in the card at fit)
+    assert m["inference_backend"] == model.backend and model.backend in ("onnx", "torch")
+    prefix = "rasalore/ddpt-tokens-8" + ("" if model.backend == "torch" else f"-{model.backend}") + "/"
+    assert any(k.startswith(prefix) for k in arrays.keys())
 
     r = model.predict(probe)
     ex = r.extras
