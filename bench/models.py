@@ -37,7 +37,7 @@ def run(methods: list[str], workspace: str | None, device: str) -> dict:
             res = model.predict(case)
             times.append(time.perf_counter() - t1)
             store.store_result(ws, model, case, res)
-            feats = model.patch_features(case.images["fundus"]) if hasattr(model, "patch_features") else None
+            feats = model.patch_features(case.images["fundus"].array) if hasattr(model, "patch_features") else None
             if feats is not None:
                 t2 = time.perf_counter()
                 model.bank.search(feats.features, k=model.config.knn_k)

@@ -37,7 +37,7 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def normals_from_workspace(root: Path, modality: str, size: int, limit: int = 6) -> list[np.ndarray]:
-    from core.models.bank_model import image_2d
+    from core.models.pages import middle_pixels
     from core.models.store import training_normals
     from core.workspace import Workspace
 
@@ -46,7 +46,7 @@ def normals_from_workspace(root: Path, modality: str, size: int, limit: int = 6)
     for rec in training_normals(ws, modality)[:limit]:
         case = ws.load_case(rec)
         im = case.first(modality)
-        out.append(resize(image_2d(im), size))
+        out.append(resize(middle_pixels(im), size))
     return out
 
 

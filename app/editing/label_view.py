@@ -334,6 +334,7 @@ class LabelView(QWidget):
                 threshold=threshold,
                 as_polygon=as_polygon,
                 image_hw=(ed.height, ed.width),
+                page=self.current.target.page,
             )
         except StudioError as exc:
             self.show_message(str(exc))

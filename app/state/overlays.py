@@ -4,7 +4,10 @@ user's overlay settings (colormap, opacity, clamp range, which layers show).
 Heatmaps are smooth (patch grids upsampled and Gaussian-filtered), so for display they are reduced
 to at most ``HEATMAP_DISPLAY_SIDE`` pixels a side and stretched over the image: colormap, opacity
 and clamp changes then stay interactive on 1-2k px images. Masks keep up to
-``MASK_DISPLAY_SIDE`` pixels a side (sharp edges). Stored results are never changed.
+``MASK_DISPLAY_SIDE`` pixels a side (sharp edges). An OCT volume's (N, H, W) maps are reduced
+B-scan by B-scan; its en-face map (stored at most 512 px a side over the localizer) is shown as
+stored, with the area no B-scan covers set below every colour range (transparent). Stored results
+are never changed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from core.workspace.combined import CaseScore, combine_results
 from core.workspace.results import SliceScores
 
 HEATMAP_DISPLAY_SIDE = 384
+OUTSIDE_SCAN = -1.0e6  # en-face cells no B-scan covers: below any clamp range, so drawn transparent
 MASK_DISPLAY_SIDE = 1024
 COLORMAPS = ("turbo", "inferno", "magma", "viridis", "CET-L3")
 COLORMAP_TITLES = {"turbo": "Turbo", "inferno": "Inferno", "magma": "Magma", "viridis": "Viridis", "CET-L3": "Hot"}
@@ -52,19 +56,38 @@ def default_clamp(pixel_threshold: float) -> tuple[float, float]:
 class ImageOverlay:
     """Display data of one image: reduced heatmap and mask, and where they lie."""
 
-    heatmap: np.ndarray | None  # float32 (h, w) reduced, or (X, Y, Z) for volumes
+    heatmap: np.ndarray | None  # float32 (h, w) reduced, (N, h, w) per B-scan of a stack, or (X, Y, Z) for volumes
     mask: np.ndarray | None  # bool, reduced likewise
     image_shape: tuple[int, ...]  # the image's recorded shape: (H, W[, 3]), (N, H, W) stack, (X, Y, Z)
-    page: int | None = None  # a 2-D map of a B-scan stack lies on this page
+    page: int | None = None  # a 2-D map of a B-scan stack lies on this page (results from before per-B-scan maps)
     score: float | None = None
     heat_range: tuple[float, float] = (0.0, 0.0)
     is_stack: bool = False
+    enface: np.ndarray | None = None  # an OCT volume's en-face map (float32, OUTSIDE_SCAN off the scan) ...
+    enface_on: str | None = None  # ... stretched over this image of the case
 
     @property
     def hw(self) -> tuple[int, int]:
         """(height, width) of the 2-D image (or B-scan page) the maps are stretched over."""
         s = self.image_shape
         return (int(s[1]), int(s[2])) if self.is_stack else (int(s[0]), int(s[1]))
+
+    @property
+    def per_bscan(self) -> bool:
+        """The maps hold one 2-D map per B-scan of a stack."""
+        return self.is_stack and self.heatmap is not None and self.heatmap.ndim == 3
+
+    def page_maps(self, page: int | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(heatmap, mask) to draw on a 2-D image or on B-scan ``page`` of a stack (None: nothing there)."""
+        heat, mask = self.heatmap, self.mask
+        if self.is_stack:
+            if self.page is not None and page != self.page:  # an old result: one 2-D map on one B-scan
+                return None, None
+            n = int(self.image_shape[0])
+            ok = page is not None and 0 <= page < n
+            heat = heat[page] if heat is not None and heat.ndim == 3 and ok else heat if heat is not None and heat.ndim == 2 else None
+            mask = mask[page] if mask is not None and mask.ndim == 3 and ok else mask if mask is not None and mask.ndim == 2 else None
+        return (heat if heat is not None and heat.ndim == 2 else None), (mask if mask is not None and mask.ndim == 2 else None)
 
 
 @dataclass
@@ -85,6 +108,20 @@ class CaseOverlay:
     @property
     def abnormal(self) -> bool:
         return self.score >= self.threshold
+
+    def enface(self) -> tuple[np.ndarray, str] | None:
+        """(en-face map, name of the image it lies on) of the result's OCT volume, or None."""
+        for ov in self.images.values():
+            if ov.enface is not None and ov.enface_on:
+                return ov.enface, ov.enface_on
+        return None
+
+    def bscan_score(self, page: int | None) -> float | None:
+        """The calibrated score of B-scan ``page`` of the result's OCT volume, or None."""
+        s = self.slices
+        if s is None or s.plane != "bscan" or page is None:
+            return None
+        return s.score_at(page)
 
 
 def reduce_map(a: np.ndarray, max_side: int = HEATMAP_DISPLAY_SIDE) -> np.ndarray:
@@ -141,24 +178,33 @@ def prepare_image(
     is_stack: bool = False,
     score: float | None = None,
     page: int | None = None,
+    enface: np.ndarray | None = None,
+    enface_on: str | None = None,
 ) -> ImageOverlay:
     """Reduce one image's stored maps for display (run on a worker thread); ``page``: the B-scan a
-    2-D map of a stack lies on, as the stored result records it."""
+    2-D map of a stack lies on, as the stored result records it (old results); an (N, H, W) map of
+    a stack is reduced B-scan by B-scan; ``enface``: the volume's en-face map on ``enface_on``."""
     if heat is not None:
         heat = np.asarray(heat, np.float32)
+        rng = (float(np.nanmin(heat)), float(np.nanmax(heat)))
         if heat.ndim == 2:
-            full = heat
             heat = reduce_map(heat)
-            rng = (float(np.nanmin(full)), float(np.nanmax(full)))
-        else:
-            rng = (float(np.nanmin(heat)), float(np.nanmax(heat)))
+        elif heat.ndim == 3 and is_stack:
+            heat = np.stack([reduce_map(h) for h in heat])
     else:
         rng = (0.0, 0.0)
     if mask is not None:
         mask = np.asarray(mask, bool)
         if mask.ndim == 2:
             mask = reduce_mask(mask)
-    return ImageOverlay(heat, mask, tuple(int(s) for s in image_shape), page, score, rng, is_stack)
+        elif mask.ndim == 3 and is_stack:
+            mask = np.stack([reduce_mask(m) for m in mask])
+    if enface is not None:
+        enface = np.asarray(enface, np.float32)
+        enface = np.where(np.isfinite(enface), enface, np.float32(OUTSIDE_SCAN)).astype(np.float32) if enface.ndim == 2 else None
+    return ImageOverlay(
+        heat, mask, tuple(int(s) for s in image_shape), page, score, rng, is_stack, enface, enface_on if enface is not None else None
+    )
 
 
 def load_case_overlay(ws: Workspace, choice: ModelChoice, case_id: str) -> CaseOverlay | None:
@@ -197,6 +243,9 @@ def load_case_overlay(ws: Workspace, choice: ModelChoice, case_id: str) -> CaseO
             if name not in images:
                 continue
             heat, mask = ws.results.image_arrays(result, name)
+            enface = ws.results.enface_array(result, name) if entry.enface_key else None
             im = images[name]
-            overlay.images[name] = prepare_image(heat, mask, tuple(im.shape), im.is_stack, entry.score, entry.page)
+            overlay.images[name] = prepare_image(
+                heat, mask, tuple(im.shape), im.is_stack, entry.score, entry.page, *(enface if enface is not None else (None, None))
+            )
     return overlay

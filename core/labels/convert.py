@@ -92,10 +92,15 @@ def result_to_shapes(
     as_polygon: bool = True,
     min_area: int = 16,
     image_hw: tuple[int, int] | None = None,
+    page: int | None = None,
 ) -> list[Shape]:
     """Editable shapes from a stored result. ``use``: 'mask' (MIAS-SAM), 'heatmap' (regions above
-    ``threshold``, default the model's pixel threshold) or 'auto' (the mask when there is one)."""
+    ``threshold``, default the model's pixel threshold) or 'auto' (the mask when there is one).
+    ``page``: the B-scan of an OCT volume whose result (one map per B-scan) is wanted."""
     heat, mask = result_arrays(ws, source, case_id)
+    if page is not None:  # an OCT volume's (N, H, W) maps: the B-scan's own
+        heat = heat[page] if heat is not None and heat.ndim == 3 and 0 <= page < heat.shape[0] else heat
+        mask = mask[page] if mask is not None and mask.ndim == 3 and 0 <= page < mask.shape[0] else mask
     if use == "auto":
         use = "mask" if mask is not None else "heatmap"
     if use == "mask":

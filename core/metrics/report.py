@@ -99,9 +99,12 @@ def _overlay(
     if rec.is_volume:
         return None
     pixels = ws.read_pixels(rec)
-    if rec.is_stack:
-        pixels = pixels[pixels.shape[0] // 2]
     heat, _ = ws.results.image_arrays(res, image_name)
+    if rec.is_stack:  # an OCT volume: its highest-scoring B-scan (old results: the middle B-scan's 2-D map)
+        top = res.slices.top if res.slices is not None and res.slices.plane == "bscan" and res.slices.top is not None else None
+        page = top if heat is not None and heat.ndim == 3 and top is not None else pixels.shape[0] // 2
+        pixels = pixels[page]
+        heat = heat[page] if heat is not None and heat.ndim == 3 else heat
     if heat is None or heat.shape != pixels.shape[:2]:
         return None
     h, w = heat.shape

@@ -5,6 +5,14 @@ image grid.
 Calibration scores the deployed bank itself: every normal image is scored by the bank without the
 patches it contributed (leave-one-image-out), so no normal is scored by a bank that holds it and
 the model that is calibrated is the model that is deployed (one coreset, no refit).
+
+An OCT volume is scored B-scan by B-scan (core.models.pages): every B-scan of a normal volume adds
+its patches to the bank, the B-scans of one volume leave the bank together during calibration (a
+neighbouring B-scan is nearly the same image).
+
+With ``tiles > 1`` every page (a photo or one B-scan) is encoded as overlapping native-resolution
+tiles (core.models.tiling): the page's patch grid is a :class:`TiledGrid` and its map is stitched from
+the tiles' maps; ``tiles = 1`` encodes the whole page.
 """
 
 from __future__ import annotations
@@ -15,12 +23,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.domain import LoadedImage
-from core.errors import InputError, StudioError
+from core.errors import StudioError
 from core.models.bank_settings import CnnBankSettings, MemoryBankSettings
 from core.models.base import AnomalyModel, Unit
 from core.models.contract import FitContext, PredictContext
 from core.models.memory_bank import MemoryBank, greedy_coreset
+from core.models.pages import PageOutput, combine_pages, image_pages
 from core.models.tiling import Tile, field_of_view, stitch, tile_grid, tiles_in_view
+from core.models.volume_scores import CalibrationSamples
 from core.workspace.cards import Calibration
 
 TILING_DEFAULT_NOTE = (
@@ -31,8 +41,8 @@ TILING_DEFAULT_NOTE = (
 )
 TILING_NOTE = (
     "Tiled inference (the product's, not the paper's): the encoder sees {n} x {n} overlapping native-resolution tiles "
-    "(fundus tiles outside the field of view skipped), the bank holds tile features under the untiled bank's coreset "
-    "budget, maps are stitched with blending, and the calibration belongs to this tiling."
+    "of every image or B-scan (fundus tiles outside the field of view skipped), the bank holds tile features under the "
+    "untiled bank's coreset budget, maps are stitched with blending, and the calibration belongs to this tiling."
 )
 LEAVE_ONE_OUT = "leave-one-image-out: each normal scored by the deployed bank without the patches it contributed"
 
@@ -48,7 +58,7 @@ class PatchGrid:
 
 
 class TiledGrid(PatchGrid):
-    """Patch features of every kept tile of one image, concatenated in tile order; ``parts`` says
+    """Patch features of every kept tile of one page, concatenated in tile order; ``parts`` says
     which rows belong to which tile (the parts' own ``features`` are empty, the rows live here)."""
 
     def __init__(self, features: np.ndarray, parts: list[tuple[Tile, PatchGrid]], image_hw: tuple[int, int]):
@@ -102,29 +112,13 @@ def resize_map(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return F.interpolate(t, size=hw, mode="bilinear", align_corners=False, antialias=True)[0, 0].numpy().astype(np.float32)
 
 
-def middle_page(image: LoadedImage) -> int | None:
-    """The B-scan a 2-D map of a stack lies on (the middle page), None for a 2-D image."""
-    return image.array.shape[0] // 2 if image.record.is_stack else None
-
-
-def image_2d(image: LoadedImage) -> np.ndarray:
-    """The 2-D pixels a 2-D method scores (the middle page of a B-scan stack)."""
-    a = image.array
-    page = middle_page(image)
-    if page is not None:
-        return a[page]
-    if a.ndim == 3 and a.shape[-1] != 3:
-        raise InputError(None, f"{image.record.id}: expected a 2-D image, got shape {a.shape}")
-    return a
-
-
 class MemoryBankModel(AnomalyModel):
     config: MemoryBankSettings
 
     def __init__(self, settings: MemoryBankSettings | None = None, **config):
         super().__init__(settings, **config)
         self.bank: MemoryBank | None = None
-        self._feature_cache: dict[str, PatchGrid] = {}
+        self._feature_cache: dict[str, list[PatchGrid]] = {}  # image sha -> one grid per page (fit only)
         self._owners: np.ndarray | None = None  # which training image each bank entry came from (fit only)
 
     @property
@@ -136,67 +130,85 @@ class MemoryBankModel(AnomalyModel):
 
     # -- subclass hooks ---------------------------------------------------------------------------
     @abstractmethod
-    def pixel_features(self, pixels: np.ndarray, sha256: str | None) -> PatchGrid:
-        """Patch features of 2-D ``pixels`` (a whole image or one tile; ``sha256`` names a whole image)."""
+    def patch_features(self, pixels: np.ndarray, sha: str | None = None) -> PatchGrid:
+        """Patch features of one 2-D image (a photo, one B-scan, or one tile of either); ``sha``: its
+        content hash when known (None for a tile)."""
 
     def image_score(self, patch_scores: np.ndarray, frame_map: np.ndarray) -> float:
         return float(patch_scores.max())
 
     def part_map(self, patch: np.ndarray, part: PatchGrid) -> tuple[float, np.ndarray, np.ndarray]:
-        """Patch scores (h, w) of one image or tile -> (raw score, map on its pixel grid, model-frame map)."""
+        """Patch scores (h, w) of one page or tile -> (raw score, map on its pixel grid, model-frame map)."""
         frame_map, full_map = scores_to_map(patch, part.frame_hw, part.image_hw, self.config.smooth_sigma)
         return self.image_score(patch, frame_map), full_map, frame_map
 
     # -- tiling -----------------------------------------------------------------------------------
-    def image_tiles(self, image: LoadedImage, pixels: np.ndarray) -> list[Tile] | None:
-        """The tiles ``pixels`` is encoded in (None: the whole image, ``tiles=1``); on a fundus
-        photo, tiles outside the camera's field of view are left out."""
+    def page_tiles(self, pixels: np.ndarray, fundus: bool) -> list[Tile] | None:
+        """The tiles one page is encoded in (None: the whole page, ``tiles=1``); on a fundus photo,
+        tiles outside the camera's field of view are left out."""
         c = self.config
         if c.tiles <= 1:
             return None
         grid = tile_grid(pixels.shape[0], pixels.shape[1], c.tiles, c.tile_overlap)
-        fov = field_of_view(pixels) if image.modality.value == "fundus" else None
-        return tiles_in_view(grid, fov)
+        return tiles_in_view(grid, field_of_view(pixels) if fundus else None)
 
-    def patch_features(self, image: LoadedImage) -> PatchGrid:
-        pixels = image_2d(image)
-        tiles = self.image_tiles(image, pixels)
+    def page_features(self, pixels: np.ndarray, sha: str | None = None, fundus: bool = False) -> PatchGrid:
+        """Patch features of one page through the tiling: :meth:`patch_features` of the whole page
+        (``tiles=1``) or of each kept tile, concatenated in a :class:`TiledGrid`."""
+        tiles = self.page_tiles(pixels, fundus)
         if tiles is None:
-            return self.pixel_features(pixels, image.sha256 if not image.record.is_stack else None)
+            return self.patch_features(pixels, sha)
         feats, parts = [], []
         for t in tiles:
-            pg = self.pixel_features(np.ascontiguousarray(t.crop(pixels)), None)
+            pg = self.patch_features(np.ascontiguousarray(t.crop(pixels)), None)
             feats.append(pg.features)
             parts.append((t, PatchGrid(np.empty((len(pg.features), 0), np.float32), pg.grid, pg.frame_hw, pg.image_hw)))
         return TiledGrid(np.concatenate(feats, axis=0), parts, pixels.shape[:2])
 
-    def _maps(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, PatchGrid, list[np.ndarray]]:
-        """(raw score, map on the image grid, the patch grid, model-frame map of each part)."""
-        pg = self._features(image) if image.sha256 in self._feature_cache else self.patch_features(image)
-        dist, _ = bank.search(pg.features, k=self.config.knn_k)
-        d = dist.max(axis=1).astype(np.float32)  # the k-th neighbour distance (k=1: nearest)
+    def page_maps(self, pg: PatchGrid, patch: np.ndarray) -> tuple[float, np.ndarray, list[np.ndarray]]:
+        """One page's patch scores -> (raw score, map on the page's grid, model-frame map of each
+        part); a tiled page's tile maps are stitched and its score is the highest tile score."""
         if not isinstance(pg, TiledGrid):
-            score, full, frame = self.part_map(d.reshape(pg.grid), pg)
-            return score, full, pg, [frame]
+            score, full, frame = self.part_map(patch, pg)
+            return score, full, [frame]
+        flat = np.asarray(patch, np.float32).reshape(-1)
         scores, maps, frames, start = [], [], [], 0
         for _, part in pg.parts:
             n = part.features.shape[0]
-            s, m, f = self.part_map(d[start : start + n].reshape(part.grid), part)
+            s, m, f = self.part_map(flat[start : start + n].reshape(part.grid), part)
             scores.append(s)
             maps.append(m)
             frames.append(f)
             start += n
-        full = stitch(maps, [t for t, _ in pg.parts], pg.image_hw)
-        return max(scores), full, pg, frames
+        return max(scores), stitch(maps, [t for t, _ in pg.parts], pg.image_hw), frames
+
+    # -- features ---------------------------------------------------------------------------------
+    def features_batch(
+        self, pages: list[np.ndarray], shas: list[str | None], ctx: PredictContext | None = None, fundus: bool = False
+    ) -> list[PatchGrid]:
+        """Patch features of several 2-D images (the B-scans of a volume), in order, each through the
+        tiling. A loop over :meth:`page_features` for now: a batched encoder call (one forward pass
+        per batch of B-scans or tiles) can replace it here without changing any caller."""
+        ctx = ctx or PredictContext()
+        out = []
+        for i, (pixels, sha) in enumerate(zip(pages, shas, strict=True)):
+            ctx.cancel.raise_if_cancelled()
+            if len(pages) > 1:
+                ctx.progress(i, len(pages), f"B-scan {i + 1}/{len(pages)}")
+            out.append(self.page_features(pixels, sha, fundus))
+        return out
+
+    def image_features(self, image: LoadedImage, ctx: PredictContext | None = None) -> list[PatchGrid]:
+        """One patch grid per page of ``image`` (one for a 2-D image, one per B-scan of a stack)."""
+        pages = image_pages(image)
+        shas: list[str | None] = [None] * len(pages) if image.record.is_stack else [image.sha256]
+        return self.features_batch(pages, shas, ctx, fundus=image.modality.value == "fundus")
+
+    def _features(self, image: LoadedImage, ctx: PredictContext | None = None) -> list[PatchGrid]:
+        hit = self._feature_cache.get(image.sha256)
+        return hit if hit is not None else self.image_features(image, ctx)
 
     # -- fit --------------------------------------------------------------------------------------
-    def _features(self, image: LoadedImage) -> PatchGrid:
-        hit = self._feature_cache.get(image.sha256)
-        if hit is None:
-            hit = self.patch_features(image)
-            self._feature_cache[image.sha256] = hit
-        return hit
-
     def calibration_split(self, units: Sequence[Unit]) -> tuple[list[Unit], list[Unit], str]:
         units = list(units)
         if len(units) < 2:
@@ -206,12 +218,15 @@ class MemoryBankModel(AnomalyModel):
     def _fit(self, units: list[Unit], ctx: FitContext) -> None:
         self.record_inference_backend()  # fit, calibration and predict use this one
         feats, owners = [], []
+        quiet = PredictContext(cancel=ctx.cancel)
         for i, im in enumerate(units):
             ctx.cancel.raise_if_cancelled()
             ctx.progress(i, len(units), f"features of normal image {i + 1}/{len(units)}")
-            f = self._features(im).features
-            feats.append(f)
-            owners.append(np.full(len(f), i, np.int32))
+            grids = self._features(im, quiet)
+            self._feature_cache[im.sha256] = grids
+            for g in grids:  # every B-scan of a normal volume is a normal sample
+                feats.append(g.features)
+                owners.append(np.full(len(g.features), i, np.int32))
         bank = np.concatenate(feats, axis=0)
         owner = np.concatenate(owners)
         c = self.config
@@ -232,7 +247,7 @@ class MemoryBankModel(AnomalyModel):
         self._owners = owner
 
     def calibrate(self, units, source: str, ctx: FitContext, *, trained_on=()) -> Calibration:
-        raws, maps = [], []
+        samples = CalibrationSamples()
         leave_out = source == LEAVE_ONE_OUT and self._owners is not None
         deployed = self.memory_bank
         try:
@@ -240,23 +255,30 @@ class MemoryBankModel(AnomalyModel):
                 ctx.cancel.raise_if_cancelled()
                 ctx.progress(i, len(units), f"calibrating on normal {i + 1}/{len(units)}")
                 bank = MemoryBank(deployed.features[self._owners != i], index="exact", device=self.device) if leave_out else deployed
-                raw, raw_map, _ = self._raw_map(im, bank)
-                raws.append(raw)
-                maps.append(raw_map)
+                samples.add(*self._raw_map(im, bank))
         finally:
             self._feature_cache.clear()
             self._owners = None
-        return Calibration.from_samples(raws, maps, source)
+        return samples.calibration(source, self.card)
 
     # -- predict ----------------------------------------------------------------------------------
-    def _raw_map(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, dict]:
-        """(raw score, raw map on the image grid, extras) of ``image`` against ``bank``."""
-        score, full_map, pg, _ = self._maps(image, bank)
-        extras = {"bank_size": len(bank), "page": middle_page(image), **tiling_extras(pg)}
-        return score, full_map, extras
+    def page_distances(self, grids: list[PatchGrid], bank: MemoryBank) -> list[np.ndarray]:
+        """Patch scores (h, w) of every page: the k-th neighbour distance (k=1: nearest). One search
+        per page, so a B-scan gets bit for bit the same scores alone as inside its volume; a tiled
+        page's scores are one column of its tiles' rows, split again by :meth:`page_maps`."""
+        return [bank.search(g.features, k=self.config.knn_k)[0].max(axis=1).reshape(g.grid) for g in grids]
 
-    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
-        return self._raw_map(image, self.memory_bank)
+    def _raw_map(self, image: LoadedImage, bank: MemoryBank, ctx: PredictContext | None = None) -> PageOutput:
+        """(raw score, raw map on the image grid, extras) of ``image`` against ``bank``."""
+        grids = self._features(image, ctx)
+        outputs = []
+        for pg, patch in zip(grids, self.page_distances(grids, bank), strict=True):
+            score, full_map, _ = self.page_maps(pg, patch)
+            outputs.append((score, full_map, {"bank_size": len(bank), **tiling_extras(pg)}))
+        return combine_pages(outputs, image.record.is_stack)
+
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> PageOutput:
+        return self._raw_map(image, self.memory_bank, ctx)
 
     def state_tensors(self) -> dict:
         import torch

@@ -30,6 +30,7 @@ from core.domain import LoadedCase, LoadedImage
 from core.errors import ConfigError, InputError, StudioError
 from core.models.config import BaseSettings
 from core.models.contract import Capabilities, FitContext, PredictContext
+from core.models.volume_scores import PAGE_RAW_SCORES, CalibrationSamples, bscan_scores, with_enface
 from core.runtime.progress import Progress, part_progress
 from core.workspace.cards import Calibration, CardError, ModelCard
 from core.workspace.results import SliceScores
@@ -51,7 +52,9 @@ class ImageMap:
     mask: np.ndarray | None = None  # bool, same grid
     score: float | None = None  # calibrated image score where the method gives one per image
     raw_score: float | None = None
-    page: int | None = None  # a 2-D map of a B-scan stack lies on this page
+    page: int | None = None  # a 2-D map of a B-scan stack lies on this page (results from before per-B-scan maps)
+    enface: np.ndarray | None = None  # en-face map of an OCT volume (core.models.enface), on the image ``enface_on``
+    enface_on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,16 +200,14 @@ class AnomalyModel(ABC):
         return train, hold, "held-out normals"
 
     def calibrate(self, units: Sequence[Unit], source: str, ctx: FitContext, *, trained_on: Sequence[Unit] = ()) -> Calibration:
-        raws, maps = [], []
+        samples = CalibrationSamples()
         for i, im in enumerate(units):
             ctx.cancel.raise_if_cancelled()
             what = f"calibrating on normal {i + 1}/{len(units)}"
             ctx.progress(i, len(units), what)
             sub = part_progress(ctx.progress, i, len(units), what + ": ")
-            raw, raw_map, _extras = self._predict_raw(im, PredictContext(progress=sub, cancel=ctx.cancel))
-            raws.append(raw)
-            maps.append(raw_map)
-        return Calibration.from_samples(raws, maps, source)
+            samples.add(*self._predict_raw(im, PredictContext(progress=sub, cancel=ctx.cancel)))
+        return samples.calibration(source, self.card)
 
     def _finish_card(self, t0: float, images: list[LoadedImage], also_trained_on: Sequence[str] = ()) -> None:
         """Mark the model fitted and record calibration, training data (every image hash it learned
@@ -242,7 +243,8 @@ class AnomalyModel(ABC):
             sub = part_progress(ctx.progress, k, len(images), what + ": " if len(images) > 1 else "")
             raw, raw_map, extras = self._predict_raw(im, replace(ctx, progress=sub))
             mask = extras.pop("mask", None)
-            slices[im.record.name] = extras.pop("slices", None)
+            page_raws = extras.pop(PAGE_RAW_SCORES, None)
+            slices[im.record.name] = bscan_scores(self.calibration, page_raws) if page_raws is not None else extras.pop("slices", None)
             scores[im.record.name] = (self.calibration.image_z(raw), float(raw))
             maps[im.record.name] = ImageMap(
                 heatmap=self.calibration.pixel_z(raw_map),
@@ -252,10 +254,15 @@ class AnomalyModel(ABC):
                 page=extras.pop("page", None),
             )
             extras_all[im.record.name] = extras
+        maps = with_enface(case, maps)
         best = max(scores, key=lambda n: scores[n][0])
         primary = maps[best]
         others = {k: v for k, v in extras_all.items() if k != best}
         source = f"the higher of {len(maps)} images' calibrated scores ({best})" if len(maps) > 1 else ""
+        volume = slices[best]
+        if volume is not None and volume.plane == "bscan" and volume.top is not None:
+            how = f"{best}: its highest calibrated B-scan score (B-scan {volume.top + 1} of {len(volume.scores)})"
+            source = f"{source}; {how}" if source else how
         return AnomalyResult(
             score=float(scores[best][0]),
             heatmap=primary.heatmap,
@@ -264,7 +271,7 @@ class AnomalyModel(ABC):
             image=best,
             raw_score=scores[best][1],
             maps=maps,
-            slices=slices[best],
+            slices=slices[best] or next((s for s in slices.values() if s is not None), None),
             score_source=source,
         )
 

@@ -262,16 +262,22 @@ def default_modality(ws: Workspace, name: str) -> str:
 def store_result(ws: Workspace, model: AnomalyModel, case: LoadedCase, result: AnomalyResult) -> StoredResult:
     name, version = model.name, model.card.version
     images, arrays = {}, {}
+    enface: dict = {}  # image name -> en-face map of an OCT volume
     for image_name, m in result.maps.items():
         sha = case.images[image_name].sha256
+        has_enface = m.enface is not None and bool(m.enface_on)
         images[image_name] = ImageResult(
             result_key(name, version, sha, "heatmap"),
             result_key(name, version, sha, "mask") if m.mask is not None else None,
             None if m.score is None else float(m.score),
             None if m.raw_score is None else float(m.raw_score),
             m.page,
+            result_key(name, version, sha, "enface") if has_enface else None,
+            m.enface_on if has_enface else None,
         )
         arrays[image_name] = (m.heatmap, m.mask)
+        if has_enface and m.enface is not None:
+            enface[image_name] = m.enface
     stored = StoredResult(
         name,
         version,
@@ -285,7 +291,7 @@ def store_result(ws: Workspace, model: AnomalyModel, case: LoadedCase, result: A
         slices=result.slices,
         score_source=result.score_source,
     )
-    return ws.results.put(stored, arrays)
+    return ws.results.put(stored, arrays, enface)
 
 
 def load_result(ws: Workspace, name: str, case_id: str, version: str | None = None) -> StoredResult | None:

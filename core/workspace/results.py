@@ -71,7 +71,9 @@ class ImageResult:
     mask_key: str | None = None
     score: float | None = None
     raw_score: float | None = None
-    page: int | None = None  # a 2-D map of a B-scan stack lies on this page
+    page: int | None = None  # a 2-D map of a B-scan stack lies on this page (results from before per-B-scan maps)
+    enface_key: str | None = None  # an OCT volume's en-face map (core.models.enface) ...
+    enface_on: str | None = None  # ... lying on this image of the case (the localizer or the fundus photo)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"heatmap": self.heatmap_key, "score": self.score, "raw_score": self.raw_score}
@@ -79,12 +81,25 @@ class ImageResult:
             d["mask"] = self.mask_key
         if self.page is not None:
             d["page"] = self.page
+        if self.enface_key:
+            d["enface"] = self.enface_key
+            d["enface_on"] = self.enface_on
         return d
 
     @classmethod
     def from_json(cls, obj: dict) -> ImageResult:
         page = obj.get("page")
-        return cls(obj["heatmap"], obj.get("mask"), obj.get("score"), obj.get("raw_score"), None if page is None else int(page))
+        enface, on = obj.get("enface"), obj.get("enface_on")
+        ok = isinstance(enface, str) and isinstance(on, str)
+        return cls(
+            obj["heatmap"],
+            obj.get("mask"),
+            obj.get("score"),
+            obj.get("raw_score"),
+            None if page is None else int(page),
+            enface if ok else None,
+            on if ok else None,
+        )
 
 
 @dataclass
@@ -122,8 +137,14 @@ class ResultsRepository:
         self.catalog = catalog
         self.arrays = arrays
 
-    def put(self, result: StoredResult, arrays: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> StoredResult:
-        """Write each image's (heatmap, mask) to the array store, then the row (one transaction)."""
+    def put(
+        self,
+        result: StoredResult,
+        arrays: dict[str, tuple[np.ndarray, np.ndarray | None]],
+        enface: dict[str, np.ndarray] | None = None,
+    ) -> StoredResult:
+        """Write each image's (heatmap, mask) and en-face map (by image name) to the array store,
+        then the row (one transaction)."""
         for image_name, (heat, mask) in arrays.items():
             entry = result.images[image_name]
             heat = np.asarray(heat, np.float32)
@@ -132,6 +153,10 @@ class ResultsRepository:
             self.arrays.put(entry.heatmap_key, heat, compress=heat.ndim >= 3)
             if mask is not None and entry.mask_key:
                 self.arrays.put(entry.mask_key, np.asarray(mask, bool))
+        for image_name, values in (enface or {}).items():
+            entry = result.images[image_name]
+            if entry.enface_key:
+                self.arrays.put(entry.enface_key, np.asarray(values, np.float32))
         extras = dict(_jsonable(result.extras))
         if result.slices is not None:
             extras["slices"] = result.slices.to_json()
@@ -176,6 +201,18 @@ class ResultsRepository:
         heat = load(entry.heatmap_key, "heatmap")
         mask = load(entry.mask_key, "mask") if entry.mask_key else None
         return heat, mask
+
+    def enface_array(self, result: StoredResult, image: str | None = None) -> tuple[np.ndarray, str] | None:
+        """(en-face map, name of the image it lies on) of an OCT volume of the result (``image``, or
+        the first volume that has one), or None."""
+        names = [image] if image else list(result.images)
+        for name in names:
+            entry = result.images.get(name)
+            if entry is not None and entry.enface_key and entry.enface_on:
+                values = self.arrays.get(entry.enface_key)
+                if values is not None:
+                    return np.asarray(values, np.float32), entry.enface_on
+        return None
 
     def scores(self, name: str, version: str) -> dict[str, float]:
         rows = self.catalog.query("SELECT case_id, score FROM results WHERE model=? AND version=?", (name, version))

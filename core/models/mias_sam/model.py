@@ -17,20 +17,12 @@ from __future__ import annotations
 import numpy as np
 
 from core.domain import LoadedImage
-from core.models.bank_model import (
-    MemoryBankModel,
-    PatchGrid,
-    TiledGrid,
-    gaussian_blur,
-    image_2d,
-    middle_page,
-    resize_map,
-    tiling_extras,
-    upsample_map,
-)
+from core.hashing import array_sha256
+from core.models.bank_model import MemoryBankModel, PatchGrid, TiledGrid, gaussian_blur, resize_map, tiling_extras, upsample_map
 from core.models.contract import Capabilities, PredictContext, Supervision
 from core.models.memory_bank import MemoryBank
 from core.models.mias_sam.settings import MiasSamSettings
+from core.models.pages import VOLUME_NOTE, PageOutput, combine_pages, image_pages
 
 
 def patchify_embedding(emb, patch_size: int = 5, stride: int = 2, feature_dim: int = 1024):
@@ -83,6 +75,7 @@ class MiasSam(MemoryBankModel):
         "The anomaly map is scaled to [0, 1] per image before the centre of gravity and the dense prompt (the paper does not say "
         "how I(i, j) is scaled; the official code min-max normalises over the whole test set, which would make a case's prompt "
         "depend on the other cases).",
+        VOLUME_NOTE + " Each B-scan gets its own centre-of-gravity prompt and SAM mask (an (N, H, W) mask stack).",
     )
     faithful_config = {"encoder": "sam_vit_b", "image_size": 1024, "coreset_ratio": 1.0, "max_bank_size": 0}
 
@@ -102,18 +95,15 @@ class MiasSam(MemoryBankModel):
         super().attach_store(store)
         self._sam = None
 
-    def _pixels(self, image: LoadedImage) -> np.ndarray:
-        return image_2d(image)
-
-    def pixel_features(self, pixels: np.ndarray, sha256: str | None) -> PatchGrid:
-        emb = self.sam.embedding(pixels, sha256)
+    def patch_features(self, pixels: np.ndarray, sha: str | None = None) -> PatchGrid:
+        emb = self.sam.embedding(pixels, sha)
         c = self.config
         feats, grid = patchify_embedding(emb, c.patch_size, c.patch_stride, c.feature_dim)
         size = self.sam.net.img_size
         return PatchGrid(feats.numpy().astype(np.float32), grid, (size, size), pixels.shape[:2])
 
     def part_map(self, patch: np.ndarray, part: PatchGrid) -> tuple[float, np.ndarray, np.ndarray]:
-        """Patch scores of one image or tile -> (raw score, map on its pixel grid, map on the part of
+        """Patch scores of one page or tile -> (raw score, map on its pixel grid, map on the part of
         the SAM frame the pixels fill: the segmentation prompt is made from it)."""
         import torch
         import torch.nn.functional as F
@@ -121,7 +111,8 @@ class MiasSam(MemoryBankModel):
         size = self.sam.net.img_size
         h, w = part.image_hw
         nh, nw = self.sam.resized_hw((h, w))
-        t = torch.from_numpy(np.ascontiguousarray(patch, np.float32))[None, None]
+        patch = np.ascontiguousarray(patch, np.float32)
+        t = torch.from_numpy(patch)[None, None]
         frame = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
         frame = gaussian_blur(frame, self.config.smooth_sigma)
         valid = np.ascontiguousarray(frame[:nh, :nw])
@@ -131,26 +122,45 @@ class MiasSam(MemoryBankModel):
         rows, cols = int(np.ceil(nh / stride)), int(np.ceil(nw / stride))
         return float(patch[:rows, :cols].max()), full.astype(np.float32), valid
 
-    def _raw_map(self, image: LoadedImage, bank: MemoryBank) -> tuple[float, np.ndarray, dict]:
-        """Raw score and map of ``image`` against ``bank``; extras carry the model-frame map the
-        segmentation prompt is made from (the stitched map brought to the SAM frame when tiled)."""
-        raw_score, full, pg, frames = self._maps(image, bank)
-        h, w = full.shape
-        nh, nw = self.sam.resized_hw((h, w))
-        if isinstance(pg, TiledGrid):
-            frame = resize_map(full, (nh, nw))
-        else:
-            frame = frames[0]
-        extras: dict = {"bank_size": len(bank), "encoder": self.config.encoder, "page": middle_page(image), **tiling_extras(pg)}
+    def _page_map(self, pixels: np.ndarray, pg: PatchGrid, patch: np.ndarray, bank: MemoryBank) -> PageOutput:
+        """Raw score and map of one 2-D page from its patch distances; extras carry the model-frame
+        map the segmentation prompt is made from (a tiled page's stitched map brought to the SAM frame)."""
+        raw_score, full, frames = self.page_maps(pg, patch)
+        nh, nw = self.sam.resized_hw(pixels.shape[:2])
+        tiled = isinstance(pg, TiledGrid)
+        frame = resize_map(full, (nh, nw)) if tiled else frames[0]
+        extras: dict = {"bank_size": len(bank), "encoder": self.config.encoder, **(tiling_extras(pg) if tiled else {})}
         return raw_score, full, {**extras, "frame_map": frame, "frame_hw": (nh, nw)}
 
-    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
-        raw, full, extras = self._raw_map(image, self.memory_bank)
-        frame_map, frame_hw = extras.pop("frame_map"), extras.pop("frame_hw")
-        extras.update(self._segment(self._pixels(image), image, frame_map, frame_hw))
-        return raw, full, extras
+    def _raw_map(self, image: LoadedImage, bank: MemoryBank, ctx: PredictContext | None = None) -> PageOutput:
+        """(raw score, raw map, extras) of ``image`` against ``bank`` (calibration: no segmentation)."""
+        pages, grids = image_pages(image), self._features(image, ctx)
+        outputs = []
+        for pixels, pg, patch in zip(pages, grids, self.page_distances(grids, bank), strict=True):
+            raw, full, extras = self._page_map(pixels, pg, patch, bank)
+            extras.pop("frame_map"), extras.pop("frame_hw")
+            outputs.append((raw, full, extras))
+        return combine_pages(outputs, image.record.is_stack)
 
-    def _segment(self, pixels: np.ndarray, image: LoadedImage, frame_map: np.ndarray, frame_hw: tuple[int, int]) -> dict:
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> PageOutput:
+        """Map, score and SAM mask of every page (B-scan by B-scan: the page's embedding is still in
+        the SAM service's memory when its mask is decoded)."""
+        pages, bank = image_pages(image), self.memory_bank
+        outputs = []
+        for i, pixels in enumerate(pages):
+            ctx.cancel.raise_if_cancelled()
+            if len(pages) > 1:
+                ctx.progress(i, len(pages), f"B-scan {i + 1}/{len(pages)}")
+            sha = array_sha256(pixels) if image.record.is_stack else image.sha256
+            pg = self.page_features(pixels, sha, fundus=image.modality.value == "fundus")
+            (patch,) = self.page_distances([pg], bank)
+            raw, full, extras = self._page_map(pixels, pg, patch, bank)
+            frame_map, frame_hw = extras.pop("frame_map"), extras.pop("frame_hw")
+            extras.update(self._segment(pixels, sha, frame_map, frame_hw))
+            outputs.append((raw, full, extras))
+        return combine_pages(outputs, image.record.is_stack)
+
+    def _segment(self, pixels: np.ndarray, sha: str, frame_map: np.ndarray, frame_hw: tuple[int, int]) -> dict:
         h, w = pixels.shape[:2]
         cog = centre_of_gravity(frame_map, self.config.gamma)
         if cog is None:
@@ -162,7 +172,7 @@ class MiasSam(MemoryBankModel):
             lo, hi = float(frame_map.min()), float(frame_map.max())
             norm = (frame_map - lo) / (hi - lo)
             dense = self.sam.mask_prompt_from_map(norm, self.config.logit_scale)  # already in the model frame
-        emb = self.sam.embedding(pixels, image.sha256 if not image.record.is_stack else None)
+        emb = self.sam.embedding(pixels, sha)
         pred = self.sam.predict(emb, (h, w), points=np.array([[x, y]], np.float32), labels=np.array([1]), mask_input=dense, multimask=True)
         idx = self.config.mask_index
         return {

@@ -3,6 +3,8 @@ paper-faithful configuration."""
 
 from __future__ import annotations
 
+from core.models.pages import VOLUME_NOTE
+
 DEVIATIONS = (
     "Offline default encoder is LiteMedSAM's TinyViT (256 px) instead of SAM ViT-B (1024 px); prompts go into its 8 "
     "transformer blocks on the 64 x 64 embedding grid, with one shared up-projection per block width (160, 320).",
@@ -22,6 +24,9 @@ DEVIATIONS = (
     "score. case_score=fusion always uses the token, as the paper.",
     "Gradients are clipped to norm 1 (grad_clip) and AdamW's weight decay is 0.01 (weight_decay; the paper states neither): "
     "short CPU runs diverged without the clip.",
+    VOLUME_NOTE + " Paired with a fundus photo, every B-scan is decoded with the fundus (encoded once) and gets its own "
+    "fusion logit; the pair's fusion score is the highest of them (calibrated per B-scan). In training a volume gives "
+    "one random B-scan each time its case is drawn.",
 )
 
 FAITHFUL_CONFIG = {

@@ -10,6 +10,12 @@ A paired case gives one map per image plus the fused case score; a single image 
 trained on single images) gives its map and an image score (max of the map). ``modality`` picks
 which cases are fitted and predicted (those with an image of that modality); a paired case always
 contributes both of its images.
+
+An OCT volume is scored B-scan by B-scan (core.models.pages): paired with its fundus photo, every
+B-scan is decoded with the fundus (encoded once) and gets its own map and fusion logit; the OCT
+image's score is its highest calibrated B-scan score and the pair's fusion score the highest
+B-scan fusion logit (calibrated per B-scan, like the maps). In training a volume gives one B-scan,
+drawn at random, each time its case is drawn.
 """
 
 from __future__ import annotations
@@ -22,36 +28,21 @@ import numpy as np
 
 from core.domain import LoadedCase, LoadedImage
 from core.errors import InputError, StudioError
-from core.models.bank_model import image_2d, middle_page
 from core.models.base import AnomalyModel, AnomalyResult, ImageMap
 from core.models.contract import Capabilities, FitContext, PredictContext, Supervision
 from core.models.mmrad.card_text import DEVIATIONS, FAITHFUL_CONFIG
+from core.models.mmrad.cases import CaseInference, infer_case, simulate_case, to_grids
 from core.models.mmrad.settings import MMRADSettings
+from core.models.pages import PageOutput, combine_pages, image_pages
+from core.models.volume_scores import bscan_scores, note_volume_scores, with_enface
 from core.runtime.progress import CancelToken
 from core.workspace.cards import Calibration
 
 if TYPE_CHECKING:
     from core.models.mmrad.network import Inference, MMRADNet
+    from core.workspace.results import SliceScores
 
 MODS = ("fundus", "oct")
-
-
-PAIR_KINDS = (("fundus",), ("oct",), ("fundus", "oct"))
-
-
-def simulate_case(entry: dict, sims: dict, rng, p_anomaly: float, per_case: bool) -> dict:
-    """One simulated training case from {modality: (prepared image, foreground)}. A single image,
-    or any case with ``per_case`` False, draws its anomaly per image (probability ``p_anomaly``
-    each); a pair with ``per_case`` draws once: anomalous with probability ``p_anomaly``, then the
-    fundus, the OCT or both at random. Returns {modality: (image, mask)}."""
-    if not (per_case and len(entry) == 2):
-        return {m: sims[m](img, rng, fg) for m, (img, fg) in entry.items()}
-    which = PAIR_KINDS[int(rng.integers(0, 3))] if rng.random() < p_anomaly else ()
-    out = {}
-    for m, (img, fg) in entry.items():
-        sample = sims[m].sample(img, rng, fg, force=m in which)
-        out[m] = (sample.image, sample.mask)
-    return out
 
 
 class MMRAD(AnomalyModel):
@@ -176,10 +167,10 @@ class MMRAD(AnomalyModel):
         """{modality: (prepared image, foreground mask)}: what the anomaly simulator works on."""
         from core.data.anomaly_synthesis.common import foreground_mask
 
-        entry = {}
+        entry: dict = {}
         for m, im in case.items():
-            prep = self.prepare(image_2d(im))
-            entry[m] = (prep, foreground_mask(prep, m))
+            pages = [(prep, foreground_mask(prep, m)) for prep in (self.prepare(p) for p in image_pages(im))]
+            entry[m] = pages if im.record.is_stack else pages[0]  # a volume: one entry per B-scan
         return entry
 
     def _simulators(self, p_anomaly: float) -> dict:
@@ -213,28 +204,33 @@ class MMRAD(AnomalyModel):
         hold = source == "held-out normals"
         raws: dict[str, list] = {m: [] for m in MODS}
         maps: dict[str, list] = {m: [] for m in MODS}
-        fused = []
+        volumes: dict[str, list] = {m: [] for m in MODS}  # (B-scans, highest raw) of every normal volume
+        fused: list[float] = []
+
+        def add(c: dict[str, LoadedImage], only: set[str] | None, with_fusion: bool) -> None:
+            ci = self.infer_case(c)
+            for m, pms in ci.maps.items():
+                if only is None or m in only:
+                    page_raws = [self.image_raw(pm) for pm in pms]  # one sample per B-scan of a volume
+                    raws[m].extend(page_raws)
+                    maps[m].extend(pms)
+                    if c[m].record.is_stack:
+                        volumes[m].append((len(pms), max(page_raws)))
+            if with_fusion:
+                fused.extend(ci.fusion)
+
         for i, c in enumerate(calib):
             ctx.cancel.raise_if_cancelled()
             ctx.progress(i, len(calib), f"calibrating on normal case {i + 1}/{len(calib)}")
-            inf = self.infer({m: image_2d(im) for m, im in c.items()})
-            for m, pm in inf.maps.items():
-                raws[m].append(self.image_raw(pm))
-                maps[m].append(pm)
-            if inf.fusion_logit is not None:
-                fused.append(inf.fusion_logit)
+            add(c, None, True)
         missing = {m for m in MODS if not raws[m]} | ({"pair"} if not fused else set())
         needed = [c for c in fit_set if hold and ((set(c) & missing) or ("pair" in missing and len(c) == 2))]
         fallback = {m: "training normals (no held-out case has this modality)" for m in missing}
         for c in needed:
-            inf = self.infer({m: image_2d(im) for m, im in c.items()})
-            for m, pm in inf.maps.items():
-                if m in missing:
-                    raws[m].append(self.image_raw(pm))
-                    maps[m].append(pm)
-            if "pair" in missing and inf.fusion_logit is not None:
-                fused.append(inf.fusion_logit)
+            add(c, missing, "pair" in missing)
         self.mod_calibration = {m: Calibration.from_samples(raws[m], maps[m], fallback.get(m, source)) for m in MODS if raws[m]}
+        oct_cal = self.mod_calibration.get("oct")
+        note_volume_scores(self.card, oct_cal or Calibration(), volumes["oct"] if oct_cal is not None else [])
         primary = self.modality if self.modality in self.mod_calibration else next(iter(self.mod_calibration))
         calibration = (
             Calibration.from_samples(fused, maps[primary], fallback.get("pair", source) + " (fusion score)")
@@ -294,58 +290,67 @@ class MMRAD(AnomalyModel):
 
     def infer(self, pixels: dict[str, np.ndarray]) -> Inference:
         """{modality: 2-D image} -> network.Inference with maps on each image's own grid."""
-        import torch
-        import torch.nn.functional as F
-
         inf = self.network.infer({m: self.prepare(p) for m, p in pixels.items()}, self.order, self.config.paired)
-        for m, pm in inf.maps.items():
-            h, w = pixels[m].shape[:2]
-            inf.maps[m] = (
-                F.interpolate(torch.from_numpy(pm)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-                .numpy()
-                .astype(np.float32)
-            )
-        return inf
+        return to_grids(inf, pixels)
 
-    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
+    def infer_case(self, images: dict[str, LoadedImage], ctx: PredictContext | None = None) -> CaseInference:
+        """Maps of every page of a case's images and the fusion logits (core.models.mmrad.cases)."""
+        return infer_case(self, images, ctx)
+
+    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> PageOutput:
         m = image.modality.value
-        inf = self.infer({m: image_2d(image)})
-        return self.image_raw(inf.maps[m]), inf.maps[m], {"page": middle_page(image)}
+        pms = self.infer_case({m: image}, ctx).maps[m]
+        return combine_pages([(self.image_raw(pm), pm, {}) for pm in pms], image.record.is_stack)
 
     def predict(self, case: LoadedCase, ctx: PredictContext | None = None, *, progress=None, cancel=None) -> AnomalyResult:
         if not self.fitted:
             raise StudioError(f"{self.name}: model is not fitted")
+        ctx = PredictContext.make(ctx, progress, cancel)
         images = self.case_images(case)
         if not images:
             raise InputError(None, f"case {case.id} has no fundus or OCT image for {self.name}")
-        inf = self.infer({m: image_2d(im) for m, im in images.items()})
+        ci = self.infer_case(images, ctx)
         out: dict[str, ImageMap] = {}
+        slices: SliceScores | None = None
         scores: dict[str, tuple[float, float]] = {}  # image -> (calibrated, raw) score
         for m, im in images.items():
             cal = self.mod_calibration.get(m)
             if cal is None:
                 raise InputError(None, f"this {self.name} model was trained without {m} images and cannot score {case.id}/{im.record.name}")
-            raw = self.image_raw(inf.maps[m])
+            pms = ci.maps[m]
+            raws = [self.image_raw(pm) for pm in pms]
+            raw = max(raws)
+            heat = cal.pixel_z(np.stack(pms) if im.record.is_stack else pms[0])
+            if im.record.is_stack:
+                slices = bscan_scores(cal, raws)
             z = cal.image_z(raw)
             scores[im.record.name] = (z, raw)
-            out[im.record.name] = ImageMap(heatmap=cal.pixel_z(inf.maps[m]), score=z, raw_score=raw, page=middle_page(im))
+            out[im.record.name] = ImageMap(heatmap=heat, score=z, raw_score=raw)
+        out = with_enface(case, out)
+        fusion_logit = max(ci.fusion) if ci.fusion else None
         primary_mod = self.config.modality if self.config.modality in images else next(iter(images))
         primary = images[primary_mod].record.name
         extras: dict[str, Any] = {"modalities": list(images), "image_scores": {n: float(z) for n, (z, _raw) in scores.items()}}
-        if inf.fusion_logit is not None:
-            extras.update(fusion_logit=float(inf.fusion_logit), fusion_probability=float(1.0 / (1.0 + np.exp(-inf.fusion_logit))))
-        if inf.fusion_logit is not None and self.case_score_mode() == "fusion":
-            score, raw = self.calibration.image_z(inf.fusion_logit), inf.fusion_logit
-            source = "the fusion token of the fundus + OCT pair"
+        if fusion_logit is not None:
+            extras.update(fusion_logit=float(fusion_logit), fusion_probability=float(1.0 / (1.0 + np.exp(-fusion_logit))))
+            if len(ci.fusion) > 1:
+                extras["bscan_fusion_logits"] = [round(float(f), 5) for f in ci.fusion]
+        if fusion_logit is not None and self.case_score_mode() == "fusion":
+            score, raw = self.calibration.image_z(fusion_logit), fusion_logit
+            source = "the fusion token of the fundus + OCT pair" + (
+                f" (the highest of its {len(ci.fusion)} B-scans' fusion scores)" if len(ci.fusion) > 1 else ""
+            )
         else:
             best = max(scores, key=lambda n: scores[n][0])
             score, raw = scores[best]
             why = (
                 "the higher of the pair's calibrated image scores (the fusion token ranked simulated validation pairs less well)"
-                if inf.fusion_logit is not None
+                if fusion_logit is not None
                 else "no image pair for the fusion token"
             )
             source = f"the calibrated image score of {best} ({why})"
+            if slices is not None and best == images["oct"].record.name and slices.top is not None:
+                source += f"; {best}: its highest calibrated B-scan score (B-scan {slices.top + 1} of {len(slices.scores)})"
         return AnomalyResult(
             score=float(score),
             heatmap=out[primary].heatmap,
@@ -354,6 +359,7 @@ class MMRAD(AnomalyModel):
             image=primary,
             raw_score=float(raw),
             maps=out,
+            slices=slices,
             score_source=source,
         )
 

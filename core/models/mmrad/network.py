@@ -133,7 +133,43 @@ class MMRADNet(nn.Module):
     def infer(self, prepared: dict[str, np.ndarray], order: list[str], paired: bool) -> Inference:
         mods = [m for m in order if m in prepared]
         x, valid = self.to_input([prepared[m] for m in mods])
-        emb = self.encoder(x)
+        return self._decode(self.encoder(x), valid, mods, paired)
+
+    @torch.no_grad()
+    def infer_stack(
+        self,
+        fixed: dict[str, np.ndarray],
+        stack_mod: str,
+        pages: list[np.ndarray],
+        order: list[str],
+        paired: bool,
+        chunk: int = 8,
+        step=None,
+    ) -> list[Inference]:
+        """One :class:`Inference` per page of a B-scan stack (``stack_mod``), each paired with the
+        ``fixed`` images (the fundus photo): the fixed images are encoded once, the pages in batches
+        of ``chunk``; ``step(done, total)`` is called after each batch (progress, cancel)."""
+        mods = [m for m in order if m in fixed or m == stack_mod]
+        fixed_mods = [m for m in mods if m != stack_mod]
+        embs, valids = {}, {}
+        if fixed_mods:
+            x, valid = self.to_input([fixed[m] for m in fixed_mods])
+            e = self.encoder(x)
+            for i, m in enumerate(fixed_mods):
+                embs[m], valids[m] = e[i : i + 1], valid[i]
+        out = []
+        for start in range(0, len(pages), chunk):
+            x, valid = self.to_input(pages[start : start + chunk])
+            e = self.encoder(x)
+            for j in range(len(valid)):
+                embs[stack_mod], valids[stack_mod] = e[j : j + 1], valid[j]
+                out.append(self._decode(torch.cat([embs[m] for m in mods]), [valids[m] for m in mods], mods, paired))
+            if step is not None:
+                step(len(out), len(pages))
+        return out
+
+    def _decode(self, emb: torch.Tensor, valid: list[tuple[int, int]], mods: list[str], paired: bool) -> Inference:
+        """Maps (and the pair's fusion logit) from the encoder embeddings of ``mods``, in fusion order."""
         g = emb.shape[-1]
         dec = self.decoder
         maps, fusion = {}, None

@@ -12,6 +12,7 @@ import numpy as np
 
 from core.models.bank_model import CnnFeatureBankModel, PatchGrid
 from core.models.contract import Capabilities, Supervision
+from core.models.pages import VOLUME_NOTE
 from core.models.patchcore.settings import PatchCoreSettings
 
 
@@ -49,10 +50,11 @@ class PatchCore(CnnFeatureBankModel):
         "instead of ImageNet WideResNet-50 layer2+layer3, because no ImageNet weights exist offline.",
         "Calibration (the product's, not the paper's) scores every normal image with the deployed bank minus the patches that "
         "image contributed (leave-one-image-out), so the calibrated model is the deployed one.",
+        VOLUME_NOTE,
     )
     faithful_config = {"backbone": "wide_resnet50", "image_size": 224, "coreset_ratio": 0.1}
 
-    def pixel_features(self, pixels: np.ndarray, sha256: str | None) -> PatchGrid:
+    def patch_features(self, pixels: np.ndarray, sha: str | None = None) -> PatchGrid:
         maps, input_hw = self.stage_maps(pixels)
         feats = aggregate_patch_features(maps, self.config.feature_dim)
         grid = tuple(maps[0].shape[-2:])

@@ -12,6 +12,7 @@ import numpy as np
 
 from core.models.bank_model import CnnFeatureBankModel, PatchGrid
 from core.models.contract import Capabilities, Supervision
+from core.models.pages import VOLUME_NOTE
 from core.models.resad.resc import resc
 from core.models.resad.settings import ReSADSettings
 
@@ -32,6 +33,7 @@ class ReSAD(CnnFeatureBankModel):
         "we compute the standard self-attention product softmax(F F^T) F.",
         "Calibration (the product's, not the paper's) scores every normal image with the deployed bank minus the patches that "
         "image contributed (leave-one-image-out), so the calibrated model is the deployed one.",
+        VOLUME_NOTE,
     )
     faithful_config = {"backbone": "wide_resnet50", "image_size": 784, "region_radius": 12, "coreset_ratio": 0.1}
 
@@ -49,7 +51,7 @@ class ReSAD(CnnFeatureBankModel):
         feats = torch.cat(maps, dim=1)
         return feats, input_hw, pixels.shape[:2]
 
-    def pixel_features(self, pixels: np.ndarray, sha256: str | None) -> PatchGrid:
+    def patch_features(self, pixels: np.ndarray, sha: str | None = None) -> PatchGrid:
         import torch
 
         feats, frame_hw, image_hw = self.feature_map(pixels)

@@ -17,9 +17,8 @@ import numpy as np
 from core.data.anomaly_synthesis.common import as_hwc_uint8
 from core.domain import LoadedImage
 from core.errors import StudioError
-from core.models.bank_model import image_2d, middle_page
-from core.models.base import AnomalyModel
 from core.models.contract import Capabilities, FitContext, PredictContext, Supervision
+from core.models.pages import VOLUME_NOTE, PageModel, PageOutput, image_pages
 from core.models.resynthdetect.settings import ReSynthDetectSettings
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ def clahe(rgb: np.ndarray, clip: float = 2.0, grid: int = 8) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-class ReSynthDetect(AnomalyModel):
+class ReSynthDetect(PageModel):
     name = "resynthdetect"
     title = "ReSynthDetect (reconstruction features + consistent synthetic lesions)"
     paper = "Niu et al., ReSynthDetect: A Fundus Anomaly Detection Network with Reconstruction and Synthetic Features"
@@ -59,6 +58,7 @@ class ReSynthDetect(AnomalyModel):
         "the paper does not state the ratio.",
         "Perlin shapes are thresholded at 0.3 with 2-8 lattice cells per crop side (the paper gives no numbers; "
         "DRAEM's 0.5 leaves slivers on crop-sized noise).",
+        VOLUME_NOTE + " B-scans are scored in batches of 8 (one forward pass each).",
     )
     faithful_config = {"image_size": 768, "lr": 5e-5, "min_lr": 2.5e-5, "warmup_epochs": 50, "focal_gamma": 2.0, "top_k": 10}
 
@@ -131,11 +131,11 @@ class ReSynthDetect(AnomalyModel):
         seed = cfg.seed
         seed_everything(seed)
         dev = self.device
-        normals = []
+        normals: list[np.ndarray] = []
         for i, im in enumerate(images):
             cancel.raise_if_cancelled()
             progress(i, len(images), f"preparing normal image {i + 1}/{len(images)}")
-            normals.append(self.prepare(image_2d(im)))
+            normals.extend(self.prepare(p) for p in image_pages(im))  # every B-scan of a normal volume
         labelled = self._labelled(ctx.labelled_anomalies)
         ae, loc = self._build()
         epochs = cfg.epochs
@@ -224,28 +224,36 @@ class ReSynthDetect(AnomalyModel):
         self.card.metrics["labelled_anomalies"] = len(labelled)
 
     # -- inference -----------------------------------------------------------------------------
-    def probability_map(self, pixels: np.ndarray) -> np.ndarray:
-        """(S, S) anomaly probabilities in the model frame."""
+    def probability_maps(self, pages: list[np.ndarray]) -> np.ndarray:
+        """(n, S, S) anomaly probabilities of 2-D images in the model frame (one forward pass)."""
         import torch
 
         ae, loc = self.networks
-        x = self.to_tensor([self.prepare(pixels)], self.device)
+        x = self.to_tensor([self.prepare(p) for p in pages], self.device)
         with torch.inference_mode():
             rf = ae.encoder(x) if self.config.use_reconstruction else None
             p = torch.sigmoid(loc(x, rf).float())
-        return p[0, 0].cpu().numpy()
+        return p[:, 0].cpu().numpy()
 
-    def _predict_raw(self, image: LoadedImage, ctx: PredictContext) -> tuple[float, np.ndarray, dict]:
+    def probability_map(self, pixels: np.ndarray) -> np.ndarray:
+        """(S, S) anomaly probabilities in the model frame."""
+        return self.probability_maps([pixels])[0]
+
+    def _score_pages(self, pages: list[np.ndarray], image: LoadedImage, ctx: PredictContext) -> list[PageOutput]:
         import torch
         import torch.nn.functional as F
 
-        pixels = image_2d(image)
-        prob = self.probability_map(pixels)
-        k = max(1, min(self.config.top_k, prob.size))
-        score = float(np.sort(prob.ravel())[-k:].mean())  # mean of the top-k pixel probabilities
-        h, w = pixels.shape[:2]
-        full = F.interpolate(torch.from_numpy(prob)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-        return score, full.numpy().astype(np.float32), {"max_probability": float(prob.max()), "page": middle_page(image)}
+        out = []
+        for pixels, prob in zip(pages, self.probability_maps(pages), strict=True):
+            k = max(1, min(self.config.top_k, prob.size))
+            score = float(np.sort(prob.ravel())[-k:].mean())  # mean of the top-k pixel probabilities
+            h, w = pixels.shape[:2]
+            full = F.interpolate(torch.from_numpy(prob)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+            out.append((score, full.numpy().astype(np.float32), {"max_probability": float(prob.max())}))
+        return out
+
+    def _score_page(self, pixels: np.ndarray, image: LoadedImage, ctx: PredictContext) -> PageOutput:
+        return self._score_pages([pixels], image, ctx)[0]
 
     # -- persistence ---------------------------------------------------------------------------
     def state_tensors(self) -> dict:

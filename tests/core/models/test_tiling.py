@@ -114,12 +114,13 @@ class _CellMeans(MemoryBankModel):
     title = "cell means (test)"
     paper = "none"
     Settings = _CellSettings
-    capabilities = Capabilities(Supervision.UNSUPERVISED, ("fundus",))
+    capabilities = Capabilities(Supervision.UNSUPERVISED, ("fundus", "oct"))
 
-    def pixel_features(self, pixels: np.ndarray, sha256: str | None) -> PatchGrid:
+    def patch_features(self, pixels: np.ndarray, sha: str | None = None) -> PatchGrid:
         h, w = pixels.shape[:2]
+        ch = pixels.shape[2] if pixels.ndim == 3 else 1
         ys, xs = np.linspace(0, h, 17).astype(int), np.linspace(0, w, 17).astype(int)
-        cells = [pixels[ys[i] : ys[i + 1], xs[j] : xs[j + 1]].reshape(-1, 3).mean(axis=0) for i in range(16) for j in range(16)]
+        cells = [pixels[ys[i] : ys[i + 1], xs[j] : xs[j + 1]].reshape(-1, ch).mean(axis=0) for i in range(16) for j in range(16)]
         return PatchGrid(np.asarray(cells, np.float32), (16, 16), (64, 64), (h, w))
 
 
@@ -147,6 +148,34 @@ def test_tiled_bank_method_skips_tiles_outside_the_view_and_finds_a_small_spot()
     y, x = np.unravel_index(int(np.argmax(res.heatmap)), res.heatmap.shape)
     assert 50 <= y <= 76 and 80 <= x <= 106  # the hottest pixel lies on the spot
     assert res.heatmap[60:66, 90:96].max() >= model.card.pixel_threshold
+
+
+def test_every_bscan_of_a_volume_is_encoded_through_the_tiling():
+    """An OCT volume with tiles=2: each B-scan is tiled on its own (no field-of-view skipping off
+    fundus), gets its own stitched map and score, and the spot's B-scan decides the volume."""
+    from core.domain import LoadedCase
+
+    rng = np.random.default_rng(2)
+
+    def bscans(n: int) -> np.ndarray:
+        return (120 + rng.integers(-3, 4, (n, 96, 128))).astype(np.uint8)
+
+    normals = [LoadedCase.from_arrays(f"v{i}", oct=bscans(2)) for i in range(3)]
+    model = _CellMeans(_CellSettings(tiles=2, smooth_sigma=0.0, coreset_ratio=1.0, modality="oct", device="cpu"))
+    model.fit(normals)
+    assert model.calibration.n == 3 * 2  # every B-scan of the normal volumes is a calibration sample
+    vol = bscans(3)
+    vol[1, 40:46, 60:66] = 255  # a 6 px spot on B-scan 1 only
+    res = model.predict(LoadedCase.from_arrays("v", oct=vol))
+    oct_map = res.maps["oct"]
+    assert oct_map.heatmap.shape == (3, 96, 128) and np.isfinite(oct_map.heatmap).all()
+    assert res.slices is not None and len(res.slices.scores) == 3 and res.slices.top == 1
+    assert len(res.extras["tiles"]) == 4  # every tile of a B-scan is encoded (no fundus field of view)
+    k, y, x = np.unravel_index(int(np.argmax(oct_map.heatmap)), oct_map.heatmap.shape)
+    assert k == 1 and 34 <= y <= 52 and 54 <= x <= 72
+    alone = model.predict(LoadedCase.from_arrays("b1", oct=vol[1]))  # a single B-scan scores as inside its volume
+    assert alone.score == res.slices.scores[1]
+    np.testing.assert_array_equal(alone.heatmap, oct_map.heatmap[1])
 
 
 @pytest.mark.slow
