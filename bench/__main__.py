@@ -35,9 +35,10 @@ BENCHES = {
     "robustness": "bench.robustness",
     "soak": "bench.soak",
     "independent": "bench.independent",  # lesions from bench/lesions.py, reported apart from the demo tables
+    "lesion_size": "bench.lesion_size",  # detection per lesion radius and tiles setting (bench/lesions.py lesions)
 }
-TAKES_DEVICE = {"speed", "sam", "models", "accuracy", "train", "rasalore", "independent"}
-WRITES_OUT = {"speed", "sam", "models", "accuracy", "independent"}  # the others print; their stdout is kept
+TAKES_DEVICE = {"speed", "sam", "models", "accuracy", "train", "rasalore", "independent", "lesion_size"}
+WRITES_OUT = {"speed", "sam", "models", "accuracy", "independent", "lesion_size"}  # the others print; their stdout is kept
 EXTRA_ARGS = {"gui": ["--json"], "soak": ["--json"]}
 GPU_SET = ("speed", "sam", "models")  # what `--gpu` runs with BENCH_DEVICE=cuda
 

@@ -44,6 +44,7 @@ class SamResult:
     logits: np.ndarray  # (256, 256) low-res logits of the chosen mask
     decode_ms: float
     generation: int
+    crop: tuple[int, int, int, int] | None = None  # native-resolution crop the mask was decoded on (small prompts)
 
 
 def default_service(store):
@@ -197,6 +198,7 @@ class SamAssist(QObject):
 
     def _submit_decode(self) -> None:
         from core.labels.sam_prompts import PromptResult, predict_prompts
+        from core.sam.crop import mask_is_small, predict_small_prompts
 
         self._decoding, self._wanted = True, False
         p = self.prompts
@@ -205,18 +207,22 @@ class SamAssist(QObject):
         box = np.asarray(p.box, np.float32) if p.box is not None else None
         prev = None
         if self.result is not None and len(p.points) > 1:
-            prev = PromptResult(self.result.mask, self.result.score, self.result.logits, None, 0.0)
+            prev = PromptResult(self.result.mask, self.result.score, self.result.logits, None, 0.0, self.result.crop)
         hw = tuple(self.image.shape[:2])
-        emb, store, generation = self._embedding, self.store_provider(), self._generation
+        emb, store, generation, image, sha = self._embedding, self.store_provider(), self._generation, self.image, self.sha
 
         def work():
             t0 = time.perf_counter()
             service = self.service_factory(store)
-            res = predict_prompts(service, emb, hw, points=pts, labels=labels, box=box, previous=prev)
+            whole_prev = prev if prev is not None and prev.crop is None else None
+            res = predict_prompts(service, emb, hw, points=pts, labels=labels, box=box, previous=whole_prev)
+            if res is None or mask_is_small(res.mask):
+                # a small structure: a native-resolution crop around the prompts (None: not small, or it outgrows the crop)
+                res = predict_small_prompts(service, image, sha, points=pts, labels=labels, box=box, previous=prev) or res
             ms = (time.perf_counter() - t0) * 1000.0
             if res is None:
                 return SamResult(np.zeros(hw, bool), 0.0, np.zeros((256, 256), np.float32), ms, generation)
-            return SamResult(res.mask, res.score, res.logits, ms, generation)
+            return SamResult(res.mask, res.score, res.logits, ms, generation, res.crop)
 
         self.runner.submit(work, on_done=self._on_decoded, on_error=self._on_decode_error)
 

@@ -41,6 +41,7 @@ class PromptResult:
     logits: np.ndarray  # (256, 256) low-res logits of the chosen mask (for refinement)
     box: tuple[float, float, float, float] | None  # the box that produced it (image pixels), if any
     ms: float  # decode time
+    crop: tuple[int, int, int, int] | None = None  # the native-resolution crop (x0 y0 x1 y1) it was decoded on, if any
 
 
 def candidate_boxes(points: np.ndarray, hw: tuple[int, int], scales=SCALES) -> np.ndarray:
@@ -140,7 +141,7 @@ def _pick(service, low, iou, boxes, pos, neg, hw, final: bool) -> int | None:
     return max(usable, key=lambda c: float(iou[c, 0])) if usable else None
 
 
-def _as_box(values) -> tuple[float, float, float, float]:
+def as_box(values) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = (float(v) for v in np.asarray(values).reshape(4))
     return x0, y0, x1, y1
 
@@ -189,7 +190,7 @@ def predict_prompts(
         low, iou = _decode(service, embedding, hw, b, use_pts, use_labs, prev_logits if len(pts) else None, multimask)
         k = int(np.argmax(iou[0]))
         logits, score = low[0, k], float(iou[0, k])
-        chosen_box = None if box is None else _as_box(box)
+        chosen_box = None if box is None else as_box(box)
     else:
         if len(pos) == 0:
             return None
@@ -204,6 +205,6 @@ def predict_prompts(
             best = _pick(service, low, iou, boxes, pos, neg, hw, final=True)
         if best is None:
             return None
-        logits, score, chosen_box = low[best, 0], float(iou[best, 0]), _as_box(boxes[best])
+        logits, score, chosen_box = low[best, 0], float(iou[best, 0]), as_box(boxes[best])
     mask = _upsample(service, logits, hw)
     return PromptResult(mask, score, logits, chosen_box, (time.perf_counter() - t0) * 1000.0)

@@ -30,6 +30,18 @@ class MemoryBankSettings(BaseSettings):
         paper="exact",
     )
     smooth_sigma: float = setting(4.0, "Gaussian smoothing of the anomaly map, in pixels of the model frame.", paper=4.0, minimum=0.0)
+    tiles: int = setting(
+        1,
+        "Tiles per side for native-resolution inference (1: the whole image at the encoder's input size; 2-4: overlapping tiles "
+        "of the image, each encoded on its own, fundus tiles outside the field of view skipped, maps stitched with blending). "
+        "Fit uses the same tiling, so the bank holds tile features and calibration belongs to this setting; the coreset keeps "
+        "the untiled bank's size (coreset_ratio / tiles^2 of the tile features), so search grows with tiles, not tiles^2.",
+        minimum=1,
+        maximum=4,
+    )
+    tile_overlap: float = setting(
+        0.25, "Overlap of neighbouring tiles, as a share of a tile's side.", minimum=0.0, maximum=0.5, advanced=True
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from core.domain import LoadedImage
 from core.hashing import array_sha256
-from core.models.bank_model import MemoryBankModel, PatchGrid, gaussian_blur, upsample_map
+from core.models.bank_model import MemoryBankModel, PatchGrid, TiledGrid, gaussian_blur, resize_map, tiling_extras, upsample_map
 from core.models.contract import Capabilities, PredictContext, Supervision
 from core.models.memory_bank import MemoryBank
 from core.models.mias_sam.settings import MiasSamSettings
@@ -102,28 +102,35 @@ class MiasSam(MemoryBankModel):
         size = self.sam.net.img_size
         return PatchGrid(feats.numpy().astype(np.float32), grid, (size, size), pixels.shape[:2])
 
-    def _page_map(self, pixels: np.ndarray, pg: PatchGrid, patch: np.ndarray, bank: MemoryBank) -> PageOutput:
-        """Raw score and map of one 2-D page from its patch distances; extras carry the model-frame
-        map the segmentation prompt is made from."""
+    def part_map(self, patch: np.ndarray, part: PatchGrid) -> tuple[float, np.ndarray, np.ndarray]:
+        """Patch scores of one page or tile -> (raw score, map on its pixel grid, map on the part of
+        the SAM frame the pixels fill: the segmentation prompt is made from it)."""
         import torch
         import torch.nn.functional as F
 
-        patch = patch.astype(np.float32)
         size = self.sam.net.img_size
-        h, w = pixels.shape[:2]
+        h, w = part.image_hw
         nh, nw = self.sam.resized_hw((h, w))
+        patch = np.ascontiguousarray(patch, np.float32)
         t = torch.from_numpy(patch)[None, None]
         frame = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
         frame = gaussian_blur(frame, self.config.smooth_sigma)
         valid = np.ascontiguousarray(frame[:nh, :nw])
         full = upsample_map(valid, (h, w))
-        # image score: the largest patch distance among patches whose centre lies on the image (not the padding)
-        stride = size / pg.grid[0]
-        rows = int(np.ceil(nh / stride))
-        cols = int(np.ceil(nw / stride))
-        raw_score = float(patch[:rows, :cols].max())
-        extras: dict = {"bank_size": len(bank), "encoder": self.config.encoder}
-        return raw_score, full.astype(np.float32), {**extras, "frame_map": valid, "frame_hw": (nh, nw)}
+        # raw score: the largest patch distance among patches whose centre lies on the pixels (not the padding)
+        stride = size / part.grid[0]
+        rows, cols = int(np.ceil(nh / stride)), int(np.ceil(nw / stride))
+        return float(patch[:rows, :cols].max()), full.astype(np.float32), valid
+
+    def _page_map(self, pixels: np.ndarray, pg: PatchGrid, patch: np.ndarray, bank: MemoryBank) -> PageOutput:
+        """Raw score and map of one 2-D page from its patch distances; extras carry the model-frame
+        map the segmentation prompt is made from (a tiled page's stitched map brought to the SAM frame)."""
+        raw_score, full, frames = self.page_maps(pg, patch)
+        nh, nw = self.sam.resized_hw(pixels.shape[:2])
+        tiled = isinstance(pg, TiledGrid)
+        frame = resize_map(full, (nh, nw)) if tiled else frames[0]
+        extras: dict = {"bank_size": len(bank), "encoder": self.config.encoder, **(tiling_extras(pg) if tiled else {})}
+        return raw_score, full, {**extras, "frame_map": frame, "frame_hw": (nh, nw)}
 
     def _raw_map(self, image: LoadedImage, bank: MemoryBank, ctx: PredictContext | None = None) -> PageOutput:
         """(raw score, raw map, extras) of ``image`` against ``bank`` (calibration: no segmentation)."""
@@ -145,7 +152,7 @@ class MiasSam(MemoryBankModel):
             if len(pages) > 1:
                 ctx.progress(i, len(pages), f"B-scan {i + 1}/{len(pages)}")
             sha = array_sha256(pixels) if image.record.is_stack else image.sha256
-            pg = self.patch_features(pixels, sha)
+            pg = self.page_features(pixels, sha, fundus=image.modality.value == "fundus")
             (patch,) = self.page_distances([pg], bank)
             raw, full, extras = self._page_map(pixels, pg, patch, bank)
             frame_map, frame_hw = extras.pop("frame_map"), extras.pop("frame_hw")

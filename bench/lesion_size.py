@@ -1,0 +1,193 @@
+"""Lesion-size sensitivity: how detection falls with lesion size, per method and ``tiles`` setting.
+
+    python -m bench.lesion_size [--methods patchcore] [--tiles 1,2] [--sizes 3,6,10,20,40]
+                                [--contrasts faint,strong] [--normals 8] [--images 4] [--out PATH]
+
+Lesions of radius 3, 6, 10, 20 and 40 px come from :mod:`bench.lesions` (a generator no training
+path can import) and are placed at full resolution (1411 px) on the demo workspace's held-out
+normal fundus photos (test cases without a lesion label), one per photo, size and contrast (the
+same site and kind for both contrasts, kinds cycling over sizes and photos). Each method is fitted
+on the demo's training normal fundus photos (the first ``--normals``) once per ``tiles`` value, at
+its offline default otherwise, and predicts every held-out normal and lesion photo.
+
+Per method, tiles value, size and contrast it prints: detected (the share of lesions whose heatmap
+peak inside the lesion reaches the model's pixel threshold), pixel AUROC (every lesion pixel
+against every 4th non-lesion pixel of the field of view of the lesion photos and the held-out
+normals), and per method and tiles value the false-alarm share of the held-out normals (a
+field-of-view peak at or above the pixel threshold; a detection rate means little if normals
+alarm too), fit time and predict time per image, with ratios against ``tiles=1`` measured in the
+same run on the same backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def photos(demo, n_normals: int, n_images: int):
+    """(training normal photos, held-out normal photos) of the demo workspace, as arrays."""
+    from core.models import store
+
+    train = [demo.load_case(c).first("fundus").array for c in store.training_normals(demo, "fundus")[:n_normals]]
+    held = []
+    for c in demo.cases():
+        rec = c.image("fundus")
+        if c.split != "test" or rec is None:
+            continue
+        doc = demo.read_labels(rec)
+        if doc is None or not doc.shapes:
+            held.append(demo.load_case(c).first("fundus").array)
+        if len(held) >= n_images:
+            break
+    return train, held
+
+
+def lesion_set(held: list[np.ndarray], sizes, contrasts) -> list[dict]:
+    from bench.lesions import FUNDUS_KINDS, fundus_fov, fundus_lesion
+
+    out = []
+    for i, pixels in enumerate(held):
+        fov = fundus_fov(pixels)
+        for j, radius in enumerate(sizes):
+            kind = FUNDUS_KINDS[(i + j) % len(FUNDUS_KINDS)]
+            for contrast in contrasts:
+                les = fundus_lesion(pixels, radius, contrast, seed=1000 * i + radius, kind=kind, fov=fov)
+                out.append({"radius": radius, "contrast": contrast, "kind": kind, "image": les.image, "mask": les.mask, "fov": fov})
+    return out
+
+
+def run_one(method: str, tiles: int, train, held, lesions, device: str, log=print) -> dict:
+    from bench.lesions import fundus_fov
+    from core.domain import LoadedCase
+    from core.metrics.classification import auroc
+    from core.models import create_model
+
+    model = create_model(method, tiles=tiles, device=device, modality="fundus")
+    t0 = time.monotonic()
+    model.fit([LoadedCase.from_arrays(f"train{i}", fundus=a) for i, a in enumerate(train)])
+    fit_s = time.monotonic() - t0
+    thr = float(model.card.pixel_threshold)
+    log(f"{method} tiles={tiles}: fitted in {fit_s:.0f} s, bank {model.card.metrics.get('bank_size')}, pixel threshold {thr:.2f}")
+    times, normal_px, alarms = [], [], 0
+    for a in held:
+        t0 = time.monotonic()
+        heat = model.predict_array(a).heatmap
+        times.append(time.monotonic() - t0)
+        fov = fundus_fov(a)
+        alarms += bool(heat[fov].max() >= thr)
+        log(f"  normal: peak {heat[fov].max():.2f} (threshold {thr:.2f}), {times[-1]:.1f} s")
+        normal_px.append(heat[::4, ::4][fov[::4, ::4]])
+    rows: dict[tuple[int, str], dict] = {}
+    for les in lesions:
+        t0 = time.monotonic()
+        heat = model.predict_array(les["image"]).heatmap
+        times.append(time.monotonic() - t0)
+        m, fov = les["mask"], les["fov"]
+        r = rows.setdefault((les["radius"], les["contrast"]), {"n": 0, "detected": 0, "pos": [], "neg": []})
+        r["n"] += 1
+        r["detected"] += bool(heat[m].max() >= thr)
+        log(f"  r={les['radius']} {les['contrast']} {les['kind']}: peak {heat[m].max():.2f} (threshold {thr:.2f}), {times[-1]:.1f} s")
+        r["pos"].append(heat[m])
+        r["neg"].append(heat[::4, ::4][fov[::4, ::4] & ~m[::4, ::4]])
+    normal_px = np.concatenate(normal_px)
+    per_size = []
+    for (radius, contrast), r in sorted(rows.items()):
+        p, n = np.concatenate(r["pos"]), np.concatenate(r["neg"] + [normal_px])
+        labels = np.r_[np.ones(p.size, bool), np.zeros(n.size, bool)]
+        per_size.append(
+            {
+                "radius_px": radius,
+                "contrast": contrast,
+                "lesions": r["n"],
+                "detected": round(r["detected"] / r["n"], 3),
+                "pixel_auroc": round(float(auroc(labels, np.r_[p, n])), 4),
+            }
+        )
+    return {
+        "method": method,
+        "tiles": tiles,
+        "fit_s": round(fit_s, 1),
+        "predict_s_per_image": round(float(np.mean(times)), 2),
+        "bank_size": model.card.metrics.get("bank_size"),
+        "pixel_threshold": round(thr, 3),
+        "normal_false_alarm": round(alarms / len(held), 3),
+        "per_size": per_size,
+    }
+
+
+def add_ratios(results: list[dict]) -> None:
+    """Time and detection of each run against ``tiles=1`` of the same method in the same run."""
+    base = {r["method"]: r for r in results if r["tiles"] == 1}
+    for r in results:
+        b = base.get(r["method"])
+        if b is None:
+            continue
+        r["predict_time_ratio"] = round(r["predict_s_per_image"] / max(b["predict_s_per_image"], 1e-9), 2)
+        r["fit_time_ratio"] = round(r["fit_s"] / max(b["fit_s"], 1e-9), 2)
+
+
+def table(results: list[dict]) -> str:
+    sizes = sorted({row["radius_px"] for r in results for row in r["per_size"]})
+    head = "| method | tiles | contrast | " + " | ".join(f"r={s} px" for s in sizes) + " | normals alarmed | s/image (x tiles=1) |"
+    lines = [head, "|" + " --- |" * (len(sizes) + 5)]
+    for r in results:
+        for contrast in sorted({row["contrast"] for row in r["per_size"]}):
+            cells = {row["radius_px"]: row for row in r["per_size"] if row["contrast"] == contrast}
+            vals = [f"{cells[s]['detected']:.0%} / {cells[s]['pixel_auroc']:.3f}" if s in cells else "-" for s in sizes]
+            ratio = r.get("predict_time_ratio", 1.0)
+            lines.append(
+                f"| {r['method']} | {r['tiles']} | {contrast} | "
+                + " | ".join(vals)
+                + f" | {r['normal_false_alarm']:.0%} | {r['predict_s_per_image']:.2f} ({ratio:.2f}x) |"
+            )
+    return "\n".join(lines) + "\n\ncells: detected share / pixel AUROC"
+
+
+def main(argv=None) -> int:
+    from bench.common import demo_workspace, device_info
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--methods", default="patchcore")
+    ap.add_argument("--tiles", default="1,2")
+    ap.add_argument("--sizes", default="3,6,10,20,40")
+    ap.add_argument("--contrasts", default="faint,strong")
+    ap.add_argument("--normals", type=int, default=8, help="training normal photos to fit on")
+    ap.add_argument("--images", type=int, default=4, help="held-out normal photos that get lesions")
+    ap.add_argument("--demo", default=None)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    demo = demo_workspace(args.demo)
+    train, held = photos(demo, args.normals, args.images)
+    if not train or not held:
+        raise SystemExit("the demo workspace has no training normals or held-out normal fundus photos")
+    lesions = lesion_set(held, _ints(args.sizes), tuple(c for c in args.contrasts.split(",") if c))
+    log(f"{len(train)} training normals, {len(held)} held-out normals, {len(lesions)} lesion photos")
+    results = []
+    for method in [m for m in args.methods.split(",") if m]:
+        for t in _ints(args.tiles):
+            results.append(run_one(method, t, train, held, lesions, args.device, log))
+    add_ratios(results)
+    doc = {"device": device_info(), "normals": len(train), "held_out": len(held), "results": results}
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(doc, indent=1))
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
