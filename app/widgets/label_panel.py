@@ -374,8 +374,10 @@ class LabelPanel(QWidget):
         self._sources = list(sources)
         self.result_combo.blockSignals(True)
         self.result_combo.clear()
-        for s in sources:
-            self.result_combo.addItem(f"{s.title} · {s.image}")
+        for s in sources:  # the panel is narrow: the whole title is in each item's and the box's tooltip
+            text = f"{s.title} · {s.image}"
+            self.result_combo.addItem(text)
+            self.result_combo.setItemData(self.result_combo.count() - 1, text, Qt.ToolTipRole)
         self.result_combo.blockSignals(False)
         self.result_box.setEnabled(bool(sources))
         if not sources:
@@ -383,6 +385,7 @@ class LabelPanel(QWidget):
         self._on_result_source(0)
 
     def _on_result_source(self, index: int) -> None:
+        self.result_combo.setToolTip(self.result_combo.itemText(index) if index >= 0 else "")
         if 0 <= index < len(self._sources):
             s = self._sources[index]
             self.result_thr.setValue(s.pixel_threshold)

@@ -19,13 +19,14 @@ COLUMNS = ("Case", "Kind", "Score", "Status", "Decision", "Reviewer")
 COL_CASE, COL_KIND, COL_SCORE, COL_STATUS, COL_DECISION, COL_REVIEWER = range(6)
 KIND_SHORT = {"fundus_oct": "Fundus+OCT", "fundus": "Fundus", "oct": "OCT", "mri": "MRI", "slice": "Slice"}
 RUNNING, QUEUED = "running…", "queued"
+ABOVE = "▲"  # marks a score at or above the threshold in text too, never by red alone (colour-blind safe)
 # the longest text each fixed column shows: its width is measured from these in the table's font,
 # so nothing is cut at any scaling ("Fun…OCT", "ru…g…"); the case id is elided in the middle with
 # the whole id in its tooltip, the reviewer column takes the rest
 COLUMN_SAMPLES = {
     COL_CASE: ("PAIR-WS01",),
     COL_KIND: tuple(KIND_SHORT.values()),
-    COL_SCORE: (RUNNING, QUEUED, "99.99"),
+    COL_SCORE: (RUNNING, QUEUED, f"{ABOVE} -99.99"),
     COL_STATUS: tuple(s.value.replace("_", " ") for s in ReviewStatus) + ("Status",),
     COL_DECISION: ("abnormal", "Decision"),
 }
@@ -106,7 +107,10 @@ class CaseTableModel(QAbstractTableModel):
                     return RUNNING
                 if case.id in self.pending:
                     return QUEUED
-                return f"{score:.2f}" if score is not None else ""
+                if score is None:
+                    return ""
+                above = self.threshold is not None and score >= self.threshold
+                return f"{ABOVE} {score:.2f}" if above else f"{score:.2f}"
             if col == COL_STATUS:
                 return case.status.value.replace("_", " ")
             if col == COL_DECISION:
@@ -145,11 +149,10 @@ class CaseTableModel(QAbstractTableModel):
                     return "Waiting for the model (queued)"
                 if score is None:
                     return "No result of the selected model for this case"
-                return (
-                    f"Calibrated anomaly score {score:.3f} (threshold {self.threshold:.2f})"
-                    if self.threshold is not None
-                    else f"{score:.3f}"
-                )
+                if self.threshold is None:
+                    return f"{score:.3f}"
+                side = f"{ABOVE} at or above" if score >= self.threshold else "below"
+                return f"Calibrated anomaly score {score:.3f}: {side} the threshold {self.threshold:.2f}"
         return None
 
 

@@ -39,7 +39,17 @@ def test_model_panel_lists_fitted_version_and_scores(fitted_demo, open_window, q
     assert w.session.scores["FUN-L01"] == pytest.approx(expected)
     model = w.worklist.model
     row = next(r for r, c in enumerate(model.cases) if c.id == "FUN-L01")
-    assert model.data(model.index(row, 2)) == f"{expected:.2f}"
+    # above the threshold it is marked in text too (bold red alone is lost on a colour-blind reader)
+    assert model.threshold is not None
+    below = expected < model.threshold
+    assert model.data(model.index(row, 2)) == (f"{expected:.2f}" if below else f"▲ {expected:.2f}")
+    # a score at or above the threshold is marked in text, not by bold red alone (colour-blind safe)
+    model.set_score("FUN-L01", model.threshold + 0.5)
+    assert model.data(model.index(row, 2)) == f"▲ {model.threshold + 0.5:.2f}"
+    assert "at or above the threshold" in model.data(model.index(row, 2), Qt.ToolTipRole)
+    model.set_score("FUN-L01", model.threshold - 0.5)
+    assert model.data(model.index(row, 2)) == f"{model.threshold - 0.5:.2f}"
+    assert "below the threshold" in model.data(model.index(row, 2), Qt.ToolTipRole)
 
 
 def test_keyboard_review_run_and_restart(fitted_demo, open_window, qtbot):
