@@ -29,7 +29,7 @@ from core.models.base import AnomalyModel, Unit
 from core.models.contract import FitContext, PredictContext
 from core.models.memory_bank import MemoryBank, greedy_coreset
 from core.models.pages import PageOutput, combine_pages, image_pages
-from core.models.tiling import Tile, field_of_view, stitch, tile_grid, tiles_in_view
+from core.models.tiling import Tile, page_tiles, stitch
 from core.models.volume_scores import CalibrationSamples
 from core.workspace.cards import Calibration
 
@@ -103,15 +103,6 @@ def tiling_extras(pg: PatchGrid) -> dict:
     return {"patch_grid": list(pg.grid)}
 
 
-def resize_map(a: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """A map resized (bilinear) to ``hw``."""
-    import torch
-    import torch.nn.functional as F
-
-    t = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
-    return F.interpolate(t, size=hw, mode="bilinear", align_corners=False, antialias=True)[0, 0].numpy().astype(np.float32)
-
-
 class MemoryBankModel(AnomalyModel):
     config: MemoryBankSettings
 
@@ -146,11 +137,7 @@ class MemoryBankModel(AnomalyModel):
     def page_tiles(self, pixels: np.ndarray, fundus: bool) -> list[Tile] | None:
         """The tiles one page is encoded in (None: the whole page, ``tiles=1``); on a fundus photo,
         tiles outside the camera's field of view are left out."""
-        c = self.config
-        if c.tiles <= 1:
-            return None
-        grid = tile_grid(pixels.shape[0], pixels.shape[1], c.tiles, c.tile_overlap)
-        return tiles_in_view(grid, field_of_view(pixels) if fundus else None)
+        return page_tiles(pixels, self.config.tiles, self.config.tile_overlap, fundus)
 
     def page_features(self, pixels: np.ndarray, sha: str | None = None, fundus: bool = False) -> PatchGrid:
         """Patch features of one page through the tiling: :meth:`patch_features` of the whole page

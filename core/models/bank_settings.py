@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ConfigError
-from core.models.config import BaseSettings, setting
+from core.models.config import BaseSettings, setting, tile_overlap_setting, tiles_setting
 
 # input side of each SAM-family image encoder (vit_tiny_random: a small random ViT for tests)
 ENCODER_INPUT = {"litemedsam": 256, "sam_vit_b": 1024, "vit_tiny_random": 64}
@@ -30,18 +30,11 @@ class MemoryBankSettings(BaseSettings):
         paper="exact",
     )
     smooth_sigma: float = setting(4.0, "Gaussian smoothing of the anomaly map, in pixels of the model frame.", paper=4.0, minimum=0.0)
-    tiles: int = setting(
-        1,
-        "Tiles per side for native-resolution inference (1: the whole image at the encoder's input size; 2-4: overlapping tiles "
-        "of the image, each encoded on its own, fundus tiles outside the field of view skipped, maps stitched with blending). "
+    tiles: int = tiles_setting(
         "Fit uses the same tiling, so the bank holds tile features and calibration belongs to this setting; the coreset keeps "
-        "the untiled bank's size (coreset_ratio / tiles^2 of the tile features), so search grows with tiles, not tiles^2.",
-        minimum=1,
-        maximum=4,
+        "the untiled bank's size (coreset_ratio / tiles^2 of the tile features), so search grows with tiles, not tiles^2."
     )
-    tile_overlap: float = setting(
-        0.25, "Overlap of neighbouring tiles, as a share of a tile's side.", minimum=0.0, maximum=0.5, advanced=True
-    )
+    tile_overlap: float = tile_overlap_setting()
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,24 @@ def setting(
     return field(default=default, metadata=meta)
 
 
+def tiles_setting(fit_note: str) -> Any:
+    """The ``tiles`` field of a method with tiled, native-resolution inference (core.models.tiling);
+    ``fit_note`` says what fitting with the same tiling means for this method."""
+    return setting(
+        1,
+        "Tiles per side for native-resolution inference (1: the whole image at the network's input size; 2-4: overlapping "
+        "tiles of the image, each its own input, fundus tiles outside the field of view skipped, maps stitched with "
+        "blending). " + fit_note,
+        minimum=1,
+        maximum=4,
+        note="the product's, not the paper's",
+    )
+
+
+def tile_overlap_setting() -> Any:
+    return setting(0.25, "Overlap of neighbouring tiles, as a share of a tile's side.", minimum=0.0, maximum=0.5, advanced=True)
+
+
 @dataclass(frozen=True)
 class BaseSettings:
     """Settings every method understands."""

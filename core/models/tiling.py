@@ -82,6 +82,25 @@ def tiles_in_view(grid: list[Tile], fov: np.ndarray | None, min_share: float = M
     return kept or list(grid)
 
 
+def page_tiles(pixels: np.ndarray, tiles: int, overlap: float, fundus: bool) -> list[Tile] | None:
+    """The tiles one page (a photo or one B-scan) is encoded in, or None for the whole page
+    (``tiles = 1``); on a fundus photo the tiles outside the camera's field of view are left out."""
+    if tiles <= 1:
+        return None
+    grid = tile_grid(pixels.shape[0], pixels.shape[1], tiles, overlap)
+    return tiles_in_view(grid, field_of_view(pixels) if fundus else None)
+
+
+def resize_map(a: np.ndarray, hw: tuple[int, int], antialias: bool = True) -> np.ndarray:
+    """A map resized (bilinear; ``antialias`` matters only when shrinking) to ``hw``."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
+    out = F.interpolate(t, size=hw, mode="bilinear", align_corners=False, antialias=antialias)
+    return out[0, 0].numpy().astype(np.float32)
+
+
 def blend_weight(shape: tuple[int, int], ramp: int) -> np.ndarray:
     """A tile's blending weight: 1 inside, falling linearly towards its edges over ``ramp`` pixels
     (never to zero, so every covered pixel has a weight)."""

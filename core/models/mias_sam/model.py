@@ -18,11 +18,12 @@ import numpy as np
 
 from core.domain import LoadedImage
 from core.hashing import array_sha256
-from core.models.bank_model import MemoryBankModel, PatchGrid, TiledGrid, gaussian_blur, resize_map, tiling_extras, upsample_map
+from core.models.bank_model import MemoryBankModel, PatchGrid, TiledGrid, gaussian_blur, tiling_extras, upsample_map
 from core.models.contract import Capabilities, PredictContext, Supervision
 from core.models.memory_bank import MemoryBank
 from core.models.mias_sam.settings import MiasSamSettings
 from core.models.pages import VOLUME_NOTE, PageOutput, combine_pages, image_pages
+from core.models.tiling import resize_map
 
 
 def patchify_embedding(emb, patch_size: int = 5, stride: int = 2, feature_dim: int = 1024):

@@ -20,6 +20,7 @@ from core.errors import StudioError
 from core.models.contract import Capabilities, FitContext, PredictContext, Supervision
 from core.models.pages import VOLUME_NOTE, PageModel, PageOutput, image_pages
 from core.models.resynthdetect.settings import ReSynthDetectSettings
+from core.models.tiling import Tile, page_tiles, resize_map, stitch
 
 if TYPE_CHECKING:
     from core.models.resynthdetect.network import AutoEncoder, LocalizationUNet
@@ -36,6 +37,13 @@ def clahe(rgb: np.ndarray, clip: float = 2.0, grid: int = 8) -> np.ndarray:
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     lab[..., 0] = op.apply(np.ascontiguousarray(lab[..., 0]))
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+TILING_NOTE = (
+    "Tiled inference (the product's, not the paper's): both networks train on and score {n} x {n} overlapping "
+    "native-resolution tiles of every image or B-scan, each resized to image_size (fundus tiles outside the field of "
+    "view skipped); probability maps are stitched with blending and the calibration belongs to this tiling."
+)
 
 
 class ReSynthDetect(PageModel):
@@ -112,8 +120,11 @@ class ReSynthDetect(PageModel):
             im = lc.of(self.config.modality)
             if im is None or not im.mask.any():
                 continue
-            mask = cv2.resize(im.mask.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST).astype(bool)
-            out.append((self.prepare(im.pixels), mask))
+            for part, tile in self.page_parts(im.pixels, self.config.modality == "fundus"):
+                m = im.mask if tile is None else tile.crop(im.mask)
+                if m.any():  # with tiles, the tiles that hold some of the lesion
+                    mask = cv2.resize(m.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST).astype(bool)
+                    out.append((self.prepare(part), mask))
         return out
 
     # -- training ------------------------------------------------------------------------------
@@ -135,7 +146,9 @@ class ReSynthDetect(PageModel):
         for i, im in enumerate(images):
             cancel.raise_if_cancelled()
             progress(i, len(images), f"preparing normal image {i + 1}/{len(images)}")
-            normals.extend(self.prepare(p) for p in image_pages(im))  # every B-scan of a normal volume
+            fundus = im.modality.value == "fundus"
+            for page in image_pages(im):  # every B-scan of a normal volume, every tile with tiles > 1
+                normals.extend(self.prepare(part) for part, _ in self.page_parts(page, fundus))
         labelled = self._labelled(ctx.labelled_anomalies)
         ae, loc = self._build()
         epochs = cfg.epochs
@@ -224,32 +237,54 @@ class ReSynthDetect(PageModel):
         self.card.metrics["labelled_anomalies"] = len(labelled)
 
     # -- inference -----------------------------------------------------------------------------
-    def probability_maps(self, pages: list[np.ndarray]) -> np.ndarray:
-        """(n, S, S) anomaly probabilities of 2-D images in the model frame (one forward pass)."""
+    def page_parts(self, pixels: np.ndarray, fundus: bool) -> list[tuple[np.ndarray, Tile | None]]:
+        """(pixels, tile) of each input one page gives the networks: the whole page (tile None) with
+        ``tiles=1``, else each kept native-resolution tile (core.models.tiling)."""
+        tiles = page_tiles(pixels, self.config.tiles, self.config.tile_overlap, fundus)
+        if tiles is None:
+            return [(pixels, None)]
+        return [(np.ascontiguousarray(t.crop(pixels)), t) for t in tiles]
+
+    def probabilities(self, prepared: list[np.ndarray], batch: int = 8) -> np.ndarray:
+        """(n, S, S) anomaly probabilities of prepared inputs (see :meth:`prepare`), ``batch`` per forward pass."""
         import torch
 
         ae, loc = self.networks
-        x = self.to_tensor([self.prepare(p) for p in pages], self.device)
-        with torch.inference_mode():
-            rf = ae.encoder(x) if self.config.use_reconstruction else None
-            p = torch.sigmoid(loc(x, rf).float())
-        return p[:, 0].cpu().numpy()
+        out = []
+        for i in range(0, len(prepared), batch):
+            x = self.to_tensor(prepared[i : i + batch], self.device)
+            with torch.inference_mode():
+                rf = ae.encoder(x) if self.config.use_reconstruction else None
+                out.append(torch.sigmoid(loc(x, rf).float())[:, 0].cpu().numpy())
+        return np.concatenate(out, axis=0)
+
+    def probability_maps(self, pages: list[np.ndarray]) -> np.ndarray:
+        """(n, S, S) anomaly probabilities of whole 2-D images in the model frame (untiled)."""
+        return self.probabilities([self.prepare(p) for p in pages])
 
     def probability_map(self, pixels: np.ndarray) -> np.ndarray:
         """(S, S) anomaly probabilities in the model frame."""
         return self.probability_maps([pixels])[0]
 
     def _score_pages(self, pages: list[np.ndarray], image: LoadedImage, ctx: PredictContext) -> list[PageOutput]:
-        import torch
-        import torch.nn.functional as F
-
+        fundus = image.modality.value == "fundus"
+        parts = [self.page_parts(p, fundus) for p in pages]
+        probs = iter(self.probabilities([self.prepare(px) for page in parts for px, _ in page]))
         out = []
-        for pixels, prob in zip(pages, self.probability_maps(pages), strict=True):
-            k = max(1, min(self.config.top_k, prob.size))
-            score = float(np.sort(prob.ravel())[-k:].mean())  # mean of the top-k pixel probabilities
+        for pixels, page in zip(pages, parts, strict=True):
+            frames = [next(probs) for _ in page]
+            k = max(1, min(self.config.top_k, sum(f.size for f in frames)))
+            # mean of the top-k pixel probabilities (over every tile of the page)
+            score = float(np.sort(np.concatenate([f.ravel() for f in frames]))[-k:].mean())
             h, w = pixels.shape[:2]
-            full = F.interpolate(torch.from_numpy(prob)[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-            out.append((score, full.numpy().astype(np.float32), {"max_probability": float(prob.max())}))
+            extras: dict = {"max_probability": float(max(f.max() for f in frames))}
+            if page[0][1] is None:
+                full = resize_map(frames[0], (h, w), antialias=False)
+            else:
+                tiles = [t for _, t in page if t is not None]
+                full = stitch([resize_map(f, t.shape, antialias=False) for f, t in zip(frames, tiles, strict=True)], tiles, (h, w))
+                extras["tiles"] = [t.as_list() for t in tiles]
+            out.append((score, full, extras))
         return out
 
     def _score_page(self, pixels: np.ndarray, image: LoadedImage, ctx: PredictContext) -> PageOutput:
@@ -271,6 +306,10 @@ class ReSynthDetect(PageModel):
         loc.to(dev).eval()
 
     def _update_card(self) -> None:
+        c = self.config
+        self.card.metrics["tiling"] = f"{c.tiles} x {c.tiles} tiles, overlap {c.tile_overlap:g}"
+        if c.tiles > 1 and TILING_NOTE.format(n=c.tiles) not in self.card.deviations:
+            self.card.deviations.append(TILING_NOTE.format(n=c.tiles))
         ae, loc = self.networks
         n = sum(p.numel() for p in ae.encoder.parameters()) + sum(p.numel() for p in loc.parameters())
         self.card.backbone = f"U-Net localisation + autoencoder features (trained from scratch, {n / 1e6:.1f} M parameters at inference)"

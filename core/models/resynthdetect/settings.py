@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from core.models.config import BaseSettings, setting
+from core.models.config import BaseSettings, setting, tile_overlap_setting, tiles_setting
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ class ReSynthDetectSettings(BaseSettings):
         False, "Mix reviewer-labelled lesions of this workspace into training.", note="the product's retraining, not part of the paper"
     )
     labelled_fraction: float = setting(0.3, "Share of samples drawn from labelled lesions when they are used.", minimum=0.0, maximum=1.0)
+    tiles: int = tiles_setting(
+        "Both networks train on the tiles of the normal images (tiles^2 times the samples per epoch) and the calibration "
+        "belongs to this setting; the image score is the mean of the top_k probabilities over all tiles."
+    )
+    tile_overlap: float = tile_overlap_setting()
 
     def validate(self) -> None:
         from core.errors import ConfigError
