@@ -36,47 +36,73 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
 
 
-def photos(demo, n_normals: int, n_images: int):
-    """(training normal photos, held-out normal photos) of the demo workspace, as arrays."""
+def _pages(array: np.ndarray, modality: str) -> list[np.ndarray]:
+    """The 2-D images a benchmark lesion goes on: the photo, or every B-scan of an OCT stack."""
+    if modality == "oct" and array.ndim == 3 and array.shape[-1] not in (3, 4):
+        return list(array)
+    return [array]
+
+
+def photos(demo, n_normals: int, n_images: int, modality: str = "fundus"):
+    """(training normal images, held-out normal images) of the demo workspace, as arrays: fundus
+    photos, or OCT B-scans (a volume gives each of its B-scans, held-out ones the middle B-scan)."""
     from core.models import store
 
-    train = [demo.load_case(c).first("fundus").array for c in store.training_normals(demo, "fundus")[:n_normals]]
+    train: list[np.ndarray] = []
+    for c in store.training_normals(demo, modality):
+        train.extend(_pages(demo.load_case(c).first(modality).array, modality))
+        if len(train) >= n_normals:
+            break
     held = []
     for c in demo.cases():
-        rec = c.image("fundus")
+        rec = c.image(modality)
         if c.split != "test" or rec is None:
             continue
         doc = demo.read_labels(rec)
         if doc is None or not doc.shapes:
-            held.append(demo.load_case(c).first("fundus").array)
+            pages = _pages(demo.load_case(c).first(modality).array, modality)
+            held.append(pages[len(pages) // 2])
         if len(held) >= n_images:
             break
-    return train, held
+    return train[:n_normals], held
 
 
-def lesion_set(held: list[np.ndarray], sizes, contrasts) -> list[dict]:
-    from bench.lesions import FUNDUS_KINDS, fundus_fov, fundus_lesion
+def view_of(image: np.ndarray, modality: str) -> np.ndarray:
+    """Where a finding can be: a fundus photo's field of view; all of an OCT B-scan."""
+    from bench.lesions import fundus_fov
 
+    return fundus_fov(image) if modality == "fundus" else np.ones(image.shape[:2], bool)
+
+
+def lesion_set(held: list[np.ndarray], sizes, contrasts, modality: str = "fundus") -> list[dict]:
+    from bench.lesions import FUNDUS_KINDS, OCT_KINDS, fundus_lesion, oct_lesion
+
+    kinds = FUNDUS_KINDS if modality == "fundus" else OCT_KINDS
     out = []
     for i, pixels in enumerate(held):
-        fov = fundus_fov(pixels)
+        fov = view_of(pixels, modality)
         for j, radius in enumerate(sizes):
-            kind = FUNDUS_KINDS[(i + j) % len(FUNDUS_KINDS)]
+            kind = kinds[(i + j) % len(kinds)]
             for contrast in contrasts:
-                les = fundus_lesion(pixels, radius, contrast, seed=1000 * i + radius, kind=kind, fov=fov)
+                seed = 1000 * i + radius
+                if modality == "fundus":
+                    les = fundus_lesion(pixels, radius, contrast, seed=seed, kind=kind, fov=fov)
+                else:
+                    les = oct_lesion(pixels, radius, contrast, seed=seed, kind=kind)
                 out.append({"radius": radius, "contrast": contrast, "kind": kind, "image": les.image, "mask": les.mask, "fov": fov})
     return out
 
 
-def run_one(method: str, tiles: int, train, held, lesions, device: str, log=print) -> dict:
-    from bench.lesions import fundus_fov
+def run_one(
+    method: str, tiles: int, train, held, lesions, device: str, log=print, modality: str = "fundus", config: dict | None = None
+) -> dict:
     from core.domain import LoadedCase
     from core.metrics.classification import auroc
     from core.models import create_model
 
-    model = create_model(method, tiles=tiles, device=device, modality="fundus")
+    model = create_model(method, tiles=tiles, device=device, modality=modality, **(config or {}))
     t0 = time.monotonic()
-    model.fit([LoadedCase.from_arrays(f"train{i}", fundus=a) for i, a in enumerate(train)])
+    model.fit([LoadedCase.from_arrays(f"train{i}", **{modality: a}) for i, a in enumerate(train)])
     fit_s = time.monotonic() - t0
     thr = float(model.card.pixel_threshold)
     log(f"{method} tiles={tiles}: fitted in {fit_s:.0f} s, bank {model.card.metrics.get('bank_size')}, pixel threshold {thr:.2f}")
@@ -85,7 +111,7 @@ def run_one(method: str, tiles: int, train, held, lesions, device: str, log=prin
         t0 = time.monotonic()
         heat = model.predict_array(a).heatmap
         times.append(time.monotonic() - t0)
-        fov = fundus_fov(a)
+        fov = view_of(a, modality)
         alarms += bool(heat[fov].max() >= thr)
         log(f"  normal: peak {heat[fov].max():.2f} (threshold {thr:.2f}), {times[-1]:.1f} s")
         normal_px.append(heat[::4, ::4][fov[::4, ::4]])
@@ -117,6 +143,7 @@ def run_one(method: str, tiles: int, train, held, lesions, device: str, log=prin
         )
     return {
         "method": method,
+        "modality": modality,
         "tiles": tiles,
         "fit_s": round(fit_s, 1),
         "predict_s_per_image": round(float(np.mean(times)), 2),
@@ -165,23 +192,24 @@ def main(argv=None) -> int:
     ap.add_argument("--contrasts", default="faint,strong")
     ap.add_argument("--normals", type=int, default=8, help="training normal photos to fit on")
     ap.add_argument("--images", type=int, default=4, help="held-out normal photos that get lesions")
+    ap.add_argument("--modality", default="fundus", choices=("fundus", "oct"), help="fundus photos or OCT B-scans at native size")
     ap.add_argument("--demo", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     demo = demo_workspace(args.demo)
-    train, held = photos(demo, args.normals, args.images)
+    train, held = photos(demo, args.normals, args.images, args.modality)
     if not train or not held:
-        raise SystemExit("the demo workspace has no training normals or held-out normal fundus photos")
-    lesions = lesion_set(held, _ints(args.sizes), tuple(c for c in args.contrasts.split(",") if c))
-    log(f"{len(train)} training normals, {len(held)} held-out normals, {len(lesions)} lesion photos")
+        raise SystemExit(f"the demo workspace has no training normals or held-out normal {args.modality} images")
+    lesions = lesion_set(held, _ints(args.sizes), tuple(c for c in args.contrasts.split(",") if c), args.modality)
+    log(f"{args.modality}: {len(train)} training normals, {len(held)} held-out normals, {len(lesions)} lesion images")
     results = []
     for method in [m for m in args.methods.split(",") if m]:
         for t in _ints(args.tiles):
-            results.append(run_one(method, t, train, held, lesions, args.device, log))
+            results.append(run_one(method, t, train, held, lesions, args.device, log, args.modality))
     add_ratios(results)
-    doc = {"device": device_info(), "normals": len(train), "held_out": len(held), "results": results}
+    doc = {"device": device_info(), "modality": args.modality, "normals": len(train), "held_out": len(held), "results": results}
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(doc, indent=1))

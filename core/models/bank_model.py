@@ -105,6 +105,7 @@ def tiling_extras(pg: PatchGrid) -> dict:
 
 class MemoryBankModel(AnomalyModel):
     config: MemoryBankSettings
+    floors_outside_view = True
 
     def __init__(self, settings: MemoryBankSettings | None = None, **config):
         super().__init__(settings, **config)
@@ -242,7 +243,8 @@ class MemoryBankModel(AnomalyModel):
                 ctx.cancel.raise_if_cancelled()
                 ctx.progress(i, len(units), f"calibrating on normal {i + 1}/{len(units)}")
                 bank = MemoryBank(deployed.features[self._owners != i], index="exact", device=self.device) if leave_out else deployed
-                samples.add(*self._raw_map(im, bank))
+                raw, raw_map, extras = self._raw_map(im, bank)
+                samples.add(raw, self.in_view(im, raw_map), extras)
         finally:
             self._feature_cache.clear()
             self._owners = None

@@ -85,6 +85,13 @@ ONNX_DEVIATION = (
 )
 
 
+VIEW_NOTE = (
+    "Fundus maps are floored outside the camera's field of view (the product's, not the paper's): pixels outside the "
+    "photo's circle get the lowest value inside it before calibration and before display, so the pixel threshold and "
+    "the contour come from the field of view; the image score is unchanged."
+)
+
+
 class AnomalyModel(ABC):
     """Base class of every method. Subclasses set ``name``, ``title``, ``paper``, ``Settings``,
     ``capabilities``, ``deviations``, ``faithful_config`` and implement ``_fit``, ``_predict_raw``,
@@ -98,6 +105,7 @@ class AnomalyModel(ABC):
     modalities: ClassVar[tuple[str, ...]]  # = capabilities.modalities
     trained: ClassVar[bool]  # = capabilities.trained
     deviations: ClassVar[tuple[str, ...]] = ()
+    floors_outside_view: ClassVar[bool] = False  # see in_view
     faithful_config: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -206,7 +214,8 @@ class AnomalyModel(ABC):
             what = f"calibrating on normal {i + 1}/{len(units)}"
             ctx.progress(i, len(units), what)
             sub = part_progress(ctx.progress, i, len(units), what + ": ")
-            samples.add(*self._predict_raw(im, PredictContext(progress=sub, cancel=ctx.cancel)))
+            raw, raw_map, extras = self._predict_raw(im, PredictContext(progress=sub, cancel=ctx.cancel))
+            samples.add(raw, self.in_view(im, raw_map), extras)
         return samples.calibration(source, self.card)
 
     def _finish_card(self, t0: float, images: list[LoadedImage], also_trained_on: Sequence[str] = ()) -> None:
@@ -220,7 +229,26 @@ class AnomalyModel(ABC):
         self.card.fit_seconds = round(time.monotonic() - t0, 2)
         self.card.version = self.card.version or new_version_id()
         self.card.config = self.config.to_json()
+        if self.floors_outside_view and self.modality == "fundus" and VIEW_NOTE not in self.card.deviations:
+            self.card.deviations.append(VIEW_NOTE)
         self._update_card()
+
+    def in_view(self, image: LoadedImage, raw_map: np.ndarray) -> np.ndarray:
+        """``raw_map`` of a fundus photo with the pixels outside the camera's field of view set to the
+        lowest value inside it (models with ``floors_outside_view``): nothing outside the photo's
+        circle is a finding, so the pixel calibration, the threshold and the contour come from the
+        field of view only (border patches in the black surround set the threshold otherwise).
+        Other images, and models without the flag, are returned unchanged."""
+        if not self.floors_outside_view or image.modality.value != "fundus" or image.record.is_stack or raw_map.ndim != 2:
+            return raw_map
+        from core.models.tiling import field_of_view
+
+        fov = field_of_view(image.array)
+        if fov.shape != raw_map.shape or fov.all():
+            return raw_map
+        out = np.array(raw_map, np.float32, copy=True)
+        out[~fov] = float(raw_map[fov].min())
+        return out
 
     # -- predict ----------------------------------------------------------------------------------
     def predict(
@@ -247,7 +275,7 @@ class AnomalyModel(ABC):
             slices[im.record.name] = bscan_scores(self.calibration, page_raws) if page_raws is not None else extras.pop("slices", None)
             scores[im.record.name] = (self.calibration.image_z(raw), float(raw))
             maps[im.record.name] = ImageMap(
-                heatmap=self.calibration.pixel_z(raw_map),
+                heatmap=self.calibration.pixel_z(self.in_view(im, raw_map)),
                 mask=mask,
                 score=scores[im.record.name][0],
                 raw_score=float(raw),

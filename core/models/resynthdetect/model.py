@@ -68,6 +68,7 @@ class ReSynthDetect(PageModel):
         "DRAEM's 0.5 leaves slivers on crop-sized noise).",
         VOLUME_NOTE + " B-scans are scored in batches of 8 (one forward pass each).",
     )
+    floors_outside_view = True
     faithful_config = {"image_size": 768, "lr": 5e-5, "min_lr": 2.5e-5, "warmup_epochs": 50, "focal_gamma": 2.0, "top_k": 10}
 
     def __init__(self, settings: ReSynthDetectSettings | None = None, **config):
