@@ -54,13 +54,25 @@ def tile_grid(h: int, w: int, tiles: int, overlap: float = 0.25) -> list[Tile]:
     return [Tile(y, y + th, x, x + tw) for y in ys for x in xs]
 
 
-def field_of_view(pixels: np.ndarray, threshold: int = 20) -> np.ndarray:
+def field_of_view(pixels: np.ndarray, threshold: int = 20, max_side: int = 512) -> np.ndarray:
     """The camera's field of view of a fundus photo: pixels brighter than the black surround (the
-    largest such region, holes filled). An image without a dark surround is all field of view."""
+    largest such region, holes filled). An image without a dark surround is all field of view.
+
+    Found on a copy subsampled to at most ``max_side`` px (the boundary is then exact to the
+    subsampling step, 3 px on a 1411 px photo) and brought back to full size: it runs beside the
+    window on every prediction, and the full-size labelling took 0.2-0.3 s of the interpreter."""
     from scipy import ndimage
 
     a = np.asarray(pixels)
-    grey = a.max(axis=-1) if a.ndim == 3 else a
+    h, w = a.shape[:2]
+    step = max(1, int(np.ceil(max(h, w) / max_side)))
+    a = a[::step, ::step]
+    if a.ndim == 3:  # the brightest channel; np.maximum is many times faster than a.max(axis=-1)
+        grey = a[..., 0]
+        for c in range(1, a.shape[-1]):
+            grey = np.maximum(grey, a[..., c])
+    else:
+        grey = a
     if grey.dtype != np.uint8:
         lo, hi = float(grey.min()), float(grey.max())
         grey = (grey - lo) / max(hi - lo, 1e-6) * 255.0
@@ -70,7 +82,11 @@ def field_of_view(pixels: np.ndarray, threshold: int = 20) -> np.ndarray:
         sizes = ndimage.sum(mask, labels, index=range(1, n + 1))
         mask = labels == (1 + int(np.argmax(sizes)))
     mask = ndimage.binary_fill_holes(mask)
-    return mask if mask.any() else np.ones(grey.shape, bool)
+    if not mask.any():
+        return np.ones((h, w), bool)
+    if step > 1:
+        mask = np.repeat(np.repeat(mask, step, axis=0), step, axis=1)[:h, :w]
+    return mask
 
 
 def tiles_in_view(grid: list[Tile], fov: np.ndarray | None, min_share: float = MIN_FOV_SHARE) -> list[Tile]:
