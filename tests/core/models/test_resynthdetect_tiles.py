@@ -73,13 +73,16 @@ def test_prediction_stitches_tile_maps_and_scores_over_every_tile(tiled, photos)
     assert probs.shape == (4, 48, 48)
     top = float(np.sort(probs.ravel())[-tiled.config.top_k :].mean())
     assert r.raw_score == pytest.approx(top, rel=1e-5)
-    # a pixel only the first tile covers carries that tile's own (resized) probability, calibrated
-    from core.models.tiling import resize_map
+    # a pixel of the field of view only the first tile covers carries that tile's own (resized)
+    # probability, calibrated (pixels outside the field of view are floored: core.models.base.in_view)
+    from core.models.tiling import field_of_view, resize_map
 
+    y = x = 40
+    assert field_of_view(photos[3])[y, x] and all(t.y0 > y or t.x0 > x for t in tiles[1:])
     first = resize_map(probs[0], tiles[0].shape, antialias=False)
     cal = tiled.calibration
-    expected = (first[2, 2] - cal.pixel_mean) / cal.pixel_std
-    assert r.heatmap[2, 2] == pytest.approx(expected, rel=1e-4, abs=1e-4)
+    expected = (first[y, x] - cal.pixel_mean) / cal.pixel_std
+    assert r.heatmap[y, x] == pytest.approx(expected, rel=1e-4, abs=1e-4)
 
 
 def test_card_records_the_tiling_and_a_reload_predicts_the_same(tiled, photos, tmp_path):
