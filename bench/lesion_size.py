@@ -45,7 +45,8 @@ def _pages(array: np.ndarray, modality: str) -> list[np.ndarray]:
 
 def photos(demo, n_normals: int, n_images: int, modality: str = "fundus"):
     """(training normal images, held-out normal images) of the demo workspace, as arrays: fundus
-    photos, or OCT B-scans (a volume gives each of its B-scans, held-out ones the middle B-scan)."""
+    photos, or OCT B-scans (a volume gives each of its B-scans, held-out ones the middle B-scan).
+    Held-out images come from test cases (never fitted on) and carry no lesion."""
     from core.models import store
 
     train: list[np.ndarray] = []
@@ -59,7 +60,9 @@ def photos(demo, n_normals: int, n_images: int, modality: str = "fundus"):
         if c.split != "test" or rec is None:
             continue
         doc = demo.read_labels(rec)
-        if doc is None or not doc.shapes:
+        # a normal case's image, or a 2-D image without lesion labels in a case whose lesion is on its
+        # other image; never an unlabelled stack of an abnormal case (its lesion B-scans are not marked here)
+        if c.truth == "normal" or (not rec.is_stack and (doc is None or not doc.shapes)):
             pages = _pages(demo.load_case(c).first(modality).array, modality)
             held.append(pages[len(pages) // 2])
         if len(held) >= n_images:
