@@ -163,17 +163,7 @@ def _rasalore_untrained(device: str, sequence: str = "t2"):
 
     model = Rasalore(device=device, sequences=sequence, bridge_sequence=sequence)
     c = model.config
-    net = RasaloreNet(
-        c.sequence_list,
-        image_size=c.image_size,
-        grid=c.grid_size,
-        dim=c.embed_dim,
-        heads=c.heads,
-        lore_scale=c.lore_scale,
-        noise_std=c.noise_std,
-        dropout=c.dropout,
-        seed=c.seed,
-    )
+    net = RasaloreNet.from_settings(c)
     ddpt = build_classifier(load_sam("litemedsam", device), c)
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
     state |= {f"ddpt.{k}": v for k, v in ddpt.state_dict().items() if k.split(".")[0] not in ddpt.frozen_prefixes}

@@ -101,17 +101,7 @@ def fit_rasalore(config: RasaloreSettings, images: list[LoadedImage], ctx: FitCo
     seed_everything(c.seed)
     masks = make_weak_masks(c, cases, bridge, ctx, device, store)
     ddpt_state = masks.ddpt_state
-    net = RasaloreNet(
-        sequences,
-        image_size=c.image_size,
-        grid=c.grid_size,
-        dim=c.embed_dim,
-        heads=c.heads,
-        lore_scale=c.lore_scale,
-        noise_std=c.noise_std,
-        dropout=c.dropout,
-        seed=c.seed,
-    )
+    net = RasaloreNet.from_settings(c, sequences)
     net.set_mask_prior(c.mask_prior)
     fit_cases, val_cases = split_validation(cases, c.val_fraction, c.seed)
     val_cases = [validation_slices(tc) for tc in val_cases]

@@ -265,18 +265,7 @@ class Rasalore(AnomalyModel):
     def _build_net(self) -> RasaloreNet:
         from core.models.rasalore.network import RasaloreNet
 
-        c = self.config
-        return RasaloreNet(
-            c.sequence_list,
-            image_size=c.image_size,
-            grid=c.grid_size,
-            dim=c.embed_dim,
-            heads=c.heads,
-            lore_scale=c.lore_scale,
-            noise_std=c.noise_std,
-            dropout=c.dropout,
-            seed=c.seed,
-        )
+        return RasaloreNet.from_settings(self.config)
 
     def state_tensors(self) -> dict:
         out = {f"net.{k}": v for k, v in self.network.state_dict().items()}

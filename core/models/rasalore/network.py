@@ -23,10 +23,14 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from core.models.rasalore.settings import RasaloreSettings
 
 
 def grid_coords(side: int) -> torch.Tensor:
@@ -222,6 +226,22 @@ class RasaloreNet(nn.Module):
         self.decoder = MaskDecoder(dim, heads, grid * grid, noise_std, dropout)
         # LoRE at the decoder's token grid: a function of the first sequence's fixed matrix
         self.register_buffer("token_pe", points[self.sequences[0]].at_grid(image_size // 4))
+
+    @classmethod
+    def from_settings(cls, c: RasaloreSettings, sequences: list[str] | None = None) -> RasaloreNet:
+        """The network a model's settings describe (for ``sequences``, by default the settings' list):
+        one place for fitting, loading and the benchmarks to build it."""
+        return cls(
+            list(sequences) if sequences is not None else c.sequence_list,
+            image_size=c.image_size,
+            grid=c.grid_size,
+            dim=c.embed_dim,
+            heads=c.heads,
+            lore_scale=c.lore_scale,
+            noise_std=c.noise_std,
+            dropout=c.dropout,
+            seed=c.seed,
+        )
 
     @property
     def k(self) -> int:
