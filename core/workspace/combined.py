@@ -161,4 +161,7 @@ def combine_case_scores(per_version: Sequence[tuple[Mapping[str, float], float]]
 def plain_sentence(score: float, threshold: float) -> str:
     """'3.2 standard deviations above the normal cases this model was calibrated on; threshold 3.0'."""
     side = "above" if score >= 0 else "below"
-    return f"{abs(score):.1f} standard deviations {side} the normal cases this model was calibrated on; threshold {threshold:.1f}"
+    # one decimal, unless rounding would make a score just under the threshold read as equal to it
+    # or across it ("2.97 < 3.00" must not become "3.0 ...; threshold 3.0")
+    d = 1 if round(score, 1) != round(threshold, 1) and (round(score, 1) >= round(threshold, 1)) == (score >= threshold) else 2
+    return f"{abs(score):.{d}f} standard deviations {side} the normal cases this model was calibrated on; threshold {threshold:.{d}f}"

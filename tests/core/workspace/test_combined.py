@@ -62,3 +62,6 @@ def test_worklist_scores_combine_versions_by_margin_over_their_thresholds():
 def test_plain_sentence():
     assert plain_sentence(3.2, 3.0) == "3.2 standard deviations above the normal cases this model was calibrated on; threshold 3.0"
     assert plain_sentence(-0.4, 3.0).startswith("0.4 standard deviations below")
+    # a score just under the threshold never reads as equal to it
+    assert plain_sentence(2.97, 3.0).startswith("2.97 standard deviations above") and plain_sentence(2.97, 3.0).endswith("threshold 3.00")
+    assert plain_sentence(3.04, 3.0).startswith("3.04 ")
