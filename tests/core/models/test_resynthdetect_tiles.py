@@ -9,21 +9,10 @@ import pytest
 
 from core.domain import LoadedCase
 from core.models.tiling import tile_grid
+from tests.core.models.test_resynthdetect import TINY as BASE
 
-TINY = dict(
-    image_size=48,
-    base_channels=8,
-    levels=3,
-    epochs=2,
-    ae_epochs=1,
-    batch_size=4,
-    samples_per_epoch=8,
-    lr=2e-3,
-    min_lr=1e-3,
-    warmup_epochs=0,
-    device="cpu",
-    seed=5,
-)
+# the tiny CPU configuration of the ReSynthDetect tests, smaller still: four tiles per image
+TINY = {**BASE, "image_size": 48, "levels": 3, "epochs": 2, "ae_epochs": 1, "seed": 5}
 
 
 @pytest.fixture(scope="module")
