@@ -48,6 +48,20 @@ def test_greedy_coreset_covers_the_data():
     assert p.shape == (100, 20) and (p == 0).mean() > 0.8
 
 
+def test_greedy_coreset_is_the_k_center_greedy():
+    """The fast loop (dimension-major matrix, in-place updates) picks what the textbook greedy
+    k-center picks: each step the point farthest from everything chosen so far."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, (400, 16)).astype(np.float32) * rng.uniform(0.2, 3, 16).astype(np.float32)
+    got = greedy_coreset(x, 40, eps=0.9, seed=0)  # 16 dims < JL dimension: no projection
+    chosen = [int(got[0])]
+    min_d = ((x.astype(np.float64) - x[chosen[0]]) ** 2).sum(1)
+    for _ in range(39):
+        chosen.append(int(np.argmax(min_d)))
+        min_d = np.minimum(min_d, ((x.astype(np.float64) - x[chosen[-1]]) ** 2).sum(1))
+    np.testing.assert_array_equal(got, chosen)
+
+
 def test_region_kernel_and_resc_shapes():
     k = region_kernel(12)
     assert k.shape == (25, 25) and k.sum() == pytest.approx(1.0)
