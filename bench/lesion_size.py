@@ -11,10 +11,11 @@ on the demo's training normal fundus photos (the first ``--normals``) once per `
 its offline default otherwise, and predicts every held-out normal and lesion photo.
 
 Per method, tiles value, size and contrast it prints: detected (the share of lesions whose heatmap
-peak inside the lesion reaches the model's pixel threshold), pixel AUROC (every lesion pixel
+peak inside the lesion reaches the contour level; once per contour rule, each level taken from the
+same fitted model's calibration normals, the model's own rule marked), pixel AUROC (every lesion pixel
 against every 4th non-lesion pixel of the field of view of the lesion photos and the held-out
 normals), and per method and tiles value the false-alarm share of the held-out normals (a
-field-of-view peak at or above the pixel threshold; a detection rate means little if normals
+field-of-view peak at or above the contour level; a detection rate means little if normals
 alarm too), fit time and predict time per image, with ratios against ``tiles=1`` measured in the
 same run on the same backend.
 """
@@ -107,16 +108,21 @@ def run_one(
     t0 = time.monotonic()
     model.fit([LoadedCase.from_arrays(f"train{i}", **{modality: a}) for i, a in enumerate(train)])
     fit_s = time.monotonic() - t0
+    from core.workspace.cards import CONTOUR_RULES
+
+    cal = model.calibration
     thr = float(model.card.pixel_threshold)
-    log(f"{method} tiles={tiles}: fitted in {fit_s:.0f} s, bank {model.card.metrics.get('bank_size')}, pixel threshold {thr:.2f}")
-    times, normal_px, alarms = [], [], 0
+    # every contour rule's level from this one calibration (the model's own rule is its card's)
+    levels = {rule: cal.contour_threshold(rule) for rule in CONTOUR_RULES}
+    log(f"{method} tiles={tiles}: fitted in {fit_s:.0f} s, bank {model.card.metrics.get('bank_size')}, contour levels {levels}")
+    times, normal_px, normal_peaks = [], [], []
     for a in held:
         t0 = time.monotonic()
         heat = model.predict_array(a).heatmap
         times.append(time.monotonic() - t0)
         fov = view_of(a, modality)
-        alarms += bool(heat[fov].max() >= thr)
-        log(f"  normal: peak {heat[fov].max():.2f} (threshold {thr:.2f}), {times[-1]:.1f} s")
+        normal_peaks.append(float(heat[fov].max()))
+        log(f"  normal: peak {normal_peaks[-1]:.2f}, {times[-1]:.1f} s")
         normal_px.append(heat[::4, ::4][fov[::4, ::4]])
     rows: dict[tuple[int, str], dict] = {}
     for les in lesions:
@@ -124,10 +130,9 @@ def run_one(
         heat = model.predict_array(les["image"]).heatmap
         times.append(time.monotonic() - t0)
         m, fov = les["mask"], les["fov"]
-        r = rows.setdefault((les["radius"], les["contrast"]), {"n": 0, "detected": 0, "pos": [], "neg": []})
-        r["n"] += 1
-        r["detected"] += bool(heat[m].max() >= thr)
-        log(f"  r={les['radius']} {les['contrast']} {les['kind']}: peak {heat[m].max():.2f} (threshold {thr:.2f}), {times[-1]:.1f} s")
+        r = rows.setdefault((les["radius"], les["contrast"]), {"peaks": [], "pos": [], "neg": []})
+        r["peaks"].append(float(heat[m].max()))
+        log(f"  r={les['radius']} {les['contrast']} {les['kind']}: peak {r['peaks'][-1]:.2f}, {times[-1]:.1f} s")
         r["pos"].append(heat[m])
         r["neg"].append(heat[::4, ::4][fov[::4, ::4] & ~m[::4, ::4]])
     normal_px = np.concatenate(normal_px)
@@ -135,12 +140,14 @@ def run_one(
     for (radius, contrast), r in sorted(rows.items()):
         p, n = np.concatenate(r["pos"]), np.concatenate(r["neg"] + [normal_px])
         labels = np.r_[np.ones(p.size, bool), np.zeros(n.size, bool)]
+        peaks = np.asarray(r["peaks"])
         per_size.append(
             {
                 "radius_px": radius,
                 "contrast": contrast,
-                "lesions": r["n"],
-                "detected": round(r["detected"] / r["n"], 3),
+                "lesions": len(peaks),
+                "detected": round(float((peaks >= thr).mean()), 3),
+                "detected_by_rule": {rule: round(float((peaks >= lv).mean()), 3) for rule, lv in levels.items()},
                 "pixel_auroc": round(float(auroc(labels, np.r_[p, n])), 4),
             }
         )
@@ -152,7 +159,11 @@ def run_one(
         "predict_s_per_image": round(float(np.mean(times)), 2),
         "bank_size": model.card.metrics.get("bank_size"),
         "pixel_threshold": round(thr, 3),
-        "normal_false_alarm": round(alarms / len(held), 3),
+        "contour_rule": model.config.contour_rule,
+        "levels": {rule: round(lv, 3) for rule, lv in levels.items()},
+        "normal_peaks": [round(v, 3) for v in normal_peaks],
+        "normal_false_alarm": round(float(np.mean([v >= thr for v in normal_peaks])), 3),
+        "normal_false_alarm_by_rule": {rule: round(float(np.mean([v >= lv for v in normal_peaks])), 3) for rule, lv in levels.items()},
         "per_size": per_size,
     }
 
@@ -170,19 +181,21 @@ def add_ratios(results: list[dict]) -> None:
 
 def table(results: list[dict]) -> str:
     sizes = sorted({row["radius_px"] for r in results for row in r["per_size"]})
-    head = "| method | tiles | contrast | " + " | ".join(f"r={s} px" for s in sizes) + " | normals alarmed | s/image (x tiles=1) |"
-    lines = [head, "|" + " --- |" * (len(sizes) + 5)]
+    head = "| method | tiles | contour | contrast | " + " | ".join(f"r={s} px" for s in sizes) + " | normals alarmed | s/image (x tiles=1) |"
+    lines = [head, "|" + " --- |" * (len(sizes) + 6)]
     for r in results:
-        for contrast in sorted({row["contrast"] for row in r["per_size"]}):
-            cells = {row["radius_px"]: row for row in r["per_size"] if row["contrast"] == contrast}
-            vals = [f"{cells[s]['detected']:.0%} / {cells[s]['pixel_auroc']:.3f}" if s in cells else "-" for s in sizes]
-            ratio = r.get("predict_time_ratio", 1.0)
-            lines.append(
-                f"| {r['method']} | {r['tiles']} | {contrast} | "
-                + " | ".join(vals)
-                + f" | {r['normal_false_alarm']:.0%} | {r['predict_s_per_image']:.2f} ({ratio:.2f}x) |"
-            )
-    return "\n".join(lines) + "\n\ncells: detected share / pixel AUROC"
+        for rule, level in r["levels"].items():
+            own = " (model's)" if rule == r["contour_rule"] else ""
+            for contrast in sorted({row["contrast"] for row in r["per_size"]}):
+                cells = {row["radius_px"]: row for row in r["per_size"] if row["contrast"] == contrast}
+                vals = [f"{cells[s]['detected_by_rule'][rule]:.0%} / {cells[s]['pixel_auroc']:.3f}" if s in cells else "-" for s in sizes]
+                ratio = r.get("predict_time_ratio", 1.0)
+                lines.append(
+                    f"| {r['method']} | {r['tiles']} | {rule} {level:.2f}{own} | {contrast} | "
+                    + " | ".join(vals)
+                    + f" | {r['normal_false_alarm_by_rule'][rule]:.0%} | {r['predict_s_per_image']:.2f} ({ratio:.2f}x) |"
+                )
+    return "\n".join(lines) + "\n\ncells: detected share / pixel AUROC; contour: the rule and level a detection is judged at"
 
 
 def main(argv=None) -> int:

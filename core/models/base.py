@@ -223,7 +223,7 @@ class AnomalyModel(ABC):
         from: normals and labelled images), time and version in the card."""
         self.fitted = True
         self.card.calibration = asdict(self.calibration)
-        self.card.pixel_threshold = float(max(self.calibration.pixel_q999, 1.0))
+        self.card.pixel_threshold = self.calibration.contour_threshold(self.config.contour_rule)
         self.card.training_data = list(dict.fromkeys([im.sha256 for im in images] + list(also_trained_on)))
         self.card.created = datetime.now(UTC).isoformat(timespec="seconds")
         self.card.fit_seconds = round(time.monotonic() - t0, 2)

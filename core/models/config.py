@@ -88,6 +88,14 @@ class BaseSettings:
         "Case threshold on the calibrated score: standard deviations above the held-out normals.",
         note="the product's operating point, not part of the paper",
     )
+    contour_rule: str = setting(
+        "pixels",
+        "How the heatmap contour's level is set from the calibration normals: pixels (the 99.9th percentile of their "
+        "pixels) or images (the 95th percentile of each normal's highest value: about one normal image in 20 shows a "
+        "contour; steadier when tiles make maps finer).",
+        note="the product's operating point, not part of the paper",
+        choices=("pixels", "images"),
+    )
 
     METHOD: ClassVar[str] = ""  # the method these settings belong to (set by each method's class)
 

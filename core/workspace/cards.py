@@ -23,6 +23,10 @@ class CardError(StudioError):
     """A model card is missing a field, has a field of the wrong type, or a number that cannot be."""
 
 
+CONTOUR_RULES = ("pixels", "images")
+PEAK_QUANTILE = 0.95  # the ``images`` contour rule: about one normal map in 20 reaches the contour
+
+
 @dataclass
 class Calibration:
     """Statistics of raw scores on normal images scored by the deployed model without having seen them."""
@@ -35,12 +39,26 @@ class Calibration:
     pixel_std: float = 1.0
     pixel_q999: float = 3.0  # 99.9th percentile of calibrated normal pixels
     source: str = "held-out normals"
+    # highest calibrated value of each normal's map (each B-scan or slice of a stack is one map);
+    # empty in cards written before it was recorded
+    pixel_peaks: list[float] = field(default_factory=list)
 
     def image_z(self, raw: float) -> float:
         return float((raw - self.mean) / self.std)
 
     def pixel_z(self, raw_map: np.ndarray) -> np.ndarray:
         return ((raw_map - self.pixel_mean) / self.pixel_std).astype(np.float32)
+
+    def contour_threshold(self, rule: str = "pixels") -> float:
+        """The heatmap contour's level (never below 1): ``pixels``, the 99.9th percentile of the
+        normals' pixels; ``images``, the 95th percentile of the normals' map peaks, so that about one
+        normal map in 20 shows a contour (``pixels`` where no peaks were recorded)."""
+        if rule not in CONTOUR_RULES:
+            raise CardError(f"unknown contour rule '{rule}' (one of {', '.join(CONTOUR_RULES)})")
+        level = self.pixel_q999
+        if rule == "images" and self.pixel_peaks:
+            level = float(np.quantile(np.asarray(self.pixel_peaks, np.float64), PEAK_QUANTILE))
+        return float(max(level, 1.0))
 
     @classmethod
     def from_samples(cls, raw_scores: Sequence[float], raw_maps: Sequence[np.ndarray], source: str) -> Calibration:
@@ -59,6 +77,7 @@ class Calibration:
         pmean = float(pix.mean())
         pstd = max(float(pix.std()), max(abs(pmean) * 0.05, 1e-6))
         q999 = float(np.quantile((pix - pmean) / pstd, 0.999))
+        peaks = [(float(np.max(m)) - pmean) / pstd for m in raw_maps if np.asarray(m).size]
         return cls(
             n=int(scores.size),
             mean=mean,
@@ -68,6 +87,7 @@ class Calibration:
             pixel_std=pstd,
             pixel_q999=q999,
             source=source,
+            pixel_peaks=peaks,
         )
 
     @classmethod
@@ -83,6 +103,7 @@ class Calibration:
             pixel_std=_finite(obj.get("pixel_std", 1.0), f"{where}.pixel_std", positive=True),
             pixel_q999=_finite(obj.get("pixel_q999", 3.0), f"{where}.pixel_q999"),
             source=_str(obj.get("source", ""), f"{where}.source"),
+            pixel_peaks=[_finite(v, f"{where}.pixel_peaks") for v in _list(obj.get("pixel_peaks", []), f"{where}.pixel_peaks")],
         )
         return out
 

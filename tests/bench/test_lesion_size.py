@@ -39,12 +39,16 @@ def test_lesion_size_reports_every_size_contrast_and_tiling(modality):
     for r in results:
         assert r["modality"] == modality and r["bank_size"] > 0
         assert {(row["radius_px"], row["contrast"]) for row in r["per_size"]} == {(6, "strong"), (20, "strong")}
+        assert set(r["levels"]) == {"pixels", "images"} and r["contour_rule"] == "pixels"
+        assert r["normal_false_alarm_by_rule"]["pixels"] == r["normal_false_alarm"]
         for row in r["per_size"]:
             assert 0.0 <= row["detected"] <= 1.0 and 0.0 <= row["pixel_auroc"] <= 1.0
+            assert row["detected_by_rule"]["pixels"] == row["detected"]  # the model's own rule is its card's level
         assert 0.0 <= r["normal_false_alarm"] <= 1.0 and r["predict_s_per_image"] > 0
     assert results[0]["predict_time_ratio"] == 1.0 and results[1]["predict_time_ratio"] > 0
     # a 20 px lesion on a 160 px image is ranked above the background by any tiling
     big = [row for row in results[0]["per_size"] if row["radius_px"] == 20 and row["contrast"] == "strong"][0]
     assert big["pixel_auroc"] > 0.7
     text = L.table(results)
-    assert "| patchcore | 2 | strong |" in text and "r=20 px" in text
+    assert "| patchcore | 2 | pixels " in text and "(model's) | strong |" in text and "r=20 px" in text
+    assert "| patchcore | 2 | images " in text

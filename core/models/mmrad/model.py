@@ -244,7 +244,8 @@ class MMRAD(AnomalyModel):
     def _finish_card(self, t0: float, images: list[LoadedImage], also_trained_on=()) -> None:
         super()._finish_card(t0, images, also_trained_on)
         self.card.metrics["calibration_by_modality"] = {m: asdict(c) for m, c in self.mod_calibration.items()}
-        self.card.pixel_threshold = float(max(max(c.pixel_q999 for c in self.mod_calibration.values()), 1.0))
+        rule = self.config.contour_rule
+        self.card.pixel_threshold = max(c.contour_threshold(rule) for c in self.mod_calibration.values())
 
     def choose_case_score(self, pairs: list[dict[str, LoadedImage]], cancel: CancelToken | None = None) -> None:
         """Pick how a pair is scored (``case_score``): with ``auto``, simulate validation pairs from
