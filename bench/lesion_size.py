@@ -181,7 +181,9 @@ def add_ratios(results: list[dict]) -> None:
 
 def table(results: list[dict]) -> str:
     sizes = sorted({row["radius_px"] for r in results for row in r["per_size"]})
-    head = "| method | tiles | contour | contrast | " + " | ".join(f"r={s} px" for s in sizes) + " | normals alarmed | s/image (x tiles=1) |"
+    head = (
+        "| method | tiles | contour | contrast | " + " | ".join(f"r={s} px" for s in sizes) + " | normals alarmed | s/image (x tiles=1) |"
+    )
     lines = [head, "|" + " --- |" * (len(sizes) + 6)]
     for r in results:
         for rule, level in r["levels"].items():

@@ -59,7 +59,15 @@ def test_a_fitted_models_card_uses_its_contour_rule():
     normals = [LoadedCase.from_arrays(f"n{i}", fundus=textured(i, 64)) for i in range(4)]
     levels = {}
     for rule in ("pixels", "images"):
-        model = create_model("patchcore", backbone_weights="random", backbone="wide_resnet50", image_size=64, coreset_ratio=0.5, device="cpu", contour_rule=rule)
+        model = create_model(
+            "patchcore",
+            backbone_weights="random",
+            backbone="wide_resnet50",
+            image_size=64,
+            coreset_ratio=0.5,
+            device="cpu",
+            contour_rule=rule,
+        )
         model.fit(normals)
         assert model.card.config["contour_rule"] == rule
         assert model.card.pixel_threshold == pytest.approx(model.calibration.contour_threshold(rule))
