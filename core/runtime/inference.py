@@ -107,9 +107,20 @@ class GraphSpec:
     outputs: tuple[str, ...]
     revision: int = 1  # bump when the wrapped module's code changes
     opset: int = OPSET
+    # a graph of several inputs names them with example shapes (batch 1; ``input_shape`` is then the
+    # first one's) and the axes left free, e.g. (("sparse", 1),); empty: the one input ``input``
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    dynamic: tuple[tuple[str, int], ...] = ()
+
+    def input_specs(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        return self.inputs or (("input", self.input_shape),)
 
     def record(self) -> dict:
-        return {**asdict(self), "input_shape": list(self.input_shape), "outputs": list(self.outputs), **_versions()}
+        rec = {**asdict(self), **_versions()}
+        for extra in ("inputs", "dynamic"):  # absent when empty: the single-input graphs keep their keys
+            if not rec[extra]:
+                del rec[extra]
+        return json.loads(json.dumps(rec))  # tuples as lists, exactly as the manifest reads back
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.record(), sort_keys=True).encode()).hexdigest()[:16]
@@ -160,17 +171,19 @@ def export_graph(spec: GraphSpec, build: Callable[[], Any], folder: Path | None 
         import torch
 
         module = build()
-        x = torch.zeros(spec.input_shape, dtype=torch.float32)
+        examples = tuple(torch.zeros(shape, dtype=torch.float32) for _, shape in spec.input_specs())
+        dynamic = {name: {axis: f"{name}_{axis}"} for name, axis in spec.dynamic} or None
         # torch 2.14's TorchScript exporter (deprecated there; the torch.export-based one needs
         # onnxscript, not installed) traces these frozen eval-mode graphs exactly
         with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecation of this exporter, constant-folding notes
             torch.onnx.export(
                 module,
-                (x,),
+                examples,
                 str(tmp),
-                input_names=["input"],
+                input_names=[name for name, _ in spec.input_specs()],
                 output_names=list(spec.outputs),
+                dynamic_axes=dynamic,
                 opset_version=spec.opset,
                 dynamo=False,
                 do_constant_folding=True,
@@ -222,6 +235,14 @@ class FrozenGraph:
             for n, a in zip(names, got, strict=True):
                 parts[n].append(a)
         return {n: (v[0] if len(v) == 1 else np.concatenate(v, axis=0)) for n, v in parts.items()}
+
+    def run_feed(self, feed: dict[str, np.ndarray], outputs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """One run of a graph with several inputs: {input name: float32 array} -> {output: array}."""
+        names = list(outputs or self.spec.outputs)
+        arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feed.items()}
+        with self._lock:
+            got = self.session.run(names, arrays)
+        return dict(zip(names, got, strict=True))
 
 
 _graphs: dict[tuple[str, str], FrozenGraph] = {}

@@ -1,6 +1,6 @@
 """Embeddings with a two-level cache (memory LRU + workspace HDF5 by content hash) and prompt
-decoding. The encoder is the slow part (it runs on the inference backend: ONNX Runtime on a CPU,
-torch on CUDA; core.sam.encoder); the decoder is fast. ``embeddings(images)`` encodes a batch."""
+decoding. The encoder is the slow part; it and the mask decoder run on the inference backend
+(ONNX Runtime on a CPU, torch on CUDA; core.sam.encoder, core.sam.decoder). ``embeddings(images)`` encodes a batch."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.hashing import array_sha256
+from core.sam.decoder import decode
 from core.sam.encoder import ImageEncoder, image_encoder
 from core.sam.model import SamNetwork, load_sam
 
@@ -142,13 +143,7 @@ class SamService:
             sparse, dense_pe = self.net.prompt_encoder(points=pts, boxes=boxes, masks=masks_in)
             if dense is not None:
                 dense_pe = dense_pe + torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))[None].to(dev)
-            low, iou = self.net.mask_decoder(
-                image_embeddings=emb,
-                image_pe=self.net.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense_pe,
-                multimask_output=multimask,
-            )
+            low, iou = decode(self.net, self.backend, emb, sparse, dense_pe, multimask)
             nh, nw = self.resized_hw(image_hw)
             up = F.interpolate(low, size=(self.net.img_size, self.net.img_size), mode="bilinear", align_corners=False)
             logits = up[0, :, :nh, :nw].float().cpu().numpy()
