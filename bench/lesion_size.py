@@ -159,7 +159,7 @@ def run_one(
         "predict_s_per_image": round(float(np.mean(times)), 2),
         "bank_size": model.card.metrics.get("bank_size"),
         "pixel_threshold": round(thr, 3),
-        "contour_rule": model.config.contour_rule,
+        "contour_rule": model.config.resolved_contour_rule(),
         "levels": {rule: round(lv, 3) for rule, lv in levels.items()},
         "normal_peaks": [round(v, 3) for v in normal_peaks],
         "normal_false_alarm": round(float(np.mean([v >= thr for v in normal_peaks])), 3),

@@ -61,8 +61,6 @@ def _decode(service, embedding, hw, boxes, points, labels, mask_input, multimask
     """Batched decode: one prompt set per box (or one without a box). Low-res logits + IoU scores."""
     import torch
 
-    from core.sam.decoder import decode
-
     net = service.net
     dev = net.device
     n = 1 if boxes is None else len(boxes)
@@ -81,7 +79,7 @@ def _decode(service, embedding, hw, boxes, points, labels, mask_input, multimask
         masks_in = torch.from_numpy(np.ascontiguousarray(mask_input, dtype=np.float32))[None, None].repeat(n, 1, 1, 1).to(dev)
     with torch.inference_mode():
         sparse, dense = net.prompt_encoder(points=pts, boxes=bx, masks=masks_in)
-        low, iou = decode(net, getattr(service, "backend", "torch"), emb, sparse, dense, multimask)
+        low, iou = service.decode_tokens(emb, sparse, dense, multimask)
     return low.float().cpu().numpy(), iou.float().cpu().numpy()  # (n, k, 256, 256), (n, k)
 
 

@@ -30,7 +30,7 @@ from core.domain import LoadedCase, LoadedImage
 from core.errors import ConfigError, InputError, StudioError
 from core.models.config import BaseSettings
 from core.models.contract import Capabilities, FitContext, PredictContext
-from core.models.volume_scores import PAGE_RAW_SCORES, CalibrationSamples, bscan_scores, with_enface
+from core.models.volume_scores import PAGE_RAW_SCORES, CalibrationSamples, bscan_scores, note_contour, with_enface
 from core.runtime.progress import Progress, part_progress
 from core.workspace.cards import Calibration, CardError, ModelCard
 from core.workspace.results import SliceScores
@@ -223,7 +223,7 @@ class AnomalyModel(ABC):
         from: normals and labelled images), time and version in the card."""
         self.fitted = True
         self.card.calibration = asdict(self.calibration)
-        self.card.pixel_threshold = self.calibration.contour_threshold(self.config.contour_rule)
+        self.card.pixel_threshold = note_contour(self.card, [self.calibration], self.config.resolved_contour_rule())
         self.card.training_data = list(dict.fromkeys([im.sha256 for im in images] + list(also_trained_on)))
         self.card.created = datetime.now(UTC).isoformat(timespec="seconds")
         self.card.fit_seconds = round(time.monotonic() - t0, 2)

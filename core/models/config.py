@@ -89,13 +89,20 @@ class BaseSettings:
         note="the product's operating point, not part of the paper",
     )
     contour_rule: str = setting(
-        "pixels",
+        "auto",
         "How the heatmap contour's level is set from the calibration normals: pixels (the 99.9th percentile of their "
-        "pixels) or images (the 95th percentile of each normal's highest value: about one normal image in 20 shows a "
-        "contour; steadier when tiles make maps finer).",
+        "pixels), images (the 95th percentile of each normal's highest value: about one normal image in 20 shows a "
+        "contour) or auto (images when the model is tiled, pixels otherwise: with tiles the maps are finer and the pixel "
+        "percentile fell below the normals' own peaks, so most normal photos showed a contour).",
         note="the product's operating point, not part of the paper",
-        choices=("pixels", "images"),
+        choices=("auto", "pixels", "images"),
     )
+
+    def resolved_contour_rule(self) -> str:
+        """``pixels`` or ``images``: what ``auto`` means for these settings."""
+        if self.contour_rule != "auto":
+            return self.contour_rule
+        return "images" if int(getattr(self, "tiles", 1)) > 1 else "pixels"
 
     METHOD: ClassVar[str] = ""  # the method these settings belong to (set by each method's class)
 

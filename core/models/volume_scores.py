@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.domain import LoadedCase
-from core.workspace.cards import Calibration, ModelCard
+from core.workspace.cards import CONTOUR_RULES, Calibration, ModelCard
 from core.workspace.results import SliceScores
 
 if TYPE_CHECKING:
@@ -62,6 +62,15 @@ class CalibrationSamples:
         if card is not None:
             note_volume_scores(card, cal, self.volume_raws)
         return cal
+
+
+def note_contour(card: ModelCard, calibrations: Sequence[Calibration], rule: str) -> float:
+    """The contour level under ``rule`` (the highest over ``calibrations``: MMRAD has one per
+    modality), recorded in the card beside the level of every rule, so a reader sees what the
+    other rule would have drawn; returns the level."""
+    levels = {r: max(c.contour_threshold(r) for c in calibrations) for r in CONTOUR_RULES}
+    card.metrics["contour"] = {"rule": rule, "levels": {r: round(v, 4) for r, v in levels.items()}}
+    return levels[rule]
 
 
 def note_volume_scores(card: ModelCard, cal: Calibration, volume_raws: Sequence[tuple[int, float]], key: str = "volumes") -> None:

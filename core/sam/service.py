@@ -143,13 +143,19 @@ class SamService:
             sparse, dense_pe = self.net.prompt_encoder(points=pts, boxes=boxes, masks=masks_in)
             if dense is not None:
                 dense_pe = dense_pe + torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32))[None].to(dev)
-            low, iou = decode(self.net, self.backend, emb, sparse, dense_pe, multimask)
+            low, iou = self.decode_tokens(emb, sparse, dense_pe, multimask)
             nh, nw = self.resized_hw(image_hw)
             up = F.interpolate(low, size=(self.net.img_size, self.net.img_size), mode="bilinear", align_corners=False)
             logits = up[0, :, :nh, :nw].float().cpu().numpy()
         return SamPrediction(
             masks=upsample_masks(logits, image_hw), scores=iou[0].float().cpu().numpy(), low_res_logits=low[0].float().cpu().numpy()
         )
+
+    def decode_tokens(self, embedding, sparse, dense, multimask: bool):
+        """The mask decoder on this service's backend (core.sam.decoder.decode): one image embedding
+        (1, 256, 64, 64) tensor, N prompt sets of prompt-encoder output -> (N, K, 256, 256) low-res
+        logits and (N, K) IoU predictions."""
+        return decode(self.net, self.backend, embedding, sparse, dense, multimask)
 
     def mask_prompt_from_map(self, prob_map: np.ndarray, logit_scale: float = 8.0) -> np.ndarray:
         """A map in [0, 1] on the image grid -> (256, 256) mask logits in the model frame."""

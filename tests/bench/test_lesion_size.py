@@ -39,11 +39,12 @@ def test_lesion_size_reports_every_size_contrast_and_tiling(modality):
     for r in results:
         assert r["modality"] == modality and r["bank_size"] > 0
         assert {(row["radius_px"], row["contrast"]) for row in r["per_size"]} == {(6, "strong"), (20, "strong")}
-        assert set(r["levels"]) == {"pixels", "images"} and r["contour_rule"] == "pixels"
-        assert r["normal_false_alarm_by_rule"]["pixels"] == r["normal_false_alarm"]
+        assert set(r["levels"]) == {"pixels", "images"}
+        assert r["contour_rule"] == ("pixels" if r["tiles"] == 1 else "images")  # the default rule, auto
+        assert r["normal_false_alarm_by_rule"][r["contour_rule"]] == r["normal_false_alarm"]
         for row in r["per_size"]:
             assert 0.0 <= row["detected"] <= 1.0 and 0.0 <= row["pixel_auroc"] <= 1.0
-            assert row["detected_by_rule"]["pixels"] == row["detected"]  # the model's own rule is its card's level
+            assert row["detected_by_rule"][r["contour_rule"]] == row["detected"]  # the model's own rule is its card's level
         assert 0.0 <= r["normal_false_alarm"] <= 1.0 and r["predict_s_per_image"] > 0
     assert results[0]["predict_time_ratio"] == 1.0 and results[1]["predict_time_ratio"] > 0
     # a 20 px lesion on a 160 px image is ranked above the background by any tiling

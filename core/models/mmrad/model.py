@@ -34,7 +34,7 @@ from core.models.mmrad.card_text import DEVIATIONS, FAITHFUL_CONFIG
 from core.models.mmrad.cases import CaseInference, infer_case, simulate_case, to_grids
 from core.models.mmrad.settings import MMRADSettings
 from core.models.pages import PageOutput, combine_pages, image_pages
-from core.models.volume_scores import bscan_scores, note_volume_scores, with_enface
+from core.models.volume_scores import bscan_scores, note_contour, note_volume_scores, with_enface
 from core.runtime.progress import CancelToken
 from core.workspace.cards import Calibration
 
@@ -244,8 +244,7 @@ class MMRAD(AnomalyModel):
     def _finish_card(self, t0: float, images: list[LoadedImage], also_trained_on=()) -> None:
         super()._finish_card(t0, images, also_trained_on)
         self.card.metrics["calibration_by_modality"] = {m: asdict(c) for m, c in self.mod_calibration.items()}
-        rule = self.config.contour_rule
-        self.card.pixel_threshold = max(c.contour_threshold(rule) for c in self.mod_calibration.values())
+        self.card.pixel_threshold = note_contour(self.card, list(self.mod_calibration.values()), self.config.resolved_contour_rule())
 
     def choose_case_score(self, pairs: list[dict[str, LoadedImage]], cancel: CancelToken | None = None) -> None:
         """Pick how a pair is scored (``case_score``): with ``auto``, simulate validation pairs from

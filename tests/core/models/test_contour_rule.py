@@ -57,20 +57,23 @@ def test_a_fitted_models_card_uses_its_contour_rule():
     from tests.helpers.contract import textured
 
     normals = [LoadedCase.from_arrays(f"n{i}", fundus=textured(i, 64)) for i in range(4)]
+    tiny = dict(backbone_weights="random", backbone="wide_resnet50", image_size=64, coreset_ratio=0.5, device="cpu")
     levels = {}
     for rule in ("pixels", "images"):
-        model = create_model(
-            "patchcore",
-            backbone_weights="random",
-            backbone="wide_resnet50",
-            image_size=64,
-            coreset_ratio=0.5,
-            device="cpu",
-            contour_rule=rule,
-        )
+        model = create_model("patchcore", contour_rule=rule, **tiny)
         model.fit(normals)
         assert model.card.config["contour_rule"] == rule
         assert model.card.pixel_threshold == pytest.approx(model.calibration.contour_threshold(rule))
+        assert model.card.metrics["contour"]["rule"] == rule
+        assert model.card.metrics["contour"]["levels"][rule] == pytest.approx(model.card.pixel_threshold, abs=1e-4)
         levels[rule] = model.card.pixel_threshold
     # the same normals and seed: the same calibration, read by two rules
     assert levels["images"] != levels["pixels"]
+    # the default, auto: the pixel rule untiled, the peak rule when tiled
+    untiled = create_model("patchcore", **tiny)
+    tiled = create_model("patchcore", tiles=2, **tiny)
+    assert untiled.config.contour_rule == "auto" and untiled.config.resolved_contour_rule() == "pixels"
+    assert tiled.config.resolved_contour_rule() == "images"
+    tiled.fit(normals)
+    assert tiled.card.metrics["contour"]["rule"] == "images"
+    assert tiled.card.pixel_threshold == pytest.approx(tiled.calibration.contour_threshold("images"))
