@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.hashing import array_sha256
-from core.sam.decoder import decode
+from core.sam.decoder import decode, decoder_graph
 from core.sam.encoder import ImageEncoder, image_encoder
 from core.sam.model import SamNetwork, load_sam
 
@@ -150,6 +150,12 @@ class SamService:
         return SamPrediction(
             masks=upsample_masks(logits, image_hw), scores=iou[0].float().cpu().numpy(), low_res_logits=low[0].float().cpu().numpy()
         )
+
+    def prepare_decoder(self) -> None:
+        """Open the mask decoder's ONNX Runtime session now (exporting it on first use: 2.5 s once
+        per install, 0.13 s per process to verify and open), so a click does not pay for it."""
+        if self.backend == "onnx":
+            decoder_graph(self.net)
 
     def decode_tokens(self, embedding, sparse, dense, multimask: bool):
         """The mask decoder on this service's backend (core.sam.decoder.decode): one image embedding

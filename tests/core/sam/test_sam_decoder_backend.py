@@ -50,3 +50,20 @@ def test_onnx_decoder_matches_torch_for_every_kind_of_prompt(home):
     assert float(np.abs(low - low_ref).max()) <= 1e-4
     np.testing.assert_allclose(iou, iou_ref, atol=1e-4)
     assert list((home / "cache" / "onnx").glob("litemedsam-mask-decoder-*.onnx"))  # cached where the encoder is
+
+
+@pytest.mark.slow
+def test_prepare_decoder_opens_the_session_before_a_click(home):
+    """The window's background embedding also opens the decoder's session (exporting it on first
+    use), so the first click decodes at once; a torch service exports nothing."""
+    from core.runtime import inference
+    from core.sam.model import load_sam
+    from core.sam.service import SamService
+
+    net = load_sam("litemedsam", "cpu")
+    SamService(net, None, backend="torch").prepare_decoder()
+    assert not list((home / "cache" / "onnx").glob("litemedsam-mask-decoder-*.onnx"))
+    SamService(net, None, backend="onnx").prepare_decoder()
+    assert list((home / "cache" / "onnx").glob("litemedsam-mask-decoder-*.onnx"))
+    opened = [g for (_key, folder), g in inference._graphs.items() if folder.startswith(str(home))]
+    assert [g.spec.name for g in opened] == ["litemedsam-mask-decoder"]  # the session is open
