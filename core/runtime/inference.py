@@ -15,6 +15,7 @@ and run by ONNX Runtime's CPU execution provider.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -90,6 +91,7 @@ def cache_dir() -> Path:
     return app_data_dir() / "cache" / "onnx"
 
 
+@functools.lru_cache(maxsize=1)
 def _versions() -> dict[str, str]:
     import onnxruntime
     import torch

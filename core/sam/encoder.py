@@ -89,7 +89,6 @@ class ImageEncoder:
             raise WeightsError(f"unknown inference backend '{backend}' for the {net.encoder_id} encoder")
         self.net = net
         self.backend = backend
-        self._graph = None
         self._lock = threading.Lock()
 
     @property
@@ -97,17 +96,14 @@ class ImageEncoder:
         return graph_outputs(self.net.encoder_id)
 
     def graph(self):
-        """The ONNX Runtime session (exported on first use, verified on every process start)."""
+        """The ONNX Runtime session (exported on first use, verified on every process start); one
+        per application-data folder (core.runtime.inference.frozen_graph), looked up on each call."""
         from core.runtime.inference import GraphSpec, frozen_graph
 
+        s = self.net.img_size
+        spec = GraphSpec(f"{self.net.encoder_id}-image-encoder", self.net.weights_sha256, (1, 3, s, s), self.outputs, GRAPH_REVISION)
         with self._lock:
-            if self._graph is None:
-                s = self.net.img_size
-                spec = GraphSpec(
-                    f"{self.net.encoder_id}-image-encoder", self.net.weights_sha256, (1, 3, s, s), self.outputs, GRAPH_REVISION
-                )
-                self._graph = frozen_graph(spec, lambda: _export_module(self.net))
-            return self._graph
+            return frozen_graph(spec, lambda: _export_module(self.net))
 
     def run(self, x, outputs: Sequence[str] = ("embedding",)) -> dict:
         """(B, 3, S, S) preprocessed batch -> {output: float32 tensor}; CPU tensors from ONNX Runtime,
