@@ -281,15 +281,8 @@ def _prepare_graphs(device: str) -> None:
     GIL for about a second while it loads, so this happens here, right after launch, and not in
     the middle of the first model run (a 1.35 s freeze of the window measured there) or click."""
     try:
-        from core.runtime.inference import resolve_backend
-        from core.sam.decoder import decoder_graph
-        from core.sam.encoder import image_encoder
-        from core.sam.model import load_sam
+        from core.sam.service import get_sam_service
 
-        net = load_sam("litemedsam", device)
-        if resolve_backend(None, net.device) != "onnx":
-            return
-        image_encoder(net, "onnx").graph()
-        decoder_graph(net)
+        get_sam_service("litemedsam", device).prepare_graphs()
     except Exception as exc:  # noqa: BLE001 - a run or click that needs them reports the error itself
         log.warning("could not prepare the ONNX Runtime graphs at start-up: %s", exc)

@@ -141,7 +141,7 @@ class SamAssist(QObject):
             t0 = time.perf_counter()
             service = self.service_factory(store)
             emb = service.embedding(image, sha)
-            prepare = getattr(service, "prepare_decoder", None)  # the decoder's session too, before the first click
+            prepare = getattr(service, "prepare_graphs", None)  # the decoder's session too, before the first click
             if prepare is not None:
                 prepare()
             return sha, emb, time.perf_counter() - t0

@@ -151,10 +151,12 @@ class SamService:
             masks=upsample_masks(logits, image_hw), scores=iou[0].float().cpu().numpy(), low_res_logits=low[0].float().cpu().numpy()
         )
 
-    def prepare_decoder(self) -> None:
-        """Open the mask decoder's ONNX Runtime session now (exporting it on first use: 2.5 s once
-        per install, 0.13 s per process to verify and open), so a click does not pay for it."""
+    def prepare_graphs(self) -> None:
+        """Open this service's ONNX Runtime sessions (encoder and mask decoder) now, exporting them on
+        first use (the decoder 2.5 s once per install; 0.13 s per process to verify and open), so
+        neither the first model run nor the first click pays for it; nothing on torch."""
         if self.backend == "onnx":
+            self.encoder.graph()
             decoder_graph(self.net)
 
     def decode_tokens(self, embedding, sparse, dense, multimask: bool):

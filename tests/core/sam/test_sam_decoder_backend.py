@@ -53,17 +53,17 @@ def test_onnx_decoder_matches_torch_for_every_kind_of_prompt(home):
 
 
 @pytest.mark.slow
-def test_prepare_decoder_opens_the_session_before_a_click(home):
-    """The window's background embedding also opens the decoder's session (exporting it on first
-    use), so the first click decodes at once; a torch service exports nothing."""
+def test_prepare_graphs_opens_the_sessions_before_a_click(home):
+    """The window's warm-up and background embedding open the encoder's and decoder's sessions
+    (exporting them on first use), so the first click decodes at once; a torch service exports nothing."""
     from core.runtime import inference
     from core.sam.model import load_sam
     from core.sam.service import SamService
 
     net = load_sam("litemedsam", "cpu")
-    SamService(net, None, backend="torch").prepare_decoder()
+    SamService(net, None, backend="torch").prepare_graphs()
     assert not list((home / "cache" / "onnx").glob("litemedsam-mask-decoder-*.onnx"))
-    SamService(net, None, backend="onnx").prepare_decoder()
+    SamService(net, None, backend="onnx").prepare_graphs()
     assert list((home / "cache" / "onnx").glob("litemedsam-mask-decoder-*.onnx"))
-    opened = [g for (_key, folder), g in inference._graphs.items() if folder.startswith(str(home))]
-    assert [g.spec.name for g in opened] == ["litemedsam-mask-decoder"]  # the session is open
+    opened = sorted(g.spec.name for (_key, folder), g in inference._graphs.items() if folder.startswith(str(home)))
+    assert opened == ["litemedsam-image-encoder", "litemedsam-mask-decoder"]  # both sessions are open
